@@ -1,0 +1,37 @@
+"""Shared fixtures: the optional real-camera corpus and the optional external tools."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """The real-camera photos beside the project (``../shared/corpus``); skip when absent."""
+    if not (CORPUS / "MANIFEST.md").is_file():
+        pytest.skip(f"real-camera corpus not found at {CORPUS}")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def exiftool() -> str:
+    """Path to exiftool, the independent metadata check; skip when absent."""
+    path = shutil.which("exiftool")
+    if path is None:
+        pytest.skip("exiftool not installed (apt-get install libimage-exiftool-perl)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path to Debian's Chromium for end-to-end tests; skip when absent."""
+    if not CHROMIUM.exists():
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    return str(CHROMIUM)
