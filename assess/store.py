@@ -1,0 +1,408 @@
+"""The ratings database: append-only rating events, revisions and locks.
+
+This is the only module that speaks SQL. The database (``results/<set-id>/ratings.sqlite``) is
+SQLite in WAL mode with ``synchronous=FULL``: a rating is on disk when :func:`record` returns, and
+survives a closed tab, a killed server or a power cut. Nothing is ever updated or deleted: changing a
+rating appends a new revision, the old one stays; triggers in the schema refuse ``UPDATE`` and
+``DELETE`` and refuse any new rating from a rater whose worklist is locked, so the rules hold for
+every client of the file, not only for the app.
+
+Writers (the rating app) open a connection per script run with :func:`connect` and pass the signed-in
+rater to every call. Readers (the scorer, ``assess status``) use :func:`current_ratings`,
+:func:`all_events` and :func:`locks`, which open the file read-only.
+
+>>> import tempfile, pathlib
+>>> db = pathlib.Path(tempfile.mkdtemp()) / "ratings.sqlite"
+>>> with connect(db) as conn:
+...     first = record(conn, "S1", "derm1", "KX7-4MPA", score=3, shown_at="2026-01-01T10:00:00Z",
+...                    answered_at="2026-01-01T10:00:04Z", seconds=4.0)
+...     second = record(conn, "S1", "derm1", "KX7-4MPA", score=2, change_reason="misclick",
+...                     shown_at="2026-01-01T10:01:00Z", answered_at="2026-01-01T10:01:02Z")
+>>> first.revision, second.revision
+(1, 2)
+>>> current_ratings(db)[["item", "revision", "score"]].to_dict("records")
+[{'item': 'KX7-4MPA', 'revision': 2, 'score': 2}]
+>>> len(all_events(db))
+2
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from .errors import AssessError
+
+__all__ = [
+    "BETTER",
+    "FIRST",
+    "REASONS",
+    "Event",
+    "StoreError",
+    "LockedError",
+    "connect",
+    "record",
+    "current",
+    "history",
+    "is_locked",
+    "lock",
+    "rater_summary",
+    "current_ratings",
+    "all_events",
+    "locks",
+    "utc_now",
+]
+
+#: Pair items, question 1: which photo looks better and by how much.
+BETTER = ("much_better_left", "better_left", "no_difference", "better_right", "much_better_right")
+#: Pair items, question 2: which photo was taken first.
+FIRST = ("left", "right", "cannot_tell")
+#: Why a photo cannot be assessed.
+REASONS = ("out_of_focus", "framing", "lighting", "identifying_feature", "other")
+
+COLUMNS = ("set_id", "rater", "item", "revision", "score", "better", "first", "cannot_assess",
+           "comment", "change_reason", "shown_at", "answered_at", "seconds")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY,
+  set_id TEXT NOT NULL, rater TEXT NOT NULL, item TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  score INTEGER,
+  better TEXT,
+  first TEXT,
+  cannot_assess TEXT,
+  comment TEXT,
+  change_reason TEXT,
+  shown_at TEXT NOT NULL, answered_at TEXT NOT NULL,
+  seconds REAL,
+  UNIQUE (set_id, rater, item, revision)
+);
+CREATE TABLE IF NOT EXISTS locks (set_id TEXT, rater TEXT, locked_at TEXT, PRIMARY KEY (set_id, rater));
+CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'ratings are append-only: add a revision instead'); END;
+CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'ratings are append-only: they cannot be deleted'); END;
+CREATE TRIGGER IF NOT EXISTS events_refused_after_lock BEFORE INSERT ON events
+WHEN EXISTS (SELECT 1 FROM locks WHERE set_id = NEW.set_id AND rater = NEW.rater)
+BEGIN SELECT RAISE(ABORT, 'worklist locked: ratings are read-only'); END;
+CREATE TRIGGER IF NOT EXISTS locks_final_update BEFORE UPDATE ON locks
+BEGIN SELECT RAISE(ABORT, 'a lock is final'); END;
+CREATE TRIGGER IF NOT EXISTS locks_final_delete BEFORE DELETE ON locks
+BEGIN SELECT RAISE(ABORT, 'a lock is final'); END;
+"""
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(AssessError):
+    """The ratings database cannot be opened or a rating is not valid; the message says why."""
+
+
+class LockedError(StoreError):
+    """The rater has submitted and locked the worklist; ratings are read-only."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row of ``events``: one answer (or revision of an answer) of one rater for one item."""
+
+    set_id: str
+    rater: str
+    item: str
+    revision: int
+    score: int | None = None
+    better: str | None = None
+    first: str | None = None
+    cannot_assess: str | None = None
+    comment: str | None = None
+    change_reason: str | None = None
+    shown_at: str = ""
+    answered_at: str = ""
+    seconds: float | None = None
+
+    @property
+    def answer(self) -> tuple:
+        """What was answered, without the when: equal answers mean no change."""
+        return (self.score, self.better, self.first, self.cannot_assess, self.comment or None)
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC with milliseconds, e.g. ``2026-01-01T10:00:04.123Z``.
+
+    >>> len(utc_now()), utc_now().endswith("Z")
+    (24, True)
+    """
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def connect(db_path: str | Path) -> sqlite3.Connection:
+    """Open (and create if needed) the ratings database for writing.
+
+    WAL mode, ``synchronous=FULL`` (a committed rating survives a power cut), a busy timeout so that
+    several raters' sessions can write at once, and the schema of ``docs/formats.md``. Open one
+    connection per script run and close it at the end; never share one across sessions.
+    """
+    path = Path(db_path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"{path}: cannot open the ratings database ({exc}); check that the folder "
+                         "is writable") from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError(f"{path}: cannot switch the ratings database to WAL mode (got {mode}); "
+                             "keep it on a local disk, not a network share")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.executescript(SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"{path}: not a ratings database ({exc}); give another --db file") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _validate(score, better, first, cannot_assess) -> None:
+    if cannot_assess is not None:
+        if cannot_assess not in REASONS:
+            raise StoreError(f"cannot_assess: {cannot_assess!r} is not one of {', '.join(REASONS)}")
+        if score is not None or better is not None or first is not None:
+            raise StoreError("cannot_assess: give either a rating or a reason, not both")
+        return
+    if score is not None:
+        if isinstance(score, bool) or not isinstance(score, int):
+            raise StoreError(f"score: must be a whole number, not {score!r}")
+        if better is not None or first is not None:
+            raise StoreError("score: a single photo has a score, a pair has better and first")
+        return
+    if better is None or first is None:
+        raise StoreError("give a score, both better and first (pairs), or a cannot_assess reason")
+    if better not in BETTER:
+        raise StoreError(f"better: {better!r} is not one of {', '.join(BETTER)}")
+    if first not in FIRST:
+        raise StoreError(f"first: {first!r} is not one of {', '.join(FIRST)}")
+
+
+def _text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def _event(row: sqlite3.Row | tuple) -> Event:
+    return Event(*row)
+
+
+_SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM events"
+
+
+def record(
+    conn: sqlite3.Connection,
+    set_id: str,
+    rater: str,
+    item: str,
+    *,
+    score: int | None = None,
+    better: str | None = None,
+    first: str | None = None,
+    cannot_assess: str | None = None,
+    comment: str | None = None,
+    change_reason: str | None = None,
+    shown_at: str | None = None,
+    answered_at: str | None = None,
+    seconds: float | None = None,
+) -> Event:
+    """Append one rating of ``item`` by ``rater`` and commit it before returning.
+
+    The revision is one more than the item's latest. Giving the same answer (and comment) as the
+    current one adds nothing and returns the current event, so a double click or a second visit
+    that confirms a rating does not make a revision. Raises :class:`LockedError` when the rater's
+    worklist is locked and :class:`StoreError` for an invalid answer.
+    """
+    _validate(score, better, first, cannot_assess)
+    comment, change_reason = _text(comment), _text(change_reason)
+    answered_at = answered_at or utc_now()
+    shown_at = shown_at or answered_at
+    if seconds is not None:
+        seconds = round(max(0.0, float(seconds)), 3)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if _locked(conn, set_id, rater):
+                raise LockedError(f"{rater}: the worklist is submitted and locked; ratings are read-only")
+            latest = conn.execute(
+                _SELECT + " WHERE set_id = ? AND rater = ? AND item = ? ORDER BY revision DESC LIMIT 1",
+                (set_id, rater, item)).fetchone()
+            new = Event(set_id, rater, item, 1 if latest is None else latest[3] + 1, score, better,
+                        first, cannot_assess, comment, change_reason if latest else None, shown_at,
+                        answered_at, seconds)
+            if latest is not None and _event(latest).answer == new.answer:
+                conn.execute("ROLLBACK")
+                return _event(latest)
+            conn.execute(
+                "INSERT INTO events (" + ", ".join(COLUMNS) + ") VALUES (" + ", ".join("?" * len(COLUMNS)) + ")",
+                tuple(getattr(new, f.name) for f in fields(Event)))
+            conn.execute("COMMIT")
+            return new
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except sqlite3.IntegrityError as exc:
+        if "locked" in str(exc):
+            raise LockedError(f"{rater}: the worklist is submitted and locked; ratings are read-only") from None
+        raise StoreError(f"could not save the rating of {item} ({exc}); try again") from None
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"could not save the rating of {item} ({exc}); try again") from None
+
+
+def current(conn: sqlite3.Connection, set_id: str, rater: str) -> dict[str, Event]:
+    """The rater's current rating of every item they rated: item → latest revision."""
+    rows = conn.execute(
+        _SELECT + " e WHERE set_id = ? AND rater = ? AND revision = "
+        "(SELECT MAX(revision) FROM events WHERE set_id = e.set_id AND rater = e.rater AND item = e.item)",
+        (set_id, rater)).fetchall()
+    return {row[2]: _event(row) for row in rows}
+
+
+def history(conn: sqlite3.Connection, set_id: str, rater: str, item: str) -> list[Event]:
+    """Every revision of one item by one rater, oldest first."""
+    rows = conn.execute(_SELECT + " WHERE set_id = ? AND rater = ? AND item = ? ORDER BY revision",
+                        (set_id, rater, item)).fetchall()
+    return [_event(row) for row in rows]
+
+
+def _locked(conn: sqlite3.Connection, set_id: str, rater: str) -> str | None:
+    row = conn.execute("SELECT locked_at FROM locks WHERE set_id = ? AND rater = ?",
+                       (set_id, rater)).fetchone()
+    return row[0] if row else None
+
+
+def is_locked(conn: sqlite3.Connection, set_id: str, rater: str) -> str | None:
+    """When the rater locked the worklist (ISO 8601 UTC), or ``None`` while it is open."""
+    return _locked(conn, set_id, rater)
+
+
+def lock(conn: sqlite3.Connection, set_id: str, rater: str, items: Iterable[str]) -> str:
+    """Submit and lock the rater's worklist; returns the lock time.
+
+    ``items`` is the rater's whole worklist: locking is refused while any of them has no rating.
+    Locking twice returns the first lock time.
+    """
+    items = list(items)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        when = _locked(conn, set_id, rater)
+        if when is None:
+            rated = set(current(conn, set_id, rater))
+            missing = [item for item in items if item not in rated]
+            if missing:
+                raise StoreError(f"{rater}: {len(missing)} of {len(items)} items are not rated yet "
+                                 f"(first: {missing[0]}); rate them before submitting")
+            when = utc_now()
+            conn.execute("INSERT INTO locks (set_id, rater, locked_at) VALUES (?, ?, ?)",
+                         (set_id, rater, when))
+        conn.execute("COMMIT")
+        return when
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+# ------------------------------------------------------------------------------------ readers
+
+
+def _read_only(db_path: str | Path) -> sqlite3.Connection:
+    path = Path(db_path)
+    if not path.is_file():
+        raise StoreError(f"{path}: no ratings database here; give the file written by `assess rate` "
+                         "(results/<set-id>/ratings.sqlite)")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                               timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("SELECT 1 FROM events LIMIT 1").fetchall()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: not a readable ratings database ({exc})") from None
+    return conn
+
+
+def _frame(rows: list[tuple]) -> pd.DataFrame:
+    df = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
+    df["revision"] = df["revision"].astype("int64")
+    df["score"] = df["score"].astype("Int64")
+    df["seconds"] = df["seconds"].astype("float64")
+    for col in ("set_id", "rater", "item", "better", "first", "cannot_assess", "comment",
+                "change_reason", "shown_at", "answered_at"):
+        df[col] = df[col].astype("object").where(df[col].notna(), None)
+    return df
+
+
+def current_ratings(db_path: str | Path) -> pd.DataFrame:
+    """The current rating (latest revision) of every (set_id, rater, item), read-only.
+
+    Columns: set_id, rater, item, revision, score (nullable integer), better, first,
+    cannot_assess, comment, change_reason, shown_at, answered_at, seconds; sorted by set_id, rater,
+    answered_at.
+    """
+    conn = _read_only(db_path)
+    try:
+        rows = conn.execute(
+            _SELECT + " e WHERE revision = (SELECT MAX(revision) FROM events WHERE set_id = e.set_id "
+            "AND rater = e.rater AND item = e.item) ORDER BY set_id, rater, answered_at, id").fetchall()
+    finally:
+        conn.close()
+    return _frame(rows)
+
+
+def all_events(db_path: str | Path) -> pd.DataFrame:
+    """Every rating event, revisions included, in the order they were saved (read-only).
+
+    Same columns as :func:`current_ratings`.
+    """
+    conn = _read_only(db_path)
+    try:
+        rows = conn.execute(_SELECT + " ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    return _frame(rows)
+
+
+def locks(db_path: str | Path, set_id: str | None = None) -> dict[str, str]:
+    """Locked worklists: rater → locked_at (ISO 8601 UTC), read-only; optionally for one set."""
+    conn = _read_only(db_path)
+    try:
+        if set_id is None:
+            rows = conn.execute("SELECT rater, locked_at FROM locks ORDER BY rater").fetchall()
+        else:
+            rows = conn.execute("SELECT rater, locked_at FROM locks WHERE set_id = ? ORDER BY rater",
+                                (set_id,)).fetchall()
+    finally:
+        conn.close()
+    return dict(rows)
+
+
+def rater_summary(conn: sqlite3.Connection, set_id: str, rater: str) -> dict:
+    """Progress facts for one rater (no scores): rated items, cannot-assess count, seconds, lock."""
+    now = current(conn, set_id, rater)
+    seconds = conn.execute("SELECT COALESCE(SUM(seconds), 0) FROM events WHERE set_id = ? AND rater = ?",
+                           (set_id, rater)).fetchone()[0]
+    return {
+        "rated": set(now),
+        "cannot_assess": sum(1 for e in now.values() if e.cannot_assess),
+        "seconds": float(seconds),
+        "locked_at": _locked(conn, set_id, rater),
+    }
