@@ -1,0 +1,536 @@
+"""The pixel pipeline: the only module that decodes and encodes images.
+
+A clinical photo leaves this module as a JPEG that carries nothing but pixels. Each photo is
+decoded in full (a truncated or corrupt file is refused), turned upright by its EXIF/XMP orientation,
+converted from its embedded ICC profile to sRGB, flattened onto a neutral background if it has
+transparency, copied into a *fresh* image (so no metadata of the source can travel along), fitted to
+the region's canvas and written twice (a full copy for zoom, a display copy for paging) with one fixed
+encoder setting for every photo of the study: baseline JPEG, the same quantization tables, the same
+chroma subsampling, the standard Huffman tables and one fixed JFIF header. Two cameras therefore give
+files that differ only in their pixels.
+
+>>> spec = Spec(long_edge=400, display_long_edge=200, quality=90, aspect=(4, 3), fit="pad", portrait=False)
+>>> spec.canvas, spec.display_canvas
+((400, 300), (200, 150))
+>>> Spec(400, 200, 90, (4, 3), "crop", portrait=True).canvas
+(300, 400)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image, ImageCms, UnidentifiedImageError
+
+from .errors import AssessError
+
+__all__ = [
+    "DeidError",
+    "Probe",
+    "Spec",
+    "Result",
+    "probe",
+    "prepare_file",
+    "prepare_files",
+    "encode_jpeg",
+    "MAX_PIXELS",
+    "JFIF_APP0",
+    "SUBSAMPLING",
+    "BACKGROUND",
+]
+
+MAX_PIXELS = 100_000_000
+"""Largest image accepted (width × height of the stored image). Larger files are refused as
+possible decompression bombs; no clinical camera comes near it (a 61 MP full-frame sensor does not)."""
+
+SUBSAMPLING = "4:2:0"
+"""Chroma subsampling of every written JPEG (the same for all photos, whatever the camera used)."""
+
+BACKGROUND = (128, 128, 128)
+"""Neutral grey used for padding and under transparent pixels."""
+
+FORMATS = ("JPEG", "PNG", "TIFF", "HEIF")
+"""Pillow formats accepted as input (MPO is opened by the JPEG plugin: its first frame is used)."""
+
+JFIF_APP0 = bytes.fromhex("ffe000104a46494600010100000100010000")
+"""The one APP0 segment every written JPEG carries: JFIF 1.1, no density unit, 1:1, no thumbnail."""
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_ORIENTATION_TAG = 0x0112
+_HASH_STRIP = 256  # rows hashed at a time, so hashing never copies a whole image
+
+
+class DeidError(AssessError):
+    """A photo cannot be de-identified; the message names the file and says what to do."""
+
+
+def _register_heif() -> None:
+    """Register pillow-heif's opener without thumbnails, depth or auxiliary images.
+
+    With thumbnails enabled, pillow-heif's ``draft`` may decode the embedded thumbnail instead of the
+    photo; we never want that. libheif applies the ``irot``/``imir`` transforms while decoding and
+    pillow-heif resets the EXIF orientation to 1, so the rotation is applied exactly once.
+    """
+    try:
+        import pillow_heif
+    except ImportError:  # pragma: no cover - pillow-heif is a dependency
+        return
+    pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False,
+                                     decode_threads=1)
+
+
+_register_heif()
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a cheap look at a photo's header tells: size *after* orientation, format and file hash."""
+
+    width: int
+    height: int
+    format: str
+    bytes_sha256: str
+    orientation: int = 1
+
+    @property
+    def portrait(self) -> bool:
+        return self.height > self.width
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How every photo of one region is normalized; one Spec per region gives one canvas size.
+
+    ``aspect`` is the canvas ratio in either order (``(4, 3)`` and ``(3, 4)`` mean the same);
+    ``portrait`` turns the canvas upright. ``fit`` is ``"pad"`` (the whole photo, centred on a
+    neutral grey border) or ``"crop"`` (the canvas is filled, the overhang is cut off centred).
+    """
+
+    long_edge: int = 3000
+    display_long_edge: int = 2048
+    quality: int = 90
+    aspect: tuple[int, int] = (4, 3)
+    fit: str = "pad"
+    portrait: bool = False
+
+    def __post_init__(self) -> None:
+        if self.fit not in ("pad", "crop"):
+            raise ValueError(f"fit must be 'pad' or 'crop', not {self.fit!r}")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"quality must be 1 to 100, not {self.quality!r}")
+        if not 16 <= self.display_long_edge <= self.long_edge:
+            raise ValueError("display_long_edge must be at least 16 and at most long_edge")
+        if len(self.aspect) != 2 or min(self.aspect) <= 0:
+            raise ValueError(f"aspect must be two positive numbers, not {self.aspect!r}")
+
+    @classmethod
+    def from_normalize(cls, normalize, portrait: bool = False) -> "Spec":
+        """The Spec for a study's ``[normalize]`` section (``assess.study.Normalize``)."""
+        return cls(normalize.long_edge, normalize.display_long_edge, normalize.quality,
+                   tuple(normalize.aspect), normalize.fit, portrait)
+
+    def _size(self, long_edge: int) -> tuple[int, int]:
+        big, small = max(self.aspect), min(self.aspect)
+        short = max(1, round(long_edge * small / big))
+        return (short, long_edge) if self.portrait else (long_edge, short)
+
+    @property
+    def canvas(self) -> tuple[int, int]:
+        """(width, height) of the full copy."""
+        return self._size(self.long_edge)
+
+    @property
+    def display_canvas(self) -> tuple[int, int]:
+        """(width, height) of the display copy."""
+        return self._size(self.display_long_edge)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What ``prepare_file`` wrote: the hashes of both copies and of the decoded source pixels."""
+
+    source: Path
+    full_sha256: str
+    display_sha256: str
+    pixel_sha256: str
+    size: tuple[int, int]
+    display_size: tuple[int, int] = (0, 0)
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def _sha256_file(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _open(path: Path) -> Image.Image:
+    """Open a photo, check it is an accepted format of sane size; errors name the file."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise DeidError(f"{path}: no such file; check the path") from None
+    except OSError as exc:
+        raise DeidError(f"{path}: cannot read the file ({exc.strerror}); check its permissions") from None
+    if size == 0:
+        raise DeidError(f"{path}: the file is empty (0 bytes); copy the photo again from the camera "
+                        "or remove it")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path, formats=FORMATS)
+    except Image.DecompressionBombError:
+        raise _bomb(path, None) from None
+    except UnidentifiedImageError:
+        raise DeidError(f"{path}: not an image Pillow can read as JPEG, PNG, TIFF or HEIC; export the "
+                        "photo again as JPEG, or remove the file") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise DeidError(f"{path}: cannot read the image header ({exc}); the file is damaged — copy it "
+                        "again from the camera or remove it") from None
+    w, h = img.size
+    if w <= 0 or h <= 0:
+        img.close()
+        raise DeidError(f"{path}: the image has no pixels ({w}x{h}); remove the file")
+    if w * h > MAX_PIXELS:
+        img.close()
+        raise _bomb(path, (w, h))
+    return img
+
+
+def _bomb(path: Path, size: tuple[int, int] | None) -> DeidError:
+    dims = f"{size[0]}x{size[1]} = {size[0] * size[1] / 1e6:.0f} MP, " if size else ""
+    return DeidError(f"{path}: the image is too large ({dims}limit {MAX_PIXELS / 1e6:.0f} MP) and may be "
+                     "a decompression bomb; reduce it to a normal photo size or remove it")
+
+
+def _orientation(img: Image.Image) -> int:
+    """EXIF orientation 1-8 (Pillow also reads an XMP ``tiff:Orientation``); 1 when absent or invalid."""
+    try:
+        value = img.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # a malformed EXIF block: the photo is shown as stored
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def probe(path: Path, full: bool = False) -> Probe:
+    """Check a photo cheaply before anything is written.
+
+    Reads the header only (unless ``full``): refuses zero-byte files, files that are not an image,
+    unreadable files and images over :data:`MAX_PIXELS`. ``width``/``height`` are after EXIF
+    orientation. With ``full=True`` the entropy-coded data is decoded too (at reduced scale for JPEG),
+    which also catches truncated files.
+
+    Raises
+    ------
+    DeidError
+        naming the file and saying what to do.
+    """
+    path = Path(path)
+    img = _open(path)
+    try:
+        orientation = _orientation(img)
+        fmt = img.format or "?"
+        w, h = img.size
+        if full:
+            if fmt in ("JPEG", "MPO"):
+                img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else None, (max(1, w // 8), max(1, h // 8)))
+            _load(img, path)
+    finally:
+        img.close()
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    return Probe(width=w, height=h, format=fmt, bytes_sha256=_sha256_file(path), orientation=orientation)
+
+
+def _load(img: Image.Image, path: Path) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img.load()
+    except Image.DecompressionBombError:
+        raise _bomb(path, img.size) from None
+    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as exc:
+        raise DeidError(f"{path}: the image data is truncated or corrupt ({exc}); copy the photo again "
+                        "from the camera or remove it") from None
+
+
+# --------------------------------------------------------------------------- pixels
+
+
+_SRGB = None
+_TRANSFORMS: dict[tuple[str, bytes], object] = {}
+
+
+def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
+    """Convert to RGB through the embedded ICC profile when there is one (sRGB otherwise assumed).
+
+    A profile lcms cannot use (malformed, or for another colour space than the pixels) is ignored:
+    the pixels are then read as sRGB, as every browser would show them.
+    """
+    global _SRGB
+    if icc:
+        key = (img.mode, hashlib.sha256(icc).digest())
+        transform = _TRANSFORMS.get(key)
+        if transform is None and key not in _TRANSFORMS:
+            try:
+                if _SRGB is None:
+                    _SRGB = ImageCms.createProfile("sRGB")
+                src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                transform = ImageCms.buildTransform(src, _SRGB, img.mode, "RGB")
+            except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+                transform = None
+            if len(_TRANSFORMS) > 32:
+                _TRANSFORMS.clear()
+            _TRANSFORMS[key] = transform
+        if transform is not None:
+            try:
+                return ImageCms.applyTransform(img, transform)
+            except (ImageCms.PyCMSError, ValueError):
+                pass
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _to_base_mode(img: Image.Image) -> Image.Image:
+    """Bring any decoded mode to RGB, L or CMYK; transparency is flattened onto :data:`BACKGROUND`."""
+    mode = img.mode
+    if mode in ("RGB", "L", "CMYK"):
+        return img
+    if mode == "P" or mode == "PA":
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        flat = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        flat.alpha_composite(rgba)
+        return flat.convert("RGB")
+    if mode == "1":
+        return img.convert("L")
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        # 16- and 32-bit greyscale: map the 16-bit range (or 0..255 when the values fit) to 8 bits
+        wide = img.convert("F") if mode == "F" else img.convert("I")
+        hi = wide.getextrema()[1]
+        divisor = 257 if hi is not None and hi > 255 else 1
+        return wide.point(lambda v: v / divisor).convert("L")
+    if mode in ("YCbCr", "LAB", "HSV"):
+        return img.convert("RGB")
+    return img.convert("RGB")
+
+
+def _pixel_digest(img: Image.Image) -> str:
+    """sha256 of mode, size and pixel bytes, read in strips so the image is never copied whole."""
+    h = hashlib.sha256(f"{img.mode} {img.width}x{img.height}\n".encode())
+    for top in range(0, img.height, _HASH_STRIP):
+        h.update(img.crop((0, top, img.width, min(img.height, top + _HASH_STRIP))).tobytes())
+    return h.hexdigest()
+
+
+def _scale_for(size: tuple[int, int], canvas: tuple[int, int], fit: str) -> float:
+    w, h = size
+    cw, ch = canvas
+    return min(cw / w, ch / h) if fit == "pad" else max(cw / w, ch / h)
+
+
+def _draft_target(stored: tuple[int, int], upright: tuple[int, int], spec: Spec) -> tuple[int, int]:
+    """Smallest decode size (stored orientation) that covers the canvas in either orientation.
+
+    Both canvas orientations are considered so that the decode scale, and so ``pixel_sha256``, does
+    not depend on whether a region's canvas is portrait or landscape.
+    """
+    land = Spec(spec.long_edge, spec.display_long_edge, spec.quality, spec.aspect, spec.fit, False)
+    port = Spec(spec.long_edge, spec.display_long_edge, spec.quality, spec.aspect, spec.fit, True)
+    scale = max(_scale_for(upright, land.canvas, spec.fit), _scale_for(upright, port.canvas, spec.fit))
+    scale = min(scale, 1.0)
+    return (max(1, int(stored[0] * scale)), max(1, int(stored[1] * scale)))
+
+
+def _fit(img: Image.Image, canvas: tuple[int, int], fit: str) -> tuple[Image.Image, tuple[int, int]]:
+    """Resize for the canvas; return the resized image and where to paste it."""
+    cw, ch = canvas
+    w, h = img.size
+    if fit == "pad":
+        s = min(cw / w, ch / h)
+        nw, nh = min(cw, max(1, round(w * s))), min(ch, max(1, round(h * s)))
+        out = img if (nw, nh) == (w, h) else img.resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        return out, ((cw - nw) // 2, (ch - nh) // 2)
+    s = max(cw / w, ch / h)
+    bw, bh = cw / s, ch / s  # the part of the source that fills the canvas
+    box = ((w - bw) / 2, (h - bh) / 2, (w + bw) / 2, (h + bh) / 2)
+    return img.resize((cw, ch), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0), (0, 0)
+
+
+def encode_jpeg(img: Image.Image, quality: int) -> bytes:
+    """Encode with the one fixed setting used for every photo: baseline, standard Huffman tables,
+    :data:`SUBSAMPLING`, the IJG tables for ``quality``, only the fixed :data:`JFIF_APP0`.
+
+    The image must be a fresh RGB image (nothing in ``info``); nothing but pixels is written.
+    """
+    if img.mode != "RGB":
+        raise ValueError("encode_jpeg takes RGB images")
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality, subsampling=SUBSAMPLING, optimize=False, progressive=False,
+             exif=b"", icc_profile=None, comment=b"", dpi=(0, 0))
+    data = buf.getvalue()
+    if data[2:2 + len(JFIF_APP0)] != JFIF_APP0:  # pragma: no cover - guards a Pillow/libjpeg change
+        raise RuntimeError("the JPEG encoder wrote an unexpected header")
+    return data
+
+
+def _write(path: Path, data: bytes) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec) -> Result:
+    """De-identify one photo: write its full copy and display copy, return their hashes.
+
+    Steps: full decode (JPEG at the smallest DCT scale that still covers the canvas) → EXIF/XMP
+    orientation → ``pixel_sha256`` of the upright decoded pixels → fit to ``spec.canvas`` → ICC
+    profile to sRGB → transparency onto grey → pasted into a fresh image → baseline JPEG
+    (:func:`encode_jpeg`); the display copy is resized from the full copy's pixels, not decoded again.
+
+    ``pixel_sha256`` identifies the photo's pixels as decoded at that scale (the scale depends only
+    on the photo's size and the study's long edge, aspect and fit, never on the region's canvas
+    orientation), so the same photo in two slots gives the same value.
+
+    Raises
+    ------
+    DeidError
+        naming ``src`` for unreadable, truncated, corrupt or oversized files. Nothing is left at
+        ``full_out``/``display_out`` when it raises.
+    """
+    src, full_out, display_out = Path(src), Path(full_out), Path(display_out)
+    img = _open(src)
+    try:
+        orientation = _orientation(img)
+        icc = img.info.get("icc_profile") or None
+        stored = img.size
+        upright = stored[::-1] if orientation in (5, 6, 7, 8) else stored
+        if img.format in ("JPEG", "MPO"):
+            target = _draft_target(stored, upright, spec)
+            img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else None, target)
+        _load(img, src)
+        pixels = img
+        if orientation != 1:
+            pixels = pixels.transpose(_TRANSPOSE[orientation])
+        pixel_sha256 = _pixel_digest(pixels)
+        pixels = _to_base_mode(pixels)
+        resized, offset = _fit(pixels, spec.canvas, spec.fit)
+        del pixels
+        resized = _to_srgb(resized, icc)
+        full = Image.new("RGB", spec.canvas, BACKGROUND)  # fresh: carries no info of the source
+        full.paste(resized, offset)
+        del resized
+    finally:
+        img.close()
+    try:
+        full_data = encode_jpeg(full, spec.quality)
+        full_sha = _write(full_out, full_data)
+        del full_data
+        display = Image.new("RGB", spec.display_canvas, BACKGROUND)
+        display.paste(full.resize(spec.display_canvas, Image.Resampling.LANCZOS, reducing_gap=3.0))
+        del full
+        display_data = encode_jpeg(display, spec.quality)
+        display_sha = _write(display_out, display_data)
+    except OSError as exc:
+        for p in (full_out, display_out):
+            p.unlink(missing_ok=True)
+        raise DeidError(f"{src}: cannot write the blinded copy ({exc.strerror or exc}); check free disk "
+                        "space and permissions of the output folder") from None
+    return Result(source=src, full_sha256=full_sha, display_sha256=display_sha, pixel_sha256=pixel_sha256,
+                  size=spec.canvas, display_size=spec.display_canvas)
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _job(job: tuple[Path, Path, Path, Spec]) -> tuple[bool, object]:
+    try:
+        return True, prepare_file(*job)
+    except DeidError as exc:
+        return False, str(exc)
+    except MemoryError:
+        return False, f"{job[0]}: not enough memory to decode the image; close other programs and retry"
+    except Exception as exc:  # an unexpected decoder failure is still reported per file
+        return False, f"{job[0]}: cannot process the image ({type(exc).__name__}: {exc})"
+
+
+def _default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None = None,
+                  progress: Callable[[int], None] | None = None) -> list[Result]:
+    """Run :func:`prepare_file` over many photos on all cores; results in job order.
+
+    Workers are fresh processes (``spawn``) that hold one photo at a time, so memory stays flat
+    whatever the batch size; each worker is replaced after a number of photos to return freed memory
+    to the system. ``progress(n)`` is called with the number of photos just finished (1 each time).
+
+    Raises
+    ------
+    DeidError
+        once, after every photo has been tried, listing every failing file and why. Files already
+        written for other photos are left for the caller (who builds the set aside) to discard.
+    """
+    jobs = list(jobs)
+    if not jobs:
+        return []
+    n = workers or _default_workers()
+    n = max(1, min(n, len(jobs)))
+    results: list[Result | None] = [None] * len(jobs)
+    errors: list[tuple[int, str]] = []
+    if n == 1:
+        for i, job in enumerate(jobs):
+            ok, value = _job(job)
+            if ok:
+                results[i] = value
+            else:
+                errors.append((i, value))
+            if progress:
+                progress(1)
+    else:
+        ctx = get_context("spawn")
+        with ProcessPoolExecutor(max_workers=n, mp_context=ctx, max_tasks_per_child=64) as pool:
+            futures = {pool.submit(_job, job): i for i, job in enumerate(jobs)}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    ok, value = fut.result()
+                except Exception as exc:  # a worker died (e.g. killed for memory)
+                    ok, value = False, f"{jobs[i][0]}: the worker processing it stopped ({exc}); retry"
+                if ok:
+                    results[i] = value
+                else:
+                    errors.append((i, value))
+                if progress:
+                    progress(1)
+    if errors:
+        errors.sort()
+        lines = "\n".join(f"  {msg}" for _, msg in errors)
+        raise DeidError(f"{len(errors)} of {len(jobs)} photo(s) could not be de-identified:\n{lines}")
+    return results  # type: ignore[return-value]
