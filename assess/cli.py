@@ -74,3 +74,59 @@ def init(directory: Path):
     target.write_text(TEMPLATE, encoding="utf-8")
     click.echo(f"Wrote {target}: edit it, then run "
                f"assess randomize --study {target} --images {directory} --out assignments")
+
+
+# --------------------------------------------------------------------------- rater
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Ratings database [default: results/<set-id>/ratings.sqlite].")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 serves the whole network.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True,
+              help="Port to listen on.")
+@friendly
+def rate(rater_dir: Path, db: Path | None, host: str, port: int):
+    """Serve the rating app for the rater folder RATER_DIR.
+
+    Raters open the printed address in a browser and sign in with their rater id and access
+    code. Every rating is saved the moment it is given; stop the server with Ctrl+C and start it
+    again at any time, raters resume where they were.
+
+    Example:
+
+    \b
+        assess rate assignments/demo-20261125/rater
+    """
+    from . import rate as rating
+
+    rater_set = rating.load_rater_set(rater_dir)
+    db = db if db is not None else rating.default_db(rater_set)
+    click.echo(f"Ratings database: {db}", err=True)
+    rating.serve(rater_dir, db=db, host=host, port=port)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Ratings database [default: results/<set-id>/ratings.sqlite].")
+@click.option("--key", "key_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The set's key folder, to count the disguised repeats rated (read only when given).")
+@friendly
+def status(rater_dir: Path, db: Path | None, key_dir: Path | None):
+    """Show each rater's progress on the set in RATER_DIR; never a score.
+
+    Per rater: items rated of the worklist, cannot-assess answers, disguised repeats rated
+    (only with --key: the rater folder does not say which items are repeats), time spent on the
+    photos, and whether the worklist is submitted and locked.
+
+    Example:
+
+    \b
+        assess status assignments/demo-20261125/rater --key assignments/demo-20261125/key
+    """
+    from . import rate as rating
+
+    click.echo(rating.format_status(rating.status(rater_dir, db=db, key_dir=key_dir)))

@@ -51,7 +51,7 @@ __all__ = [
     "history",
     "is_locked",
     "lock",
-    "rater_summary",
+    "first_answer_seconds",
     "current_ratings",
     "all_events",
     "locks",
@@ -395,14 +395,8 @@ def locks(db_path: str | Path, set_id: str | None = None) -> dict[str, str]:
     return dict(rows)
 
 
-def rater_summary(conn: sqlite3.Connection, set_id: str, rater: str) -> dict:
-    """Progress facts for one rater (no scores): rated items, cannot-assess count, seconds, lock."""
-    now = current(conn, set_id, rater)
-    seconds = conn.execute("SELECT COALESCE(SUM(seconds), 0) FROM events WHERE set_id = ? AND rater = ?",
-                           (set_id, rater)).fetchone()[0]
-    return {
-        "rated": set(now),
-        "cannot_assess": sum(1 for e in now.values() if e.cannot_assess),
-        "seconds": float(seconds),
-        "locked_at": _locked(conn, set_id, rater),
-    }
+def first_answer_seconds(conn: sqlite3.Connection, set_id: str, rater: str) -> list[float]:
+    """Seconds the rater spent on each first answer (revision 1), oldest first: their pace."""
+    rows = conn.execute("SELECT seconds FROM events WHERE set_id = ? AND rater = ? AND revision = 1 "
+                        "AND seconds IS NOT NULL ORDER BY id", (set_id, rater)).fetchall()
+    return [row[0] for row in rows]

@@ -35,3 +35,22 @@ def chromium() -> str:
     if not CHROMIUM.exists():
         pytest.skip("chromium not installed (apt-get install chromium)")
     return str(CHROMIUM)
+
+
+# ------------------------------------------------------------------------- blinded sets for the rater side
+
+
+@pytest.fixture
+def make_rater_set(tmp_path):
+    """Build a small blinded set and return ``(rater_dir, key_dir, access)``.
+
+    ``access`` maps each rater id to their access code (from ``key/access.csv``). Keyword
+    arguments: ``raters`` (ids), ``participants``, ``presentation`` (``single`` | ``pairs``),
+    ``name`` (a sub-folder of ``tmp_path``).
+    """
+    from rater_sets import build_rater_set
+
+    def make(**kwargs):
+        return build_rater_set(tmp_path / kwargs.pop("name", "set"), **kwargs)
+
+    return make

@@ -1,0 +1,611 @@
+"""The rater's side: read a rater folder, sign a rater in, keep their worklist, serve the app.
+
+The Streamlit script in ``assess/app/rate_app.py`` only lays out widgets; everything it decides or
+saves goes through this module, and every read and write names the signed-in rater. The app is
+given the rater folder (``set.json``, ``worklists/``, ``images/``, ``references/``) and the ratings
+database; it never sees the key.
+
+Serving (:func:`serve`) runs Streamlit in this process on a small per-run folder that holds a link
+to the app script and ``static`` → ``<rater>/images``, so the photos are plain static URLs named by
+code (``app/static/display/<code>.jpg``, ``app/static/full/<code>.jpg``) and nothing else of the
+rater folder (set.json with the access-code hashes, the other raters' worklists) is reachable.
+
+>>> items = [Item("AAA-AAAA", "single", "wsrs", "face", ("AAA-AAAA",)),
+...          Item("CCC-CCCC", "single", "wsrs", "face", ("CCC-CCCC",)),
+...          Item("DDD-DDDD", "single", "wsrs", "face", ("DDD-DDDD",))]
+>>> done = {"CCC-CCCC"}
+>>> first_unrated(items, done), next_unrated(items, done, 0), next_unrated(items, done, 2)
+(0, 2, 0)
+>>> format_duration(3725)
+'1 h 02 min'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import statistics
+import tempfile
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+from . import store
+from .errors import AssessError
+from .study import NAME_RE, Scale
+
+__all__ = [
+    "APP_SCRIPT",
+    "BETTER_CHOICES",
+    "FIRST_CHOICES",
+    "REASON_CHOICES",
+    "RateError",
+    "Item",
+    "RaterSet",
+    "Progress",
+    "RaterStatus",
+    "load_rater_set",
+    "check_access",
+    "default_db",
+    "Worklist",
+    "first_unrated",
+    "next_unrated",
+    "progress",
+    "format_duration",
+    "status",
+    "format_status",
+    "serve",
+    "streamlit_flags",
+]
+
+APP_SCRIPT = Path(__file__).resolve().parent / "app" / "rate_app.py"
+ENV_RATER_DIR = "ASSESS_RATER_DIR"
+ENV_DB = "ASSESS_DB"
+PBKDF2_ITERATIONS = 200_000
+#: Codes as written by ``assess randomize``; anything else in a worklist is refused (it ends up in
+#: URLs and HTML).
+CODE_RE = re.compile(r"^[A-Z0-9]{3}-[A-Z0-9]{4}$")
+
+#: Pair question 1, in screen order: (stored value, button label, key).
+BETTER_CHOICES = (
+    ("much_better_left", "Left much better", "1"),
+    ("better_left", "Left better", "2"),
+    ("no_difference", "No difference", "3"),
+    ("better_right", "Right better", "4"),
+    ("much_better_right", "Right much better", "5"),
+)
+#: Pair question 2: which photo was taken first.
+FIRST_CHOICES = (
+    ("left", "Left first", "J"),
+    ("cannot_tell", "Cannot tell", "K"),
+    ("right", "Right first", "L"),
+)
+#: Why a photo cannot be assessed: (stored value, label, key).
+REASON_CHOICES = (
+    ("out_of_focus", "Out of focus", "1"),
+    ("framing", "Wrong region or framing", "2"),
+    ("lighting", "Lighting", "3"),
+    ("identifying_feature", "Identifying feature visible", "4"),
+    ("other", "Other (say what)", "5"),
+)
+assert tuple(v for v, _, _ in BETTER_CHOICES) == store.BETTER
+assert {v for v, _, _ in FIRST_CHOICES} == set(store.FIRST)
+assert tuple(v for v, _, _ in REASON_CHOICES) == store.REASONS
+
+
+class RateError(AssessError):
+    """The rater folder or a rating cannot be used; the message names the file or field."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry of a worklist: a single photo or a pair (``photos`` = ``(left, right)``)."""
+
+    item: str
+    kind: str
+    scale: str
+    region: str
+    photos: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RaterSet:
+    """What the app knows of a blinded set: the rater folder's ``set.json`` (no key)."""
+
+    root: Path
+    set_id: str
+    presentation: str
+    scales: Mapping[str, Scale]
+    counts: Mapping[str, int]
+    raters: Mapping[str, Mapping[str, object]]
+    references: Mapping[str, Mapping[int, Path]] = field(default_factory=dict)
+
+    def worklist(self, rater: str) -> "Worklist":
+        """The rater's worklist (``worklists/<rater>.json``), checked against the set."""
+        if rater not in self.raters:
+            raise RateError(f"{self.root / 'set.json'}: no rater {rater!r} in this set")
+        return Worklist.load(self, rater)
+
+
+def _fail(path: Path, message: str) -> RateError:
+    return RateError(f"{path}: {message}")
+
+
+def load_rater_set(rater_dir: str | Path) -> RaterSet:
+    """Read and check ``<rater_dir>/set.json``.
+
+    Raises :class:`RateError` naming the file and field when the folder is not a rater folder
+    written by ``assess randomize``.
+    """
+    root = Path(rater_dir)
+    path = root / "set.json"
+    if not root.is_dir():
+        raise _fail(root, "no such folder; give the rater folder of a set (assignments/<set-id>/rater)")
+    if (root / "key.csv").exists() or (root / "key").is_dir():
+        raise _fail(root, "this folder holds the unblinding key; give the rater folder only")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _fail(path, "missing; give the rater folder written by `assess randomize` "
+                    "(assignments/<set-id>/rater)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(path, f"cannot be read ({exc}); copy the rater folder again") from None
+    if not isinstance(data, dict):
+        raise _fail(path, "must be a JSON object")
+    set_id = data.get("set_id")
+    if not isinstance(set_id, str) or not NAME_RE.match(set_id):
+        raise _fail(path, f"set_id: missing or not a plain name ({set_id!r})")
+    presentation = data.get("presentation", "single")
+    if presentation not in ("single", "pairs"):
+        raise _fail(path, f"presentation: must be \"single\" or \"pairs\", not {presentation!r}")
+    raw_scales = data.get("scales")
+    if not isinstance(raw_scales, dict) or not raw_scales:
+        raise _fail(path, "scales: missing")
+    scales = {}
+    for sid, sdata in raw_scales.items():
+        if not isinstance(sdata, dict):
+            raise _fail(path, f"scales.{sid}: must be an object")
+        scales[sid] = Scale.from_dict({**sdata, "id": sid}, where=f"{path}: scales.{sid}")
+    raters = data.get("raters")
+    if not isinstance(raters, dict) or not raters:
+        raise _fail(path, "raters: missing")
+    for rid, rdata in raters.items():
+        if not NAME_RE.match(str(rid)):
+            raise _fail(path, f"raters: {rid!r} is not a plain rater id")
+        if (not isinstance(rdata, dict) or not _is_hex(rdata.get("salt"))
+                or not _is_hex(rdata.get("hash"))):
+            raise _fail(path, f"raters.{rid}: needs salt and hash (hex)")
+    references: dict[str, dict[int, Path]] = {}
+    for sid, levels in (data.get("references") or {}).items():
+        if sid not in scales or not isinstance(levels, dict):
+            raise _fail(path, f"references.{sid}: not a scale of this set")
+        for value, rel in levels.items():
+            ref = (root / str(rel)).resolve()
+            if root.resolve() not in ref.parents or not ref.is_file():
+                raise _fail(path, f"references.{sid}.{value}: {rel!r} is not a file in the rater folder")
+            try:
+                references.setdefault(sid, {})[int(value)] = ref
+            except ValueError:
+                raise _fail(path, f"references.{sid}: {value!r} is not a level value") from None
+    counts = {k: v for k, v in (data.get("counts") or {}).items() if isinstance(v, int)}
+    return RaterSet(root=root.resolve(), set_id=set_id, presentation=presentation, scales=scales,
+                    counts=counts, raters=raters, references=references)
+
+
+def _is_hex(value: object) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        return False
+    return True
+
+
+_DUMMY_SALT = bytes(16)
+
+
+def check_access(rater_set: RaterSet, rater: str, code: str) -> bool:
+    """Whether ``code`` is the rater's access code (salted PBKDF2, compared in constant time).
+
+    An unknown rater id costs the same work as a known one and gives the same answer (``False``),
+    so neither the answer nor its timing says whether the id exists.
+    """
+    entry = rater_set.raters.get(rater.strip()) if isinstance(rater, str) else None
+    salt = bytes.fromhex(entry["salt"]) if entry else _DUMMY_SALT
+    expected = entry["hash"] if entry else "0" * 64
+    given = hashlib.pbkdf2_hmac("sha256", str(code).strip().encode(), salt, PBKDF2_ITERATIONS).hex()
+    return hmac.compare_digest(given, str(expected)) and entry is not None
+
+
+def default_db(rater_set: RaterSet, cwd: str | Path | None = None) -> Path:
+    """``results/<set-id>/ratings.sqlite`` relative to ``cwd`` (default: the current folder)."""
+    return Path(cwd or ".") / "results" / rater_set.set_id / "ratings.sqlite"
+
+
+# ------------------------------------------------------------------------------------ worklist
+
+
+def first_unrated(items: list[Item] | tuple[Item, ...], rated: Iterable[str]) -> int | None:
+    """Index of the first item without a rating, or ``None`` when all are rated."""
+    rated = set(rated)
+    for i, it in enumerate(items):
+        if it.item not in rated:
+            return i
+    return None
+
+
+def next_unrated(items, rated: Iterable[str], index: int) -> int | None:
+    """Index of the next unrated item after ``index`` (wrapping to the start), or ``None``."""
+    rated = set(rated)
+    n = len(items)
+    for step in range(1, n + 1):
+        i = (index + step) % n
+        if items[i].item not in rated:
+            return i
+    return None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a rater is: rated items, total, cannot-assess count, estimated seconds left."""
+
+    rated: int
+    total: int
+    cannot_assess: int
+    seconds_left: float | None
+
+    @property
+    def fraction(self) -> float:
+        return self.rated / self.total if self.total else 1.0
+
+    @property
+    def text(self) -> str:
+        """``"12 of 80 rated · about 9 min left"``."""
+        out = f"{self.rated} of {self.total} rated"
+        if self.rated < self.total and self.seconds_left is not None:
+            out += f" · about {format_duration(self.seconds_left, coarse=True)} left"
+        return out
+
+
+def progress(items, current: Mapping[str, store.Event], pace: Iterable[float] = ()) -> Progress:
+    """Progress over ``items`` given the current ratings; time left from the rater's own pace.
+
+    ``pace`` holds the seconds the rater spent on each first answer; the estimate is their median
+    (robust to a pause) times the items left, once three answers give a pace.
+    """
+    codes = {it.item for it in items}
+    rated = [e for code, e in current.items() if code in codes]
+    pace = [s for s in pace if s is not None and s > 0]
+    left = len(codes) - len(rated)
+    seconds_left = statistics.median(pace) * left if len(pace) >= 3 else None
+    return Progress(len(rated), len(codes), sum(1 for e in rated if e.cannot_assess), seconds_left)
+
+
+def format_duration(seconds: float, coarse: bool = False) -> str:
+    """``"1 h 02 min"``, ``"12 min"``, ``"40 s"``; ``coarse`` rounds to whole minutes.
+
+    >>> format_duration(42), format_duration(42, coarse=True), format_duration(605)
+    ('42 s', '1 min', '10 min 05 s')
+    """
+    seconds = max(0, int(round(seconds)))
+    if coarse:
+        minutes = max(1, round(seconds / 60))
+        return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h} h {m:02d} min"
+    if m:
+        return f"{m} min {s:02d} s"
+    return f"{s} s"
+
+
+@dataclass
+class WorklistState:
+    """The rater's ratings as the database has them now."""
+
+    current: dict[str, store.Event]
+    locked_at: str | None
+    pace: list[float]
+
+
+class Worklist:
+    """One signed-in rater's worklist and every read and write of their ratings.
+
+    Every method works for this rater only: the store is always called with this rater's id and
+    an item must be on this worklist to be rated.
+    """
+
+    def __init__(self, rater_set: RaterSet, rater: str, items: tuple[Item, ...]):
+        self.set = rater_set
+        self.rater = rater
+        self.items = items
+        self.index = {it.item: i for i, it in enumerate(items)}
+
+    @classmethod
+    def load(cls, rater_set: RaterSet, rater: str) -> "Worklist":
+        path = rater_set.root / "worklists" / f"{rater}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise _fail(path, "missing; copy the whole rater folder again") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _fail(path, f"cannot be read ({exc}); copy the rater folder again") from None
+        if not isinstance(data, dict) or data.get("rater") != rater or data.get("set_id") != rater_set.set_id:
+            raise _fail(path, "rater or set_id does not match set.json; copy the rater folder again")
+        raw = data.get("items")
+        if not isinstance(raw, list) or not raw:
+            raise _fail(path, "items: missing or empty")
+        items = []
+        for i, entry in enumerate(raw):
+            where = f"items[{i}]"
+            if not isinstance(entry, dict):
+                raise _fail(path, f"{where}: must be an object")
+            code, kind, scale = entry.get("item"), entry.get("kind"), entry.get("scale")
+            photos = entry.get("photos")
+            if not isinstance(code, str) or not CODE_RE.match(code):
+                raise _fail(path, f"{where}.item: {code!r} is not a code")
+            if kind not in ("single", "pair"):
+                raise _fail(path, f"{where}.kind: must be \"single\" or \"pair\", not {kind!r}")
+            if scale not in rater_set.scales:
+                raise _fail(path, f"{where}.scale: {scale!r} is not a scale of set.json")
+            if (not isinstance(photos, list) or len(photos) != (1 if kind == "single" else 2)
+                    or not all(isinstance(p, str) and CODE_RE.match(p) for p in photos)):
+                raise _fail(path, f"{where}.photos: give {'one code' if kind == 'single' else 'two codes'}")
+            for p in photos:
+                if not (rater_set.root / "images" / "display" / f"{p}.jpg").is_file():
+                    raise _fail(path, f"{where}.photos: images/display/{p}.jpg is missing; "
+                                "copy the whole rater folder again")
+            items.append(Item(code, kind, scale, str(entry.get("region", "")), tuple(photos)))
+        if len({it.item for it in items}) != len(items):
+            raise _fail(path, "items: an item code appears twice")
+        return cls(rater_set, rater, tuple(items))
+
+    # -- database
+
+    @contextmanager
+    def _conn(self, db_path: str | Path) -> Iterator:
+        with closing(store.connect(db_path)) as conn:
+            yield conn
+
+    def state(self, db_path: str | Path) -> WorklistState:
+        """This rater's current ratings, lock and pace, read fresh from the database."""
+        with self._conn(db_path) as conn:
+            current = {k: v for k, v in store.current(conn, self.set.set_id, self.rater).items()
+                       if k in self.index}
+            locked_at = store.is_locked(conn, self.set.set_id, self.rater)
+            pace = store.first_answer_seconds(conn, self.set.set_id, self.rater)
+        return WorklistState(current, locked_at, pace)
+
+    def history(self, db_path: str | Path, item: str) -> list[store.Event]:
+        """Every revision of one of this rater's items, oldest first."""
+        self._check_item(item)
+        with self._conn(db_path) as conn:
+            return store.history(conn, self.set.set_id, self.rater, item)
+
+    def _check_item(self, item: str) -> Item:
+        if item not in self.index:
+            raise RateError(f"{item} is not on the worklist of {self.rater}")
+        return self.items[self.index[item]]
+
+    def save(self, db_path: str | Path, item: str, *, score: int | None = None,
+             better: str | None = None, first: str | None = None, cannot_assess: str | None = None,
+             comment: str | None = None, change_reason: str | None = None,
+             shown_at: str | None = None, seconds: float | None = None) -> store.Event:
+        """Save one answer of this rater for one of their items; committed when this returns."""
+        it = self._check_item(item)
+        if score is not None:
+            if it.kind != "single":
+                raise RateError(f"{item} is a pair: answer which looks better and which came first")
+            if score not in self.set.scales[it.scale].values:
+                raise RateError(f"{item}: {score} is not a level of {self.set.scales[it.scale].name}")
+        if (better is not None or first is not None) and it.kind != "pair":
+            raise RateError(f"{item} is a single photo: give a level of its scale")
+        if cannot_assess == "other" and not (comment or "").strip():
+            raise RateError(f"{item}: say why the photo cannot be assessed")
+        with self._conn(db_path) as conn:
+            return store.record(conn, self.set.set_id, self.rater, item, score=score, better=better,
+                                first=first, cannot_assess=cannot_assess, comment=comment,
+                                change_reason=change_reason, shown_at=shown_at, seconds=seconds)
+
+    def lock(self, db_path: str | Path) -> str:
+        """Submit and lock this rater's worklist (every item must be rated); returns the time."""
+        with self._conn(db_path) as conn:
+            return store.lock(conn, self.set.set_id, self.rater, [it.item for it in self.items])
+
+
+# ------------------------------------------------------------------------------------ status
+
+
+@dataclass(frozen=True)
+class RaterStatus:
+    """A coordinator's view of one rater: progress only, never a score."""
+
+    rater: str
+    rated: int
+    items: int
+    cannot_assess: int
+    repeats_done: int | None
+    repeats: int | None
+    seconds: float
+    locked_at: str | None
+
+
+def status(rater_dir: str | Path, db: str | Path | None = None,
+           key_dir: str | Path | None = None) -> list[RaterStatus]:
+    """Progress per rater of a set from the rater folder and the ratings database (read-only).
+
+    The rater folder does not say which items are disguised repeats, so ``repeats_done`` is
+    ``None`` unless ``key_dir`` (the set's key folder) is given; ``repeats`` is then the number of
+    repeats on each worklist. The key is read only when given, and its checksum must match the
+    one sealed in ``set.json``.
+    """
+    rs = load_rater_set(rater_dir)
+    db = Path(db) if db is not None else default_db(rs)
+    repeat_codes = _repeat_codes(rs, key_dir) if key_dir is not None else None
+    if db.is_file():
+        current = store.current_ratings(db)
+        events = store.all_events(db)
+        locked = store.locks(db, rs.set_id)
+        current = current[current["set_id"] == rs.set_id]
+        events = events[events["set_id"] == rs.set_id]
+    else:
+        current = events = None
+        locked = {}
+    out = []
+    for rater in rs.raters:
+        wl = rs.worklist(rater)
+        codes = set(wl.index)
+        if current is not None:
+            mine = current[(current["rater"] == rater) & current["item"].isin(codes)]
+            rated = set(mine["item"])
+            cannot = int(mine["cannot_assess"].notna().sum())
+            seconds = float(events.loc[events["rater"] == rater, "seconds"].fillna(0).sum())
+        else:
+            rated, cannot, seconds = set(), 0, 0.0
+        if repeat_codes is None:
+            repeats_done = repeats = None
+        else:
+            mine_repeats = codes & repeat_codes
+            repeats, repeats_done = len(mine_repeats), len(mine_repeats & rated)
+        out.append(RaterStatus(rater, len(rated), len(codes), cannot, repeats_done, repeats,
+                               seconds, locked.get(rater)))
+    return out
+
+
+def _repeat_codes(rs: RaterSet, key_dir: str | Path) -> set[str]:
+    import csv
+
+    key_csv = Path(key_dir) / "key.csv"
+    try:
+        raw = key_csv.read_bytes()
+    except OSError:
+        raise RateError(f"{key_csv}: cannot read the key; give the key folder of this set "
+                        "(assignments/<set-id>/key)") from None
+    sealed = json.loads((rs.root / "set.json").read_text(encoding="utf-8")).get("key_sha256")
+    if sealed and hashlib.sha256(raw).hexdigest() != sealed:
+        raise RateError(f"{key_csv}: does not match the checksum sealed in set.json; "
+                        "is it the key of this set?")
+    repeats = set()
+    for row in csv.DictReader(raw.decode("utf-8").splitlines()):
+        if (row.get("repeat_of") or "").strip():
+            repeats.add((row.get("pair") or "").strip() or row["code"])
+    return repeats
+
+
+def format_status(rows: list[RaterStatus]) -> str:
+    """A plain table for the terminal.
+
+    >>> print(format_status([RaterStatus("derm1", 3, 10, 1, None, None, 95.0, None)]))
+    rater  rated  cannot assess  repeats done  time spent  locked
+    derm1  3/10   1              needs --key   1 min 35 s  no
+    """
+    header = ("rater", "rated", "cannot assess", "repeats done", "time spent", "locked")
+    lines = [header]
+    for r in rows:
+        repeats = "needs --key" if r.repeats is None else f"{r.repeats_done}/{r.repeats}"
+        locked = f"yes, {r.locked_at[:16].replace('T', ' ')} UTC" if r.locked_at else "no"
+        lines.append((r.rater, f"{r.rated}/{r.items}", str(r.cannot_assess), repeats,
+                      format_duration(r.seconds), locked))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
+                     for line in lines)
+
+
+# ------------------------------------------------------------------------------------ serving
+
+
+def streamlit_flags(host: str, port: int) -> list[str]:
+    """The Streamlit options the rating app runs with (headless, private, no file watcher)."""
+    return [
+        f"--server.address={host}",
+        f"--server.port={port}",
+        "--server.headless=true",
+        "--server.enableStaticServing=true",
+        "--server.fileWatcherType=none",
+        "--server.runOnSave=false",
+        "--browser.gatherUsageStats=false",
+        f"--browser.serverAddress={host}",
+        f"--browser.serverPort={port}",
+        "--client.toolbarMode=minimal",
+        "--client.showErrorDetails=none",
+        "--client.showSidebarNavigation=false",
+        "--global.developmentMode=false",
+        "--theme.base=light",
+    ]
+
+
+def prepare_run_dir(rater_set: RaterSet, run_dir: str | Path) -> Path:
+    """Lay out a per-run app folder: ``app.py`` (link to the script) and ``static`` → images.
+
+    Streamlit serves ``static/`` beside the main script and refuses links that leave it, so the
+    folder itself is the link; only ``images/display`` and ``images/full`` become reachable.
+    """
+    run_dir = Path(run_dir)
+    script = run_dir / "app.py"
+    script.symlink_to(APP_SCRIPT)
+    (run_dir / "static").symlink_to(rater_set.root / "images", target_is_directory=True)
+    return script
+
+
+def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.0.0.1",
+          port: int = 8501) -> None:
+    """Serve the rating app for a rater folder until interrupted (blocks).
+
+    Checks the folder and opens (or creates) the database first, so a mistake is reported before
+    the server starts.
+    """
+    rs = load_rater_set(rater_dir)
+    for rater in rs.raters:
+        rs.worklist(rater)
+    db = Path(db) if db is not None else default_db(rs)
+    with closing(store.connect(db)):
+        pass
+    from streamlit.web import cli as stcli
+
+    with tempfile.TemporaryDirectory(prefix="assess-") as run_dir:
+        script = prepare_run_dir(rs, run_dir)
+        os.environ[ENV_RATER_DIR] = str(rs.root)
+        os.environ[ENV_DB] = str(db.resolve())
+        try:
+            stcli.main.main(args=["run", str(script), *streamlit_flags(host, port)],
+                            prog_name="streamlit", standalone_mode=False)
+        finally:
+            os.environ.pop(ENV_RATER_DIR, None)
+            os.environ.pop(ENV_DB, None)
+
+
+def app_config() -> tuple[RaterSet, Path]:
+    """The rater folder and database the app was started with (environment of :func:`serve`)."""
+    rater_dir, db = os.environ.get(ENV_RATER_DIR), os.environ.get(ENV_DB)
+    if not rater_dir or not db:
+        raise RateError(f"start the app with `assess rate RATER_DIR` ({ENV_RATER_DIR} and {ENV_DB} "
+                        "are not set)")
+    return load_rater_set(rater_dir), Path(db)
+
+
+def display_url(code: str) -> str:
+    """The display copy of a photo as the browser fetches it.
+
+    >>> display_url("KX7-4MPA")
+    'app/static/display/KX7-4MPA.jpg'
+    """
+    if not CODE_RE.match(code):
+        raise RateError(f"{code!r} is not a code")
+    return f"app/static/display/{code}.jpg"
+
+
+def full_url(code: str) -> str:
+    """The full-resolution copy of a photo (zoom).
+
+    >>> full_url("KX7-4MPA")
+    'app/static/full/KX7-4MPA.jpg'
+    """
+    if not CODE_RE.match(code):
+        raise RateError(f"{code!r} is not a code")
+    return f"app/static/full/{code}.jpg"
