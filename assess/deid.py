@@ -28,7 +28,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageFont, UnidentifiedImageError
 
 from .errors import AssessError
 
@@ -41,6 +41,8 @@ __all__ = [
     "prepare_file",
     "prepare_files",
     "encode_jpeg",
+    "padding_fraction",
+    "render_contact_sheet",
     "MAX_PIXELS",
     "JFIF_APP0",
     "SUBSAMPLING",
@@ -534,3 +536,66 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
         lines = "\n".join(f"  {msg}" for _, msg in errors)
         raise DeidError(f"{len(errors)} of {len(jobs)} photo(s) could not be de-identified:\n{lines}")
     return results  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- checks on written files
+
+
+def padding_fraction(path: Path, tolerance: int = 10) -> float:
+    """Share of a written photo's area that is the neutral padding border (0 for a filled canvas).
+
+    The audit compares it between timepoints: photos from cameras with other aspect ratios get
+    borders of other widths under ``fit = "pad"``, which a rater can see.
+    """
+    with Image.open(path, formats=("JPEG",)) as img:
+        img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
+        small = img.convert("RGB")
+    diff = ImageChops.difference(small, Image.new("RGB", small.size, BACKGROUND))
+    r, g, b = diff.split()
+    mask = ImageChops.lighter(ImageChops.lighter(r, g), b).point(lambda v: 255 if v > tolerance else 0)
+    box = mask.getbbox()
+    if box is None:
+        return 1.0
+    inner = (box[2] - box[0]) * (box[3] - box[1])
+    return round(1.0 - inner / (small.width * small.height), 3)
+
+
+def render_contact_sheet(tiles: list[tuple[str, Path]], out: Path, columns: int = 8, tile: int = 240,
+                         rows_per_page: int = 12) -> list[Path]:
+    """Draw labelled thumbnails of ``(label, path)`` into one or more JPEG pages.
+
+    Pages hold ``columns × rows_per_page`` photos so memory stays small for any set size; the first
+    page is ``out``, the next ``<stem>-2<suffix>``, … Returns the pages written.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    label_h, gap = 24, 8
+    cell_w, cell_h = tile + gap, tile + label_h + gap
+    try:
+        font = ImageFont.load_default(size=16)
+    except (TypeError, OSError):  # pragma: no cover - Pillow without FreeType
+        font = ImageFont.load_default()
+    per_page = columns * rows_per_page
+    pages = []
+    for page_no, start in enumerate(range(0, len(tiles), per_page), start=1):
+        chunk = tiles[start:start + per_page]
+        rows = -(-len(chunk) // columns)
+        sheet = Image.new("RGB", (columns * cell_w + gap, rows * cell_h + gap), (255, 255, 255))
+        draw = ImageDraw.Draw(sheet)
+        for k, (label, path) in enumerate(chunk):
+            x = gap + (k % columns) * cell_w
+            y = gap + (k // columns) * cell_h
+            try:
+                with Image.open(path, formats=FORMATS) as img:
+                    img.draft("RGB", (tile, tile))
+                    thumb = img.convert("RGB")
+                thumb.thumbnail((tile, tile), Image.Resampling.LANCZOS)
+                sheet.paste(thumb, (x + (tile - thumb.width) // 2, y + (tile - thumb.height) // 2))
+            except (OSError, SyntaxError, ValueError):
+                draw.rectangle((x, y, x + tile - 1, y + tile - 1), outline=(200, 0, 0), width=3)
+                draw.text((x + 8, y + tile // 2), "cannot read", fill=(200, 0, 0), font=font)
+            draw.text((x + tile // 2, y + tile + 3), label, fill=(0, 0, 0), font=font, anchor="mt")
+        target = out if page_no == 1 else out.with_name(f"{out.stem}-{page_no}{out.suffix}")
+        target.write_bytes(encode_jpeg(sheet, 85))
+        pages.append(target)
+    return pages

@@ -1,0 +1,686 @@
+"""Leak audit of a rater folder: does anything but the pixels tell participant or timepoint?
+
+:func:`audit_report` scans every file under a rater folder and returns findings (each names the file,
+the kind of leak and what was found) and, with the key folder, a table of file properties compared
+between timepoints. :func:`audit_set` returns the findings only; ``assess randomize`` runs it on every
+set it builds and refuses a set with findings.
+
+What is checked
+---------------
+Every JPEG is walked marker by marker (our own parser, independent of any library). A blinded JPEG
+may hold only SOI, the one fixed JFIF APP0 that :mod:`assess.deid` writes, DQT, SOF0, DHT, SOS with
+its entropy-coded data, and EOI. Any other APPn (EXIF, XMP, ICC, IPTC/Photoshop, vendor), a COM
+segment, another frame type (progressive, arithmetic, lossless), a malformed structure, or **any byte
+after EOI** is a finding: exiftool does not report trailing data, so that check is ours. Any image that
+is not a JPEG (PNG, TIFF, HEIC, GIF, WebP, BMP) is a finding. When ``exiftool`` is installed it is run
+as an independent second opinion: any tag beyond the File, Composite and basic JFIF groups is a
+finding. The audit stays correct without it.
+
+Symbolic links and files whose modification times differ are findings too: formats.md gives every
+file of a rater folder one fixed mtime, because write order can follow the source order.
+
+With the key (``key/key.csv``, ``key/access.csv``, ``key/seed.txt``) every participant id, timepoint
+name, source file name and its stem, source sha256, access code and the seed (when 6 or more digits)
+is searched for, case-insensitively, as a whole word (not preceded or followed by a letter or digit):
+
+* in every byte of every non-JPEG file, and of JPEG headers and segments;
+* in JPEG entropy-coded scan data only for terms of at least :data:`MIN_SCAN_TERM` bytes. Short ids
+  such as ``P07`` occur in compressed data by chance (about 6 hits per MB for 50 three-letter ids),
+  whereas a 6-byte term is expected by chance about once in 10⁸ MB; an identifier hidden in scan data
+  would have to be written there deliberately, and the segment/trailer checks catch every place an
+  encoder or tool would put one.
+
+Properties compared between timepoints (with the key)
+-----------------------------------------------------
+For each region and each timepoint against the others, the AUC of every property is computed from
+the Mann–Whitney U statistic (``U / (n1·n2)``, folded to ``max(AUC, 1 − AUC)``: 0.5 means the property
+says nothing about the timepoint, 1.0 that it separates them perfectly). Categorical properties use
+the category that separates best. Three kinds of property:
+
+* **fixed by design** (width, height, format, quantization tables, chroma subsampling, JPEG segment
+  layout, metadata segments, mtime; for the full and the display copy): the pipeline makes them equal
+  for every photo of a region, so AUC > :data:`AUC_LIMIT` (0.55) is a finding whatever the sample size.
+* **randomized** (code, position in each rater's worklist, side in a pair): they vary by chance, and
+  with a few dozen photos a chance AUC above 0.55 is common, so they are findings only when AUC >
+  0.55 **and** the two-sided Mann–Whitney p-value is below :data:`P_LIMIT` (10⁻⁴).
+* **from the pixels** (file size, padding border): they follow from what the photo shows and are
+  reported for information; they are findings only when extreme (AUC > :data:`AUC_EXTREME_LIMIT`,
+  0.8, with p < :data:`P_LIMIT`). A padding border that separates timepoints means the cameras had
+  different aspect ratios: set ``fit = "crop"`` in ``[normalize]``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .deid import JFIF_APP0
+from .errors import AssessError
+
+__all__ = [
+    "Finding",
+    "PropertyAUC",
+    "AuditReport",
+    "AuditError",
+    "JpegWalk",
+    "walk_jpeg",
+    "audit_report",
+    "audit_set",
+    "contact_sheet",
+    "AUC_LIMIT",
+    "AUC_EXTREME_LIMIT",
+    "P_LIMIT",
+    "MIN_SCAN_TERM",
+]
+
+AUC_LIMIT = 0.55
+AUC_EXTREME_LIMIT = 0.8
+P_LIMIT = 1e-4
+MIN_SCAN_TERM = 6
+
+SOI, EOI, SOS, APP0, DQT, SOF0, DHT, COM = 0xD8, 0xD9, 0xDA, 0xE0, 0xDB, 0xC0, 0xC4, 0xFE
+ALLOWED_SEGMENTS = {DQT, SOF0, DHT, SOS}
+_RST = set(range(0xD0, 0xD8))
+_MARKER_NAMES = {
+    **{0xE0 + n: f"APP{n}" for n in range(16)},
+    **{0xC0 + n: f"SOF{n}" for n in (0, 1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15)},
+    0xC4: "DHT", 0xC8: "JPG", 0xCC: "DAC", 0xD8: "SOI", 0xD9: "EOI", 0xDA: "SOS", 0xDB: "DQT",
+    0xDC: "DNL", 0xDD: "DRI", 0xDE: "DHP", 0xDF: "EXP", 0xFE: "COM",
+}
+_APP_MEANING = {
+    b"Exif\x00": "EXIF", b"http://ns.adobe.com/xap/1.0/": "XMP", b"ICC_PROFILE": "ICC profile",
+    b"Photoshop 3.0": "Photoshop/IPTC", b"Adobe": "Adobe", b"MPF": "MPF (multi-picture)",
+    b"JFXX": "JFIF thumbnail", b"Ducky": "Ducky", b"FPXR": "FlashPix", b"JFIF": "JFIF",
+}
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"GIF8", "GIF"),
+    (b"BM", "BMP"), (b"RIFF", "RIFF/WebP"),
+)
+_EXIFTOOL_ALLOWED = {
+    "ExifTool": {"ExifToolVersion"},
+    "System": None,  # file name, size, dates and permissions of the file system, not of the photo
+    "File": {"FileType", "FileTypeExtension", "MIMEType", "ImageWidth", "ImageHeight", "EncodingProcess",
+             "BitsPerSample", "ColorComponents", "YCbCrSubSampling"},
+    "JFIF": {"JFIFVersion", "ResolutionUnit", "XResolution", "YResolution"},
+    "Composite": {"ImageSize", "Megapixels"},
+}
+
+
+class AuditError(AssessError):
+    """The audit cannot run (no such folder, unreadable key); the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One leak: ``file`` is relative to the rater folder (``.`` for the folder as a whole)."""
+
+    file: str
+    kind: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.kind}: {self.message}"
+
+
+@dataclass(frozen=True)
+class PropertyAUC:
+    """How well one property separates one timepoint from the others within one region."""
+
+    property: str
+    kind: str  # "fixed" | "randomized" | "pixels"
+    region: str
+    comparison: str  # e.g. "baseline vs month12"
+    auc: float
+    p_value: float
+    n1: int
+    n2: int
+    finding: bool
+
+
+@dataclass
+class AuditReport:
+    rater_dir: Path
+    files_checked: int
+    findings: list[Finding] = field(default_factory=list)
+    aucs: list[PropertyAUC] = field(default_factory=list)
+    exiftool: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+    def worst_aucs(self) -> list[PropertyAUC]:
+        """Per property, the row with the highest AUC over regions and comparisons."""
+        best: dict[str, PropertyAUC] = {}
+        for row in self.aucs:
+            cur = best.get(row.property)
+            if cur is None or (row.finding, row.auc) > (cur.finding, cur.auc):
+                best[row.property] = row
+        return list(best.values())
+
+
+# --------------------------------------------------------------------------- JPEG structure
+
+
+@dataclass
+class JpegWalk:
+    """The marker structure of one JPEG file.
+
+    ``segments``: ``(marker, offset, length)`` for every marker (length counts the 2 length bytes;
+    0 for standalone markers); ``scans``: ``(start, end)`` byte ranges of entropy-coded data;
+    ``end``: offset just after EOI (``None`` if there is none); ``problems``: what is not allowed.
+    """
+
+    segments: list[tuple[int, int, int]] = field(default_factory=list)
+    scans: list[tuple[int, int]] = field(default_factory=list)
+    end: int | None = None
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    dqt: bytes = b""
+    sampling: tuple = ()
+    size: tuple[int, int] = (0, 0)
+
+    @property
+    def layout(self) -> str:
+        return " ".join(_MARKER_NAMES.get(m, f"0x{m:02X}") for m, _, _ in self.segments)
+
+
+def walk_jpeg(data: bytes) -> JpegWalk:
+    """Walk the markers of a JPEG and list everything a blinded file must not contain.
+
+    >>> from PIL import Image; import io
+    >>> buf = io.BytesIO(); Image.new("RGB", (16, 16)).save(buf, "JPEG", comment=b"P07")
+    >>> [kind for kind, _ in walk_jpeg(buf.getvalue() + b"tail").problems]
+    ['metadata', 'trailer']
+    """
+    walk = JpegWalk()
+    n = len(data)
+    if data[:2] != b"\xff\xd8":
+        walk.problems.append(("not-jpeg", "does not start with the JPEG start-of-image marker"))
+        return walk
+    walk.segments.append((SOI, 0, 0))
+    i = 2
+    app0_seen = False
+    dqt = []
+    while True:
+        if i >= n:
+            walk.problems.append(("jpeg-structure", "ends without an end-of-image marker (truncated)"))
+            return walk
+        if data[i] != 0xFF:
+            walk.problems.append(("jpeg-structure", f"unexpected byte 0x{data[i]:02X} at offset {i} "
+                                  "where a marker should start"))
+            return walk
+        while i < n and data[i] == 0xFF:  # fill bytes
+            i += 1
+        if i >= n:
+            walk.problems.append(("jpeg-structure", "ends inside a marker"))
+            return walk
+        marker = data[i]
+        start = i - 1
+        i += 1
+        name = _MARKER_NAMES.get(marker, f"0x{marker:02X}")
+        if marker == EOI:
+            walk.segments.append((EOI, start, 0))
+            walk.end = i
+            break
+        if marker in _RST or marker == 0x01 or marker == SOI:
+            walk.segments.append((marker, start, 0))
+            walk.problems.append(("jpeg-structure", f"stray {name} marker at offset {start}"))
+            continue
+        if i + 2 > n:
+            walk.problems.append(("jpeg-structure", f"{name} at offset {start} is cut off"))
+            return walk
+        length = int.from_bytes(data[i:i + 2], "big")
+        if length < 2 or i + length > n:
+            walk.problems.append(("jpeg-structure", f"{name} at offset {start} has an impossible length"))
+            return walk
+        payload = data[i + 2:i + length]
+        walk.segments.append((marker, start, length))
+        i += length
+        if marker == APP0 and data[start:start + 2 + length] == JFIF_APP0 and not app0_seen:
+            app0_seen = True
+        elif 0xE0 <= marker <= 0xEF:
+            walk.problems.append(("metadata", f"{name} segment ({_app_meaning(payload)}, {length} bytes) "
+                                  f"at offset {start}"))
+        elif marker == COM:
+            text = payload[:40].decode("latin-1", "replace")
+            walk.problems.append(("metadata", f"COM comment segment ({length} bytes) at offset {start}: "
+                                  f"{text!r}"))
+        elif marker not in ALLOWED_SEGMENTS:
+            what = "progressive or other non-baseline frame" if 0xC1 <= marker <= 0xCF else "segment"
+            walk.problems.append(("jpeg-structure", f"{name} {what} at offset {start} (only baseline "
+                                  "SOF0/DQT/DHT/SOS are written)"))
+        if marker == DQT:
+            dqt.append(payload)
+        if 0xC0 <= marker <= 0xCF and marker not in (DHT, 0xC8, 0xCC) and len(payload) >= 6:
+            walk.size = (int.from_bytes(payload[3:5], "big"), int.from_bytes(payload[1:3], "big"))
+            comps = payload[5]
+            walk.sampling = tuple((payload[6 + 3 * k + 1] >> 4, payload[6 + 3 * k + 1] & 15)
+                                  for k in range(comps) if 6 + 3 * k + 2 <= len(payload))
+        if marker == SOS:
+            scan_start = i
+            j = i
+            while True:
+                j = data.find(b"\xff", j)
+                if j < 0 or j + 1 >= n:
+                    walk.scans.append((scan_start, n))
+                    walk.problems.append(("jpeg-structure", "ends inside the compressed image data "
+                                          "(truncated)"))
+                    return walk
+                nxt = data[j + 1]
+                if nxt == 0x00 or nxt in _RST or nxt == 0xFF:
+                    j += 1 if nxt == 0xFF else 2
+                    continue
+                break
+            walk.scans.append((scan_start, j))
+            i = j
+    walk.dqt = b"".join(dqt)
+    if walk.end is not None and walk.end < n:
+        extra = n - walk.end
+        walk.problems.append(("trailer", f"{extra} byte(s) after the end-of-image marker "
+                              f"(starting {data[walk.end:walk.end + 16]!r})"))
+    return walk
+
+
+def _app_meaning(payload: bytes) -> str:
+    for prefix, meaning in _APP_MEANING.items():
+        if payload.startswith(prefix):
+            return meaning
+    head = payload[:12].split(b"\x00")[0]
+    return head.decode("latin-1", "replace") or "unknown"
+
+
+def _image_kind(head: bytes, suffix: str) -> str | None:
+    """The image format a file's first bytes (or, failing that, its extension) say it is."""
+    if head.startswith(b"\xff\xd8"):
+        return "JPEG"
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    if head[4:8] == b"ftyp":
+        return "HEIF/MP4"
+    if suffix.lower() in {".png", ".tif", ".tiff", ".heic", ".heif", ".gif", ".webp", ".bmp", ".jpg",
+                          ".jpeg", ".avif", ".jxl", ".jp2"}:
+        return suffix.lower().lstrip(".").upper()
+    return None
+
+
+# --------------------------------------------------------------------------- the key
+
+
+@dataclass
+class _Key:
+    rows: list[dict[str, str]]
+    terms: list[str]
+
+
+def _read_key(key_dir: Path) -> _Key:
+    key_csv = key_dir / "key.csv"
+    try:
+        with open(key_csv, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise AuditError(f"{key_csv}: no key file; give the key folder of the set (…/<set-id>/key)") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise AuditError(f"{key_csv}: cannot read the key ({exc})") from None
+    needed = {"code", "participant", "timepoint", "region", "source_file"}
+    if rows and not needed <= set(rows[0]):
+        raise AuditError(f"{key_csv}: columns {sorted(needed - set(rows[0]))} missing; "
+                         "see docs/formats.md")
+    terms: set[str] = set()
+    for row in rows:
+        for col in ("participant", "timepoint"):
+            if row.get(col):
+                terms.add(row[col])
+        src = row.get("source_file") or ""
+        if src:
+            p = Path(src)
+            terms.update({src, p.name, p.stem})
+        if row.get("source_sha256"):
+            terms.add(row["source_sha256"])
+    access = key_dir / "access.csv"
+    if access.is_file():
+        with open(access, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("access_code"):
+                    terms.add(row["access_code"])
+    seed = key_dir / "seed.txt"
+    if seed.is_file():
+        value = seed.read_text(encoding="utf-8").strip()
+        if len(value) >= 6:
+            terms.add(value)
+    return _Key(rows, sorted((t for t in terms if t.strip()), key=lambda t: (-len(t), t)))
+
+
+def _term_regex(terms: Iterable[str]) -> re.Pattern[bytes] | None:
+    terms = [t for t in terms if t]
+    if not terms:
+        return None
+    alt = b"|".join(re.escape(t.encode("utf-8")) for t in terms)
+    return re.compile(rb"(?<![A-Za-z0-9])(?:" + alt + rb")(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+def _hits(regex: re.Pattern[bytes] | None, data: bytes, limit: int = 5) -> list[str]:
+    if regex is None:
+        return []
+    found = []
+    for m in regex.finditer(data):
+        text = m.group(0).decode("utf-8", "replace")
+        if text.lower() not in {f.lower() for f in found}:
+            found.append(text)
+            if len(found) >= limit:
+                break
+    return found
+
+
+# --------------------------------------------------------------------------- exiftool
+
+
+def _exiftool(files: list[Path]) -> dict[Path, list[str]] | None:
+    """Tags beyond the allowed basics per file, per exiftool; ``None`` when exiftool is absent."""
+    exe = shutil.which("exiftool")
+    if exe is None or not files:
+        return None if exe is None else {}
+    out: dict[Path, list[str]] = {}
+    for start in range(0, len(files), 500):
+        chunk = files[start:start + 500]
+        proc = subprocess.run([exe, "-a", "-G1", "-s", "-j", "-q", "-q", "-@", "-"],
+                              input="\n".join(str(f) for f in chunk), capture_output=True, text=True,
+                              timeout=600)
+        try:
+            records = json.loads(proc.stdout or "[]")
+        except json.JSONDecodeError:
+            return None
+        for rec in records:
+            path = Path(rec.get("SourceFile", ""))
+            extra = []
+            for tag, value in rec.items():
+                if tag == "SourceFile":
+                    continue
+                group, _, name = tag.partition(":")
+                allowed = _EXIFTOOL_ALLOWED.get(group, set())
+                if allowed is None or name in allowed:
+                    continue
+                extra.append(f"{tag}={str(value)[:60]}")
+            out[path] = extra
+    return out
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _auc(a: list, b: list, categorical: bool) -> tuple[float, float]:
+    """Folded AUC and two-sided Mann–Whitney p-value of ``a`` vs ``b``.
+
+    >>> _auc([1, 2, 3], [4, 5, 6], categorical=False)[0]
+    1.0
+    >>> _auc(["x", "x"], ["x", "x", "x"], categorical=True)
+    (0.5, 1.0)
+    """
+    from scipy.stats import mannwhitneyu
+
+    if not a or not b:
+        return 0.5, 1.0
+    if categorical:
+        cats = sorted(set(a) | set(b), key=repr)
+        if len(cats) < 2:
+            return 0.5, 1.0
+        pairs = [_auc([int(x == c) for x in a], [int(y == c) for y in b], False) for c in cats]
+        return max(pairs, key=lambda t: (t[0], -t[1]))
+    if len(set(a) | set(b)) < 2:
+        return 0.5, 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = mannwhitneyu(a, b, alternative="two-sided", method="asymptotic")
+    auc = float(res.statistic) / (len(a) * len(b))
+    p = float(res.pvalue)
+    return max(auc, 1.0 - auc), (1.0 if p != p else p)
+
+
+# --------------------------------------------------------------------------- the audit
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def audit_report(rater_dir: Path, key_dir: Path | None = None) -> AuditReport:
+    """Audit every file of a rater folder; with ``key_dir`` also search identifiers and compare
+    file properties between timepoints. See the module docstring for the rules."""
+    rater_dir = Path(rater_dir)
+    if not rater_dir.is_dir():
+        raise AuditError(f"{rater_dir}: no such folder; give the rater folder of a set (…/<set-id>/rater)")
+    key = _read_key(Path(key_dir)) if key_dir is not None else None
+    regex_all = _term_regex(key.terms) if key else None
+    regex_long = _term_regex([t for t in key.terms if len(t.encode()) >= MIN_SCAN_TERM]) if key else None
+
+    findings: list[Finding] = []
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(rater_dir, followlinks=False):
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in list(dirnames):
+            if (base / name).is_symlink():
+                findings.append(Finding(_rel(base / name, rater_dir), "symlink",
+                                        "a symbolic link; copy real files into the rater folder"))
+        for name in sorted(filenames):
+            files.append(base / name)
+    report = AuditReport(rater_dir, len(files))
+
+    info: dict[str, dict] = {}  # rel path -> properties of a JPEG
+    jpegs: list[Path] = []
+    mtimes: dict[str, int] = {}
+    for path in files:
+        rel = _rel(path, rater_dir)
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            findings.append(Finding(rel, "symlink", "a symbolic link; copy real files into the rater folder"))
+            continue
+        mtimes[rel] = st.st_mtime_ns
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            findings.append(Finding(rel, "unreadable", f"cannot read the file ({exc.strerror})"))
+            continue
+        if key is not None and regex_all is not None:
+            for name_hit in _hits(regex_all, rel.encode("utf-8")):
+                findings.append(Finding(rel, "identifier", f"the file name contains {name_hit!r} from the key"))
+        kind = _image_kind(data[:16], path.suffix)
+        if kind == "JPEG":
+            walk = walk_jpeg(data)
+            for what, message in walk.problems:
+                findings.append(Finding(rel, what, message))
+            jpegs.append(path)
+            info[rel] = {"walk": walk, "size": len(data), "mtime": st.st_mtime_ns}
+            if regex_all is not None:
+                outside = bytearray()
+                pos = 0
+                for s, e in walk.scans:
+                    outside += data[pos:s] + b"\x00"
+                    pos = e
+                outside += data[pos:]
+                hits = _hits(regex_all, bytes(outside))
+                for s, e in walk.scans:
+                    hits += [h for h in _hits(regex_long, data[s:e]) if h not in hits]
+                for hit in hits:
+                    findings.append(Finding(rel, "identifier", f"contains {hit!r} from the key"))
+        else:
+            if kind is not None:
+                findings.append(Finding(rel, "not-jpeg", f"a {kind} image; a rater folder holds only "
+                                        "blinded baseline JPEGs"))
+            for hit in _hits(regex_all, data):
+                findings.append(Finding(rel, "identifier", f"contains {hit!r} from the key"))
+
+    if len(set(mtimes.values())) > 1:
+        common = max(set(mtimes.values()), key=list(mtimes.values()).count)
+        odd = sorted(r for r, m in mtimes.items() if m != common)
+        findings.append(Finding(".", "mtime", f"{len(odd)} of {len(mtimes)} files have another "
+                                f"modification time than the rest (e.g. {', '.join(odd[:3])}); the "
+                                "write order could show the source order — give every file one fixed mtime"))
+
+    exif = _exiftool(jpegs)
+    report.exiftool = exif is not None
+    if exif:
+        resolved = {p.resolve(): _rel(p, rater_dir) for p in jpegs}
+        for path, extra in exif.items():
+            if extra:
+                rel = resolved.get(path.resolve(), str(path))
+                findings.append(Finding(rel, "exiftool", "exiftool reports " + "; ".join(extra[:8])
+                                        + (f" (+{len(extra) - 8} more)" if len(extra) > 8 else "")))
+
+    if key is not None:
+        report.aucs, auc_findings = _compare_timepoints(rater_dir, key, info)
+        findings.extend(auc_findings)
+    report.findings = findings
+    return report
+
+
+def audit_set(rater_dir: Path, key_dir: Path | None = None) -> list[Finding]:
+    """The findings of :func:`audit_report`; an empty list means the folder is clean."""
+    return audit_report(rater_dir, key_dir).findings
+
+
+def _worklist_positions(rater_dir: Path) -> dict[str, dict[str, tuple[int, int]]]:
+    """rater -> photo code -> (position of its item, index within the item)."""
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for wl in sorted((rater_dir / "worklists").glob("*.json")):
+        try:
+            data = json.loads(wl.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        pos: dict[str, tuple[int, int]] = {}
+        for k, item in enumerate(data.get("items", [])):
+            for side, code in enumerate(item.get("photos", [])):
+                pos[code] = (k, side)
+        out[str(data.get("rater", wl.stem))] = pos
+    return out
+
+
+def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict]
+                        ) -> tuple[list[PropertyAUC], list[Finding]]:
+    from .deid import padding_fraction
+
+    positions = _worklist_positions(rater_dir)
+    codes_sorted = sorted(row["code"] for row in key.rows)
+    code_rank = {c: i for i, c in enumerate(codes_sorted)}
+    pairs = any(row.get("pair") for row in key.rows)
+
+    props: dict[str, dict[str, object]] = {}  # code -> property -> value
+    kinds: dict[str, tuple[str, bool]] = {}  # property -> (kind, categorical)
+
+    def put(code: str, name: str, value: object, kind: str, categorical: bool) -> None:
+        props.setdefault(code, {})[name] = value
+        kinds[name] = (kind, categorical)
+
+    for row in key.rows:
+        code = row["code"]
+        for copy in ("full", "display"):
+            rel = f"images/{copy}/{code}.jpg"
+            p = info.get(rel)
+            label = "" if copy == "full" else "display "
+            if p is None:
+                put(code, f"{label}format", "missing or not JPEG", "fixed", True)
+                continue
+            walk: JpegWalk = p["walk"]
+            put(code, f"{label}format", "JPEG", "fixed", True)
+            put(code, f"{label}width", walk.size[0], "fixed", True)
+            put(code, f"{label}height", walk.size[1], "fixed", True)
+            put(code, f"{label}quantization tables", walk.dqt, "fixed", True)
+            put(code, f"{label}chroma subsampling", walk.sampling, "fixed", True)
+            put(code, f"{label}JPEG segment layout", walk.layout, "fixed", True)
+            put(code, f"{label}metadata segments", len(walk.problems), "fixed", False)
+            put(code, f"{label}mtime", p["mtime"], "fixed", False)
+            put(code, f"{label}file size", p["size"], "pixels", False)
+            if copy == "display":
+                try:
+                    pad = padding_fraction(rater_dir / rel)
+                except Exception:
+                    pad = -1.0
+                put(code, "padding border", pad, "pixels", False)
+        put(code, "code", code_rank[code], "randomized", False)
+        for rater, pos in sorted(positions.items()):
+            if code in pos:
+                put(code, f"position in {rater}'s worklist", pos[code][0], "randomized", False)
+                if pairs:
+                    put(code, f"pair side in {rater}'s worklist", pos[code][1], "randomized", True)
+
+    timepoints: list[str] = []
+    for row in key.rows:
+        if row["timepoint"] not in timepoints:
+            timepoints.append(row["timepoint"])
+    comparisons = ([(timepoints[0], timepoints[1])] if len(timepoints) == 2
+                   else [(t, None) for t in timepoints])
+    regions = sorted({row["region"] for row in key.rows})
+    rows: list[PropertyAUC] = []
+    findings: list[Finding] = []
+    for region in regions:
+        in_region = [row for row in key.rows if row["region"] == region]
+        for tp, other in comparisons:
+            group_a = [r["code"] for r in in_region if r["timepoint"] == tp]
+            group_b = [r["code"] for r in in_region if (r["timepoint"] == other if other else r["timepoint"] != tp)]
+            label = f"{tp} vs {other}" if other else f"{tp} vs other timepoints"
+            for name, (kind, categorical) in kinds.items():
+                a = [props[c][name] for c in group_a if name in props.get(c, {})]
+                b = [props[c][name] for c in group_b if name in props.get(c, {})]
+                if not a or not b:
+                    continue
+                auc, p = _auc(a, b, categorical)
+                if kind == "fixed":
+                    flag = auc > AUC_LIMIT
+                elif kind == "randomized":
+                    flag = auc > AUC_LIMIT and p < P_LIMIT
+                else:
+                    flag = auc > AUC_EXTREME_LIMIT and p < P_LIMIT
+                rows.append(PropertyAUC(name, kind, region, label, round(auc, 4), p, len(a), len(b), flag))
+                if flag:
+                    hint = ("the padding differs: the cameras had other aspect ratios — use fit = \"crop\""
+                            if name == "padding border" else "it should not depend on the timepoint")
+                    findings.append(Finding(".", "timepoint-property",
+                                            f"{name} separates {label} in region {region} "
+                                            f"(AUC {auc:.2f}, p={p:.2g}, n={len(a)}+{len(b)}); {hint}"))
+    return rows, findings
+
+
+# --------------------------------------------------------------------------- contact sheet
+
+
+def contact_sheet(rater_dir: Path, out: Path, columns: int = 8) -> list[Path]:
+    """Write one picture of every display copy, in code order, each labelled with its code.
+
+    Large sets are split into pages of 12 rows (``out``, then ``<stem>-2.jpg``, …); the pages
+    written are returned.
+
+    The order does not follow any worklist. The coordinator looks at it for what no file check can
+    see: dates burned into the pixels, name tags or wristbands in frame, tattoos, rulers with ids.
+    ``out`` must not be inside the rater folder (it would be copied to the rater).
+    """
+    from .deid import render_contact_sheet
+
+    rater_dir = Path(rater_dir)
+    out = Path(out)
+    display = rater_dir / "images" / "display"
+    if not display.is_dir():
+        raise AuditError(f"{display}: no display copies; give the rater folder of a set (…/<set-id>/rater)")
+    try:
+        out.resolve().relative_to(rater_dir.resolve())
+    except ValueError:
+        pass
+    else:
+        raise AuditError(f"{out}: inside the rater folder, it would be copied to the rater; "
+                         "write the contact sheet elsewhere (e.g. beside rater/ and key/)")
+    tiles = [(p.stem, p) for p in sorted(display.glob("*.jpg"))]
+    if not tiles:
+        raise AuditError(f"{display}: no display copies found")
+    if columns < 1:
+        raise AuditError("columns must be at least 1")
+    return render_contact_sheet(tiles, out, columns)
