@@ -1,0 +1,257 @@
+"""The rater-side library: reading a rater folder, sign-in, worklists, status, serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from assess import rate, store
+from assess.cli import cli
+
+
+@pytest.fixture
+def rater_set(make_rater_set):
+    rater_dir, key_dir, access = make_rater_set(raters=("derm1", "derm2"), participants=2)
+    return rate.load_rater_set(rater_dir), key_dir, access
+
+
+def test_a_rater_folder_is_read_with_its_scales_and_raters(rater_set):
+    rs, _, _ = rater_set
+    assert rs.set_id == "test-set"
+    assert set(rs.scales) == {"wsrs", "merz-hand"}
+    assert set(rs.raters) == {"derm1", "derm2"}
+
+
+def test_a_folder_without_set_json_is_refused_naming_the_file(tmp_path):
+    with pytest.raises(rate.RateError, match=r"set\.json: missing"):
+        rate.load_rater_set(tmp_path)
+
+
+def test_a_folder_that_holds_the_key_is_refused(rater_set):
+    rs, key_dir, _ = rater_set
+    (rs.root / "key.csv").write_bytes((key_dir / "key.csv").read_bytes())
+    with pytest.raises(rate.RateError, match="holds the unblinding key"):
+        rate.load_rater_set(rs.root)
+
+
+def test_the_right_access_code_signs_the_rater_in(rater_set):
+    rs, _, access = rater_set
+    assert rate.check_access(rs, "derm1", access["derm1"])
+    assert rate.check_access(rs, " derm1 ", f" {access['derm1']} ")
+
+
+def test_a_wrong_code_an_unknown_rater_and_another_raters_code_are_all_refused(rater_set):
+    rs, _, access = rater_set
+    assert not rate.check_access(rs, "derm1", "WRONG-CODE")
+    assert not rate.check_access(rs, "derm9", access["derm1"])
+    assert not rate.check_access(rs, "derm1", access["derm2"])
+    assert not rate.check_access(rs, "", "")
+
+
+def test_a_worklist_item_that_is_not_a_code_is_refused(rater_set):
+    rs, _, _ = rater_set
+    path = rs.root / "worklists" / "derm1.json"
+    data = json.loads(path.read_text())
+    data["items"][0]["item"] = '<img src=x onerror=alert(1)>'
+    path.write_text(json.dumps(data))
+    with pytest.raises(rate.RateError, match=r"derm1\.json: items\[0\]\.item"):
+        rs.worklist("derm1")
+
+
+def test_a_worklist_naming_a_missing_photo_is_refused(rater_set):
+    rs, _, _ = rater_set
+    wl = rs.worklist("derm1")
+    (rs.root / "images" / "display" / f"{wl.items[2].photos[0]}.jpg").unlink()
+    with pytest.raises(rate.RateError, match=r"items\[2\]\.photos: images/display/"):
+        rs.worklist("derm1")
+
+
+def test_a_rater_can_save_only_items_of_their_own_worklist(rater_set, tmp_path, make_rater_set):
+    rs, _, _ = rater_set
+    db = tmp_path / "r.sqlite"
+    wl = rs.worklist("derm1")
+    other, _, _ = make_rater_set(name="other", seed=99)
+    foreign = rate.load_rater_set(other).worklist("derm1").items[0].item
+    with pytest.raises(rate.RateError, match="not on the worklist of derm1"):
+        wl.save(db, foreign, score=1)
+
+
+def test_a_score_that_is_not_a_level_of_the_items_scale_is_refused(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    wl = rs.worklist("derm1")
+    face = next(it for it in wl.items if it.scale == "wsrs")
+    with pytest.raises(rate.RateError, match="0 is not a level of Wrinkle Severity"):
+        wl.save(tmp_path / "r.sqlite", face.item, score=0)
+
+
+def test_cannot_assess_for_another_reason_needs_the_reason_in_words(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    wl = rs.worklist("derm1")
+    with pytest.raises(rate.RateError, match="say why"):
+        wl.save(tmp_path / "r.sqlite", wl.items[0].item, cannot_assess="other", comment="  ")
+    event = wl.save(tmp_path / "r.sqlite", wl.items[0].item, cannot_assess="other",
+                    comment="ring on finger")
+    assert event.cannot_assess == "other" and event.comment == "ring on finger"
+
+
+def test_the_state_of_one_rater_never_includes_another_raters_ratings(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    db = tmp_path / "r.sqlite"
+    one, two = rs.worklist("derm1"), rs.worklist("derm2")
+    one.save(db, one.items[0].item, score=rs.scales[one.items[0].scale].values[0])
+    assert two.state(db).current == {}
+    assert list(one.state(db).current) == [one.items[0].item]
+
+
+def test_progress_estimates_time_left_from_the_raters_median_pace():
+    items = [rate.Item(f"AAA-{i:04d}", "single", "wsrs", "face", (f"AAA-{i:04d}",)) for i in range(10)]
+    current = {f"AAA-{i:04d}": store.Event("S", "r", f"AAA-{i:04d}", 1, score=1) for i in range(4)}
+    prog = rate.progress(items, current, [10.0, 12.0, 600.0, 11.0])
+    assert (prog.rated, prog.total) == (4, 10)
+    assert prog.seconds_left == pytest.approx(11.5 * 6)
+    assert prog.text == "4 of 10 rated · about 1 min left"
+
+
+def test_progress_gives_no_estimate_before_three_answers():
+    items = [rate.Item("AAA-AAAA", "single", "wsrs", "face", ("AAA-AAAA",))]
+    assert rate.progress(items, {}, [5.0, 6.0]).text == "0 of 1 rated"
+
+
+def test_the_default_database_is_under_results_named_by_the_set(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    assert rate.default_db(rs, tmp_path) == tmp_path / "results" / "test-set" / "ratings.sqlite"
+
+
+def test_the_per_run_static_folder_exposes_the_photos_and_nothing_else(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    script = rate.prepare_run_dir(rs, run_dir)
+    static = (run_dir / "static").resolve()
+    assert script.resolve() == rate.APP_SCRIPT
+    assert sorted(p.name for p in static.iterdir()) == ["display", "full"]
+    assert not (static / "set.json").exists() and not (static / "worklists").exists()
+
+
+def _status_output(rater_dir, *extra):
+    result = CliRunner().invoke(cli, ["status", str(rater_dir), *extra])
+    return result.exit_code, result.output
+
+
+def test_status_prints_progress_per_rater_and_never_a_score(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    db = tmp_path / "r.sqlite"
+    wl = rs.worklist("derm1")
+    wl.save(db, wl.items[0].item, cannot_assess="lighting", seconds=20.0)
+    for it in wl.items[1:3]:
+        wl.save(db, it.item, score=rs.scales[it.scale].values[-1], seconds=50.0)
+    code, out = _status_output(rs.root, "--db", str(db))
+    assert code == 0
+    assert out == (
+        "rater  rated  cannot assess  repeats done  time spent  locked\n"
+        "derm1  3/8    1              needs --key   2 min 00 s  no\n"
+        "derm2  0/8    0              needs --key   0 s         no\n")
+
+
+def test_status_shows_a_locked_worklist(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    db = tmp_path / "r.sqlite"
+    wl = rs.worklist("derm2")
+    for it in wl.items:
+        wl.save(db, it.item, score=rs.scales[it.scale].values[0])
+    when = wl.lock(db)
+    rows = {r.rater: r for r in rate.status(rs.root, db)}
+    assert rows["derm2"].locked_at == when and rows["derm2"].rated == 8
+    assert rows["derm1"].locked_at is None
+
+
+def test_status_counts_repeats_only_with_the_key_and_checks_the_key_belongs_to_the_set(
+        rater_set, tmp_path):
+    rs, key_dir, _ = rater_set
+    db = tmp_path / "r.sqlite"
+    key = (key_dir / "key.csv").read_text().splitlines()
+    first_code = key[1].split(",")[0]
+    second = key[2].split(",")
+    second[8] = first_code  # mark the second photo as a repeat of the first
+    key[2] = ",".join(second)
+    (key_dir / "key.csv").write_text("\n".join(key) + "\n")
+    code, out = _status_output(rs.root, "--db", str(db), "--key", str(key_dir))
+    assert code == 1 and "does not match the checksum sealed in set.json" in out
+    manifest = json.loads((rs.root / "set.json").read_text())
+    import hashlib
+
+    manifest["key_sha256"] = hashlib.sha256((key_dir / "key.csv").read_bytes()).hexdigest()
+    (rs.root / "set.json").write_text(json.dumps(manifest))
+    wl = rs.worklist("derm1")
+    wl.save(db, second[0], score=rs.scales[wl.items[wl.index[second[0]]].scale].values[0])
+    rows = {r.rater: r for r in rate.status(rs.root, db, key_dir)}
+    assert (rows["derm1"].repeats_done, rows["derm1"].repeats) == (1, 1)
+    assert (rows["derm2"].repeats_done, rows["derm2"].repeats) == (0, 1)
+
+
+def test_status_before_any_rating_needs_no_database(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    rows = rate.status(rs.root, tmp_path / "none.sqlite")
+    assert [(r.rater, r.rated, r.items) for r in rows] == [("derm1", 0, 8), ("derm2", 0, 8)]
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_rate_on_a_folder_that_is_not_a_rater_folder_fails_before_serving(tmp_path):
+    result = CliRunner().invoke(cli, ["rate", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "set.json: missing" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with _DIRECT.open(url, timeout=5) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+    except urllib.error.URLError:
+        return 0, b""
+
+
+def test_the_server_serves_photos_by_code_and_never_the_manifest_or_worklists(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-c", "from assess.cli import cli; cli()", "rate", str(rs.root), "--port",
+                             str(port), "--db", str(tmp_path / "r.sqlite")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while _get(base + "/_stcore/health")[0] != 200:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        code = rs.worklist("derm1").items[0].photos[0]
+        status, body = _get(f"{base}/app/static/display/{code}.jpg")
+        assert status == 200
+        assert body == (rs.root / "images" / "display" / f"{code}.jpg").read_bytes()
+        assert _get(f"{base}/app/static/full/{code}.jpg")[0] == 200
+        for path in ("set.json", "worklists/derm1.json", "../set.json", "%2e%2e/set.json",
+                     "display/"):
+            assert _get(f"{base}/app/static/{path}")[0] in (400, 403, 404), path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert (tmp_path / "r.sqlite").is_file()
