@@ -362,25 +362,77 @@ def _read_key(key_dir: Path) -> _Key:
     return _Key(rows, sorted((t for t in terms if t.strip()), key=lambda t: (-len(t), t)))
 
 
-def _term_regex(terms: Iterable[str]) -> re.Pattern[bytes] | None:
-    terms = [t for t in terms if t]
-    if not terms:
-        return None
-    alt = b"|".join(re.escape(t.encode("utf-8")) for t in terms)
-    return re.compile(rb"(?<![A-Za-z0-9])(?:" + alt + rb")(?![A-Za-z0-9])", re.IGNORECASE)
+class _Matcher:
+    """Find many literal terms at once, case-insensitively, as whole words, in bytes of any size.
 
+    Candidates are found with NumPy (a lookup of every two-byte window, then of the first up to
+    eight bytes), so a 3 MB file against thousands of key terms takes milliseconds; each candidate
+    is then confirmed in full, with its word boundaries.
 
-def _hits(regex: re.Pattern[bytes] | None, data: bytes, limit: int = 5) -> list[str]:
-    if regex is None:
-        return []
-    found = []
-    for m in regex.finditer(data):
-        text = m.group(0).decode("utf-8", "replace")
-        if text.lower() not in {f.lower() for f in found}:
-            found.append(text)
-            if len(found) >= limit:
-                break
-    return found
+    >>> _Matcher(["P07", "baseline"]).find(b'{"title": "P07 at Baseline", "x": "P070"}')
+    ['P07', 'Baseline']
+    """
+
+    def __init__(self, terms: Iterable[str], min_len: int = 1) -> None:
+        import numpy as np
+
+        self.terms = sorted({t.lower().encode("utf-8") for t in terms if len(t.encode("utf-8")) >= min_len},
+                            key=lambda t: (-len(t), t))
+        self.by_k: dict[int, tuple[object, dict[int, list[bytes]]]] = {}
+        self.short = [t for t in self.terms if len(t) == 1]
+        lut = np.zeros(65536, dtype=bool)
+        groups: dict[int, dict[int, list[bytes]]] = defaultdict(lambda: defaultdict(list))
+        for t in self.terms:
+            if len(t) < 2:
+                continue
+            lut[(t[0] << 8) | t[1]] = True
+            k = min(len(t), 8)
+            groups[k][int.from_bytes(t[:k], "big")].append(t)
+        self.lut = lut
+        for k, table in groups.items():
+            keys = np.array(sorted(table), dtype=np.uint64)
+            self.by_k[k] = (keys, dict(table))
+
+    def find(self, data: bytes, limit: int = 5) -> list[str]:
+        import numpy as np
+
+        if not self.terms or len(data) < 1:
+            return []
+        low = data.lower()
+        n = len(low)
+        found: list[tuple[int, str]] = []
+        seen: set[bytes] = set()
+
+        def boundary(i: int, j: int) -> bool:
+            return not (i > 0 and low[i - 1:i].isalnum()) and not (j < n and low[j:j + 1].isalnum())
+
+        for t in self.short:
+            for m in re.finditer(re.escape(t), low):
+                if t not in seen and boundary(m.start(), m.end()):
+                    seen.add(t)
+                    found.append((m.start(), data[m.start():m.end()].decode("utf-8", "replace")))
+        if n >= 2 and self.by_k:
+            arr = np.frombuffer(low, dtype=np.uint8)
+            pairs = (arr[:-1].astype(np.uint16) << 8) | arr[1:]
+            cand = np.nonzero(self.lut[pairs])[0]
+            for k, (keys, table) in self.by_k.items():
+                c = cand[cand + k <= n]
+                if not len(c):
+                    continue
+                value = np.zeros(len(c), dtype=np.uint64)
+                for j in range(k):
+                    value = (value << np.uint64(8)) | arr[c + j].astype(np.uint64)
+                idx = np.searchsorted(keys, value)
+                ok = idx < len(keys)
+                ok[ok] = keys[idx[ok]] == value[ok]
+                for pos, val in zip(c[ok].tolist(), value[ok].tolist()):
+                    for t in table[int(val)]:
+                        if t not in seen and low.startswith(t, pos) and boundary(pos, pos + len(t)):
+                            seen.add(t)
+                            found.append((pos, data[pos:pos + len(t)].decode("utf-8", "replace")))
+                if len(found) >= limit:
+                    break
+        return [text for _, text in sorted(found)[:limit]]
 
 
 # --------------------------------------------------------------------------- exiftool
@@ -461,8 +513,8 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None) -> AuditReport:
     if not rater_dir.is_dir():
         raise AuditError(f"{rater_dir}: no such folder; give the rater folder of a set (…/<set-id>/rater)")
     key = _read_key(Path(key_dir)) if key_dir is not None else None
-    regex_all = _term_regex(key.terms) if key else None
-    regex_long = _term_regex([t for t in key.terms if len(t.encode()) >= MIN_SCAN_TERM]) if key else None
+    match_all = _Matcher(key.terms) if key else None
+    match_long = _Matcher(key.terms, min_len=MIN_SCAN_TERM) if key else None
 
     findings: list[Finding] = []
     files: list[Path] = []
@@ -492,8 +544,8 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None) -> AuditReport:
         except OSError as exc:
             findings.append(Finding(rel, "unreadable", f"cannot read the file ({exc.strerror})"))
             continue
-        if key is not None and regex_all is not None:
-            for name_hit in _hits(regex_all, rel.encode("utf-8")):
+        if match_all is not None:
+            for name_hit in match_all.find(rel.encode("utf-8")):
                 findings.append(Finding(rel, "identifier", f"the file name contains {name_hit!r} from the key"))
         kind = _image_kind(data[:16], path.suffix)
         if kind == "JPEG":
@@ -502,23 +554,23 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None) -> AuditReport:
                 findings.append(Finding(rel, what, message))
             jpegs.append(path)
             info[rel] = {"walk": walk, "size": len(data), "mtime": st.st_mtime_ns}
-            if regex_all is not None:
+            if match_all is not None and match_long is not None:
                 outside = bytearray()
                 pos = 0
                 for s, e in walk.scans:
                     outside += data[pos:s] + b"\x00"
                     pos = e
                 outside += data[pos:]
-                hits = _hits(regex_all, bytes(outside))
+                hits = match_all.find(bytes(outside))
                 for s, e in walk.scans:
-                    hits += [h for h in _hits(regex_long, data[s:e]) if h not in hits]
+                    hits += [h for h in match_long.find(data[s:e]) if h not in hits]
                 for hit in hits:
                     findings.append(Finding(rel, "identifier", f"contains {hit!r} from the key"))
         else:
             if kind is not None:
                 findings.append(Finding(rel, "not-jpeg", f"a {kind} image; a rater folder holds only "
                                         "blinded baseline JPEGs"))
-            for hit in _hits(regex_all, data):
+            for hit in (match_all.find(data) if match_all is not None else []):
                 findings.append(Finding(rel, "identifier", f"contains {hit!r} from the key"))
 
     if len(set(mtimes.values())) > 1:
