@@ -76,6 +76,79 @@ def init(directory: Path):
                f"assess randomize --study {target} --images {directory} --out assignments")
 
 
+@cli.command("audit-set", context_settings=CONTEXT)
+@click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--key", "key_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The set's key folder: also search for participant ids, timepoints and file names "
+                   "and compare file properties between timepoints.")
+@friendly
+def audit_set_command(rater_dir: Path, key_dir: Path | None):
+    """Check that a rater folder shows nothing but pixels.
+
+    Every file is scanned: metadata of any kind in the images (own JPEG marker walk, plus exiftool
+    when installed), data after the JPEG end marker, non-JPEG images, differing file times. With
+    --key, also every participant id, timepoint name and source file name anywhere in any byte, and
+    whether a file property (size, dimensions, encoding, worklist position, ...) separates the
+    timepoints (AUC table). Exit status 1 when anything is found, 0 when clean.
+
+    Example:
+
+    \b
+        assess audit-set assignments/demo-20261125/rater --key assignments/demo-20261125/key
+    """
+    from .audit import audit_report
+
+    report = audit_report(rater_dir, key_dir)
+    if not report.exiftool:
+        click.echo("note: exiftool not found; ran the built-in checks only", err=True)
+    for finding in report.findings:
+        click.echo(f"{finding.file}: {finding.kind}: {finding.message}")
+    if report.aucs:
+        click.echo(format_auc_table(report.worst_aucs()))
+    if report.findings:
+        click.echo(f"{len(report.findings)} finding(s) in {report.files_checked} files checked")
+        sys.exit(1)
+    click.echo(f"clean: {report.files_checked} files checked")
+
+
+def format_auc_table(rows) -> str:
+    """The AUC table of ``assess audit-set --key``: one line per property, its worst region."""
+    lines = ["property                              kind         AUC   p-value  region      timepoints",
+             "------------------------------------  ----------  -----  -------  ----------  ----------"]
+    for row in rows:
+        mark = "  <- finding" if row.finding else ""
+        lines.append(f"{row.property[:36]:<36}  {row.kind:<10}  {row.auc:5.2f}  {row.p_value:7.2g}  "
+                     f"{row.region[:10]:<10}  {row.comparison}{mark}")
+    return "\n".join(lines)
+
+
+@cli.command("contact-sheet", context_settings=CONTEXT)
+@click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Picture to write [default: contact-sheet.jpg beside rater/ and key/].")
+@click.option("--columns", type=click.IntRange(1, 40), default=8, show_default=True,
+              help="Photos per row.")
+@friendly
+def contact_sheet_command(rater_dir: Path, out: Path | None, columns: int):
+    """Write one picture of all blinded photos, labelled with their codes.
+
+    Look through it for what no file check can see: dates burned into the pixels, name tags or
+    wristbands in frame, tattoos. Photos are in code order, not worklist order. The picture is never
+    written inside the rater folder (it would travel to the rater); large sets get several pages.
+
+    Example:
+
+    \b
+        assess contact-sheet assignments/demo-20261125/rater
+    """
+    from .audit import contact_sheet
+
+    target = out or rater_dir.resolve().parent / "contact-sheet.jpg"
+    pages = contact_sheet(rater_dir, target, columns=columns)
+    for page in pages:
+        click.echo(f"Wrote {page}")
+
+
 # --------------------------------------------------------------------------- rater
 
 

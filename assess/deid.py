@@ -570,7 +570,7 @@ def render_contact_sheet(tiles: list[tuple[str, Path]], out: Path, columns: int 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     label_h, gap = 24, 8
-    cell_w, cell_h = tile + gap, tile + label_h + gap
+    cell_w = tile + gap
     try:
         font = ImageFont.load_default(size=16)
     except (TypeError, OSError):  # pragma: no cover - Pillow without FreeType
@@ -579,22 +579,31 @@ def render_contact_sheet(tiles: list[tuple[str, Path]], out: Path, columns: int 
     pages = []
     for page_no, start in enumerate(range(0, len(tiles), per_page), start=1):
         chunk = tiles[start:start + per_page]
-        rows = -(-len(chunk) // columns)
-        sheet = Image.new("RGB", (columns * cell_w + gap, rows * cell_h + gap), (255, 255, 255))
-        draw = ImageDraw.Draw(sheet)
-        for k, (label, path) in enumerate(chunk):
-            x = gap + (k % columns) * cell_w
-            y = gap + (k // columns) * cell_h
+        thumbs: list[Image.Image | None] = []
+        for _, path in chunk:
             try:
                 with Image.open(path, formats=FORMATS) as img:
                     img.draft("RGB", (tile, tile))
                     thumb = img.convert("RGB")
                 thumb.thumbnail((tile, tile), Image.Resampling.LANCZOS)
-                sheet.paste(thumb, (x + (tile - thumb.width) // 2, y + (tile - thumb.height) // 2))
+                thumbs.append(thumb)
             except (OSError, SyntaxError, ValueError):
-                draw.rectangle((x, y, x + tile - 1, y + tile - 1), outline=(200, 0, 0), width=3)
-                draw.text((x + 8, y + tile // 2), "cannot read", fill=(200, 0, 0), font=font)
-            draw.text((x + tile // 2, y + tile + 3), label, fill=(0, 0, 0), font=font, anchor="mt")
+                thumbs.append(None)
+        pic_h = max((t.height for t in thumbs if t is not None), default=tile)
+        cell_h = pic_h + label_h + gap
+        rows = -(-len(chunk) // columns)
+        sheet = Image.new("RGB", (columns * cell_w + gap, rows * cell_h + gap), (255, 255, 255))
+        draw = ImageDraw.Draw(sheet)
+        for k, ((label, _), thumb) in enumerate(zip(chunk, thumbs)):
+            x = gap + (k % columns) * cell_w
+            y = gap + (k // columns) * cell_h
+            if thumb is None:
+                draw.rectangle((x, y, x + tile - 1, y + pic_h - 1), outline=(200, 0, 0), width=3)
+                draw.text((x + 8, y + pic_h // 2), "cannot read", fill=(200, 0, 0), font=font)
+            else:
+                sheet.paste(thumb, (x + (tile - thumb.width) // 2, y + (pic_h - thumb.height) // 2))
+            draw.text((x + tile // 2, y + pic_h + 3), label, fill=(0, 0, 0), font=font, anchor="mt")
+        del thumbs
         target = out if page_no == 1 else out.with_name(f"{out.stem}-{page_no}{out.suffix}")
         target.write_bytes(encode_jpeg(sheet, 85))
         pages.append(target)
