@@ -1,0 +1,286 @@
+"""The rating app's logic, driven through Streamlit's AppTest on a real rater folder and database."""
+
+from __future__ import annotations
+
+import csv
+import re
+from types import SimpleNamespace
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from assess import rate, store
+
+APP = str(rate.APP_SCRIPT)
+
+
+@pytest.fixture
+def env(make_rater_set, tmp_path, monkeypatch):
+    return _env(make_rater_set, tmp_path, monkeypatch, "single")
+
+
+@pytest.fixture
+def pairs_env(make_rater_set, tmp_path, monkeypatch):
+    return _env(make_rater_set, tmp_path, monkeypatch, "pairs")
+
+
+def _env(make_rater_set, tmp_path, monkeypatch, presentation):
+    rater_dir, key_dir, access = make_rater_set(raters=("derm1", "derm2"), participants=2,
+                                                presentation=presentation)
+    db = tmp_path / "results" / "ratings.sqlite"
+    monkeypatch.setenv(rate.ENV_RATER_DIR, str(rater_dir))
+    monkeypatch.setenv(rate.ENV_DB, str(db))
+    rs = rate.load_rater_set(rater_dir)
+    return SimpleNamespace(rater_dir=rater_dir, key_dir=key_dir, access=access, db=db, rs=rs)
+
+
+def open_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def sign_in(at: AppTest, rater: str, code: str) -> AppTest:
+    at.text_input(key="signin_id").input(rater)
+    at.text_input(key="signin_code").input(code)
+    at.button[0].click().run()
+    assert not at.exception
+    return at
+
+
+def signed_in(env, rater="derm1") -> AppTest:
+    return sign_in(open_app(), rater, env.access[rater])
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shown(at: AppTest) -> str | None:
+    """The code of the item on screen."""
+    for md in at.markdown:
+        m = re.search(r'class="assess-code">([A-Z0-9-]+)<', md.value)
+        if m:
+            return m.group(1)
+    return None
+
+
+def progress_text(at: AppTest) -> str:
+    return at.get("progress")[0].proto.text
+
+
+def level_key(env, rater: str, item: str, pick: int = 0) -> str:
+    wl = env.rs.worklist(rater)
+    return f"level-{env.rs.scales[wl.items[wl.index[item]].scale].values[pick]}"
+
+
+def events(env):
+    return store.all_events(env.db)
+
+
+def page_text(at: AppTest) -> str:
+    out = []
+
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            out.append(str(proto))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- sign in
+
+
+def test_before_sign_in_the_page_shows_no_photo_and_no_code(env):
+    at = open_app()
+    assert shown(at) is None
+    assert "app/static" not in page_text(at)
+def test_the_right_access_code_opens_the_raters_worklist_at_its_first_item(env):
+    at = signed_in(env)
+    assert shown(at) == env.rs.worklist("derm1").items[0].item
+    assert progress_text(at) == "0 of 8 rated"
+
+
+@pytest.mark.parametrize("rater, code", [("derm1", "WRONG-CODE"), ("nobody", "WRONG-CODE"),
+                                         ("derm1", None)])
+def test_a_wrong_code_is_refused_without_saying_whether_the_rater_exists(env, rater, code):
+    at = sign_in(open_app(), rater, code if code is not None else env.access["derm2"])
+    assert shown(at) is None
+    assert [e.value for e in at.error] == [
+        "Rater id or access code not recognised. Check the details you were given and try again."]
+
+
+# ----------------------------------------------------------------------------- rating
+
+
+def test_a_level_button_saves_the_rating_and_moves_on_to_the_next_item(env):
+    at = signed_in(env)
+    items = env.rs.worklist("derm1").items
+    click(at, level_key(env, "derm1", items[0].item, 2))
+    df = events(env)
+    assert list(zip(df["rater"], df["item"], df["revision"])) == [("derm1", items[0].item, 1)]
+    assert df["score"][0] == env.rs.scales[items[0].scale].values[2]
+    assert df["seconds"][0] >= 0 and df["shown_at"][0] <= df["answered_at"][0]
+    assert shown(at) == items[1].item
+    assert progress_text(at) == "1 of 8 rated"
+
+
+def test_a_comment_is_saved_with_the_rating(env):
+    at = signed_in(env)
+    item = shown(at)
+    at.text_input(key=f"comment-{item}").input("scar at the chin")
+    click(at, level_key(env, "derm1", item))
+    assert list(events(env)["comment"]) == ["scar at the chin"]
+
+
+def test_cannot_assess_saves_the_chosen_reason(env):
+    at = signed_in(env)
+    item = shown(at)
+    click(at, "cannot")
+    click(at, "reason-out_of_focus")
+    df = events(env)
+    assert list(zip(df["item"], df["cannot_assess"])) == [(item, "out_of_focus")]
+    assert df["score"].isna().all()
+    assert shown(at) != item
+
+
+def test_cannot_assess_for_another_reason_asks_for_it_in_words_before_saving(env):
+    at = signed_in(env)
+    item = shown(at)
+    click(at, "cannot")
+    click(at, "reason-other")
+    assert events(env).empty if env.db.exists() else True
+    assert shown(at) == item and at.warning
+    at.text_input(key=f"comment-{item}").input("tattoo on the hand")
+    click(at, "reason-other")
+    df = events(env)
+    assert list(zip(df["cannot_assess"], df["comment"])) == [("other", "tattoo on the hand")]
+
+
+def test_cancel_leaves_cannot_assess_without_saving(env):
+    at = signed_in(env)
+    item = shown(at)
+    click(at, "cannot")
+    click(at, "reason-cancel")
+    assert shown(at) == item
+    assert at.button(key=level_key(env, "derm1", item))
+    assert not env.db.exists() or events(env).empty
+
+
+def test_going_back_and_changing_a_rating_adds_a_revision_and_keeps_the_old_value(env):
+    at = signed_in(env)
+    first = shown(at)
+    click(at, level_key(env, "derm1", first, 0))
+    click(at, "nav-back")
+    assert shown(at) == first
+    at.text_input(key=f"why-{first}").input("misread the fold")
+    click(at, level_key(env, "derm1", first, 3))
+    df = events(env)
+    values = env.rs.scales[env.rs.worklist("derm1").items[0].scale].values
+    assert list(df["score"]) == [values[0], values[3]]
+    assert list(df["revision"]) == [1, 2]
+    assert list(df["change_reason"]) == [None, "misread the fold"]
+    assert list(store.current_ratings(env.db)["score"]) == [values[3]]
+
+
+def test_forward_back_and_first_unrated_move_through_the_worklist(env):
+    at = signed_in(env)
+    items = [it.item for it in env.rs.worklist("derm1").items]
+    click(at, "nav-forward")
+    click(at, "nav-forward")
+    assert shown(at) == items[2]
+    click(at, "nav-back")
+    assert shown(at) == items[1]
+    click(at, "nav-first")
+    assert shown(at) == items[0]
+    assert at.button(key="nav-back").disabled
+
+
+def test_a_new_session_resumes_at_the_first_unrated_item_from_the_database(env):
+    at = signed_in(env)
+    items = [it.item for it in env.rs.worklist("derm1").items]
+    for item in items[:3]:
+        click(at, level_key(env, "derm1", item))
+    again = signed_in(env)
+    assert shown(again) == items[3]
+    assert progress_text(again).startswith("3 of 8 rated")
+
+
+def test_every_item_rated_then_submit_and_lock_makes_the_ratings_read_only(env):
+    at = signed_in(env)
+    wl = env.rs.worklist("derm1")
+    for it in wl.items:
+        click(at, level_key(env, "derm1", it.item))
+    assert shown(at) is None and at.subheader[0].value == "Every item is rated"
+    assert at.button(key="lock").disabled
+    at.checkbox(key="lock-sure").check().run()
+    click(at, "lock")
+    assert "submitted and locked" in at.success[0].value
+    assert store.locks(env.db) == {"derm1": store.locks(env.db)["derm1"]}
+    again = signed_in(env)
+    assert shown(again) is None and "submitted and locked" in again.success[0].value
+    with pytest.raises(store.LockedError):
+        wl.save(env.db, wl.items[0].item, score=env.rs.scales[wl.items[0].scale].values[-1])
+
+
+def test_one_rater_sees_and_changes_only_their_own_ratings(env):
+    one = signed_in(env, "derm1")
+    for it in env.rs.worklist("derm1").items[:2]:
+        click(one, level_key(env, "derm1", it.item, 1))
+    two = signed_in(env, "derm2")
+    two_items = [it.item for it in env.rs.worklist("derm2").items]
+    assert progress_text(two) == "0 of 8 rated"
+    assert shown(two) == two_items[0]
+    assert "Your rating" not in page_text(two)
+    click(two, level_key(env, "derm2", two_items[0], 0))
+    df = store.current_ratings(env.db)
+    assert df.groupby("rater").size().to_dict() == {"derm1": 2, "derm2": 1}
+    assert (df.loc[df["rater"] == "derm1", "revision"] == 1).all()
+
+
+def test_a_pair_is_saved_once_both_questions_are_answered(pairs_env):
+    env = pairs_env
+    at = signed_in(env)
+    items = env.rs.worklist("derm1").items
+    assert items[0].kind == "pair"
+    click(at, "better-better_right")
+    assert shown(at) == items[0].item and not env.db.exists() or events(env).empty
+    click(at, "first-cannot_tell")
+    df = events(env)
+    assert list(zip(df["item"], df["better"], df["first"])) == [
+        (items[0].item, "better_right", "cannot_tell")]
+    assert shown(at) == items[1].item
+
+
+def test_both_photos_of_a_pair_are_shown_left_and_right(pairs_env):
+    at = signed_in(pairs_env)
+    left, right = pairs_env.rs.worklist("derm1").items[0].photos
+    text = page_text(at)
+    assert text.index(f"display/{left}.jpg") < text.index(f"display/{right}.jpg")
+
+
+def test_the_page_carries_codes_but_no_participant_timepoint_or_file_name(env):
+    at = signed_in(env)
+    for it in env.rs.worklist("derm1").items[:3]:
+        click(at, level_key(env, "derm1", it.item))
+    text = page_text(at)
+    with open(env.key_dir / "key.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    secrets = {r["participant"] for r in rows} | {r["timepoint"] for r in rows} | {
+        r["source_file"] for r in rows} | {str(env.rater_dir), str(env.db), env.rs.set_id}
+    assert [s for s in secrets if s in text] == []
+    assert rows[0]["code"] in text or any(r["code"] in text for r in rows)
+
+
+def test_the_next_photo_is_prefetched(env):
+    at = signed_in(env)
+    nxt = env.rs.worklist("derm1").items[1].photos[0]
+    html = "".join(md.value for md in at.markdown)
+    assert f'class="assess-prefetch" src="app/static/display/{nxt}.jpg"' in html
