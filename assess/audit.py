@@ -400,17 +400,15 @@ class _Matcher:
             return []
         low = data.lower()
         n = len(low)
-        found: list[tuple[int, str]] = []
-        seen: set[bytes] = set()
+        found: list[tuple[int, int]] = []
 
         def boundary(i: int, j: int) -> bool:
             return not (i > 0 and low[i - 1:i].isalnum()) and not (j < n and low[j:j + 1].isalnum())
 
         for t in self.short:
             for m in re.finditer(re.escape(t), low):
-                if t not in seen and boundary(m.start(), m.end()):
-                    seen.add(t)
-                    found.append((m.start(), data[m.start():m.end()].decode("utf-8", "replace")))
+                if len(found) < 1000 and boundary(m.start(), m.end()):
+                    found.append((m.start(), m.end()))
         if n >= 2 and self.by_k:
             arr = np.frombuffer(low, dtype=np.uint8)
             pairs = (arr[:-1].astype(np.uint16) << 8) | arr[1:]
@@ -427,12 +425,20 @@ class _Matcher:
                 ok[ok] = keys[idx[ok]] == value[ok]
                 for pos, val in zip(c[ok].tolist(), value[ok].tolist()):
                     for t in table[int(val)]:
-                        if t not in seen and low.startswith(t, pos) and boundary(pos, pos + len(t)):
-                            seen.add(t)
-                            found.append((pos, data[pos:pos + len(t)].decode("utf-8", "replace")))
-                if len(found) >= limit:
-                    break
-        return [text for _, text in sorted(found)[:limit]]
+                        if len(found) < 1000 and low.startswith(t, pos) and boundary(pos, pos + len(t)):
+                            found.append((pos, pos + len(t)))
+        # report the longest match only: "P07_baseline_face", not also "P07" and "baseline" inside it
+        spans = sorted(found, key=lambda se: (se[0], -se[1]))
+        kept: list[tuple[int, int]] = []
+        for start, end in spans:
+            if not any(s0 <= start and end <= e0 for s0, e0 in kept):
+                kept.append((start, end))
+        texts: list[str] = []
+        for start, end in kept:
+            text = data[start:end].decode("utf-8", "replace")
+            if text.lower() not in {t.lower() for t in texts}:
+                texts.append(text)
+        return texts[:limit]
 
 
 # --------------------------------------------------------------------------- exiftool
@@ -564,14 +570,15 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None) -> AuditReport:
                 hits = match_all.find(bytes(outside))
                 for s, e in walk.scans:
                     hits += [h for h in match_long.find(data[s:e]) if h not in hits]
-                for hit in hits:
-                    findings.append(Finding(rel, "identifier", f"contains {hit!r} from the key"))
+                if hits:
+                    findings.append(_identifier_finding(rel, hits))
         else:
             if kind is not None:
                 findings.append(Finding(rel, "not-jpeg", f"a {kind} image; a rater folder holds only "
                                         "blinded baseline JPEGs"))
-            for hit in (match_all.find(data) if match_all is not None else []):
-                findings.append(Finding(rel, "identifier", f"contains {hit!r} from the key"))
+            hits = match_all.find(data) if match_all is not None else []
+            if hits:
+                findings.append(_identifier_finding(rel, hits))
 
     if len(set(mtimes.values())) > 1:
         common = max(set(mtimes.values()), key=list(mtimes.values()).count)
@@ -595,6 +602,10 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None) -> AuditReport:
         findings.extend(auc_findings)
     report.findings = findings
     return report
+
+
+def _identifier_finding(rel: str, hits: list[str]) -> Finding:
+    return Finding(rel, "identifier", f"contains {', '.join(repr(h) for h in hits)} from the key")
 
 
 def audit_set(rater_dir: Path, key_dir: Path | None = None) -> list[Finding]:
