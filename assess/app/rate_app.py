@@ -373,12 +373,19 @@ def locked_screen(wl: rate.Worklist, state) -> None:
 # ----------------------------------------------------------------------------- main
 
 
+def ready_marker(item: str, rated: int, mode: str) -> None:
+    """An empty element written last: once the browser shows it, the whole run is on screen."""
+    st.markdown(f'<span class="assess-ready" data-item="{html.escape(item)}" data-rated="{rated}" '
+                f'data-mode="{html.escape(mode)}"></span>', unsafe_allow_html=True)
+
+
 def main() -> None:
     st.html(CSS)
     rater_set, db = _config_now()
     rater = ss.get("_rater")
     if not rater or rater not in rater_set.raters:
         sign_in_screen()
+        ready_marker("__signin__", 0, "signin")
         return
     wl = _worklist(str(rater_set.root), rater)
     state = wl.state(db)
@@ -386,6 +393,7 @@ def main() -> None:
         st.error(ss.pop("_error"))
     if state.locked_at:
         locked_screen(wl, state)
+        ready_marker("__locked__", len(state.current), "locked")
         return
 
     target = ss.get("_pos")
@@ -399,6 +407,7 @@ def main() -> None:
     if pos is None:
         _leave_screen()
         summary_screen(wl, state)
+        ready_marker("__summary__", len(state.current), "summary")
         return
 
     it = wl.items[pos]
@@ -415,6 +424,7 @@ def main() -> None:
         pair_screen(rater_set, wl, it, current, mode, prefetch)
     else:
         single_screen(rater_set, wl, it, current, mode, prefetch)
+    ready_marker(it.item, len(state.current), mode)
 
 
 main()

@@ -1,0 +1,226 @@
+"""The rating app in a real Chromium against a real ``assess rate`` server.
+
+Each action waits for the app run it causes to be on screen: the app writes an empty
+``.assess-ready`` element last in every run, carrying the item shown and the number rated.
+"""
+
+from __future__ import annotations
+
+import csv
+import signal
+from pathlib import Path
+
+import pytest
+import streamlit
+
+from assess import rate, store
+
+pytestmark = pytest.mark.e2e
+
+STREAMLIT_FILES = Path(streamlit.__file__).parent / "static"
+
+
+def wait_ready(page, item: str | None = None, rated: int | None = None, mode: str | None = None):
+    sel = ".assess-ready"
+    if item is not None:
+        sel += f'[data-item="{item}"]'
+    if rated is not None:
+        sel += f'[data-rated="{rated}"]'
+    if mode is not None:
+        sel += f'[data-mode="{mode}"]'
+    page.wait_for_selector(sel, state="attached")
+
+
+def sign_in(page, server, rater: str, reload: bool = False) -> None:
+    if reload:
+        page.reload()
+    else:
+        page.goto(server.url + "/")
+    wait_ready(page, item="__signin__")
+    page.get_by_label("Rater id").fill(rater)
+    page.get_by_label("Access code").fill(server.set[2][rater])
+    page.get_by_label("Access code").press("Enter")
+    page.wait_for_selector('.assess-ready:not([data-item="__signin__"])', state="attached")
+    # Widgets' code loads on first use: wait for the buttons themselves the first time.
+    page.locator("button", has_text="Sign out").wait_for()
+    page.locator("button kbd").first.wait_for()
+
+
+def worklist(server, rater: str) -> rate.Worklist:
+    return rate.load_rater_set(server.set[0]).worklist(rater)
+
+
+def key_for(i: int) -> int:
+    """A level valid on every scale of the test set (WSRS 1-5, Merz hand 0-4)."""
+    return 1 + i % 4
+
+
+def rate_items(page, wl, start: int, stop: int) -> dict[str, int]:
+    """Rate items ``start`` to ``stop`` (exclusive) in order by keyboard; returns item → score."""
+    given = {}
+    for i in range(start, stop):
+        wait_ready(page, item=wl.items[i].item, rated=i, mode="rate")
+        page.keyboard.press(str(key_for(i)))
+        given[wl.items[i].item] = key_for(i)
+    nxt = wl.items[stop].item if stop < len(wl.items) else "__summary__"
+    wait_ready(page, item=nxt, rated=stop)
+    return given
+
+
+def scores(server, rater: str) -> dict[str, int]:
+    df = store.current_ratings(server.db)
+    df = df[df["rater"] == rater]
+    return {row.item: (row.cannot_assess if row.cannot_assess else int(row.score))
+            for row in df.itertuples()}
+
+
+def test_a_whole_worklist_is_rated_by_keyboard_then_submitted_and_locked(rater_server, new_page):
+    server = rater_server()
+    wl = worklist(server, "derm1")
+    n = len(wl.items)
+    page = new_page()
+    sign_in(page, server, "derm1")
+    expected = rate_items(page, wl, 0, 3)
+    # Cannot assess by keyboard: X, then the reason's number.
+    wait_ready(page, item=wl.items[3].item, rated=3, mode="rate")
+    page.keyboard.press("x")
+    wait_ready(page, item=wl.items[3].item, mode="cannot")
+    page.keyboard.press("3")
+    expected[wl.items[3].item] = "lighting"
+    wait_ready(page, item=wl.items[4].item, rated=4)
+    expected.update(rate_items(page, wl, 4, n))
+    # Back (left arrow) from the summary to the last item and change its rating.
+    page.keyboard.press("ArrowLeft")
+    last = wl.items[-1].item
+    wait_ready(page, item=last, rated=n, mode="rate")
+    new_score = 1 + key_for(n - 1) % 4
+    page.keyboard.press(str(new_score))
+    expected[last] = new_score
+    wait_ready(page, item="__summary__", rated=n)
+    assert scores(server, "derm1") == expected
+    revisions = store.all_events(server.db).query("item == @last")
+    assert list(revisions["score"]) == [key_for(n - 1), new_score]
+    # Submit and lock.
+    page.get_by_text("I have finished and want to submit my ratings").click()
+    page.locator("button", has_text="Submit and lock").click()
+    wait_ready(page, item="__locked__")
+    assert list(store.locks(server.db)) == ["derm1"]
+
+
+def test_a_page_reload_mid_way_resumes_at_the_first_unrated_item(rater_server, new_page):
+    server = rater_server()
+    wl = worklist(server, "derm1")
+    page = new_page()
+    sign_in(page, server, "derm1")
+    given = rate_items(page, wl, 0, 4)
+    sign_in(page, server, "derm1", reload=True)
+    wait_ready(page, item=wl.items[4].item, rated=4)
+    assert page.get_by_text("4 of 12 rated").count() == 1
+    given.update(rate_items(page, wl, 4, 6))
+    assert scores(server, "derm1") == given
+
+
+def test_a_server_killed_mid_way_and_restarted_loses_no_rating(rater_server, new_page):
+    server = rater_server()
+    wl = worklist(server, "derm1")
+    page = new_page()
+    sign_in(page, server, "derm1")
+    given = rate_items(page, wl, 0, 5)
+    server.kill(signal.SIGKILL)
+    assert server.proc.returncode == -signal.SIGKILL
+    assert scores(server, "derm1") == given
+    server.start()
+    sign_in(page, server, "derm1", reload=True)
+    given.update(rate_items(page, wl, 5, len(wl.items)))
+    assert scores(server, "derm1") == given
+    assert len(store.all_events(server.db)) == len(wl.items)
+
+
+def test_three_raters_at_once_lose_nothing_and_never_cross(rater_server, new_page):
+    server = rater_server(participants=2)
+    raters = ("derm1", "derm2", "derm3")
+    pages = {r: new_page() for r in raters}
+    lists = {r: worklist(server, r) for r in raters}
+    for r in raters:
+        sign_in(pages[r], server, r)
+    n = len(lists["derm1"].items)
+    expected = {r: {} for r in raters}
+    for i in range(n):
+        for k, r in enumerate(raters):
+            wait_ready(pages[r], item=lists[r].items[i].item, rated=i, mode="rate")
+        for k, r in enumerate(raters):  # all three keys go out before any answer is awaited
+            score = key_for(i + k)
+            pages[r].keyboard.press(str(score))
+            expected[r][lists[r].items[i].item] = score
+    for r in raters:
+        wait_ready(pages[r], item="__summary__", rated=n)
+    for r in raters:
+        assert scores(server, r) == expected[r]
+    assert len(store.all_events(server.db)) == 3 * n
+
+
+def _key_terms(server) -> set[str]:
+    rater_dir, key_dir, _ = server.set
+    with open(key_dir / "key.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    terms = {r["participant"] for r in rows} | {r["timepoint"] for r in rows}
+    terms |= {r["source_file"] for r in rows} | {Path(r["source_file"]).stem for r in rows}
+    terms |= {str(rater_dir), str(key_dir), str(server.db), str(server.cwd)}
+    return {t for t in terms if t}
+
+
+def _is_streamlit_file(url_path: str, body: bytes) -> bool:
+    """Whether a response is byte for byte a file of the installed Streamlit frontend."""
+    rel = url_path.lstrip("/") or "index.html"
+    path = STREAMLIT_FILES / rel
+    return path.is_file() and path.read_bytes() == body
+
+
+def test_the_page_requests_nothing_outside_the_server_and_no_response_names_a_participant(
+        rater_server, new_page):
+    server = rater_server()
+    wl = worklist(server, "derm1")
+    page = new_page()
+    requests, responses, frames = [], [], []
+    page.context.on("request", lambda req: requests.append(req.url))
+    page.context.on("response", lambda resp: responses.append(resp))
+
+    def on_socket(ws):
+        requests.append(ws.url)
+        ws.on("framereceived", lambda payload: frames.append(payload))
+        ws.on("framesent", lambda payload: frames.append(payload))
+
+    page.on("websocket", on_socket)
+    sign_in(page, server, "derm1")
+    rate_items(page, wl, 0, 3)
+    wait_ready(page, item=wl.items[3].item, rated=3, mode="rate")
+    with page.context.expect_page() as full:
+        page.keyboard.press("f")  # full resolution opens in a new tab
+    full.value.wait_for_load_state()
+    assert full.value.url == f"{server.url}/{rate.full_url(wl.items[3].photos[0])}"
+
+    local = (f"http://127.0.0.1:{server.port}/", f"ws://127.0.0.1:{server.port}/")
+    assert requests and [u for u in requests if not u.startswith(local)] == []
+
+    terms = _key_terms(server)
+    checked = 0
+    for resp in responses:
+        assert resp.url.startswith(local[0])
+        assert [t for t in terms if t in resp.url] == [], resp.url
+        try:
+            body = resp.body()
+        except Exception:  # noqa: BLE001 - a redirect or an aborted request has no body
+            continue
+        path = resp.url[len(local[0]) - 1:].split("?")[0]
+        if _is_streamlit_file(path, body):
+            continue
+        text = body.decode("latin-1")
+        assert [t for t in terms if t in text] == [], resp.url
+        for header in resp.headers.values():
+            assert [t for t in terms if t in header] == [], resp.url
+        checked += 1
+    assert checked >= 5  # the photos and the app's own answers were looked at, not only skipped
+    assert any(wl.items[1].item in (f if isinstance(f, str) else f.decode("latin-1")) for f in frames)
+    for payload in frames:
+        text = payload if isinstance(payload, str) else payload.decode("latin-1")
+        assert [t for t in terms if t in text] == []
