@@ -1,0 +1,161 @@
+"""Statistician stage: unblind with integrity checks, compute the trial's tables, write the files.
+
+:func:`score` is the one entry point (``assess score`` calls it):
+
+1. :mod:`.unblind` checks that key, rater folder, ratings and arms belong together and joins them
+   into the long table (one row per rating);
+2. :mod:`.tables` computes the within-arm and between-arm tables, level counts and reliability
+   (:mod:`.stats` and :mod:`.reliability` hold the tests);
+3. :mod:`.export` writes CSV, XLSX and SAV, :mod:`.report` the self-contained HTML report.
+
+All files are first written to a temporary folder inside ``out`` and moved in place at the end:
+a failure leaves nothing partial behind, and existing results are never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from .tables import distribution_table, reliability_table, summary_table
+from .unblind import Finding, ScoreError, Unblinded, unblind
+
+__all__ = ["score", "analyse", "write_files", "Analysis", "ScoreResult", "ScoreError", "Finding",
+           "OUTPUTS", "STEPS"]
+
+#: The files written under ``--out``, in the order they are written.
+OUTPUTS = ("ratings_long.csv", "summary.csv", "reliability.csv", "distribution.csv",
+           "ratings.xlsx", "ratings.sav", "report.html")
+
+#: Progress steps reported to the ``progress`` callback.
+STEPS = ("check and unblind", "statistics", "csv", "xlsx", "sav", "report")
+
+
+@dataclass
+class Analysis:
+    """The unblinded data and the tables computed from it."""
+
+    unblinded: Unblinded
+    summary: pd.DataFrame
+    reliability: pd.DataFrame
+    distribution: pd.DataFrame
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.unblinded.findings
+
+
+@dataclass
+class ScoreResult:
+    """What :func:`score` did: the files written, the findings, the time each part took."""
+
+    out: Path
+    files: list[Path]
+    analysis: Analysis
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.analysis.findings
+
+
+def _noop(step: str) -> None:
+    del step
+
+
+def analyse(rater_dir, key_dir, *, db=None, ratings=None, participants=None,
+            allow_unlocked: bool = False, progress: Callable[[str], None] = _noop) -> Analysis:
+    """Check and unblind the inputs, then compute every table (no file is written)."""
+    u = unblind(rater_dir, key_dir, db=db, ratings=ratings, participants=participants,
+                allow_unlocked=allow_unlocked)
+    progress("check and unblind")
+    analysis = Analysis(u, summary_table(u), reliability_table(u), distribution_table(u))
+    progress("statistics")
+    return analysis
+
+
+def write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], None] = _noop
+                ) -> list[Path]:
+    """Write every output file of :data:`OUTPUTS` into ``out`` (which must not hold them yet)."""
+    from . import export, report
+
+    out = Path(out)
+    existing = [name for name in OUTPUTS if (out / name).exists()]
+    if existing:
+        raise ScoreError(f"{out}: already holds {', '.join(existing)} from an earlier run; give a "
+                         "new --out folder (results are never overwritten)")
+    out.mkdir(parents=True, exist_ok=True)
+    u = analysis.unblinded
+    tmp = Path(tempfile.mkdtemp(prefix=".assess-score-", dir=out))
+    try:
+        export.write_csv(u.long, tmp / "ratings_long.csv")
+        export.write_csv(analysis.summary, tmp / "summary.csv")
+        export.write_csv(analysis.reliability, tmp / "reliability.csv")
+        export.write_csv(analysis.distribution, tmp / "distribution.csv")
+        progress("csv")
+        export.write_xlsx({"ratings": u.long, "summary": analysis.summary,
+                           "reliability": analysis.reliability,
+                           "distribution": analysis.distribution}, tmp / "ratings.xlsx")
+        progress("xlsx")
+        meta = u.set.meta
+        export.write_sav(u.long, u.set.scales, u.timepoints, u.arms, u.set.raters,
+                         tmp / "ratings.sav", file_label=f"{meta.get('study_id', '')} "
+                                                         f"{meta.get('set_id', '')}")
+        progress("sav")
+        html = report.render_report(u, analysis.summary, analysis.reliability,
+                                    analysis.distribution)
+        (tmp / "report.html").write_text(html, encoding="utf-8")
+        progress("report")
+        written = []
+        for name in OUTPUTS:
+            os.replace(tmp / name, out / name)
+            written.append(out / name)
+        return written
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def score(rater_dir, key_dir, out, *, db=None, ratings=None, participants=None,
+          allow_unlocked: bool = False, progress: Callable[[str], None] = _noop) -> ScoreResult:
+    """Unblind, check, compute and write every file; the one entry point of the scorer.
+
+    Parameters
+    ----------
+    rater_dir, key_dir
+        The ``rater/`` and ``key/`` folders of one blinded set.
+    out
+        Folder for the results (created; must not hold results of an earlier run).
+    db, ratings
+        Exactly one: the rating app's SQLite database, or a CSV of ratings made elsewhere.
+    participants
+        Optional CSV ``participant,arm``; without it every participant is in one arm ("all").
+    allow_unlocked
+        Score although a worklist is not locked (an interim look); a warning says so.
+    progress
+        Called with each name of :data:`STEPS` when that step is done.
+
+    Raises
+    ------
+    ScoreError
+        When the inputs do not belong together; nothing is written then.
+    """
+    out = Path(out)
+    existing = [name for name in OUTPUTS if (out / name).exists()]
+    if existing:
+        raise ScoreError(f"{out}: already holds {', '.join(existing)} from an earlier run; give a "
+                         "new --out folder (results are never overwritten)")
+    t0 = time.perf_counter()
+    analysis = analyse(rater_dir, key_dir, db=db, ratings=ratings, participants=participants,
+                       allow_unlocked=allow_unlocked, progress=progress)
+    t1 = time.perf_counter()
+    files = write_files(analysis, out, progress)
+    t2 = time.perf_counter()
+    return ScoreResult(out, files, analysis, {"statistics": t1 - t0, "files": t2 - t1,
+                                              "total": t2 - t0})

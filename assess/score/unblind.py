@@ -1,0 +1,795 @@
+"""Unblinding: read the set, the key and the ratings, check their integrity, join them.
+
+Nothing is computed before the inputs are proven to belong together. :func:`unblind` refuses
+(:class:`ScoreError`, the message names the file and says what to do) when
+
+* ``key/key.csv`` does not hash to the ``key_sha256`` sealed in ``rater/set.json``;
+* the key and the rater folder belong to different sets (worklists or ratings of another set id,
+  photo codes that do not match, a worklist of another length than ``set.json`` declares);
+* a rated code is not in the key, or not in that rater's worklist, or a rating is not a level of
+  the item's scale;
+* a worklist is not locked (unless ``allow_unlocked``);
+* ``--participants`` is malformed or leaves a participant without an arm,
+
+and returns, with the joined long table, the findings a statistician must see (:class:`Finding`):
+unrated items, unlocked worklists, participants with a missing timepoint, cannot-assess ratings,
+revised ratings.
+
+Disguised repeats (a key row with ``repeat_of``) are kept in the long table with ``repeat`` set:
+they are used for intra-rater reliability only; the primary analysis uses the first showing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import store
+from ..errors import AssessError
+from ..study import Scale, StudyError
+
+__all__ = [
+    "ScoreError",
+    "Finding",
+    "SetFolder",
+    "Unblinded",
+    "LONG_COLUMNS",
+    "IMPROVEMENT",
+    "read_set",
+    "read_key",
+    "read_ratings_csv",
+    "read_ratings_db",
+    "read_participants",
+    "order_timepoints",
+    "unblind",
+]
+
+KEY_COLUMNS = ("code", "participant", "timepoint", "region", "view", "source_file", "source_sha256",
+               "blinded_sha256", "repeat_of", "pair", "pair_side")
+
+CSV_REQUIRED = ("rater", "code")
+CSV_OPTIONAL = ("score", "better", "first", "cannot_assess", "reason", "answered_at", "comment",
+                "seconds")
+
+#: Improvement score of a pair answer when the follow-up photo is on the right (mirror it when the
+#: follow-up is on the left): much better follow-up = +2 … much better baseline = −2.
+IMPROVEMENT = {"much_better_left": -2, "better_left": -1, "no_difference": 0, "better_right": 1,
+               "much_better_right": 2}
+
+#: Columns of the long table, in order (one row per rating).
+LONG_COLUMNS = ("participant", "arm", "timepoint", "region", "view", "scale", "score", "rater",
+                "repeat", "seconds", "code", "item", "kind", "first_showing", "better", "first",
+                "improvement", "baseline_identified", "cannot_assess", "reason", "comment",
+                "answered_at", "revision")
+
+DEFAULT_ARM = "all"
+TRUE = {"1", "true", "yes", "y"}
+FALSE = {"", "0", "false", "no", "n"}
+BASELINE_NAMES = ("baseline", "screening", "pre", "pretreatment", "pre-treatment", "day0", "week0",
+                  "month0", "visit1", "v1", "t0")
+
+
+class ScoreError(AssessError):
+    """The inputs of ``assess score`` do not fit together; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something the statistician must see: a warning, with the affected items listed."""
+
+    kind: str  # unrated | unlocked | missing_timepoint | cannot_assess | revised | participants
+    message: str
+    items: tuple[str, ...] = ()
+
+    def short(self, limit: int = 10) -> str:
+        """The message with the first ``limit`` items."""
+        if not self.items:
+            return self.message
+        shown = ", ".join(self.items[:limit])
+        more = f", … ({len(self.items) - limit} more)" if len(self.items) > limit else ""
+        return f"{self.message}: {shown}{more}"
+
+
+@dataclass
+class SetFolder:
+    """A rater folder as the scorer sees it."""
+
+    path: Path
+    meta: dict
+    scales: dict[str, Scale]
+    regions: dict[str, str]
+    worklists: pd.DataFrame  # rater, item, kind, scale, region, position, left, right
+    photo_codes: set[str]
+
+    @property
+    def set_id(self) -> str:
+        return str(self.meta.get("set_id", ""))
+
+    @property
+    def study_id(self) -> str:
+        return str(self.meta.get("study_id", ""))
+
+    @property
+    def presentation(self) -> str:
+        return str(self.meta.get("presentation", "single"))
+
+    @property
+    def raters(self) -> list[str]:
+        return list(self.meta.get("raters", {}))
+
+
+@dataclass
+class Unblinded:
+    """The joined data and what was found on the way."""
+
+    set: SetFolder
+    key_sha256: str
+    timepoints: tuple[str, ...]
+    long: pd.DataFrame  # LONG_COLUMNS
+    arms: list[str]
+    findings: list[Finding] = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+    sources: dict = field(default_factory=dict)  # input file -> sha256
+
+    @property
+    def baseline(self) -> str:
+        return self.timepoints[0]
+
+    @property
+    def followups(self) -> tuple[str, ...]:
+        return self.timepoints[1:]
+
+
+# --------------------------------------------------------------------------------- readers
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_set(rater_dir: str | Path) -> SetFolder:
+    """Read ``set.json`` and every worklist of a rater folder."""
+    root = Path(rater_dir)
+    meta_path = root / "set.json"
+    if not meta_path.is_file():
+        raise ScoreError(f"{meta_path}: not found; --rater-dir must be the rater/ folder of a blinded "
+                         "set (the one holding set.json and worklists/)")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ScoreError(f"{meta_path}: cannot be read ({exc}); copy the rater folder again from "
+                         "the coordinator's set") from None
+    for name in ("set_id", "key_sha256", "scales", "regions", "raters"):
+        if name not in meta:
+            raise ScoreError(f"{meta_path}: field {name!r} is missing; this is not a set written by "
+                             "`assess randomize`")
+    scales = {}
+    for sid, data in meta["scales"].items():
+        try:
+            scales[sid] = Scale.from_dict({"id": sid, **data}, where=f"{meta_path}: scales.{sid}")
+        except StudyError as exc:
+            raise ScoreError(str(exc)) from None
+    regions = {str(k): str(v) for k, v in meta["regions"].items()}
+    rows = []
+    photo_codes: set[str] = set()
+    for rater, info in meta["raters"].items():
+        wl_path = root / "worklists" / f"{rater}.json"
+        if not wl_path.is_file():
+            raise ScoreError(f"{wl_path}: worklist of rater {rater!r} not found; copy the complete "
+                             "rater folder from the coordinator's set")
+        try:
+            wl = json.loads(wl_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ScoreError(f"{wl_path}: cannot be read ({exc}); copy the rater folder again") from None
+        if wl.get("set_id") != meta["set_id"]:
+            raise ScoreError(f"{wl_path}: belongs to set {wl.get('set_id')!r}, but set.json is set "
+                             f"{meta['set_id']!r}; the rater folder mixes two sets — copy it again "
+                             "from the coordinator")
+        if wl.get("rater") not in (None, rater):
+            raise ScoreError(f"{wl_path}: is the worklist of {wl.get('rater')!r}, not {rater!r}; "
+                             "copy the rater folder again")
+        items = wl.get("items", [])
+        declared = info.get("items") if isinstance(info, dict) else None
+        if declared is not None and declared != len(items):
+            raise ScoreError(f"{wl_path}: has {len(items)} items but set.json declares {declared}; "
+                             "the rater folder is incomplete or was changed — copy it again")
+        try:
+            frame = pd.DataFrame({
+                "rater": rater,
+                "item": [str(it["item"]) for it in items],
+                "kind": [it.get("kind", "single") for it in items],
+                "scale": [str(it.get("scale", regions.get(str(it.get("region", "")), "")))
+                          for it in items],
+                "region": [str(it.get("region", "")) for it in items],
+                "position": np.arange(len(items)),
+                "left": [(it.get("photos") or [it["item"]])[0] for it in items],
+                "right": [(it.get("photos") or [None, None])[1:2] or [None] for it in items],
+            })
+        except (KeyError, TypeError, AttributeError):
+            raise ScoreError(f"{wl_path}: not a worklist written by `assess randomize` (each item "
+                             "needs item, kind, scale, region, photos); copy the rater folder "
+                             "again") from None
+        frame["right"] = [r[0] for r in frame["right"]]
+        bad = sorted(set(frame["scale"]) - set(scales))
+        if bad:
+            raise ScoreError(f"{wl_path}: items use scale(s) {', '.join(bad)}, which set.json does "
+                             "not define; copy the rater folder again")
+        photo_codes.update(frame["left"].tolist())
+        photo_codes.update(frame["right"].dropna().tolist())
+        rows.append(frame)
+    worklists = (pd.concat(rows, ignore_index=True) if rows else
+                 pd.DataFrame(columns=["rater", "item", "kind", "scale", "region", "position",
+                                       "left", "right"]))
+    return SetFolder(root, meta, scales, regions, worklists, photo_codes)
+
+
+def read_key(key_dir: str | Path) -> tuple[pd.DataFrame, str]:
+    """Read ``key/key.csv``: ``(key table, sha256 of the file)``."""
+    path = Path(key_dir) / "key.csv"
+    if not path.is_file():
+        raise ScoreError(f"{path}: not found; --key must be the key/ folder of the blinded set "
+                         "(kept by the coordinator)")
+    digest = sha256_file(path)
+    try:
+        key = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ScoreError(f"{path}: cannot be read as CSV ({exc})") from None
+    missing = [c for c in KEY_COLUMNS if c not in key.columns]
+    if missing:
+        raise ScoreError(f"{path}: column(s) {', '.join(missing)} missing; this is not a key written "
+                         "by `assess randomize`")
+    return key, digest
+
+
+def read_ratings_csv(path: str | Path) -> pd.DataFrame:
+    """Read ratings made elsewhere (docs/formats.md) into the shape of :func:`store.current_ratings`.
+
+    One row per rating: ``rater,code,score`` and optionally ``cannot_assess,reason,answered_at,
+    comment,seconds``; pair items give ``better,first`` instead of ``score``. ``cannot_assess`` is
+    empty for a rating, and ``1``/``true``/``yes`` or one of the reasons for a photo that cannot be
+    assessed (``reason`` then says why).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScoreError(f"{path}: ratings file not found; give the CSV with --ratings")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
+                          encoding="utf-8-sig", skipinitialspace=True)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ScoreError(f"{path}: cannot be read as a UTF-8 CSV file ({exc})") from None
+    raw.columns = [str(c).strip().lower() for c in raw.columns]
+    missing = [c for c in CSV_REQUIRED if c not in raw.columns]
+    if missing:
+        raise ScoreError(f"{path}: column(s) {', '.join(missing)} missing; the header must start "
+                         "rater,code,score (see docs/formats.md)")
+    unknown = [c for c in raw.columns if c not in CSV_REQUIRED + CSV_OPTIONAL]
+    if unknown:
+        raise ScoreError(f"{path}: unknown column(s) {', '.join(unknown)}; allowed are "
+                         f"{', '.join(CSV_REQUIRED + CSV_OPTIONAL)}")
+    if not ({"score"} <= set(raw.columns) or {"better", "first"} <= set(raw.columns)):
+        raise ScoreError(f"{path}: give a score column (single photos) or better and first columns "
+                         "(pairs)")
+    for col in CSV_OPTIONAL:
+        if col not in raw.columns:
+            raw[col] = ""
+    df = raw.apply(lambda s: s.str.strip())
+    line = pd.Series(np.arange(len(df)) + 2, index=df.index)
+
+    def fail(mask: pd.Series, what: str) -> None:
+        if mask.any():
+            lines = line[mask].astype(str).tolist()
+            more = f" (and {len(lines) - 5} more)" if len(lines) > 5 else ""
+            raise ScoreError(f"{path}: line {', '.join(lines[:5])}{more}: {what}")
+
+    fail((df["rater"] == "") | (df["code"] == ""), "rater and code must not be empty")
+    ca = df["cannot_assess"].str.lower()
+    reason_given = df["reason"].str.lower()
+    is_reason = ca.isin(store.REASONS)
+    fail(~(ca.isin(TRUE | FALSE) | is_reason),
+         f"cannot_assess must be empty, yes/no, 1/0 or one of {', '.join(store.REASONS)}")
+    cannot = is_reason | ca.isin(TRUE)
+    reason = pd.Series(np.where(is_reason, ca, np.where(reason_given != "", df["reason"], "other")),
+                       index=df.index)
+    score_txt = df["score"]
+    fail(~(score_txt.str.fullmatch(r"[+-]?\d+") | (score_txt == "")),
+         "score must be a whole number (a level of the item's scale)")
+    has_score = score_txt != ""
+    has_pair = (df["better"] != "") | (df["first"] != "")
+    fail(cannot & (has_score | has_pair), "a photo that cannot be assessed has no score; give "
+         "either a rating or cannot_assess")
+    fail(~cannot & ~has_score & ~has_pair, "no rating; give a score (single photos), better and "
+         "first (pairs), or cannot_assess")
+    fail(has_score & has_pair, "give a score (single photos) or better and first (pairs), not both")
+    fail(has_pair & ~df["better"].isin(store.BETTER),
+         f"better must be one of {', '.join(store.BETTER)}")
+    fail(has_pair & ~df["first"].isin(store.FIRST), f"first must be one of {', '.join(store.FIRST)}")
+    seconds = pd.to_numeric(df["seconds"].replace("", np.nan), errors="coerce")
+    fail(seconds.isna() & (df["seconds"] != ""), "seconds must be a number")
+    dup = df.duplicated(["rater", "code"], keep=False)
+    fail(dup, "the same rater rated the same code more than once; keep one row per rating")
+    out = pd.DataFrame({
+        "set_id": None,
+        "rater": df["rater"],
+        "item": df["code"],
+        "revision": 1,
+        "score": pd.array(np.where(has_score, score_txt, None), dtype="Int64")
+        if len(df) else pd.array([], dtype="Int64"),
+        "better": df["better"].where(has_pair, None),
+        "first": df["first"].where(has_pair, None),
+        "cannot_assess": reason.where(cannot, None),
+        "comment": df["comment"].where(df["comment"] != "", None),
+        "change_reason": None,
+        "shown_at": None,
+        "answered_at": df["answered_at"].where(df["answered_at"] != "", None),
+        "seconds": seconds,
+        "line": line,
+    })
+    return out.reset_index(drop=True)
+
+
+def read_ratings_db(db_path: str | Path, set_id: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Current ratings and locks from the ratings database (through :mod:`assess.store`)."""
+    try:
+        ratings = store.current_ratings(db_path)
+        locks = store.locks(db_path, set_id)
+    except store.StoreError as exc:
+        raise ScoreError(str(exc)) from None
+    other = sorted(set(ratings["set_id"].dropna()) - {set_id})
+    if other:
+        raise ScoreError(f"{db_path}: holds ratings of set(s) {', '.join(other)}, but the rater "
+                         f"folder is set {set_id!r}; give the database and rater folder of the "
+                         "same set")
+    ratings = ratings.assign(line=np.nan)
+    return ratings, locks
+
+
+def read_participants(path: str | Path) -> pd.DataFrame:
+    """Read ``participant,arm[,...]``; one row per participant."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScoreError(f"{path}: participants file not found; give a CSV participant,arm")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
+                         encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ScoreError(f"{path}: cannot be read as a UTF-8 CSV file ({exc})") from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    if "participant" not in df.columns or "arm" not in df.columns:
+        raise ScoreError(f"{path}: the header must start participant,arm")
+    df = df.apply(lambda s: s.str.strip())
+    empty = df.index[(df["participant"] == "") | (df["arm"] == "")]
+    if len(empty):
+        raise ScoreError(f"{path}: line {int(empty[0]) + 2}: participant and arm must not be empty")
+    dup = df.loc[df["participant"].duplicated(), "participant"].tolist()
+    if dup:
+        raise ScoreError(f"{path}: participant(s) {', '.join(dup[:10])} listed more than once; give "
+                         "one row per participant")
+    return df
+
+
+def order_timepoints(names, declared=None) -> tuple[str, ...]:
+    """Visit names in study order, baseline first.
+
+    ``declared`` (the study's ``timepoints``, when known) wins. Otherwise the visit named like a
+    baseline comes first and the others follow in natural order (month3 before month12).
+
+    >>> order_timepoints(["month12", "baseline", "month3"])
+    ('baseline', 'month3', 'month12')
+    >>> order_timepoints(["week4", "week12", "week0"])
+    ('week0', 'week4', 'week12')
+    """
+    names = sorted(set(names))
+    if declared:
+        known = [t for t in declared if t in names]
+        return tuple(known + [t for t in names if t not in known])
+
+    def natural(name: str):
+        return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+    base = [n for n in names if n.lower() in BASELINE_NAMES]
+    first = sorted(base, key=lambda n: BASELINE_NAMES.index(n.lower()))[:1]
+    rest = sorted((n for n in names if n not in first), key=natural)
+    return tuple(first + rest)
+
+
+def _declared_timepoints(meta: dict, key_dir: Path) -> tuple[str, ...] | None:
+    """The study's timepoint order when the set or key records it."""
+    for source in (meta.get("timepoints"),):
+        if isinstance(source, list) and source:
+            return tuple(map(str, source))
+    for name in ("study.toml",):
+        path = key_dir / name
+        if path.is_file():
+            from ..study import load_study
+
+            try:
+                return load_study(path).timepoints
+            except StudyError:
+                return None
+    return None
+
+
+# --------------------------------------------------------------------------------- checks
+
+
+def _listing(values, limit: int = 10) -> str:
+    values = list(values)
+    head = ", ".join(map(str, values[:limit]))
+    return head + (f", … ({len(values) - limit} more)" if len(values) > limit else "")
+
+
+def _check_key_against_set(folder: SetFolder, key: pd.DataFrame, digest: str, key_dir: Path) -> None:
+    key_path = key_dir / "key.csv"
+    key_codes = set(key["code"])
+    if digest != folder.meta["key_sha256"]:
+        overlap = len(key_codes & folder.photo_codes)
+        if overlap == 0:
+            raise ScoreError(
+                f"{key_path}: belongs to another set — none of its codes appear in the rater folder "
+                f"{folder.path} (set {folder.set_id!r}); give the key/ folder written together "
+                "with this rater folder")
+        raise ScoreError(
+            f"{key_path}: its sha256 {digest[:12]}… differs from the key_sha256 "
+            f"{str(folder.meta['key_sha256'])[:12]}… sealed in {folder.path / 'set.json'}; the key "
+            "was changed after the set was made, or belongs to another set. Restore the original "
+            "key.csv from the coordinator's backup; do not edit it")
+    for name in ("set_id", "study_id"):
+        recorded = _key_manifest(key_dir).get(name)
+        if recorded is not None and str(recorded) != str(folder.meta.get(name, "")):
+            raise ScoreError(f"{key_dir}: the key is of {name} {recorded!r} but the rater folder "
+                             f"is of {name} {folder.meta.get(name)!r}; give the key and rater "
+                             "folder of the same set")
+    dup = key.loc[key["code"].duplicated(), "code"].tolist()
+    if dup:
+        raise ScoreError(f"{key_path}: code(s) {_listing(dup)} appear twice; the key is damaged — "
+                         "restore it from the coordinator's backup")
+    not_in_key = sorted(folder.photo_codes - key_codes)
+    if not_in_key:
+        raise ScoreError(f"the key ({key_path}) and the rater folder ({folder.path}) belong to "
+                         f"different sets: the worklists show codes that are not in the key: "
+                         f"{_listing(not_in_key)}; give the key/ and rater/ folders of one set")
+    not_shown = sorted(key_codes - folder.photo_codes)
+    if not_shown:
+        raise ScoreError(f"the key ({key_path}) and the rater folder ({folder.path}) belong to "
+                         f"different sets: the key has codes that no worklist shows: "
+                         f"{_listing(not_shown)}; give the key/ and rater/ folders of one set")
+    # Every photo of an item must be of the item's region.
+    photos = pd.concat([
+        folder.worklists[["item", "region", "left"]].rename(columns={"left": "code"}),
+        folder.worklists.loc[folder.worklists["right"].notna(), ["item", "region", "right"]]
+        .rename(columns={"right": "code"}),
+    ])
+    joined = photos.merge(key[["code", "region"]], on="code", suffixes=("", "_key"))
+    bad = joined.loc[joined["region"] != joined["region_key"], "code"].unique().tolist()
+    if bad:
+        raise ScoreError(f"the key ({key_path}) and the rater folder ({folder.path}) do not match: "
+                         f"code(s) {_listing(bad)} are of another region in the key than in the "
+                         "worklists; give the key/ and rater/ folders of one set")
+
+
+def _key_manifest(key_dir: Path) -> dict:
+    """set_id/study_id recorded in the key folder, when the set writes them (``key/set.json``)."""
+    for name in ("set.json", "manifest.json"):
+        path = key_dir / name
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return {}
+            return data if isinstance(data, dict) else {}
+    return {}
+
+
+def _check_ratings(folder: SetFolder, key_codes: set[str], ratings: pd.DataFrame, source: str
+                   ) -> pd.DataFrame:
+    """Refuse ratings that do not fit the set; return them joined with their worklist items."""
+
+    def where(rows: pd.DataFrame) -> str:
+        if rows["line"].notna().any():
+            return f"{source}: line {_listing(rows['line'].dropna().astype(int).tolist(), 5)}: "
+        return f"{source}: "
+
+    known = set(folder.raters)
+    stranger = ratings[~ratings["rater"].isin(known)]
+    if len(stranger):
+        raise ScoreError(f"{where(stranger)}rater(s) {_listing(sorted(set(stranger['rater'])))} "
+                         f"have no worklist in this set (raters: {', '.join(sorted(known))}); these "
+                         "ratings belong to another set")
+    all_items = set(folder.worklists["item"])
+    unknown = ratings[~ratings["item"].isin(key_codes | all_items)]
+    if len(unknown):
+        raise ScoreError(f"{where(unknown)}code(s) {_listing(unknown['item'].tolist())} are not in "
+                         "the key; the ratings belong to another set or a code was mistyped — "
+                         "correct the ratings file, never the key")
+    joined = ratings.merge(folder.worklists, on=["rater", "item"], how="left", indicator=True)
+    outside = joined[joined["_merge"] == "left_only"]
+    if len(outside):
+        pairs = [f"{r}:{i}" for r, i in zip(outside["rater"], outside["item"])]
+        raise ScoreError(f"{where(outside)}code(s) not in the rater's own worklist: "
+                         f"{_listing(pairs)}; a rater can only rate the items of their worklist — "
+                         "check the rater column")
+    joined = joined.drop(columns="_merge")
+    assessed = joined["cannot_assess"].isna()
+    single = joined["kind"] == "single"
+    wrong_kind = assessed & ((single & joined["score"].isna()) | (~single & joined["better"].isna()))
+    if wrong_kind.any():
+        rows = joined[wrong_kind]
+        raise ScoreError(f"{where(rows)}item(s) {_listing(rows['item'].tolist())}: single photos "
+                         "take a score, pairs take better and first")
+    for scale_id, scale in folder.scales.items():
+        rows = joined[single & assessed & (joined["scale"] == scale_id)]
+        bad = rows[~rows["score"].astype("float64").isin([float(v) for v in scale.values])]
+        if len(bad):
+            values = sorted(set(bad["score"].astype(int)))
+            raise ScoreError(f"{where(bad)}score(s) {_listing(values)} are not levels of "
+                             f"{scale.name} ({', '.join(map(str, scale.values))}); correct the "
+                             "ratings")
+    return joined
+
+
+# --------------------------------------------------------------------------------- join
+
+
+def _pairs_table(key: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """One row per pair item: participant, region, view, follow-up timepoint, side of follow-up."""
+    rows = key[key["pair"] != ""]
+    if rows.empty:
+        return pd.DataFrame(columns=["pair", "participant", "region", "view", "timepoint",
+                                     "followup_side", "baseline_side", "first_pair"])
+    left = rows[rows["pair_side"] == "left"].set_index("pair")
+    right = rows[rows["pair_side"] == "right"].set_index("pair")
+    both = left.join(right, lsuffix="_l", rsuffix="_r", how="outer")
+    incomplete = both.index[both["code_l"].isna() | both["code_r"].isna()].tolist()
+    if incomplete:
+        raise ScoreError(f"key.csv: pair(s) {_listing(incomplete)} lack a left or right photo; the "
+                         "key is damaged — restore it from the coordinator's backup")
+    baseline_left = both["timepoint_l"] == baseline
+    baseline_right = both["timepoint_r"] == baseline
+    bad = both.index[baseline_left == baseline_right].tolist()
+    if bad:
+        raise ScoreError(f"key.csv: pair(s) {_listing(bad)} do not show one {baseline} and one "
+                         "follow-up photo; the key is damaged — restore it")
+    code_pair = dict(zip(rows["code"], rows["pair"]))
+    repeat_of = both["repeat_of_l"].where(both["repeat_of_l"] != "", both["repeat_of_r"])
+    first_pair = repeat_of.map(lambda c: code_pair.get(c, "") if c else "")
+    return pd.DataFrame({
+        "pair": both.index,
+        "participant": both["participant_l"].to_numpy(),
+        "region": both["region_l"].to_numpy(),
+        "view": both["view_l"].to_numpy(),
+        "timepoint": np.where(baseline_left, both["timepoint_r"], both["timepoint_l"]),
+        "followup_side": np.where(baseline_left, "right", "left"),
+        "baseline_side": np.where(baseline_left, "left", "right"),
+        "first_pair": first_pair.to_numpy(),
+    })
+
+
+def unblind(
+    rater_dir: str | Path,
+    key_dir: str | Path,
+    *,
+    db: str | Path | None = None,
+    ratings: str | Path | None = None,
+    participants: str | Path | None = None,
+    allow_unlocked: bool = False,
+) -> Unblinded:
+    """Check the inputs and join ratings, worklists, key and arms into the long table.
+
+    Exactly one of ``db`` (the ratings database) and ``ratings`` (a CSV of ratings made elsewhere)
+    is given. Raises :class:`ScoreError` before anything is computed when the inputs do not fit.
+    """
+    if (db is None) == (ratings is None):
+        raise ScoreError("give the ratings either as --db FILE (the rating app's database) or as "
+                         "--ratings FILE.csv, not both")
+    key_dir = Path(key_dir)
+    folder = read_set(rater_dir)
+    key, digest = read_key(key_dir)
+    _check_key_against_set(folder, key, digest, key_dir)
+    sources = {str(Path(rater_dir) / "set.json"): sha256_file(Path(rater_dir) / "set.json"),
+               str(key_dir / "key.csv"): digest}
+
+    findings: list[Finding] = []
+    if db is not None:
+        rated, locks = read_ratings_db(db, folder.set_id)
+        source = str(db)
+        sources[str(db)] = sha256_file(Path(db))
+        unlocked = [r for r in folder.raters if r not in locks]
+        if unlocked:
+            if not allow_unlocked:
+                raise ScoreError(
+                    f"worklist(s) of {', '.join(unlocked)} are not locked in {db}: the rater(s) "
+                    "may still be rating. Ask them to submit (lock) their worklist, or pass "
+                    "--allow-unlocked for an interim look")
+            findings.append(Finding("unlocked", "worklists not locked (interim analysis: ratings "
+                                                "may still change)", tuple(unlocked)))
+    else:
+        rated = read_ratings_csv(ratings)
+        source = str(ratings)
+        sources[str(ratings)] = sha256_file(Path(ratings))
+        locks = {}
+    joined = _check_ratings(folder, set(key["code"]), rated, source)
+
+    timepoints = order_timepoints(key["timepoint"], _declared_timepoints(folder.meta, key_dir))
+    if len(timepoints) < 2:
+        raise ScoreError(f"{key_dir / 'key.csv'}: all photos are of timepoint {timepoints[0]!r}; "
+                         "a baseline and a follow-up are needed to score change")
+    baseline = timepoints[0]
+
+    # Arms.
+    key_participants = sorted(set(key["participant"]))
+    if participants is not None:
+        parts = read_participants(participants)
+        sources[str(participants)] = sha256_file(Path(participants))
+        arm_of = dict(zip(parts["participant"], parts["arm"]))
+        no_arm = [p for p in key_participants if p not in arm_of]
+        if no_arm:
+            raise ScoreError(f"{participants}: participant(s) {_listing(no_arm)} of the key have no "
+                             "arm; add a row participant,arm for each")
+        extra = sorted(set(arm_of) - set(key_participants))
+        if extra:
+            findings.append(Finding("participants", f"{len(extra)} participant(s) in {participants} "
+                                    "have no photos in this set", tuple(extra)))
+        arms = list(dict.fromkeys(parts["arm"]))
+        arms = [a for a in arms if a in {arm_of[p] for p in key_participants}]
+    else:
+        arm_of = {p: DEFAULT_ARM for p in key_participants}
+        arms = [DEFAULT_ARM]
+
+    long = _long_table(joined, key, baseline, arm_of, timepoints)
+
+    # Findings: unrated items, cannot assess, revisions, missing timepoints.
+    status = folder.worklists[["rater", "item", "position"]].merge(
+        joined[["rater", "item"]], how="left", on=["rater", "item"], indicator=True)
+    left_out = status[status["_merge"] == "left_only"].sort_values(["rater", "position"])
+    unrated = (left_out["rater"] + ":" + left_out["item"]).tolist()
+    if unrated:
+        per = left_out["rater"].value_counts().sort_index()
+        detail = "; ".join(f"{r} {n}" for r, n in per.items())
+        findings.append(Finding("unrated", f"{len(unrated)} item(s) not rated ({detail})",
+                                tuple(unrated)))
+    ca = long[long["cannot_assess"]]
+    if len(ca):
+        reasons = ca["reason"].value_counts()
+        detail = ", ".join(f"{r} {n}" for r, n in reasons.items())
+        findings.append(Finding("cannot_assess", f"{len(ca)} rating(s) 'cannot assess' excluded "
+                                f"({detail})", tuple(f"{r}:{c}" for r, c in zip(ca["rater"], ca["item"]))))
+    revised = joined[joined["revision"] > 1]
+    if len(revised):
+        findings.append(Finding("revised", f"{len(revised)} rating(s) were revised by the rater; "
+                                "the latest revision is used",
+                                tuple(f"{r}:{i}" for r, i in zip(revised["rater"], revised["item"]))))
+    missing = _missing_timepoints(long, key, folder, timepoints)
+    if missing:
+        findings.append(Finding("missing_timepoint", f"{len(missing)} participant × region × rater "
+                                "series lack a timepoint and are left out of the paired tests",
+                                tuple(missing)))
+
+    counts = {
+        "participants": len(key_participants),
+        "photos": int((key["repeat_of"] == "").sum()),
+        "repeats": int((key["repeat_of"] != "").sum()),
+        "items": int(len(folder.worklists)),
+        "ratings": int(len(long)),
+        "raters": len(folder.raters),
+        "unrated": len(unrated),
+        "cannot_assess": int(len(ca)),
+        "locks": dict(locks),
+    }
+    return Unblinded(folder, digest, timepoints, long, arms, findings, counts, sources)
+
+
+def _long_table(joined: pd.DataFrame, key: pd.DataFrame, baseline: str, arm_of: dict,
+                timepoints: tuple[str, ...]) -> pd.DataFrame:
+    single = joined[joined["kind"] == "single"]
+    k = key.set_index("code")
+    s = pd.DataFrame({
+        "participant": single["item"].map(k["participant"]),
+        "timepoint": single["item"].map(k["timepoint"]),
+        "region": single["region"],
+        "view": single["item"].map(k["view"]),
+        "scale": single["scale"],
+        "score": single["score"].astype("Int64"),
+        "rater": single["rater"],
+        "repeat": single["item"].map(k["repeat_of"]) != "",
+        "seconds": single["seconds"].astype("float64"),
+        "code": single["item"],
+        "item": single["item"],
+        "kind": "single",
+        "first_showing": single["item"].map(k["repeat_of"]).replace("", None),
+        "better": None,
+        "first": None,
+        "improvement": pd.array([pd.NA] * len(single), dtype="Int64"),
+        "baseline_identified": pd.array([pd.NA] * len(single), dtype="boolean"),
+        "cannot_assess": single["cannot_assess"].notna(),
+        "reason": single["cannot_assess"],
+        "comment": single["comment"],
+        "answered_at": single["answered_at"],
+        "revision": single["revision"].astype("int64"),
+    })
+    s["first_showing"] = s["first_showing"].where(s["repeat"], s["code"])
+    parts = [s]
+    pairs = joined[joined["kind"] != "single"]
+    if len(pairs):
+        table = _pairs_table(key, baseline).set_index("pair")
+        info = table.reindex(pairs["item"])
+        raw = pairs["better"].map(IMPROVEMENT)
+        improvement = np.where(info["followup_side"].to_numpy() == "right", raw, -raw)
+        identified = np.where(pairs["first"].to_numpy() == "cannot_tell", None,
+                              pairs["first"].to_numpy() == info["baseline_side"].to_numpy())
+        assessed = pairs["cannot_assess"].isna().to_numpy()
+        first_pair = info["first_pair"].to_numpy()
+        p = pd.DataFrame({
+            "participant": info["participant"].to_numpy(),
+            "timepoint": info["timepoint"].to_numpy(),
+            "region": pairs["region"].to_numpy(),
+            "view": info["view"].to_numpy(),
+            "scale": pairs["scale"].to_numpy(),
+            "score": pd.array([pd.NA] * len(pairs), dtype="Int64"),
+            "rater": pairs["rater"].to_numpy(),
+            "repeat": first_pair != "",
+            "seconds": pairs["seconds"].astype("float64").to_numpy(),
+            "code": pairs["item"].to_numpy(),
+            "item": pairs["item"].to_numpy(),
+            "kind": "pair",
+            "first_showing": np.where(first_pair != "", first_pair, pairs["item"].to_numpy()),
+            "better": pairs["better"].to_numpy(),
+            "first": pairs["first"].to_numpy(),
+            "improvement": pd.array(np.where(assessed, improvement, np.nan), dtype="Float64")
+            .astype("Int64"),
+            "baseline_identified": pd.array(np.where(assessed, identified, None), dtype="boolean"),
+            "cannot_assess": ~assessed,
+            "reason": pairs["cannot_assess"].to_numpy(),
+            "comment": pairs["comment"].to_numpy(),
+            "answered_at": pairs["answered_at"].to_numpy(),
+            "revision": pairs["revision"].astype("int64").to_numpy(),
+        })
+        parts.append(p)
+    long = pd.concat(parts, ignore_index=True) if len(parts) > 1 else s.reset_index(drop=True)
+    long.insert(1, "arm", long["participant"].map(arm_of))
+    order = {t: i for i, t in enumerate(timepoints)}
+    long = (long.assign(_t=long["timepoint"].map(order))
+            .sort_values(["participant", "region", "view", "_t", "rater", "repeat", "code"],
+                         kind="stable")
+            .drop(columns="_t").reset_index(drop=True))
+    return long[list(LONG_COLUMNS)]
+
+
+def _missing_timepoints(long: pd.DataFrame, key: pd.DataFrame, folder: SetFolder,
+                        timepoints: tuple[str, ...]) -> list[str]:
+    """Participant × region × view × rater series without a usable rating at some timepoint.
+
+    A series is what a rater's worklist holds of one participant's region (and view); a timepoint
+    is missing when its photo was never taken, not rated, or rated "cannot assess".
+    """
+    if folder.presentation == "pairs":
+        return []  # a pair holds both timepoints; unrated pairs are listed as unrated
+    wl = folder.worklists[folder.worklists["kind"] == "single"]
+    firsts = key.loc[key["repeat_of"] == "", ["code", "participant", "region", "view"]]
+    series = ["rater", "participant", "region", "view"]
+    expected = (wl[["rater", "item"]].merge(firsts, left_on="item", right_on="code")[series]
+                .drop_duplicates())
+    grid = expected.merge(pd.DataFrame({"timepoint": list(timepoints)}), how="cross")
+    use = long.loc[~long["repeat"] & ~long["cannot_assess"] & (long["kind"] == "single"),
+                   series + ["timepoint"]].drop_duplicates()
+    merged = grid.merge(use, how="left", on=series + ["timepoint"], indicator=True)
+    lacking = merged[merged["_merge"] == "left_only"]
+    if lacking.empty:
+        return []
+    order = {t: i for i, t in enumerate(timepoints)}
+    lacking = lacking.assign(_t=lacking["timepoint"].map(order)).sort_values(series + ["_t"])
+    grouped = lacking.groupby(series, sort=True)["timepoint"].agg("/".join)
+    out = []
+    for (rater, participant, region, view), missing in zip(grouped.index.tolist(), grouped.tolist()):
+        where = f"{region}/{view}" if view else region
+        out.append(f"{participant} {where} {rater}: no {missing}")
+    return out
