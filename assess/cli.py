@@ -203,3 +203,57 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None):
     from . import rate as rating
 
     click.echo(rating.format_status(rating.status(rater_dir, db=db, key_dir=key_dir)))
+
+
+# --------------------------------------------------------------------------- statistician
+
+
+@cli.command("score", context_settings=CONTEXT)
+@click.option("--rater-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The set's rater/ folder (set.json, worklists/).")
+@click.option("--key", "key_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The set's key/ folder (key.csv), kept by the coordinator.")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The rating app's database (results/<set-id>/ratings.sqlite).")
+@click.option("--ratings", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Or: a CSV of ratings made elsewhere (rater,code,score; see docs/formats.md).")
+@click.option("--participants", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CSV participant,arm; without it all participants form one arm.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the results; existing results are never overwritten.")
+@click.option("--allow-unlocked", is_flag=True,
+              help="Score although a worklist is not locked yet (interim look; a warning says so).")
+@friendly
+def score_command(rater_dir: Path, key_dir: Path, db: Path | None, ratings: Path | None,
+                  participants: Path | None, out: Path, allow_unlocked: bool):
+    """Unblind the ratings, check their integrity and write the trial's tables and report.
+
+    Refuses when the key does not match the seal in the rater folder, when key and rater folder
+    belong to different sets, when a rated code is not in the key or not in that rater's
+    worklist, or when a worklist is not locked (unless --allow-unlocked). Warns about unrated
+    items, participants with a missing timepoint and ratings "cannot assess".
+
+    Writes ratings_long.csv, summary.csv, reliability.csv, distribution.csv, ratings.xlsx,
+    ratings.sav (SPSS) and report.html into --out.
+
+    Example:
+
+    \b
+        assess score --rater-dir assignments/demo-20261125/rater \\
+            --key assignments/demo-20261125/key \\
+            --db results/demo-20261125/ratings.sqlite \\
+            --participants images/demo/participants.csv --out results/demo-20261125
+    """
+    from .score import STEPS, score
+
+    with click.progressbar(length=len(STEPS), label="Scoring", file=sys.stderr) as bar:
+        result = score(rater_dir, key_dir, out, db=db, ratings=ratings, participants=participants,
+                       allow_unlocked=allow_unlocked, progress=lambda step: bar.update(1))
+    u = result.analysis.unblinded
+    c = u.counts
+    click.echo(f"Checked: key.csv matches the seal in set.json; {c['ratings']:,} ratings by "
+               f"{c['raters']} rater(s) of {c['participants']:,} participants in "
+               f"{len(u.arms)} arm(s) unblinded.")
+    for finding in result.findings:
+        click.echo(f"Warning: {finding.short(5)}")
+    click.echo(f"Wrote {out}: {', '.join(f.name for f in result.files)}")

@@ -43,8 +43,8 @@ def neutralize(df: pd.DataFrame) -> pd.DataFrame:
     """Prefix ``'`` to text cells a spreadsheet would read as a formula; numbers are left alone.
 
     >>> df = pd.DataFrame({"comment": ["=HYPERLINK(1)", "-fine", "ok", None], "change": [-1, 0, 2, 1]})
-    >>> neutralize(df).to_dict("list")
-    {'comment': ["'=HYPERLINK(1)", "'-fine", 'ok', None], 'change': [-1, 0, 2, 1]}
+    >>> neutralize(df)["comment"].tolist()[:3], neutralize(df)["change"].tolist()
+    (["'=HYPERLINK(1)", "'-fine", 'ok'], [-1, 0, 2, 1])
     """
     out = df.copy()
     for col in _text_columns(out):
@@ -216,7 +216,7 @@ def wide_table(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[s
     ``face_wsrs_improvement_month12``. First showings only, "cannot assess" left empty.
     """
     use = long[~long["repeat"] & ~long["cannot_assess"]]
-    participants = sorted(set(long["participant"]))
+    participants = sorted(set(long["participant"].unique().tolist()))
     several = len(raters) > 1
     arm_codes = {a: i + 1 for i, a in enumerate(arms)}
     arm_of = long.drop_duplicates("participant").set_index("participant")["arm"]

@@ -85,7 +85,7 @@ def kappa_from_table(table, weights: str | None = None, values: Sequence[float] 
     -------
     KappaResult
         kappa, its asymptotic standard error (Fleiss, Cohen & Everitt 1969, as SAS PROC FREQ
-        computes it) and the 95% Wald interval kappa ± 1.96 ASE.
+        computes it) and the 95% Wald interval kappa ± 1.96 ASE, cut to [−1, 1].
 
     Examples
     --------
@@ -143,7 +143,8 @@ def kappa_from_table(table, weights: str | None = None, values: Sequence[float] 
     var = float((p * (w - (wi[:, None] + wj[None, :]) * (1 - kappa)) ** 2).sum()
                 - (kappa - pe * (1 - kappa)) ** 2)
     ase = math.sqrt(max(var, 0.0)) / ((1 - pe) * math.sqrt(n))
-    return KappaResult(kappa, ase, kappa - Z975 * ase, kappa + Z975 * ase, int(n))
+    low, high = max(kappa - Z975 * ase, -1.0), min(kappa + Z975 * ase, 1.0)
+    return KappaResult(kappa, ase, low, high, int(n))
 
 
 def weighted_kappa(a, b, levels: Sequence[int], weights: str | None = "linear") -> KappaResult:

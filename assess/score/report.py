@@ -35,7 +35,7 @@ th{background:#f1f4f8;text-align:center}td.t{text-align:left}
 .meta td{text-align:left}.warn{background:#fff7e0;border-left:4px solid #e0a800;padding:.4em .8em;margin:.4em 0}
 .ok{background:#eaf7ee;border-left:4px solid #2e9e5b;padding:.4em .8em;margin:.4em 0}
 .note{color:#5a6472;font-size:12px}details{margin:.3em 0 .8em}summary{cursor:pointer}
-.chart{margin:.5em 0 1.2em;overflow-x:auto}code{background:#f1f4f8;padding:0 3px}
+.chart{margin:.5em 0 1.2em;overflow-x:auto}.scroll{overflow-x:auto}code{background:#f1f4f8;padding:0 3px}
 @media print{.chart{page-break-inside:avoid}}
 """
 
@@ -47,10 +47,10 @@ def esc(value) -> str:
 
 
 def fmt_num(value, digits: int = 2) -> str:
-    """A number for a table cell: fixed decimals, empty when missing.
+    """A number for a table cell: fixed decimals, a true minus sign, empty when missing.
 
     >>> fmt_num(-0.68421), fmt_num(float("nan")), fmt_num(12, 0)
-    ('-0.68', '', '12')
+    ('−0.68', '', '12')
     """
     if value is None or value is pd.NA:
         return ""
@@ -108,9 +108,11 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
             y=alt.Y("timepoint:N", sort=tp_order, title=None),
             color=alt.Color("level_label:N", sort=labels, title="level",
                             scale=alt.Scale(domain=labels, scheme="redyellowgreen" if is_pair
-                                            else ("greens" if scale.better == "higher" else "oranges"))),
+                                            else ("greens" if scale.better == "higher" else "oranges")),
+                            legend=alt.Legend(orient="bottom", direction="horizontal",
+                                              columns=min(len(labels), 5))),
             order=alt.Order("level:Q"),
-        ).properties(width=520, height=24 * max(1, d["timepoint"].nunique()))
+        ).properties(width=340 if several else 600, height=24 * max(1, d["timepoint"].nunique()))
         facet_row = alt.Row("arm:N", sort=u.arms, title=None, header=alt.Header(labelAngle=0,
                                                                                labelAlign="left"))
         chart = base.facet(row=facet_row, column=alt.Column("rater:N", title="rater")) if several \
@@ -163,7 +165,8 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
                             title=f"{scale.id} (better ↑)"),
                     detail="path:N",
                     strokeWidth=alt.StrokeWidth("n:Q", scale=alt.Scale(range=[1, 14]),
-                                                title="participants"),
+                                                title="participants",
+                                                legend=alt.Legend(format="d", tickMinStep=1)),
                     color=alt.Color("change:N", scale=alt.Scale(
                         domain=["improved", "unchanged", "worsened"],
                         range=["#2e9e5b", "#8a94a3", "#c0392b"]), title="change"),
@@ -185,7 +188,8 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
             heat = alt.Chart(counts).mark_rect().encode(
                 x=alt.X("first:O", scale=alt.Scale(domain=values), title="first showing"),
                 y=alt.Y("repeat:O", scale=alt.Scale(domain=values[::-1]), title="disguised repeat"),
-                color=alt.Color("n:Q", scale=alt.Scale(scheme="blues"), title="photos"),
+                color=alt.Color("n:Q", scale=alt.Scale(scheme="blues"), title="photos",
+                                legend=alt.Legend(format="d", tickMinStep=1)),
             ).properties(width=36 * len(values), height=36 * len(values))
             text = alt.Chart(counts).mark_text(fontSize=12).encode(
                 x=alt.X("first:O", scale=alt.Scale(domain=values)),
@@ -215,7 +219,8 @@ def _table(df: pd.DataFrame, columns: list[tuple[str, str, str]]) -> str:
             else:
                 cells.append(f"<td>{fmt_num(v, int(kind[1]))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
+            "</tbody></table></div>")
 
 
 def _range(lo, hi, digits=2, pct=False) -> str:

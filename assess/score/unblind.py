@@ -71,8 +71,8 @@ LONG_COLUMNS = ("participant", "arm", "timepoint", "region", "view", "scale", "s
 DEFAULT_ARM = "all"
 TRUE = {"1", "true", "yes", "y"}
 FALSE = {"", "0", "false", "no", "n"}
-BASELINE_NAMES = ("baseline", "screening", "pre", "pretreatment", "pre-treatment", "day0", "week0",
-                  "month0", "visit1", "v1", "t0")
+BASELINE_NAMES = ("baseline", "screening", "pre", "pretreatment", "pre-treatment", "before",
+                  "day0", "week0", "month0", "visit0", "visit1", "v0", "v1", "t0")
 
 
 class ScoreError(AssessError):
@@ -204,23 +204,20 @@ def read_set(rater_dir: str | Path) -> SetFolder:
             raise ScoreError(f"{wl_path}: has {len(items)} items but set.json declares {declared}; "
                              "the rater folder is incomplete or was changed — copy it again")
         try:
-            frame = pd.DataFrame({
-                "rater": rater,
-                "item": [str(it["item"]) for it in items],
-                "kind": [it.get("kind", "single") for it in items],
-                "scale": [str(it.get("scale", regions.get(str(it.get("region", "")), "")))
-                          for it in items],
-                "region": [str(it.get("region", "")) for it in items],
-                "position": np.arange(len(items)),
-                "left": [(it.get("photos") or [it["item"]])[0] for it in items],
-                "right": [(it.get("photos") or [None, None])[1:2] or [None] for it in items],
-            })
-        except (KeyError, TypeError, AttributeError):
+            frame = pd.DataFrame(items, columns=["item", "kind", "scale", "region", "photos"])
+            if frame.isna().to_numpy().any():
+                raise ValueError("an item lacks a field")
+            photos = frame["photos"].tolist()
+            frame = frame.drop(columns="photos").astype(str)
+            frame.insert(0, "rater", rater)
+            frame["position"] = np.arange(len(frame))
+            frame["left"] = [p[0] for p in photos]
+            frame["right"] = [p[1] if len(p) > 1 else None for p in photos]
+        except (KeyError, TypeError, IndexError, ValueError):
             raise ScoreError(f"{wl_path}: not a worklist written by `assess randomize` (each item "
                              "needs item, kind, scale, region, photos); copy the rater folder "
                              "again") from None
-        frame["right"] = [r[0] for r in frame["right"]]
-        bad = sorted(set(frame["scale"]) - set(scales))
+        bad = sorted(set(frame["scale"].unique().tolist()) - set(scales))
         if bad:
             raise ScoreError(f"{wl_path}: items use scale(s) {', '.join(bad)}, which set.json does "
                              "not define; copy the rater folder again")
@@ -344,7 +341,7 @@ def read_ratings_db(db_path: str | Path, set_id: str) -> tuple[pd.DataFrame, dic
         locks = store.locks(db_path, set_id)
     except store.StoreError as exc:
         raise ScoreError(str(exc)) from None
-    other = sorted(set(ratings["set_id"].dropna()) - {set_id})
+    other = sorted(set(ratings["set_id"].dropna().unique().tolist()) - {set_id})
     if other:
         raise ScoreError(f"{db_path}: holds ratings of set(s) {', '.join(other)}, but the rater "
                          f"folder is set {set_id!r}; give the database and rater folder of the "
@@ -403,20 +400,56 @@ def order_timepoints(names, declared=None) -> tuple[str, ...]:
 
 
 def _declared_timepoints(meta: dict, key_dir: Path) -> tuple[str, ...] | None:
-    """The study's timepoint order when the set or key records it."""
-    for source in (meta.get("timepoints"),):
-        if isinstance(source, list) and source:
-            return tuple(map(str, source))
-    for name in ("study.toml",):
-        path = key_dir / name
-        if path.is_file():
-            from ..study import load_study
+    """The study's timepoint order when the key folder holds the study file."""
+    path = key_dir / "study.toml"
+    if path.is_file():
+        from ..study import load_study
 
-            try:
-                return load_study(path).timepoints
-            except StudyError:
-                return None
+        try:
+            return load_study(path).timepoints
+        except StudyError:
+            return None
     return None
+
+
+def timepoints_from_key(key: pd.DataFrame) -> tuple[str, ...] | None:
+    """The timepoint order that ``key.csv``'s row order shows, or ``None`` when it shows none.
+
+    ``assess randomize`` writes the rows of each participant × region × view in study order of
+    the timepoints (docs/formats.md); consecutive rows of a unit give "comes before" relations,
+    sorted topologically. Contradicting relations (a key in another order) give ``None``.
+
+    >>> key = pd.DataFrame({"participant": ["P1", "P1", "P2", "P2"], "region": ["face"] * 4,
+    ...                     "view": [""] * 4, "pair": [""] * 4, "repeat_of": [""] * 4,
+    ...                     "timepoint": ["screen", "week2", "screen", "week2"]})
+    >>> timepoints_from_key(key)
+    ('screen', 'week2')
+    """
+    first = key[key["repeat_of"] == ""]
+    unit = (first["participant"] + "\x1f" + first["region"] + "\x1f" + first["view"] + "\x1f"
+            + first["pair"]).tolist()
+    tps = first["timepoint"].tolist()
+    names = sorted(set(tps))
+    after: dict[str, set[str]] = {t: set() for t in names}
+    for i in range(1, len(tps)):
+        if unit[i] == unit[i - 1] and tps[i] != tps[i - 1]:
+            after[tps[i - 1]].add(tps[i])
+    before_count = {t: 0 for t in names}
+    for t, later in after.items():
+        for u in later:
+            before_count[u] += 1
+    order: list[str] = []
+    ready = [t for t in names if before_count[t] == 0]
+    while ready:
+        if len(ready) > 1:
+            return None  # the rows do not decide between two timepoints
+        t = ready.pop()
+        order.append(t)
+        for u in sorted(after[t]):
+            before_count[u] -= 1
+            if before_count[u] == 0:
+                ready.append(u)
+    return tuple(order) if len(order) == len(names) else None
 
 
 # --------------------------------------------------------------------------------- checks
@@ -430,7 +463,7 @@ def _listing(values, limit: int = 10) -> str:
 
 def _check_key_against_set(folder: SetFolder, key: pd.DataFrame, digest: str, key_dir: Path) -> None:
     key_path = key_dir / "key.csv"
-    key_codes = set(key["code"])
+    key_codes = set(key["code"].tolist())
     if digest != folder.meta["key_sha256"]:
         overlap = len(key_codes & folder.photo_codes)
         if overlap == 0:
@@ -502,10 +535,10 @@ def _check_ratings(folder: SetFolder, key_codes: set[str], ratings: pd.DataFrame
     known = set(folder.raters)
     stranger = ratings[~ratings["rater"].isin(known)]
     if len(stranger):
-        raise ScoreError(f"{where(stranger)}rater(s) {_listing(sorted(set(stranger['rater'])))} "
+        raise ScoreError(f"{where(stranger)}rater(s) {_listing(sorted(set(stranger['rater'].tolist())))} "
                          f"have no worklist in this set (raters: {', '.join(sorted(known))}); these "
                          "ratings belong to another set")
-    all_items = set(folder.worklists["item"])
+    all_items = set(folder.worklists["item"].tolist())
     unknown = ratings[~ratings["item"].isin(key_codes | all_items)]
     if len(unknown):
         raise ScoreError(f"{where(unknown)}code(s) {_listing(unknown['item'].tolist())} are not in "
@@ -514,7 +547,7 @@ def _check_ratings(folder: SetFolder, key_codes: set[str], ratings: pd.DataFrame
     joined = ratings.merge(folder.worklists, on=["rater", "item"], how="left", indicator=True)
     outside = joined[joined["_merge"] == "left_only"]
     if len(outside):
-        pairs = [f"{r}:{i}" for r, i in zip(outside["rater"], outside["item"])]
+        pairs = (outside["rater"] + ":" + outside["item"]).tolist()
         raise ScoreError(f"{where(outside)}code(s) not in the rater's own worklist: "
                          f"{_listing(pairs)}; a rater can only rate the items of their worklist — "
                          "check the rater column")
@@ -559,7 +592,7 @@ def _pairs_table(key: pd.DataFrame, baseline: str) -> pd.DataFrame:
     if bad:
         raise ScoreError(f"key.csv: pair(s) {_listing(bad)} do not show one {baseline} and one "
                          "follow-up photo; the key is damaged — restore it")
-    code_pair = dict(zip(rows["code"], rows["pair"]))
+    code_pair = dict(zip(rows["code"].tolist(), rows["pair"].tolist()))
     repeat_of = both["repeat_of_l"].where(both["repeat_of_l"] != "", both["repeat_of_r"])
     first_pair = repeat_of.map(lambda c: code_pair.get(c, "") if c else "")
     return pd.DataFrame({
@@ -617,20 +650,27 @@ def unblind(
         source = str(ratings)
         sources[str(ratings)] = sha256_file(Path(ratings))
         locks = {}
-    joined = _check_ratings(folder, set(key["code"]), rated, source)
+    joined = _check_ratings(folder, set(key["code"].tolist()), rated, source)
 
-    timepoints = order_timepoints(key["timepoint"], _declared_timepoints(folder.meta, key_dir))
+    declared = _declared_timepoints(folder.meta, key_dir)
+    timepoint_source = "key/study.toml"
+    if declared is None:
+        declared = timepoints_from_key(key)
+        timepoint_source = "the row order of key.csv"
+    if declared is None:
+        timepoint_source = "the timepoint names (baseline first, then natural order)"
+    timepoints = order_timepoints(key["timepoint"].unique().tolist(), declared)
     if len(timepoints) < 2:
         raise ScoreError(f"{key_dir / 'key.csv'}: all photos are of timepoint {timepoints[0]!r}; "
                          "a baseline and a follow-up are needed to score change")
     baseline = timepoints[0]
 
     # Arms.
-    key_participants = sorted(set(key["participant"]))
+    key_participants = sorted(set(key["participant"].unique().tolist()))
     if participants is not None:
         parts = read_participants(participants)
         sources[str(participants)] = sha256_file(Path(participants))
-        arm_of = dict(zip(parts["participant"], parts["arm"]))
+        arm_of = dict(zip(parts["participant"].tolist(), parts["arm"].tolist()))
         no_arm = [p for p in key_participants if p not in arm_of]
         if no_arm:
             raise ScoreError(f"{participants}: participant(s) {_listing(no_arm)} of the key have no "
@@ -662,12 +702,12 @@ def unblind(
         reasons = ca["reason"].value_counts()
         detail = ", ".join(f"{r} {n}" for r, n in reasons.items())
         findings.append(Finding("cannot_assess", f"{len(ca)} rating(s) 'cannot assess' excluded "
-                                f"({detail})", tuple(f"{r}:{c}" for r, c in zip(ca["rater"], ca["item"]))))
+                                f"({detail})", tuple((ca["rater"] + ":" + ca["item"]).tolist())))
     revised = joined[joined["revision"] > 1]
     if len(revised):
         findings.append(Finding("revised", f"{len(revised)} rating(s) were revised by the rater; "
                                 "the latest revision is used",
-                                tuple(f"{r}:{i}" for r, i in zip(revised["rater"], revised["item"]))))
+                                tuple((revised["rater"] + ":" + revised["item"]).tolist())))
     missing = _missing_timepoints(long, key, folder, timepoints)
     if missing:
         findings.append(Finding("missing_timepoint", f"{len(missing)} participant × region × rater "
@@ -684,6 +724,7 @@ def unblind(
         "unrated": len(unrated),
         "cannot_assess": int(len(ca)),
         "locks": dict(locks),
+        "timepoint_order_from": timepoint_source,
     }
     return Unblinded(folder, digest, timepoints, long, arms, findings, counts, sources)
 
@@ -691,32 +732,33 @@ def unblind(
 def _long_table(joined: pd.DataFrame, key: pd.DataFrame, baseline: str, arm_of: dict,
                 timepoints: tuple[str, ...]) -> pd.DataFrame:
     single = joined[joined["kind"] == "single"]
-    k = key.set_index("code")
+    k = key.set_index("code").reindex(single["item"].to_numpy())
+    repeat_of = k["repeat_of"].to_numpy()
+    n = len(single)
     s = pd.DataFrame({
-        "participant": single["item"].map(k["participant"]),
-        "timepoint": single["item"].map(k["timepoint"]),
-        "region": single["region"],
-        "view": single["item"].map(k["view"]),
-        "scale": single["scale"],
-        "score": single["score"].astype("Int64"),
-        "rater": single["rater"],
-        "repeat": single["item"].map(k["repeat_of"]) != "",
-        "seconds": single["seconds"].astype("float64"),
-        "code": single["item"],
-        "item": single["item"],
+        "participant": k["participant"].to_numpy(),
+        "timepoint": k["timepoint"].to_numpy(),
+        "region": single["region"].to_numpy(),
+        "view": k["view"].to_numpy(),
+        "scale": single["scale"].to_numpy(),
+        "score": single["score"].astype("Int64").to_numpy(),
+        "rater": single["rater"].to_numpy(),
+        "repeat": repeat_of != "",
+        "seconds": single["seconds"].astype("float64").to_numpy(),
+        "code": single["item"].to_numpy(),
+        "item": single["item"].to_numpy(),
         "kind": "single",
-        "first_showing": single["item"].map(k["repeat_of"]).replace("", None),
+        "first_showing": np.where(repeat_of != "", repeat_of, single["item"].to_numpy()),
         "better": None,
         "first": None,
-        "improvement": pd.array([pd.NA] * len(single), dtype="Int64"),
-        "baseline_identified": pd.array([pd.NA] * len(single), dtype="boolean"),
-        "cannot_assess": single["cannot_assess"].notna(),
-        "reason": single["cannot_assess"],
-        "comment": single["comment"],
-        "answered_at": single["answered_at"],
-        "revision": single["revision"].astype("int64"),
+        "improvement": pd.array([pd.NA] * n, dtype="Int64"),
+        "baseline_identified": pd.array([pd.NA] * n, dtype="boolean"),
+        "cannot_assess": single["cannot_assess"].notna().to_numpy(),
+        "reason": single["cannot_assess"].to_numpy(),
+        "comment": single["comment"].to_numpy(),
+        "answered_at": single["answered_at"].to_numpy(),
+        "revision": single["revision"].astype("int64").to_numpy(),
     })
-    s["first_showing"] = s["first_showing"].where(s["repeat"], s["code"])
     parts = [s]
     pairs = joined[joined["kind"] != "single"]
     if len(pairs):
