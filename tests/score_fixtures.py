@@ -174,3 +174,34 @@ def write_ratings(path: Path, rows, columns=("rater", "code", "score")) -> Path:
         for row in rows:
             w.writerow([row.get(c, "") for c in columns] if isinstance(row, dict) else row)
     return Path(path)
+
+
+def slot_of(fx: FixtureSet, code: str):
+    """(participant, timepoint, region, view) of a single photo code (repeats: of the first)."""
+    first = fx.repeats.get(code, code)
+    return next(slot for slot, c in fx.codes.items() if c == first)
+
+
+def rate_all(fx: FixtureSet, rater: str, score=lambda slot: 3, skip=()) -> list[dict]:
+    """One rating row per item of the rater's worklist (single presentation)."""
+    return [{"rater": rater, "code": code, "score": score(slot_of(fx, code))}
+            for code in fx.items[rater] if code not in skip]
+
+
+def write_db(path: Path, fx: FixtureSet, rows, lock=()) -> Path:
+    """Write rating rows through assess.store (the rating app's own writer); lock raters."""
+    from assess import store
+
+    conn = store.connect(path)
+    try:
+        for row in rows:
+            kwargs = {k: row[k] for k in ("score", "better", "first", "cannot_assess", "comment")
+                      if row.get(k) not in (None, "")}
+            if "score" in kwargs:
+                kwargs["score"] = int(kwargs["score"])
+            store.record(conn, fx.set_id, row["rater"], row["code"], seconds=4.0, **kwargs)
+        for rater in lock:
+            store.lock(conn, fx.set_id, rater, fx.items[rater])
+    finally:
+        conn.close()
+    return Path(path)

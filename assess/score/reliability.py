@@ -288,8 +288,9 @@ def krippendorff_alpha(reliability_data, levels: Sequence[int] | None = None,
         return NAN  # no variation: alpha is undefined
     domain = None if levels is None else [float(v) for v in levels]
     try:
-        return float(krippendorff.alpha(reliability_data=data, value_domain=domain,
-                                        level_of_measurement=level_of_measurement))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(krippendorff.alpha(reliability_data=data, value_domain=domain,
+                                            level_of_measurement=level_of_measurement))
     except (ValueError, ZeroDivisionError):
         return NAN
 
