@@ -60,12 +60,13 @@ def _codes(rng: random.Random):
 def make_set(root: Path, *, participants=("P01", "P02", "P03"), regions=None,
              timepoints=("baseline", "month12"), raters=("derm1",), repeat=(),
              presentation="single", missing=(), set_id="TEST-20260101", study_id="NCT0000001",
-             seed=1, views=None) -> FixtureSet:
+             seed=1, views=None, scales=None) -> FixtureSet:
     """Write a set. ``repeat``: slots (participant, timepoint, region[, view]) shown again;
-    ``missing``: slots without a photo; ``views``: region -> view names."""
+    ``missing``: slots without a photo; ``views``: region -> view names; ``scales``: a study's own
+    scales (id -> Scale) besides the shipped ones."""
     regions = dict(regions or {"face": "wsrs"})
     views = dict(views or {})
-    scales = shipped_scales()
+    scales = {**shipped_scales(), **(scales or {})}
     rng = random.Random(seed)
     gen = _codes(rng)
     root = Path(root)
@@ -85,6 +86,8 @@ def make_set(root: Path, *, participants=("P01", "P02", "P03"), regions=None,
                     code = next(gen)
                     fx.codes[slot] = code
                     src = "_".join(x for x in slot if x) + ".jpg"
+                    if presentation != "single":
+                        continue  # pairs show fresh copies under their own codes (below)
                     key_rows.append({"code": code, "participant": p, "timepoint": slot[1],
                                      "region": region, "view": view, "source_file": src,
                                      "source_sha256": "0" * 64, "blinded_sha256": "1" * 64,

@@ -332,8 +332,15 @@ def test_the_timepoint_order_is_read_from_the_keys_row_order():
     assert timepoints_from_key(key) == ("pre", "month12", "month24")
 
 
-def test_a_shuffled_key_gives_no_timepoint_order():
+def test_a_key_with_contradicting_row_orders_gives_no_timepoint_order():
     key = pd.DataFrame({"participant": ["P1", "P1", "P2", "P2"], "region": ["face"] * 4,
                         "view": [""] * 4, "pair": [""] * 4, "repeat_of": [""] * 4,
                         "timepoint": ["a", "b", "b", "a"]})
+    assert timepoints_from_key(key) is None
+
+
+def test_a_key_not_grouped_by_participant_gives_no_timepoint_order():
+    key = pd.DataFrame({"participant": ["P1", "P2", "P2", "P1"], "region": ["face"] * 4,
+                        "view": [""] * 4, "pair": [""] * 4, "repeat_of": [""] * 4,
+                        "timepoint": ["month12", "month12", "baseline", "baseline"]})
     assert timepoints_from_key(key) is None

@@ -417,7 +417,8 @@ def timepoints_from_key(key: pd.DataFrame) -> tuple[str, ...] | None:
 
     ``assess randomize`` writes the rows of each participant × region × view in study order of
     the timepoints (docs/formats.md); consecutive rows of a unit give "comes before" relations,
-    sorted topologically. Contradicting relations (a key in another order) give ``None``.
+    sorted topologically. A key whose rows are not grouped by unit, or whose relations contradict
+    or leave two timepoints unordered, gives ``None``.
 
     >>> key = pd.DataFrame({"participant": ["P1", "P1", "P2", "P2"], "region": ["face"] * 4,
     ...                     "view": [""] * 4, "pair": [""] * 4, "repeat_of": [""] * 4,
@@ -430,6 +431,9 @@ def timepoints_from_key(key: pd.DataFrame) -> tuple[str, ...] | None:
             + first["pair"]).tolist()
     tps = first["timepoint"].tolist()
     names = sorted(set(tps))
+    runs = 1 + sum(unit[i] != unit[i - 1] for i in range(1, len(unit)))
+    if not unit or runs != len(set(unit)):
+        return None  # rows are not grouped by unit: their order says nothing
     after: dict[str, set[str]] = {t: set() for t in names}
     for i in range(1, len(tps)):
         if unit[i] == unit[i - 1] and tps[i] != tps[i - 1]:
