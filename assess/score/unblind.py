@@ -585,7 +585,7 @@ def _pairs_table(key: pd.DataFrame, baseline: str) -> pd.DataFrame:
                                      "followup_side", "baseline_side", "first_pair"])
     left = rows[rows["pair_side"] == "left"].set_index("pair")
     right = rows[rows["pair_side"] == "right"].set_index("pair")
-    both = left.join(right, lsuffix="_l", rsuffix="_r", how="outer")
+    both = left.join(right, suffixes=("_l", "_r"), how="outer")
     incomplete = both.index[both["code_l"].isna() | both["code_r"].isna()].tolist()
     if incomplete:
         raise ScoreError(f"key.csv: pair(s) {_listing(incomplete)} lack a left or right photo; the "
