@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ _TRANSPOSE = {
 }
 _ORIENTATION_TAG = 0x0112
 _HASH_STRIP = 256  # rows hashed at a time, so hashing never copies a whole image
+_FULL_DECODES = threading.BoundedSemaphore(2)  # full-size decodes in probe(full=True) at a time
 
 
 class DeidError(AssessError):
@@ -221,7 +223,38 @@ def _open(path: Path) -> Image.Image:
     if w * h > MAX_PIXELS:
         img.close()
         raise _bomb(path, (w, h))
+    if img.format == "HEIF" and _bmff_truncated(path, size):
+        img.close()
+        raise DeidError(f"{path}: the file is truncated (its last part is missing); copy the photo "
+                        "again from the phone or camera, or remove it")
     return img
+
+
+def _bmff_truncated(path: Path, size: int) -> bool:
+    """Whether a HEIF file's top-level boxes run past its end.
+
+    libheif decodes a truncated grid image (as iPhones write) without an error and fills the
+    missing tiles with flat colour, so truncation is checked on the container: every top-level
+    ISO-BMFF box (``ftyp``, ``meta``, ``mdat``, …) must end inside the file.
+    """
+    with open(path, "rb") as fh:
+        pos = 0
+        while pos < size:
+            fh.seek(pos)
+            head = fh.read(16)
+            if len(head) < 8:
+                return True
+            box = int.from_bytes(head[:4], "big")
+            if box == 1:
+                if len(head) < 16:
+                    return True
+                box = int.from_bytes(head[8:16], "big")
+            elif box == 0:  # the last box runs to the end of the file
+                return False
+            if box < 8:
+                return True
+            pos += box
+        return pos > size
 
 
 def _bomb(path: Path, size: tuple[int, int] | None) -> DeidError:
@@ -243,9 +276,10 @@ def probe(path: Path, full: bool = False) -> Probe:
     """Check a photo cheaply before anything is written.
 
     Reads the header only (unless ``full``): refuses zero-byte files, files that are not an image,
-    unreadable files and images over :data:`MAX_PIXELS`. ``width``/``height`` are after EXIF
-    orientation. With ``full=True`` the entropy-coded data is decoded too (at reduced scale for JPEG),
-    which also catches truncated files.
+    unreadable files, images over :data:`MAX_PIXELS` and truncated HEIC containers.
+    ``width``/``height`` are after EXIF orientation. With ``full=True`` the compressed data is
+    decoded too (at 1/8 scale for JPEG), which also catches truncated JPEG, PNG and TIFF files; at
+    most two full-size decodes run at once (thread-safe, memory stays bounded).
 
     Raises
     ------
@@ -261,7 +295,12 @@ def probe(path: Path, full: bool = False) -> Probe:
         if full:
             if fmt in ("JPEG", "MPO"):
                 img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else None, (max(1, w // 8), max(1, h // 8)))
-            _load(img, path)
+                _load(img, path)
+            else:
+                # HEIC, PNG and TIFF decode at full size: bound how many do so at once, whatever
+                # the caller's thread count, so that memory stays flat
+                with _FULL_DECODES:
+                    _load(img, path)
     finally:
         img.close()
     if orientation in (5, 6, 7, 8):

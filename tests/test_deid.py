@@ -459,6 +459,22 @@ def test_a_truncated_jpeg_is_refused_by_name_and_leaves_nothing_behind(tmp_path)
     assert not (tmp_path / "out").exists()
 
 
+def test_a_truncated_grid_heic_is_refused_although_libheif_would_decode_it(tmp_path, monkeypatch):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    monkeypatch.setattr(pillow_heif.options, "GRID_TILE_SIZE", 256)  # tiles, as iPhones write
+    whole = tmp_path / "whole.heic"
+    scene((1200, 900)).save(whole, quality=90)
+    src = tmp_path / "P03_month12_hands.heic"
+    src.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    with Image.open(src) as img:
+        img.load()  # no error from the decoder: the missing tiles come out as flat colour
+    with pytest.raises(DeidError, match=r"P03_month12_hands\.heic: the file is truncated"):
+        probe(src)
+    with pytest.raises(DeidError, match=r"P03_month12_hands\.heic: the file is truncated"):
+        run(src, tmp_path)
+    probe(whole, full=True)
+
+
 def test_a_png_decompression_bomb_is_refused_from_its_header(tmp_path):
     src = tmp_path / "P01_baseline_face.png"
     src.write_bytes(png_header_only(20_000, 20_000))
