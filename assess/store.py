@@ -98,6 +98,7 @@ BEGIN SELECT RAISE(ABORT, 'a lock is final'); END;
 """
 
 BUSY_TIMEOUT_MS = 10_000
+SCHEMA_VERSION = 1  # PRAGMA user_version once the schema above is in place
 
 
 class StoreError(AssessError):
@@ -162,8 +163,9 @@ def connect(db_path: str | Path) -> sqlite3.Connection:
             raise StoreError(f"{path}: cannot switch the ratings database to WAL mode (got {mode}); "
                              "keep it on a local disk, not a network share")
         conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.executescript(SCHEMA)
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            conn.executescript("BEGIN IMMEDIATE;" + SCHEMA
+                               + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(f"{path}: not a ratings database ({exc}); give another --db file") from None
