@@ -393,7 +393,7 @@ def _kind(region: str) -> str:
 def _default_normalize(width: int, height: int) -> dict[str, object]:
     long_edge = max(256, min(3000, max(width, height)))
     return {"long_edge": long_edge, "display_long_edge": min(long_edge, 2048), "quality": 90,
-            "aspect": "4:3", "fit": "pad"}
+            "aspect": "4:3", "fit": "crop"}
 
 
 def _toml_value(value) -> str:
@@ -581,7 +581,7 @@ def draw_skin(h: int, w: int, kind: str, severity: float, *, tone: int = 2,
     # fine texture (pores, sensor noise): white noise at full size
     relief = vis.random((h, w), dtype=np.float32)
     relief -= 0.5
-    relief *= 0.03  # relief: negative = shadow, positive = highlight
+    relief *= vis.uniform(0.02, 0.045)  # relief: negative = shadow, positive = highlight; ISO noise
     if kind == "hands":
         tint = np.zeros((h, w), dtype=np.float32)  # bluish (veins)
         _draw_hands(relief, tint, geo, severity, scale, cy, cx)
@@ -589,7 +589,7 @@ def draw_skin(h: int, w: int, kind: str, severity: float, *, tone: int = 2,
         tint = None
         _draw_wrinkles(relief, geo, severity, scale, kind, cy, cx, h, w)
     # fine crepey texture grows with severity
-    relief += (0.015 + 0.05 * severity) * _smooth_noise(geo, h, w, max(2, int(5 * scale)))
+    relief += (0.02 + 0.02 * severity) * _smooth_noise(geo, h, w, max(2, int(5 * scale)))
     relief *= soft
     relief += 1.0
     base *= relief[..., None]

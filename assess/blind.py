@@ -1,0 +1,765 @@
+"""The blinded set: codes, worklists, disguised repeats, pairs, the key and the sealed manifest.
+
+This is the only module that writes a set (layout and file formats: ``docs/formats.md``).
+:func:`randomize` runs the coordinator's stage end to end: find and check the photos
+(:mod:`assess.ingest`), plan the set from the seed (:func:`plan`), de-identify every photo
+(:mod:`assess.deid`), write the rater folder and the key, audit the result (:mod:`assess.audit`) and
+only then move it into place. It is atomic: the set is built in a hidden folder beside the target and
+renamed at the end; on any error, Ctrl+C included, the hidden folder is removed and nothing is left
+under ``<out>/<set-id>``. An existing set is never overwritten.
+
+Reproducible: the same seed and the same photos give the same codes, worklists, repeats, pair sides,
+``set.json`` (but for the access-code hashes) and byte-identical images. The access codes are secrets
+and are drawn with :mod:`secrets` every time, seed or not.
+
+>>> from assess.ingest import Photo
+>>> from assess.study import parse_study, TEMPLATE
+>>> from pathlib import Path
+>>> study = parse_study(TEMPLATE)
+>>> photos = [Photo(p, t, r, "", Path(f"{p}_{t}_{r}.jpg"), sha256=f"{p}{t}{r}")
+...           for p in ("S1", "S2", "S3") for r in ("face", "hands") for t in study.timepoints]
+>>> a, b = plan(study, photos, seed=7), plan(study, photos, seed=7)
+>>> a.orders == b.orders and [r.code for r in a.rows] == [r.code for r in b.rows]
+True
+>>> a.counts
+{'photos': 12, 'repeats': 1, 'items': 13, 'pairs': 0}
+>>> all(CODE_RE.match(row.code) for row in a.rows)
+True
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import signal
+import tempfile
+import threading
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import __version__
+from .errors import AssessError
+from .ingest import EXTENSIONS, Inventory, Photo, check_pixel_duplicates, discover
+from .study import NAME_RE, Study, load_study
+
+__all__ = [
+    "ALPHABET",
+    "CODE_RE",
+    "KEY_COLUMNS",
+    "FIXED_MTIME",
+    "PBKDF2_ITERATIONS",
+    "BlindError",
+    "KeyRow",
+    "Item",
+    "Plan",
+    "BlindedSet",
+    "plan",
+    "constrained_order",
+    "randomize",
+    "default_set_id",
+    "access_hash",
+    "read_access",
+    "read_key",
+]
+
+ALPHABET = "ACDEFHJKMNPRTUVWXY3479"
+"""Letters and digits of a code: none that is easily confused (0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B)."""
+CODE_RE = re.compile(rf"^[{ALPHABET}]{{3}}-[{ALPHABET}]{{4}}$")
+ACCESS_RE = re.compile(rf"^[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}$")
+KEY_COLUMNS = ("code", "participant", "timepoint", "region", "view", "source_file", "source_sha256",
+               "blinded_sha256", "repeat_of", "pair", "pair_side")
+FIXED_MTIME = 946684800  # 2000-01-01T00:00:00Z: every file and folder under rater/
+PBKDF2_ITERATIONS = 200_000
+FILE_MODE, DIR_MODE = 0o644, 0o755  # rater folder
+KEY_FILE_MODE, KEY_DIR_MODE = 0o600, 0o700  # key folder: the coordinator's only
+SHORT_SEED = 10**12  # a given seed below this can be guessed
+
+
+class BlindError(AssessError):
+    """The set cannot be built as asked (existing set, impossible worklist, failed audit, …)."""
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """One row of ``key/key.csv``: one blinded photo file."""
+
+    code: str
+    participant: str
+    timepoint: str
+    region: str
+    view: str
+    source_file: str
+    source_sha256: str
+    blinded_sha256: str = ""
+    repeat_of: str = ""
+    pair: str = ""
+    pair_side: str = ""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry of a worklist; ``group`` (participant, region) and ``repeat_of`` (index of the
+    first showing) are for planning only and never written to the rater folder."""
+
+    item: str
+    kind: str
+    scale: str
+    region: str
+    photos: tuple[str, ...]
+    group: tuple[str, str]
+    repeat_of: int | None = None
+
+    def to_json(self) -> dict:
+        return {"item": self.item, "kind": self.kind, "scale": self.scale, "region": self.region,
+                "photos": list(self.photos)}
+
+
+@dataclass
+class Plan:
+    """Everything the seed decides, before any pixel is touched.
+
+    ``rows``: key rows (without ``blinded_sha256``); ``sources``: for each row, the index of its
+    photo in ``photos``; ``items``: originals then repeats; ``orders``: per rater, the item indices
+    in presentation order.
+    """
+
+    photos: list[Photo]
+    rows: list[KeyRow]
+    sources: list[int]
+    items: list[Item]
+    orders: dict[str, list[int]]
+    counts: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BlindedSet:
+    """What :func:`randomize` wrote."""
+
+    set_id: str
+    path: Path
+    counts: dict[str, int]
+    raters: tuple[str, ...]
+    access: dict[str, str]  # rater -> access code (also in key/access.csv)
+    seed: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rater_dir(self) -> Path:
+        return self.path / "rater"
+
+    @property
+    def key_dir(self) -> Path:
+        return self.path / "key"
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _code(rng: np.random.Generator, taken: set[str]) -> str:
+    """A new code ``XXX-XXXX`` over :data:`ALPHABET`, unique in ``taken`` (which it joins)."""
+    while True:
+        idx = rng.integers(0, len(ALPHABET), size=7)
+        chars = "".join(ALPHABET[i] for i in idx)
+        code = f"{chars[:3]}-{chars[3:]}"
+        if code not in taken:
+            taken.add(code)
+            return code
+
+
+def _n_repeats(fraction: float, n: int) -> int:
+    """round(fraction × n), at least 1 when the fraction is above zero and there is anything.
+
+    >>> _n_repeats(0.1, 72), _n_repeats(0.1, 4), _n_repeats(0, 10), _n_repeats(1, 10), _n_repeats(0.05, 10)
+    (7, 1, 0, 10, 1)
+    """
+    if fraction <= 0 or n == 0:
+        return 0
+    return min(n, max(1, math.floor(fraction * n + 0.5)))
+
+
+def plan(study: Study, photos: Sequence[Photo], seed: int) -> Plan:
+    """Draw codes, repeats, pair sides and every rater's order from ``seed``.
+
+    Random streams are separate (codes; repeats; sides; one per rater's order), each a NumPy
+    ``Generator`` seeded with ``[seed, stream]``; codes are drawn, never derived from an identifier.
+    ``photos`` must be in a fixed order (``discover`` sorts them).
+    """
+    photos = list(photos)
+    rng_codes = np.random.default_rng([seed, 1])
+    rng_repeats = np.random.default_rng([seed, 2])
+    rng_sides = np.random.default_rng([seed, 3])
+    taken: set[str] = set()
+    rows: list[KeyRow] = []
+    sources: list[int] = []
+    items: list[Item] = []
+    warnings: list[str] = []
+    fraction = study.blinding.repeat_fraction
+
+    def row(i: int, code: str, **extra) -> KeyRow:
+        p = photos[i]
+        r = KeyRow(code, p.participant, p.timepoint, p.region, p.view, p.path.as_posix(), p.sha256,
+                   **extra)
+        rows.append(r)
+        sources.append(i)
+        return r
+
+    if study.blinding.presentation == "single":
+        for i, p in enumerate(photos):
+            code = _code(rng_codes, taken)
+            row(i, code)
+            items.append(Item(code, "single", study.regions[p.region].scale, p.region, (code,),
+                              (p.participant, p.region)))
+        n_orig = len(items)
+        chosen = sorted(int(i) for i in rng_repeats.choice(n_orig, _n_repeats(fraction, n_orig),
+                                                           replace=False)) if n_orig else []
+        for k in chosen:
+            code = _code(rng_codes, taken)
+            row(k, code, repeat_of=items[k].item)
+            first = items[k]
+            items.append(Item(code, "single", first.scale, first.region, (code,), first.group, k))
+        counts = {"photos": n_orig, "repeats": len(chosen), "items": len(items), "pairs": 0}
+    else:
+        order = {t: n for n, t in enumerate(study.timepoints)}
+        by_unit: dict[tuple[str, str, str], dict[str, int]] = defaultdict(dict)
+        for i, p in enumerate(photos):
+            by_unit[(p.participant, p.region, p.view)][p.timepoint] = i
+        units: list[tuple[int, int]] = []  # (baseline photo, follow-up photo)
+        unpaired: list[str] = []
+        for key in sorted(by_unit):
+            tps = by_unit[key]
+            base = tps.get(study.baseline)
+            follow = sorted((t for t in tps if t != study.baseline), key=order.get)
+            if base is None:
+                unpaired += [photos[tps[t]].path.as_posix() for t in follow]
+                continue
+            if not follow:
+                unpaired.append(photos[base].path.as_posix())
+            units += [(base, tps[t]) for t in follow]
+        if unpaired:
+            warnings.append(f"{len(unpaired)} photo(s) have no baseline or no follow-up partner and "
+                            f"are left out of the pairs: {', '.join(unpaired[:5])}"
+                            + (f" and {len(unpaired) - 5} more" if len(unpaired) > 5 else ""))
+
+        photo_code: dict[tuple[str, int], str] = {}  # (pair code, photo index) -> photo code
+
+        def pair_item(unit: tuple[int, int], repeat_of: int | None) -> Item:
+            base, follow = unit
+            pair_code = _code(rng_codes, taken)
+            left_first = bool(rng_sides.integers(0, 2))
+            left, right = (base, follow) if left_first else (follow, base)
+            codes = []
+            for side, i in (("left", left), ("right", right)):
+                code = _code(rng_codes, taken)
+                # a repeat names the code of the same photo in the first showing of the pair
+                rep = "" if repeat_of is None else photo_code[(items[repeat_of].item, i)]
+                row(i, code, repeat_of=rep, pair=pair_code, pair_side=side)
+                photo_code[(pair_code, i)] = code
+                codes.append(code)
+            p = photos[base]
+            return Item(pair_code, "pair", study.regions[p.region].scale, p.region, tuple(codes),
+                        (p.participant, p.region), repeat_of)
+
+        for unit in units:
+            items.append(pair_item(unit, None))
+        n_orig = len(items)
+        chosen = sorted(int(i) for i in rng_repeats.choice(n_orig, _n_repeats(fraction, n_orig),
+                                                           replace=False)) if n_orig else []
+        for k in chosen:
+            items.append(pair_item(units[k], k))
+        used = {s for s in sources}
+        counts = {"photos": len(used), "repeats": len(chosen), "items": len(items), "pairs": n_orig}
+
+    if not items:
+        raise BlindError("no items to rate: with presentation = \"pairs\" every participant needs a "
+                         f"{study.baseline} photo and a follow-up photo of the same region")
+    groups = [it.group for it in items]
+    repeat_of = [it.repeat_of for it in items]
+    orders = {}
+    for r_index, rater in enumerate(study.blinding.raters):
+        rng = np.random.default_rng([seed, 4, r_index])
+        orders[rater] = constrained_order(groups, repeat_of, rng)
+    return Plan(photos, rows, sources, items, orders, counts, warnings)
+
+
+def min_repeat_gap(n_items: int) -> int:
+    """Least distance between a disguised repeat and its first showing: a third of the worklist.
+
+    >>> min_repeat_gap(79), min_repeat_gap(9)
+    (27, 3)
+    """
+    return max(2, math.ceil(n_items / 3))
+
+
+def constrained_order(groups: Sequence, repeat_of: Sequence[int | None], rng: np.random.Generator,
+                      gap: int | None = None, attempts: int = 500) -> list[int]:
+    """A random order of the items in which no two neighbours share a group (participant and
+    region) and every repeat comes at least ``gap`` places after its first showing.
+
+    Items are drawn one at a time, uniformly among those allowed at that place, with two rules that
+    keep the draw from running into a dead end: a group that would otherwise no longer fit between
+    the others is drawn first, and first showings of repeated items are drawn before their last
+    possible place. A draw that still fails is repeated (up to ``attempts`` times).
+
+    Parameters
+    ----------
+    groups
+        Group of each item; neighbours must differ.
+    repeat_of
+        For each item, the index of the item it repeats, or ``None``.
+    rng
+        The generator (seeded for a reproducible order).
+    gap
+        Least distance between a repeat and its first showing (default :func:`min_repeat_gap`).
+
+    Returns
+    -------
+    list[int]
+        Item indices in presentation order.
+
+    Raises
+    ------
+    BlindError
+        when no such order exists (one group holds more than half of the items) or none was found.
+
+    >>> order = constrained_order(["a", "a", "b", "b", "c"], [None] * 5, np.random.default_rng(1))
+    >>> sorted(order), all(["aabbc"[i] != "aabbc"[j] for i, j in zip(order, order[1:])])
+    ([0, 1, 2, 3, 4], True)
+    """
+    n = len(groups)
+    if n == 0:
+        return []
+    gap = min_repeat_gap(n) if gap is None else gap
+    sizes = Counter(groups)
+    biggest, size = sizes.most_common(1)[0]
+    if 2 * size - 1 > n:
+        what = (f"participant {biggest[0]}, {biggest[1]}" if isinstance(biggest, tuple)
+                and len(biggest) == 2 else str(biggest))
+        raise BlindError(f"cannot order the worklist: {size} of its {n} items show {what}, so two "
+                         "of them would have to follow each other; add participants or regions, or "
+                         "lower blinding.repeat_fraction")
+    repeats_of: dict[int, list[int]] = defaultdict(list)
+    for i, orig in enumerate(repeat_of):
+        if orig is not None:
+            repeats_of[orig].append(i)
+    if repeats_of and any(len(v) > 1 for v in repeats_of.values()):
+        raise BlindError("an item is repeated more than once")
+    for _ in range(attempts):
+        order = _draw(groups, repeat_of, repeats_of, rng, gap, size)
+        if order is not None:
+            return order
+    raise BlindError(f"could not order a worklist of {n} items so that repeats come at least {gap} "
+                     "places after their first showing and no two photos of the same participant "
+                     "and region follow each other; lower blinding.repeat_fraction")
+
+
+def _draw(groups, repeat_of, repeats_of, rng, gap, biggest) -> list[int] | None:
+    n = len(groups)
+    left = Counter(groups)
+    pool = [i for i in range(n) if repeat_of[i] is None]  # available now
+    waiting: dict[int, list[int]] = defaultdict(list)  # place -> repeats released there
+    deadline = n - 1 - gap  # last place for a first showing that has a repeat
+    pending_firsts = set(repeats_of)
+    order: list[int] = []
+    last = None
+    for t in range(n):
+        for r in waiting.pop(t, ()):
+            pool.append(r)
+        remaining = n - t
+        allowed = None
+        if 2 * biggest - 1 >= remaining:  # only then can a group be forced
+            forced = {g for g, c in left.items() if c > 0 and 2 * c - 1 >= remaining}
+            if forced:
+                allowed = [i for i in pool if groups[i] in forced and groups[i] != last]
+        if allowed is None and pending_firsts and deadline - t + 1 <= len(pending_firsts):
+            allowed = [i for i in pool if i in pending_firsts and groups[i] != last]
+        if allowed is None:
+            pick = None
+            for _ in range(12):  # rejection sampling is enough almost always
+                i = pool[int(rng.integers(len(pool)))] if pool else None
+                if i is not None and groups[i] != last:
+                    pick = i
+                    break
+            if pick is None:
+                allowed = [i for i in pool if groups[i] != last]
+        if allowed is not None:
+            if not allowed:
+                return None
+            pick = allowed[int(rng.integers(len(allowed)))]
+        pool.remove(pick)
+        order.append(pick)
+        left[groups[pick]] -= 1
+        last = groups[pick]
+        if pick in pending_firsts:
+            pending_firsts.discard(pick)
+            for r in repeats_of[pick]:
+                release = t + gap
+                if release > n - 1:
+                    return None
+                waiting[release].append(r)
+    return order
+
+
+# --------------------------------------------------------------------------- access codes
+
+
+def _access_code() -> str:
+    """A rater's access code: three groups of four from :data:`ALPHABET`, drawn with ``secrets``."""
+    chars = "".join(secrets.choice(ALPHABET) for _ in range(12))
+    return f"{chars[:4]}-{chars[4:8]}-{chars[8:]}"
+
+
+def access_hash(code: str, salt_hex: str) -> str:
+    """The hash of an access code kept in ``set.json`` (PBKDF2-HMAC-SHA256, 200 000 rounds).
+
+    >>> access_hash("AAAA-AAAA-AAAA", "00" * 16)[:16]
+    '7d8df668919e97cb'
+    """
+    return hashlib.pbkdf2_hmac("sha256", code.encode(), bytes.fromhex(salt_hex),
+                               PBKDF2_ITERATIONS).hex()
+
+
+def read_access(key_dir: str | Path) -> dict[str, str]:
+    """Rater → access code from ``key/access.csv``."""
+    path = Path(key_dir) / "access.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return {r["rater"]: r["access_code"] for r in csv.DictReader(fh)}
+    except (OSError, KeyError, csv.Error) as exc:
+        raise BlindError(f"{path}: cannot read the access codes ({exc})") from None
+
+
+def read_key(key_dir: str | Path) -> list[KeyRow]:
+    """The rows of ``key/key.csv``."""
+    path = Path(key_dir) / "key.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if tuple(reader.fieldnames or ()) != KEY_COLUMNS:
+                raise BlindError(f"{path}: columns must be {','.join(KEY_COLUMNS)}")
+            return [KeyRow(**r) for r in reader]
+    except OSError as exc:
+        raise BlindError(f"{path}: cannot read the key ({exc.strerror})") from None
+
+
+# --------------------------------------------------------------------------- writing a set
+
+
+def default_set_id(study: Study, out_dir: str | Path, today: date | None = None) -> str:
+    """``<study id>-<YYYYMMDD>`` in lower case, with ``-2``, ``-3``, … when that set exists.
+
+    >>> from assess.study import parse_study, TEMPLATE
+    >>> default_set_id(parse_study(TEMPLATE), "/nonexistent", date(2026, 11, 25))
+    'nct06217627-20261125'
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", study.id.lower()).strip("-") or "set"
+    base = f"{slug}-{(today or date.today()).strftime('%Y%m%d')}"
+    out_dir = Path(out_dir)
+    candidate, n = base, 1
+    while (out_dir / candidate).exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def _check_set_id(set_id: str) -> None:
+    if not NAME_RE.match(set_id) or len(set_id) > 64:
+        raise BlindError(f"set id {set_id!r}: use letters, digits and dashes (at most 64), "
+                         "e.g. nct06217627-20261125")
+
+
+def _spec_for(study: Study, photos: Sequence[Photo], region: str):
+    from .deid import Spec
+
+    mine = [p for p in photos if p.region == region]
+    portrait = sum(p.portrait for p in mine) > len(mine) / 2
+    return Spec.from_normalize(study.normalize, portrait)
+
+
+def _references(study: Study, regions: Sequence[str]) -> dict[str, tuple[str, dict[int, Path]]]:
+    """scale -> (region whose spec is used, value -> reference photo) for the regions in the set."""
+    out: dict[str, tuple[str, dict[int, Path]]] = {}
+    folders: dict[str, Path] = {}
+    for region in regions:
+        folder = study.regions[region].references
+        if folder is None:
+            continue
+        scale = study.scale_for(region)
+        if scale.id in folders and folders[scale.id].resolve() != folder.resolve():
+            raise BlindError(f"regions.{region}.references: scale {scale.id} already has reference "
+                             f"photos from {folders[scale.id]}; regions rated on one scale share one "
+                             "references folder")
+        folders[scale.id] = folder
+        if not folder.is_dir():
+            raise BlindError(f"regions.{region}.references: {folder} is not a folder; give a folder "
+                             "with one photo per level named <value>.jpg")
+        found: dict[int, Path] = {}
+        for entry in sorted(folder.iterdir()):
+            if not entry.is_file() or entry.name.startswith("."):
+                continue
+            if entry.suffix.lower() not in EXTENSIONS:
+                continue
+            try:
+                value = int(entry.stem)
+            except ValueError:
+                raise BlindError(f"{entry}: a reference photo must be named after its level, e.g. "
+                                 f"{scale.values[0]}{entry.suffix}") from None
+            if value not in scale.values:
+                raise BlindError(f"{entry}: {value} is not a level of {scale.id} "
+                                 f"({', '.join(map(str, scale.values))})")
+            if value in found:
+                raise BlindError(f"{entry}: level {value} has two reference photos "
+                                 f"({found[value].name}, {entry.name}); keep one")
+            found[value] = entry
+        if found:
+            out[scale.id] = (region, found)
+    return out
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def _write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _seal_rater_folder(rater_dir: Path) -> None:
+    """Fixed permissions and the fixed mtime on every file and folder (deepest first)."""
+    for dirpath, dirnames, filenames in os.walk(rater_dir, topdown=False):
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            os.chmod(p, FILE_MODE)
+            os.utime(p, (FIXED_MTIME, FIXED_MTIME))
+        os.chmod(dirpath, DIR_MODE)
+        os.utime(dirpath, (FIXED_MTIME, FIXED_MTIME))
+
+
+def _raise_on_sigterm() -> Callable[[], None]:
+    """Turn SIGTERM into ``SystemExit`` while a set is built, so that the half-built folder is
+    removed as on Ctrl+C; returns the function that restores the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except (ValueError, OSError):  # pragma: no cover - no signals here
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def randomize(
+    study: Study | str | Path,
+    images_dir: str | Path,
+    out_dir: str | Path,
+    set_id: str | None = None,
+    seed: int | None = None,
+    manifest: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    inventory: Inventory | None = None,
+    workers: int | None = None,
+    today: date | None = None,
+) -> BlindedSet:
+    """Build a blinded set ``<out_dir>/<set_id>/`` with ``rater/`` and ``key/`` (docs/formats.md).
+
+    Parameters
+    ----------
+    study
+        The study (or the path of its ``study.toml``).
+    images_dir
+        The raw photos; read, never changed.
+    out_dir
+        Where sets live (``assignments``); created if needed.
+    set_id
+        Name of the set; default ``<study id>-<YYYYMMDD>`` (``-2``, ``-3`` … when taken). An
+        existing set is refused.
+    seed
+        Overrides the study's ``blinding.seed``; when neither is given a 128-bit seed is drawn.
+        Only ``key/seed.txt`` keeps it.
+    manifest
+        Optional manifest CSV instead of file names (see :func:`assess.ingest.discover`).
+    progress
+        Called as ``progress(done, total)`` while photos are de-identified (for a progress bar).
+    inventory
+        The result of :func:`assess.ingest.discover` when the caller has it already.
+    workers
+        Processes for de-identification (default: every core).
+
+    Raises
+    ------
+    IngestError, DeidError, BlindError
+        naming the file or setting to fix; nothing is left under ``<out_dir>/<set_id>``.
+    """
+    from . import deid
+    from .audit import audit_set
+
+    if not isinstance(study, Study):
+        study = load_study(study)
+    if inventory is None:
+        inventory = discover(images_dir, study, manifest)
+    out_dir = Path(out_dir)
+    warnings = list(inventory.warnings)
+    seed_given = seed if seed is not None else study.blinding.seed
+    if seed_given is not None:
+        if isinstance(seed_given, bool) or not isinstance(seed_given, int) or seed_given < 0:
+            raise BlindError(f"seed: must be a whole number >= 0, not {seed_given!r}")
+        seed_value = seed_given
+        if seed_value < SHORT_SEED:
+            warnings.append(f"the seed {seed_value} is short: whoever knows it and the photo names "
+                            "can rebuild the key; keep it secret, or leave it out to draw a long one")
+    else:
+        seed_value = secrets.randbits(128)
+
+    the_plan = plan(study, inventory.photos, seed_value)
+    warnings += the_plan.warnings
+
+    if set_id is None:
+        set_id = default_set_id(study, out_dir, today)
+    _check_set_id(set_id)
+    target = out_dir / set_id
+    if target.exists() or target.is_symlink():
+        raise BlindError(f"{target}: a set with this id exists already and is never overwritten; "
+                         "choose another --set-id")
+    references = _references(study, sorted({it.region for it in the_plan.items}))
+    used = sorted(set(the_plan.sources))  # photo indices in the set
+    regions = [r for r in study.regions if any(inventory.photos[i].region == r for i in used)]
+    specs = {r: _spec_for(study, [inventory.photos[i] for i in used], r) for r in regions}
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stale = sorted(p.name for p in out_dir.glob(".*.partial-*"))
+    if stale:
+        warnings.append(f"{len(stale)} unfinished set folder(s) from an interrupted run in {out_dir}: "
+                        f"{', '.join(stale[:3])}; delete them when no other randomize is running")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{set_id}.partial-", dir=out_dir))
+    restore = _raise_on_sigterm()
+    try:
+        rater, key, work = tmp / "rater", tmp / "key", tmp / "work"
+        for d in (rater / "images" / "full", rater / "images" / "display", rater / "worklists",
+                  key, work):
+            d.mkdir(parents=True)
+
+        # 1. de-identify every photo once, into the work folder
+        jobs = [(inventory.source(inventory.photos[i]), work / f"{n}.full.jpg",
+                 work / f"{n}.display.jpg", specs[inventory.photos[i].region])
+                for n, i in enumerate(used)]
+        ref_jobs = []
+        ref_paths: dict[str, dict[str, str]] = {}
+        for scale_id, (region, files) in sorted(references.items()):
+            (rater / "references" / scale_id).mkdir(parents=True)
+            spec = specs.get(region) or _spec_for(study, [], region)
+            for value, src in sorted(files.items()):
+                rel = f"references/{scale_id}/{value}.jpg"
+                ref_jobs.append((src, work / f"ref-{scale_id}-{value}.full.jpg", rater / rel, spec))
+                ref_paths.setdefault(scale_id, {})[str(value)] = rel
+        total, done = len(jobs) + len(ref_jobs), [0]
+
+        def advance(n: int) -> None:
+            done[0] += n
+            if progress is not None:
+                progress(done[0], total)
+
+        if progress is not None:
+            progress(0, total)
+        results = deid.prepare_files(jobs + ref_jobs, workers=workers, progress=advance)
+        photo_results = results[:len(jobs)]
+        check_pixel_duplicates([inventory.photos[i] for i in used],
+                               [r.pixel_sha256 for r in photo_results])
+        result_of = {i: photo_results[n] for n, i in enumerate(used)}
+        staged = {i: n for n, i in enumerate(used)}
+
+        # 2. one copy per code, written in code order (a folder's entry order says nothing)
+        rows = [replace(r, blinded_sha256=result_of[src].full_sha256)
+                for r, src in zip(the_plan.rows, the_plan.sources)]
+        uses = Counter(the_plan.sources)
+        for r, src in sorted(zip(rows, the_plan.sources), key=lambda x: x[0].code):
+            uses[src] -= 1
+            for kind in ("full", "display"):
+                staged_file = work / f"{staged[src]}.{kind}.jpg"
+                final = rater / "images" / kind / f"{r.code}.jpg"
+                if uses[src] == 0:
+                    os.replace(staged_file, final)
+                else:
+                    shutil.copyfile(staged_file, final)
+        shutil.rmtree(work)
+
+        # 3. the key
+        order_tp = {t: n for n, t in enumerate(study.timepoints)}
+        rows.sort(key=lambda r: (r.participant, r.region, r.view, r.repeat_of != "", r.pair,
+                                 order_tp[r.timepoint], r.code))
+        _write_csv(key / "key.csv", KEY_COLUMNS, [[getattr(r, c) for c in KEY_COLUMNS] for r in rows])
+        (key / "seed.txt").write_text(f"{seed_value}\n", encoding="utf-8")
+        access = {r: _access_code() for r in study.blinding.raters}
+        _write_csv(key / "access.csv", ("rater", "access_code"), list(access.items()))
+        key_sha256 = hashlib.sha256((key / "key.csv").read_bytes()).hexdigest()
+
+        # 4. worklists and the sealed manifest
+        for rater_id, order in the_plan.orders.items():
+            _write_json(rater / "worklists" / f"{rater_id}.json", {
+                "rater": rater_id, "set_id": set_id,
+                "items": [the_plan.items[i].to_json() for i in order]})
+        raters_json = {}
+        for rater_id, code in access.items():
+            salt = secrets.token_hex(16)
+            raters_json[rater_id] = {"salt": salt, "hash": access_hash(code, salt),
+                                     "items": len(the_plan.orders[rater_id])}
+        scale_ids = sorted({study.regions[r].scale for r in regions})
+        manifest_json = {
+            "format": 1,
+            "set_id": set_id,
+            "study_id": study.id,
+            "title": study.title,
+            "presentation": study.blinding.presentation,
+            "tool_version": __version__,
+            "created": (today or date.today()).isoformat(),
+            "key_sha256": key_sha256,
+            "scales": {s: study.scales[s].to_dict() for s in scale_ids},
+            "regions": {r: study.regions[r].scale for r in regions},
+            "counts": the_plan.counts,
+            "raters": raters_json,
+            "references": ref_paths,
+        }
+        _write_json(rater / "set.json", manifest_json)
+        _seal_rater_folder(rater)
+        for p in key.iterdir():
+            os.chmod(p, KEY_FILE_MODE)
+        os.chmod(key, KEY_DIR_MODE)
+
+        # 5. audit, then move into place
+        findings = audit_set(rater, key)
+        if findings:
+            lines = "".join(f"\n  {f.file}: {f.kind}: {f.message}" for f in findings[:30])
+            more = f"\n  … and {len(findings) - 30} more" if len(findings) > 30 else ""
+            raise BlindError(f"the leak audit of the new set found {len(findings)} problem(s); "
+                             f"nothing was written:{lines}{more}")
+        if target.exists() or target.is_symlink():
+            raise BlindError(f"{target}: a set with this id appeared while this one was built; "
+                             "it is left alone — choose another --set-id")
+        os.chmod(tmp, DIR_MODE)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        restore()
+    return BlindedSet(set_id, target, dict(the_plan.counts), tuple(study.blinding.raters), access,
+                      seed_value, warnings)
