@@ -149,6 +149,176 @@ def contact_sheet_command(rater_dir: Path, out: Path | None, columns: int):
         click.echo(f"Wrote {page}")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.option("--study", "study_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The study file (study.toml).")
+@click.option("--images", "images_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder of the raw photos (read, never changed).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder of the blinded sets, e.g. assignments.")
+@click.option("--set-id", default=None,
+              help="Name of the new set [default: <study id>-<YYYYMMDD>]; an existing set is refused.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed for a reproducible set [default: blinding.seed, else a long random one].")
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CSV participant,timepoint,region,file[,view] instead of file names.")
+@friendly
+def randomize(study_file: Path, images_dir: Path, out_dir: Path, set_id: str | None,
+              seed: int | None, manifest: Path | None):
+    """De-identify, code and shuffle a study's photos into a blinded set.
+
+    Checks every photo first (counts per region and timepoint, then one error naming every
+    file that cannot be used), writes OUT/<set-id>/rater (photos with nothing but pixels under
+    random codes, one shuffled worklist per rater, set.json) and OUT/<set-id>/key (key.csv,
+    seed.txt, access.csv), audits the rater folder for leaks and only then moves the set into
+    place: on any error nothing is left behind. Photos are named
+    <participant>_<timepoint>_<region>[_<view>].<ext>, or listed in --manifest.
+
+    Example:
+
+    \b
+        assess randomize --study images/NCT06217627/study.toml \\
+            --images images/NCT06217627 --out assignments
+    """
+    from .blind import randomize as build
+    from .ingest import discover, format_counts
+    from .study import load_study
+
+    study = load_study(study_file)
+    inventory = discover(images_dir, study, manifest)
+    click.echo(f"Photos in {images_dir}:")
+    click.echo(format_counts(inventory))
+    for warning in inventory.warnings:
+        click.echo(f"Warning: {warning}")
+    with _ProgressBar("De-identifying") as bar:
+        made = build(study, images_dir, out_dir, set_id=set_id, seed=seed, manifest=manifest,
+                     progress=bar, inventory=inventory)
+    for warning in made.warnings[len(inventory.warnings):]:
+        click.echo(f"Warning: {warning}")
+    click.echo(_set_summary(made))
+
+
+def _set_summary(made) -> str:
+    c = made.counts
+    what = (f"{c['pairs']} pairs" if c.get("pairs") else f"{c['photos']} photos")
+    raters = ", ".join(made.raters)
+    return "\n".join([
+        f"Blinded set {made.set_id}: {what} + {c['repeats']} disguised repeats = {c['items']} items "
+        f"in each worklist (raters: {raters}).",
+        f"  Rater folder: {made.rater_dir}",
+        "      copy this folder, and only this folder, to the rater's machine",
+        f"  Key:          {made.key_dir}",
+        "      keep it with the coordinator, never with a rater: it unblinds the set",
+        f"Give each rater their access code from {made.key_dir / 'access.csv'}.",
+    ])
+
+
+class _ProgressBar:
+    """A click progress bar (on stderr) fed with ``(done, total)``; opened at the first call."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--dir", "images_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("images/demo"), show_default=True,
+              help="Folder of the synthetic study's raw photos (made if missing).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("assignments"), show_default=True, help="Folder of the blinded sets.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the app listens on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True,
+              help="Port the app listens on.")
+@click.option("--no-serve", is_flag=True, help="Build and randomize only; do not start the app.")
+@click.option("--size", type=(int, int), default=(1600, 1200), hidden=True,
+              help="Width and height of a baseline photo (small ones keep tests fast).")
+@friendly
+def demo(images_dir: Path, out_dir: Path, host: str, port: int, no_serve: bool,
+         size: tuple[int, int]):
+    """Try assess on a synthetic study: build it, blind it, serve the rating app.
+
+    Draws 12 participants x 2 visits (baseline, month12) x face, neck and hands with a known
+    true severity (truth.csv beside the photos, never in the set), photographed with a DSLR at
+    baseline and phones at follow-up (GPS, dates and serial numbers in the files, some rotated,
+    some HEIC). Randomizes them into OUT/demo and serves the app with sign-in details. Running it
+    again reuses the study and the set, so ratings already given are kept; delete OUT/demo and
+    results/demo to start over.
+
+    Example:
+
+    \b
+        assess demo
+    """
+    from .blind import BlindError, randomize as build, read_access
+    from .study import load_study
+    from .synth import make_study
+
+    study_file = images_dir / "study.toml"
+    if (images_dir / "truth.csv").is_file() and study_file.is_file():
+        click.echo(f"Using the synthetic study in {images_dir}.")
+    else:
+        click.echo(f"Drawing a synthetic study into {images_dir} (12 participants x 2 visits x "
+                   "face, neck, hands) ...")
+        make_study(images_dir, participants=12, size=size, workers=None)
+    target = out_dir / "demo"
+    if (target / "rater" / "set.json").is_file() and (target / "key" / "access.csv").is_file():
+        click.echo(f"Using the blinded set {target} (delete it and results/demo to start over).")
+        access = read_access(target / "key")
+    elif target.exists():
+        raise BlindError(f"{target}: exists but is not a complete set; delete it and run "
+                         "`assess demo` again")
+    else:
+        study = load_study(study_file)
+        with _ProgressBar("De-identifying") as bar:
+            made = build(study, images_dir, out_dir, set_id="demo", progress=bar)
+        for warning in made.warnings:
+            click.echo(f"Warning: {warning}")
+        click.echo(_set_summary(made))
+        access = made.access
+    rater_dir = target / "rater"
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+    click.echo("")
+    click.echo(f"Rating app: http://{shown}:{port}")
+    for rater, code in access.items():
+        click.echo(f"  Sign in as rater {rater} with access code {code}")
+    if no_serve:
+        click.echo(f"Start it with: assess rate {rater_dir} --port {port}")
+        return
+    from . import rate as rating
+
+    _check_port(host, port)
+    click.echo("Stop it with Ctrl+C; run `assess demo` again to continue where you left off.")
+    rating.serve(rater_dir, host=host, port=port)
+
+
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    from .errors import AssessError
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise AssessError(f"port {port} on {host} is in use (another app running?); "
+                              f"stop it or give another --port") from None
+
+
 # --------------------------------------------------------------------------- rater
 
 
