@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import csv
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -175,28 +175,32 @@ def test_status_shows_a_locked_worklist(rater_set, tmp_path):
     assert rows["derm1"].locked_at is None
 
 
-def test_status_counts_repeats_only_with_the_key_and_checks_the_key_belongs_to_the_set(
-        rater_set, tmp_path):
-    rs, key_dir, _ = rater_set
-    db = tmp_path / "r.sqlite"
-    key = (key_dir / "key.csv").read_text().splitlines()
-    first_code = key[1].split(",")[0]
-    second = key[2].split(",")
-    second[8] = first_code  # mark the second photo as a repeat of the first
-    key[2] = ",".join(second)
-    (key_dir / "key.csv").write_text("\n".join(key) + "\n")
-    code, out = _status_output(rs.root, "--db", str(db), "--key", str(key_dir))
-    assert code == 1 and "does not match the checksum sealed in set.json" in out
-    manifest = json.loads((rs.root / "set.json").read_text())
-    import hashlib
-
-    manifest["key_sha256"] = hashlib.sha256((key_dir / "key.csv").read_bytes()).hexdigest()
-    (rs.root / "set.json").write_text(json.dumps(manifest))
+def test_status_counts_disguised_repeats_only_with_the_key(make_rater_set, tmp_path):
+    rater_dir, key_dir, _ = make_rater_set(name="repeats", raters=("derm1",), participants=4,
+                                           repeat_fraction=0.5)
+    rs = rate.load_rater_set(rater_dir)
+    with open(key_dir / "key.csv", newline="") as fh:
+        repeats = {row["code"] for row in csv.DictReader(fh) if row["repeat_of"]}
+    assert repeats
     wl = rs.worklist("derm1")
-    wl.save(db, second[0], score=rs.scales[wl.items[wl.index[second[0]]].scale].values[0])
-    rows = {r.rater: r for r in rate.status(rs.root, db, key_dir)}
-    assert (rows["derm1"].repeats_done, rows["derm1"].repeats) == (1, 1)
-    assert (rows["derm2"].repeats_done, rows["derm2"].repeats) == (0, 1)
+    db = tmp_path / "r.sqlite"
+    rated_repeat = next(it for it in wl.items if it.item in repeats)
+    wl.save(db, rated_repeat.item, score=rs.scales[rated_repeat.scale].values[0])
+    without = rate.status(rater_dir, db)[0]
+    assert (without.repeats_done, without.repeats) == (None, None)
+    row = rate.status(rater_dir, db, key_dir)[0]
+    assert (row.repeats_done, row.repeats) == (1, len(repeats & set(wl.index)))
+    code, out = _status_output(rater_dir, "--db", str(db), "--key", str(key_dir))
+    assert code == 0 and f"1/{row.repeats}" in out
+
+
+def test_status_refuses_a_key_that_is_not_the_one_sealed_in_the_set(rater_set, tmp_path):
+    rs, key_dir, _ = rater_set
+    with open(key_dir / "key.csv", "a") as fh:
+        fh.write("ZZZ-ZZZZ,S9999,baseline,face,,S9999_baseline_face.jpg,,,,,\n")
+    code, out = _status_output(rs.root, "--db", str(tmp_path / "r.sqlite"), "--key", str(key_dir))
+    assert code == 1
+    assert "key.csv: does not match the checksum sealed in set.json" in out
 
 
 def test_status_before_any_rating_needs_no_database(rater_set, tmp_path):
