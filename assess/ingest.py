@@ -137,11 +137,11 @@ def format_counts(inventory: Inventory) -> str:
     >>> from assess.study import parse_study, TEMPLATE
     >>> inv = Inventory(Path("."), parse_study(TEMPLATE), [Photo("S1", "baseline", "face", "", Path("a"))])
     >>> print(format_counts(inv))
-    region    baseline  month12
-    face             1        0
-    neck             0        0
-    hands            0        0
-    total            1        0
+    region  baseline  month12
+    face           1        0
+    neck           0        0
+    hands          0        0
+    total          1        0
     """
     study = inventory.study
     counts = inventory.counts()
@@ -258,8 +258,9 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
         if hidden:
             warnings.append(f"{len(hidden)} hidden file(s) are left out: {_some(hidden)}")
 
-    # Slot names, paths inside the folder
-    checked: list[tuple[str, str, str, str, str, Path]] = []
+    # Slot names, paths inside the folder. A file in an unknown slot is still read and hashed,
+    # so that one run reports everything wrong with it.
+    checked: list[tuple[str, str, str, str, str, Path, bool]] = []
     for participant, tp_raw, region_raw, view, rel in candidates:
         tp = timepoints.get(tp_raw.lower())
         region = regions.get(region_raw.lower())
@@ -272,7 +273,6 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
                        f"{', '.join(study.regions)}")
         if bad:
             problems.append((rel, "; ".join(bad) + " (fix the name or the study file)"))
-            continue
         path, why = _inside(root, images_dir, rel)
         if path is None:
             problems.append((rel, why))
@@ -280,7 +280,7 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
         if not rel.lower().endswith(EXTENSIONS):
             problems.append((rel, f"not a photo type assess reads ({', '.join(EXTENSIONS)})"))
             continue
-        checked.append((participant, tp, region, view, rel, path))
+        checked.append((participant, tp or tp_raw, region or region_raw, view, rel, path, not bad))
 
     # Read every header and hash every file (I/O bound: threads)
     def look(item):
@@ -292,12 +292,16 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
     with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
         looked = list(pool.map(look, checked))
     photos: list[Photo] = []
-    for (participant, tp, region, view, rel, _path), info, why in looked:
+    readable: list[Photo] = []
+    for (participant, tp, region, view, rel, _path, valid), info, why in looked:
         if info is None:
             problems.append((rel, why))
             continue
-        photos.append(Photo(participant, tp, region, view, Path(rel), info.bytes_sha256,
-                            info.width, info.height, info.format))
+        photo = Photo(participant, tp, region, view, Path(rel), info.bytes_sha256, info.width,
+                      info.height, info.format)
+        readable.append(photo)
+        if valid:
+            photos.append(photo)
 
     # Two files for one slot; one photo (same bytes) in two slots
     by_slot: dict[tuple, list[Photo]] = defaultdict(list)
@@ -310,7 +314,7 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
                 problems.append((name, f"{_slot_text(slot)} has {len(group)} files "
                                  f"({', '.join(names)}); keep one"))
     by_hash: dict[str, list[Photo]] = defaultdict(list)
-    for p in photos:
+    for p in readable:
         by_hash[p.sha256].append(p)
     for group in by_hash.values():
         if len({p.slot for p in group}) > 1:
