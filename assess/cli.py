@@ -330,13 +330,17 @@ def _check_port(host: str, port: int) -> None:
               help="Address to listen on; 0.0.0.0 serves the whole network.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True,
               help="Port to listen on.")
+@click.option("--sso-raters", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Sign in through the site's single sign-on instead of access codes: a CSV "
+                   "account,rater (see docs/rating.md).")
 @friendly
-def rate(rater_dir: Path, db: Path | None, host: str, port: int):
+def rate(rater_dir: Path, db: Path | None, host: str, port: int, sso_raters: Path | None):
     """Serve the rating app for the rater folder RATER_DIR.
 
     Raters open the printed address in a browser and sign in with their rater id and access
     code. Every rating is saved the moment it is given; stop the server with Ctrl+C and start it
-    again at any time, raters resume where they were.
+    again at any time, raters resume where they were. The app is given the rater folder only,
+    never the key.
 
     Example:
 
@@ -348,7 +352,7 @@ def rate(rater_dir: Path, db: Path | None, host: str, port: int):
     rater_set = rating.load_rater_set(rater_dir)
     db = db if db is not None else rating.default_db(rater_set)
     click.echo(f"Ratings database: {db}", err=True)
-    rating.serve(rater_dir, db=db, host=host, port=port)
+    rating.serve(rater_dir, db=db, host=host, port=port, sso_raters=sso_raters)
 
 
 @cli.command(context_settings=CONTEXT)

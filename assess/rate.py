@@ -60,11 +60,13 @@ __all__ = [
     "format_status",
     "serve",
     "streamlit_flags",
+    "load_sso_raters",
 ]
 
 APP_SCRIPT = Path(__file__).resolve().parent / "app" / "rate_app.py"
 ENV_RATER_DIR = "ASSESS_RATER_DIR"
 ENV_DB = "ASSESS_DB"
+ENV_SSO = "ASSESS_SSO_RATERS"
 PBKDF2_ITERATIONS = 200_000
 #: Codes as written by ``assess randomize``; anything else in a worklist is refused (it ends up in
 #: URLs and HTML).
@@ -517,6 +519,39 @@ def format_status(rows: list[RaterStatus]) -> str:
                      for line in lines)
 
 
+# ------------------------------------------------------------------------------------ single sign-on
+
+
+def load_sso_raters(path: str | Path, rater_set: RaterSet) -> dict[str, str]:
+    """Read the accounts allowed to rate when the app runs behind single sign-on.
+
+    A CSV with the columns ``account,rater``: ``account`` is the e-mail address the site's
+    identity provider reports for the person (``st.user.email``), ``rater`` a rater id of the set.
+    Returns account (lower case) → rater id. An account may rate as one rater only.
+    """
+    import csv
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise RateError(f"{path}: cannot read the list of accounts ({exc.strerror})") from None
+    rows = list(csv.DictReader(text.splitlines()))
+    if not rows or not {"account", "rater"} <= set(rows[0]):
+        raise RateError(f"{path}: needs the columns account,rater (one row per person)")
+    out: dict[str, str] = {}
+    for n, row in enumerate(rows, start=2):
+        account = (row["account"] or "").strip().lower()
+        rater = (row["rater"] or "").strip()
+        if not account or rater not in rater_set.raters:
+            raise RateError(f"{path}, line {n}: give an account and one of the set's raters "
+                            f"({', '.join(rater_set.raters)})")
+        if account in out and out[account] != rater:
+            raise RateError(f"{path}, line {n}: {account} is listed for two raters")
+        out[account] = rater
+    return out
+
+
 # ------------------------------------------------------------------------------------ serving
 
 
@@ -554,15 +589,18 @@ def prepare_run_dir(rater_set: RaterSet, run_dir: str | Path) -> Path:
 
 
 def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.0.0.1",
-          port: int = 8501) -> None:
+          port: int = 8501, sso_raters: str | Path | None = None) -> None:
     """Serve the rating app for a rater folder until interrupted (blocks).
 
     Checks the folder and opens (or creates) the database first, so a mistake is reported before
-    the server starts.
+    the server starts. With ``sso_raters`` (see :func:`load_sso_raters`) raters sign in through
+    the site's identity provider (``st.login``) instead of with access codes.
     """
     rs = load_rater_set(rater_dir)
     for rater in rs.raters:
         rs.worklist(rater)
+    if sso_raters is not None:
+        load_sso_raters(sso_raters, rs)
     db = Path(db) if db is not None else default_db(rs)
     with closing(store.connect(db)):
         pass
@@ -572,21 +610,29 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
         script = prepare_run_dir(rs, run_dir)
         os.environ[ENV_RATER_DIR] = str(rs.root)
         os.environ[ENV_DB] = str(db.resolve())
+        if sso_raters is not None:
+            os.environ[ENV_SSO] = str(Path(sso_raters).resolve())
         try:
             stcli.main.main(args=["run", str(script), *streamlit_flags(host, port)],
                             prog_name="streamlit", standalone_mode=False)
         finally:
-            os.environ.pop(ENV_RATER_DIR, None)
-            os.environ.pop(ENV_DB, None)
+            for name in (ENV_RATER_DIR, ENV_DB, ENV_SSO):
+                os.environ.pop(name, None)
 
 
-def app_config() -> tuple[RaterSet, Path]:
-    """The rater folder and database the app was started with (environment of :func:`serve`)."""
+def app_config() -> tuple[RaterSet, Path, dict[str, str] | None]:
+    """What the app was started with (environment of :func:`serve`).
+
+    The rater folder, the database, and the single sign-on accounts (``None`` when raters sign in
+    with access codes).
+    """
     rater_dir, db = os.environ.get(ENV_RATER_DIR), os.environ.get(ENV_DB)
     if not rater_dir or not db:
         raise RateError(f"start the app with `assess rate RATER_DIR` ({ENV_RATER_DIR} and {ENV_DB} "
                         "are not set)")
-    return load_rater_set(rater_dir), Path(db)
+    rater_set = load_rater_set(rater_dir)
+    sso = os.environ.get(ENV_SSO)
+    return rater_set, Path(db), (load_sso_raters(sso, rater_set) if sso else None)
 
 
 def display_url(code: str) -> str:

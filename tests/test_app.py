@@ -284,3 +284,40 @@ def test_the_next_photo_is_prefetched(env):
     nxt = env.rs.worklist("derm1").items[1].photos[0]
     html = "".join(md.value for md in at.markdown)
     assert f'class="assess-prefetch" src="app/static/display/{nxt}.jpg"' in html
+
+
+# ----------------------------------------------------------------------------- single sign-on
+
+
+@pytest.fixture
+def sso_env(env, tmp_path, monkeypatch):
+    accounts = tmp_path / "raters.csv"
+    accounts.write_text("account,rater\nDr.One@Clinic.example,derm1\ntwo@clinic.example,derm2\n")
+    monkeypatch.setenv(rate.ENV_SSO, str(accounts))
+    return env
+
+
+def test_behind_single_sign_on_a_logged_out_visitor_sees_only_the_sign_in_button(sso_env):
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.user = {"is_logged_in": False}
+    at.run()
+    assert shown(at) is None
+    assert [b.key for b in at.button] == ["sso-signin"]
+    assert not at.text_input
+
+
+def test_behind_single_sign_on_the_account_decides_the_rater(sso_env):
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.user = {"is_logged_in": True, "email": "dr.one@clinic.example"}
+    at.run()
+    assert shown(at) == sso_env.rs.worklist("derm1").items[0].item
+    click(at, level_key(sso_env, "derm1", shown(at)))
+    assert list(events(sso_env)["rater"]) == ["derm1"]
+
+
+def test_behind_single_sign_on_an_account_not_on_the_list_is_turned_away(sso_env):
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.user = {"is_logged_in": True, "email": "someone@elsewhere.example"}
+    at.run()
+    assert shown(at) is None
+    assert "not on the list of raters" in at.error[0].value

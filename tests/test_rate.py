@@ -259,3 +259,25 @@ def test_the_server_serves_photos_by_code_and_never_the_manifest_or_worklists(ra
         proc.terminate()
         proc.wait(timeout=30)
     assert (tmp_path / "r.sqlite").is_file()
+
+
+def test_the_single_sign_on_account_list_maps_accounts_to_raters(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    path = tmp_path / "raters.csv"
+    path.write_text("account,rater\nA@Clinic.example,derm1\nb@clinic.example,derm2\n")
+    assert rate.load_sso_raters(path, rs) == {"a@clinic.example": "derm1",
+                                              "b@clinic.example": "derm2"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("email,rater\na@x,derm1\n", "needs the columns account,rater"),
+    ("account,rater\na@x,derm9\n", "line 2: give an account and one of the set's raters"),
+    ("account,rater\na@x,derm1\nA@x,derm2\n", "line 3: a@x is listed for two raters"),
+])
+def test_a_faulty_single_sign_on_account_list_is_refused_with_the_line(rater_set, tmp_path, text,
+                                                                        message):
+    rs, _, _ = rater_set
+    path = tmp_path / "raters.csv"
+    path.write_text(text)
+    with pytest.raises(rate.RateError, match=message):
+        rate.load_sso_raters(path, rs)

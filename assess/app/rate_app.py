@@ -39,23 +39,23 @@ header[data-testid="stHeader"] {display: none;}
 
 
 @st.cache_resource(show_spinner=False)
-def _config(rater_dir: str | None, db: str | None):
+def _config(rater_dir: str | None, db: str | None, sso: str | None):
     return rate.app_config()
 
 
 def _config_now():
-    return _config(os.environ.get(rate.ENV_RATER_DIR), os.environ.get(rate.ENV_DB))
+    """(rater set, database, single sign-on accounts or None)."""
+    return _config(*(os.environ.get(name) for name in (rate.ENV_RATER_DIR, rate.ENV_DB, rate.ENV_SSO)))
 
 
 @st.cache_resource(show_spinner=False)
 def _worklist(root: str, rater: str) -> rate.Worklist:
-    rater_set, _ = _config_now()
-    return rater_set.worklist(rater)
+    return _config_now()[0].worklist(rater)
 
 
 def _my_worklist() -> tuple[rate.Worklist, object]:
     """The signed-in rater's worklist and the database (callbacks and runs use only this)."""
-    rater_set, db = _config_now()
+    rater_set, db, _ = _config_now()
     return _worklist(str(rater_set.root), ss["_rater"]), db
 
 
@@ -63,7 +63,7 @@ def _my_worklist() -> tuple[rate.Worklist, object]:
 
 
 def _on_sign_in() -> None:
-    rater_set, _ = _config_now()
+    rater_set = _config_now()[0]
     rater = (ss.get("signin_id") or "").strip()
     ok = rate.check_access(rater_set, rater, ss.get("signin_code") or "")
     ss["signin_code"] = ""
@@ -247,7 +247,8 @@ def references(rater_set, it: rate.Item) -> None:
 
 
 def footer() -> None:
-    st.button("Sign out", key="signout", on_click=_on_sign_out, type="tertiary")
+    sso = _config_now()[2] is not None
+    st.button("Sign out", key="signout", on_click=st.logout if sso else _on_sign_out, type="tertiary")
 
 
 # ----------------------------------------------------------------------------- screens
@@ -265,6 +266,20 @@ def sign_in_screen() -> None:
         if ss.get("_signin_failed"):
             st.error("Rater id or access code not recognised. Check the details you were given "
                      "and try again.")
+
+
+def sso_screen(problem: str | None) -> None:
+    """Sign-in through the site's identity provider (``assess rate --sso-raters``)."""
+    st.html(CSS)
+    _, mid, _ = st.columns([1, 1.2, 1])
+    with mid:
+        st.header("Photo rating")
+        if problem:
+            st.error(problem)
+            st.button("Sign out", key="sso-signout", on_click=st.logout)
+        else:
+            st.button("Sign in with your organisation's account", key="sso-signin", type="primary",
+                      on_click=st.login)
 
 
 def single_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]) -> None:
@@ -375,7 +390,18 @@ def locked_screen(wl: rate.Worklist) -> None:
 
 
 def main() -> None:
-    rater_set, db = _config_now()
+    rater_set, db, sso = _config_now()
+    if sso is not None:
+        if not st.user.is_logged_in:
+            sso_screen(None)
+            ready_marker("__signin__", 0, "signin")
+            return
+        ss["_rater"] = sso.get(str(st.user.get("email") or "").strip().lower())
+        if ss["_rater"] is None:
+            sso_screen("Your account is not on the list of raters of this set. Ask the study "
+                       "coordinator to add it.")
+            ready_marker("__signin__", 0, "signin")
+            return
     rater = ss.get("_rater")
     if not rater or rater not in rater_set.raters:
         sign_in_screen()
