@@ -650,9 +650,10 @@ def randomize(
     if stale:
         warnings.append(f"{len(stale)} unfinished set folder(s) from an interrupted run in {out_dir}: "
                         f"{', '.join(stale[:3])}; delete them when no other randomize is running")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{set_id}.partial-", dir=out_dir))
     restore = _raise_on_sigterm()
+    tmp: Path | None = None
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{set_id}.partial-", dir=out_dir))
         rater, key, work = tmp / "rater", tmp / "key", tmp / "work"
         for d in (rater / "images" / "full", rater / "images" / "display", rater / "worklists",
                   key, work):
@@ -757,7 +758,8 @@ def randomize(
         os.chmod(tmp, DIR_MODE)
         os.rename(tmp, target)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
         restore()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -152,3 +156,21 @@ def test_demo_refuses_a_folder_that_is_not_a_demo_study(tmp_path):
     assert result.exit_code == 1
     assert "folder is not empty" in result.stderr
     assert [p.name for p in (tmp_path / "photos").iterdir()] == ["P1_baseline_face.jpg"]
+
+
+def test_a_terminated_randomize_leaves_nothing_behind(synth, tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, "-c", "from assess.cli import cli; cli()", "randomize", "--study",
+               str(synth.study_path), "--images", str(synth.root), "--out", str(out), "--set-id", "t"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        while proc.poll() is None and not (out.is_dir() and any(out.glob(".t.partial-*"))):
+            time.sleep(0.01)
+        assert proc.poll() is None, "randomize finished before it could be stopped"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert list(out.iterdir()) == []
