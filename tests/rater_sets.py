@@ -23,19 +23,25 @@ atexit.register(shutil.rmtree, _ROOT, True)
 
 
 def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, presentation: str = "single",
-                    seed: int = 7, size=(160, 120), repeat_fraction: float = 0.0):
+                    seed: int = 7, size=(160, 120), repeat_fraction: float = 0.0,
+                    references: bool = False):
     """Copy a randomized set into ``out`` (``out/rater``, ``out/key``).
+
+    ``references`` gives the face scale (WSRS) one reference photo per level.
 
     Returns ``(rater_dir, key_dir, access)`` with ``access`` the rater → access code map of
     ``key/access.csv``.
     """
-    params = (tuple(raters), participants, presentation, seed, tuple(size), repeat_fraction)
+    params = (tuple(raters), participants, presentation, seed, tuple(size), repeat_fraction,
+              references)
     src = _BUILT.get(params)
     if src is None:
         work = _ROOT / f"set{len(_BUILT)}"
         study = synth.make_study(work / "images", participants=participants, regions=REGIONS,
                                  seed=seed, size=tuple(size), raters=tuple(raters),
                                  repeat_fraction=repeat_fraction, presentation=presentation)
+        if references:
+            _add_references(study.study_path, size)
         built = blind.randomize(study.study_path, study.root, work / "assignments", set_id=SET_ID,
                                 seed=seed, workers=1)
         src = _BUILT[params] = built.path
@@ -43,3 +49,21 @@ def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, present
     with open(out / "key" / "access.csv", newline="", encoding="utf-8") as fh:
         access = {row["rater"]: row["access_code"] for row in csv.DictReader(fh)}
     return out / "rater", out / "key", access
+
+
+def _add_references(study_path: Path, size) -> None:
+    from PIL import Image, ImageDraw
+
+    refs = study_path.parent / "refs" / "face"
+    refs.mkdir(parents=True)
+    for level in range(1, 6):
+        img = Image.new("RGB", tuple(size), (220, 180, 160))
+        draw = ImageDraw.Draw(img)
+        for k in range(level):
+            y = (k + 1) * size[1] // 7
+            draw.line((10, y, size[0] - 10, y + 5), fill=(120, 80, 70), width=level)
+        img.save(refs / f"{level}.jpg", quality=90)
+    text = study_path.read_text(encoding="utf-8")
+    study_path.write_text(text.replace('[regions.face]\nscale = "wsrs"\n',
+                                       '[regions.face]\nscale = "wsrs"\nreferences = "refs/face"\n'),
+                          encoding="utf-8")

@@ -321,3 +321,20 @@ def test_behind_single_sign_on_an_account_not_on_the_list_is_turned_away(sso_env
     at.run()
     assert shown(at) is None
     assert "not on the list of raters" in at.error[0].value
+
+
+def test_the_scales_reference_photos_are_shown_with_their_levels(make_rater_set, tmp_path,
+                                                                 monkeypatch):
+    rater_dir, _, access = make_rater_set(name="refs", references=True)
+    monkeypatch.setenv(rate.ENV_RATER_DIR, str(rater_dir))
+    monkeypatch.setenv(rate.ENV_DB, str(tmp_path / "r.sqlite"))
+    rs = rate.load_rater_set(rater_dir)
+    assert sorted(rs.references["wsrs"]) == [1, 2, 3, 4, 5]
+    at = sign_in(open_app(), "derm1", access["derm1"])
+    wl = rs.worklist("derm1")
+    while wl.items[wl.index[shown(at)]].scale != "wsrs":
+        click(at, "nav-forward")
+    images = at.get("image")
+    captions = [img.proto.imgs[0].caption for img in images]
+    assert captions == [f"{lv.value} · {lv.label}" for lv in rs.scales["wsrs"].levels]
+    assert all(img.proto.imgs[0].url.startswith("/mock/media/") for img in images)
