@@ -219,6 +219,12 @@ def main() -> None:
     try:
         if args.rater_dir:
             rater_dir, rater, code = args.rater_dir, args.rater, args.code
+            access = rater_dir.parent / "key" / "access.csv"
+            if code is None and access.is_file():  # a set built by this script with --keep
+                import csv
+
+                with open(access, newline="") as fh:
+                    code = {r["rater"]: r["access_code"] for r in csv.DictReader(fh)}[rater]
         else:
             w, h = (int(v) for v in args.size.lower().split("x"))
             rater_dir, rater, code = build_set(work, args.photos, (w, h))
