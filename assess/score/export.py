@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
@@ -30,7 +31,7 @@ from ..study import Scale
 __all__ = ["neutralize", "write_csv", "write_xlsx", "spss_name", "wide_table", "write_sav"]
 
 FORMULA_START = re.compile(r"^[=+\-@\t\r]")
-XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+XML_ILLEGAL_BUT_NUL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 MAX_CELL = 32767
 SPSS_RESERVED = {"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"}
 
@@ -60,7 +61,7 @@ def neutralize(df: pd.DataFrame) -> pd.DataFrame:
 
 def _factorize(values: pd.Series):
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    return list(uniques), codes
+    return uniques.tolist(), codes
 
 
 def _export_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -75,59 +76,107 @@ def _export_frame(df: pd.DataFrame) -> pd.DataFrame:
     return neutralize(out)
 
 
+def _unique_render(series: pd.Series, number, text, blank: str) -> np.ndarray:
+    """Render each distinct value once (``number(float)`` or ``text(str)``), then spread them."""
+    if series.dtype == bool:
+        series = series.astype("int64")
+    elif str(series.dtype) == "boolean":
+        series = series.astype("Int64")
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        arr = series.astype("float64").to_numpy()
+        arr = np.where(np.isfinite(arr), arr, np.nan)
+        codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+        rendered = [number(u) for u in uniques.tolist()]
+    else:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        rendered = text([str(u) for u in uniques.tolist()])
+    return np.array(rendered + [blank], dtype=object)[codes]
+
+
+def _number_text(value: float) -> str:
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def _join_rows(parts: list, n: int, chunk: int = 20_000) -> Iterable[str]:
+    """Row-major text of ``parts`` (each a constant string or one string per row), in chunks."""
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        block = np.empty((stop - start, len(parts)), dtype=object)
+        for j, part in enumerate(parts):
+            block[:, j] = part if isinstance(part, str) else part[start:stop]
+        yield "".join(block.ravel().tolist())
+
+
+CSV_SPECIAL = re.compile(r'[",\r\n]')
+
+
+def _csv_text(values: list[str]) -> list[str]:
+    return ['"' + v.replace('"', '""') + '"' if CSV_SPECIAL.search(v) else v for v in values]
+
+
 def write_csv(df: pd.DataFrame, path: str | Path) -> None:
-    """Write a table as UTF-8 CSV (with BOM), formula-like text neutralized."""
-    _export_frame(df).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n",
-                             float_format="%.10g")
+    r'''Write a table as UTF-8 CSV (with BOM, RFC 4180 quoting), formula-like text neutralized.
+
+    Each distinct value is rendered once and the rows are assembled in one pass (pandas'
+    ``to_csv`` formats every cell and takes seconds for a trial's long table).
+
+    >>> import io, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> write_csv(pd.DataFrame({"a": ["x, y", 'say "hi"', None], "b": [1.0, -2.5, None]}), path)
+    >>> path.read_text(encoding="utf-8-sig").splitlines()
+    ['a,b', '"x, y",1', '"say ""hi""",-2.5', ',']
+    '''
+    frame = _export_frame(df)
+    columns = [_unique_render(frame[c], _number_text, _csv_text, "") for c in frame.columns]
+    parts: list = []
+    for i, col in enumerate(columns):
+        parts += [col, "," if i < len(columns) - 1 else "\n"]
+    header = ",".join(_csv_text([str(c) for c in frame.columns])) + "\n"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        fh.write(header)
+        if len(frame) and columns:
+            for block in _join_rows(parts, len(frame)):
+                fh.write(block)
 
 
 # --------------------------------------------------------------------------------- XLSX
 
 
-def _xml_text(value: str) -> str:
-    value = XML_ILLEGAL.sub("", value)[:MAX_CELL]
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return value
+def _xml_texts(values: list[str]) -> list[str]:
+    """XML-escaped text of many values at once (one pass over all of them)."""
+    if not values:
+        return []
+    sep = "\x00"  # illegal in XML, so removed from every value and a safe separator
+    joined = sep.join(v.replace(sep, "")[:MAX_CELL] for v in values)
+    joined = XML_ILLEGAL_BUT_NUL.sub("", joined)
+    joined = joined.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return joined.split(sep)
 
 
-def _cell_rests(series: pd.Series) -> np.ndarray:
-    """For each value, what follows ``<c r="A1"`` in the worksheet XML (blank: ``"/>"``)."""
-    values = series
-    if values.dtype == bool:
-        values = values.astype("int64")
-    elif str(values.dtype) == "boolean":
-        values = values.astype("Int64")
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        arr = values.astype("float64").to_numpy()
-        finite = np.isfinite(arr)
-        codes, uniques = pd.factorize(pd.Series(np.where(finite, arr, np.nan)), use_na_sentinel=True)
-        rests = np.array([f"><v>{int(u) if float(u).is_integer() and abs(u) < 1e15 else repr(float(u))}"
-                          "</v></c>" for u in uniques] + ["/>"], dtype=object)
-        return rests[codes]
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    rests = []
-    for u in uniques:
-        text = _xml_text(str(u))
+def _xlsx_text(values: list[str]) -> list[str]:
+    out = []
+    for text in _xml_texts(values):
         if text == "":
-            rests.append("/>")
+            out.append('"/>')
+        elif text[0].isspace() or text[-1].isspace():
+            out.append(f'" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>')
         else:
-            space = ' xml:space="preserve"' if text != text.strip() else ""
-            rests.append(f' t="inlineStr"><is><t{space}>{text}</t></is></c>')
-    return np.array(rests + ["/>"], dtype=object)[codes]
+            out.append(f'" t="inlineStr"><is><t>{text}</t></is></c>')
+    return out
 
 
 def _rows_xml(df: pd.DataFrame, first_row: int = 2) -> Iterable[str]:
     """Worksheet ``<row>`` elements of a frame's values, starting at Excel row ``first_row``."""
-    letters = [xl_col_to_name(i) for i in range(df.shape[1])]
-    template = '<row r="{0}">' + "".join(f'<c r="{L}{{0}}"{{{i + 1}}}' for i, L in enumerate(letters)) \
-        + "</row>"
-    columns = [_cell_rests(df[c]) for c in df.columns]
-    fmt = template.format
-    chunk = 20_000
-    for start in range(0, len(df), chunk):
-        stop = min(start + chunk, len(df))
-        rows = range(first_row + start, first_row + stop)
-        yield "".join([fmt(*t) for t in zip(rows, *(c[start:stop] for c in columns))])
+    rows = np.arange(first_row, first_row + len(df)).astype(str).astype(object)
+    parts: list = ['<row r="', rows, '">']
+    for i, col in enumerate(df.columns):
+        rest = _unique_render(df[col], lambda v: f'"><v>{_number_text(v)}</v></c>', _xlsx_text,
+                              '"/>')
+        parts += [f'<c r="{xl_col_to_name(i)}', rows, rest]
+    parts.append("</row>")
+    return _join_rows(parts, len(df))
 
 
 def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
@@ -168,10 +217,17 @@ def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
                 last = xl_rowcol_to_cell(len(df), df.shape[1] - 1)
                 xml = re.sub(r'<dimension ref="[^"]*"/>', f'<dimension ref="A1:{last}"/>', xml, count=1)
                 head, tail = xml.split("</sheetData>", 1)
-                with dst.open(part, "w") as fh:
+                with dst.open(part, "w") as fh, ThreadPoolExecutor(1) as writer:
                     fh.write(head.encode("utf-8"))
+                    # Compress one block (zlib lets go of the GIL) while the next is assembled.
+                    pending = None
                     for block in _rows_xml(df):
-                        fh.write(block.encode("utf-8"))
+                        data = block.encode("utf-8")
+                        if pending is not None:
+                            pending.result()
+                        pending = writer.submit(fh.write, data)
+                    if pending is not None:
+                        pending.result()
                     fh.write(("</sheetData>" + tail).encode("utf-8"))
     finally:
         skeleton.unlink(missing_ok=True)
