@@ -38,7 +38,7 @@ says nothing about the timepoint, 1.0 that it separates them perfectly). Categor
 the category that separates best. Three kinds of property:
 
 * **fixed by design** (width, height, format, quantization tables, chroma subsampling, JPEG segment
-  layout, metadata segments, mtime; for the full and the display copy): the pipeline makes them equal
+  layout, metadata segments, mtime, permissions; for the full and the display copy): the pipeline makes them equal
   for every photo of a region, so AUC > :data:`AUC_LIMIT` (0.55) is a finding whatever the sample size.
 * **randomized** (code, position in each rater's worklist, side in a pair): they vary by chance, and
   with a few dozen photos a chance AUC above 0.55 is common, so they are findings only when AUC >
@@ -559,7 +559,7 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None) -> AuditReport:
             for what, message in walk.problems:
                 findings.append(Finding(rel, what, message))
             jpegs.append(path)
-            info[rel] = {"walk": walk, "size": len(data), "mtime": st.st_mtime_ns}
+            info[rel] = {"walk": walk, "size": len(data), "mtime": st.st_mtime_ns, "mode": st.st_mode & 0o7777}
             if match_all is not None and match_long is not None:
                 outside = bytearray()
                 pos = 0
@@ -663,6 +663,7 @@ def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict]
             put(code, f"{label}JPEG segment layout", walk.layout, "fixed", True)
             put(code, f"{label}metadata segments", len(walk.problems), "fixed", False)
             put(code, f"{label}mtime", p["mtime"], "fixed", False)
+            put(code, f"{label}permissions", p["mode"], "fixed", True)
             put(code, f"{label}file size", p["size"], "pixels", False)
             if copy == "display":
                 try:
