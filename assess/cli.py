@@ -428,6 +428,8 @@ def score_command(rater_dir: Path, key_dir: Path, db: Path | None, ratings: Path
     click.echo(f"Checked: key.csv matches the seal in set.json; {c['ratings']:,} ratings by "
                f"{c['raters']} rater(s) of {c['participants']:,} participants in "
                f"{len(u.arms)} arm(s) unblinded.")
+    click.echo(f"Timepoints: {' → '.join(u.timepoints)} (order from "
+               f"{c['timepoint_order_from']}).")
     for finding in result.findings:
         click.echo(f"Warning: {finding.short(5)}")
     click.echo(f"Wrote {out}: {', '.join(f.name for f in result.files)}")

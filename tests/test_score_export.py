@@ -166,6 +166,8 @@ def test_the_score_command_prints_the_checks_the_warnings_and_the_files(tmp_path
     assert result.stdout == (
         "Checked: key.csv matches the seal in set.json; 11 ratings by 2 rater(s) of 3 participants "
         "in 1 arm(s) unblinded.\n"
+        "Timepoints: baseline → month12 (order from their names: a baseline name first, the rest "
+        "in natural order).\n"
         "Warning: worklists not locked (interim analysis: ratings may still change): derm2\n"
         f"Warning: 1 item(s) not rated (derm2 1): derm2:{skip[0]}\n"
         "Warning: 1 participant × region × rater series lack a timepoint and are left out of the "

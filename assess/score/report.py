@@ -85,6 +85,16 @@ def _svg(chart: alt.TopLevelMixin) -> str:
     return svg
 
 
+def _whole_steps(counts: pd.Series, most: int = 4) -> list[int]:
+    """Up to ``most`` whole numbers from the smallest to the largest count, for a legend.
+
+    >>> _whole_steps(pd.Series([1, 2, 9])), _whole_steps(pd.Series([3, 3]))
+    ([1, 4, 6, 9], [3])
+    """
+    lo, hi = int(counts.min()), int(counts.max())
+    return sorted({int(round(v)) for v in np.linspace(lo, hi, most)})
+
+
 def _title(region: str, view: str, scale_name: str) -> str:
     return f"{region}{' / ' + view if view else ''}: {scale_name}"
 
@@ -166,7 +176,7 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
                     detail="path:N",
                     strokeWidth=alt.StrokeWidth("n:Q", scale=alt.Scale(range=[1, 14]),
                                                 title="participants",
-                                                legend=alt.Legend(format="d", tickMinStep=1)),
+                                                legend=alt.Legend(values=_whole_steps(mine["n"]))),
                     color=alt.Color("change:N", scale=alt.Scale(
                         domain=["improved", "unchanged", "worsened"],
                         range=["#2e9e5b", "#8a94a3", "#c0392b"]), title="change"),
@@ -312,7 +322,8 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
     parts.append("<table class='meta'><tbody>" + "".join(
         f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in [
             ("participants", c.get("participants")), ("arms", ", ".join(u.arms)),
-            ("timepoints", ", ".join(u.timepoints)),
+            ("timepoints", f"{' → '.join(u.timepoints)} (baseline first; order from "
+                           f"{c.get('timepoint_order_from')})"),
             ("photos (first showings)", c.get("photos")), ("disguised repeats", c.get("repeats")),
             ("raters", ", ".join(u.set.raters)), ("items in the worklists", c.get("items")),
             ("ratings", c.get("ratings")), ("presentation", u.set.presentation),

@@ -662,7 +662,7 @@ def unblind(
         declared = timepoints_from_key(key)
         timepoint_source = "the row order of key.csv"
     if declared is None:
-        timepoint_source = "the timepoint names (baseline first, then natural order)"
+        timepoint_source = "their names: a baseline name first, the rest in natural order"
     timepoints = order_timepoints(key["timepoint"].unique().tolist(), declared)
     if len(timepoints) < 2:
         raise ScoreError(f"{key_dir / 'key.csv'}: all photos are of timepoint {timepoints[0]!r}; "
