@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import os
+import sys
 import time
 
 import streamlit as st
@@ -106,11 +107,11 @@ def _save(item: str, **answer) -> None:
     except store.LockedError:
         ss["_error"] = "Your ratings are submitted and locked; they can no longer be changed."
         return
-    except store.StoreError as exc:
-        ss["_error"] = f"Not saved: {exc}"
-        return
-    except rate.RateError as exc:
-        ss["_error"] = str(exc)
+    except (store.StoreError, rate.RateError) as exc:
+        # The details (they may name the database file) go to the server's log, not the page.
+        print(f"assess rate: not saved: {exc}", file=sys.stderr, flush=True)
+        ss["_error"] = ("Not saved: the rating could not be written. Try again; if it keeps "
+                        "failing tell the study coordinator. Ratings given before are safe.")
         return
     for key in ("_time", "_shown", "_pending"):
         ss.get(key, {}).pop(item, None)
@@ -152,7 +153,8 @@ def _on_lock() -> None:
     try:
         wl.lock(db)
     except store.StoreError as exc:
-        ss["_error"] = str(exc)
+        print(f"assess rate: not locked: {exc}", file=sys.stderr, flush=True)
+        ss["_error"] = "Not submitted: check that every item is rated, then try again."
 
 
 # ----------------------------------------------------------------------------- pieces
