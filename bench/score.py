@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import resource
 import shutil
 import sys
@@ -141,6 +142,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ratings", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, help="build the set in this folder and keep it")
+    parser.add_argument("--no-reference", dest="reference", action="store_false",
+                        help="skip writing the long table with pandas for comparison")
     args = parser.parse_args(argv)
     root = args.keep or Path(tempfile.mkdtemp(prefix="assess-bench-score-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -148,20 +151,38 @@ def main(argv=None) -> int:
         print(f"building a synthetic set with {args.ratings:,} ratings in {root} …", flush=True)
         rater_dir, key_dir, db, participants, n, build_s = build(root, args.ratings)
         print(f"  {n:,} ratings of 2 raters written through assess.store in {build_s:.1f} s")
-        t0 = time.perf_counter()
+        load = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
         analysis = analyse(rater_dir, key_dir, db=db, participants=participants)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         files = write_files(analysis, root / "out")
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"ratings scored           {len(analysis.unblinded.long):>10,}")
-        print(f"statistics (check, unblind, tables, reliability)  {t1 - t0:6.2f} s   target ≤ 2 s")
-        print(f"all files ({len(files)})                                 {t2 - t1:6.2f} s   "
+        print(f"ratings scored {len(analysis.unblinded.long):,}; {os.cpu_count()} cores, load "
+              f"average {load:.1f} at the start (wall time grows with other work on the machine)")
+        print(f"{'':40} {'wall':>8} {'CPU':>8}")
+        print(f"{'statistics (check, unblind, tables)':40} {t1 - t0:7.2f}s {c1 - c0:7.2f}s   "
+              "target ≤ 2 s")
+        print(f"{'all files (' + str(len(files)) + ')':40} {t2 - t1:7.2f}s {c2 - c1:7.2f}s   "
               "target ≤ 5 s")
-        print(f"total                                             {t2 - t0:6.2f} s")
-        print(f"peak memory (max RSS of the process)              {peak_mb:6.0f} MB  target ≤ 500 MB")
+        print(f"{'total':40} {t2 - t0:7.2f}s {c2 - c0:7.2f}s")
+        print(f"{'peak memory (max RSS of the process)':40} {peak_mb:6.0f} MB            "
+              "target ≤ 500 MB")
         for f in files:
             print(f"  {f.name:<20} {f.stat().st_size / 1e6:8.2f} MB")
+        if args.reference:
+            long = analysis.unblinded.long
+            print("reference, the same long table written by pandas:")
+            for label, write in (
+                    ("DataFrame.to_csv", lambda p: long.to_csv(p, index=False)),
+                    ("DataFrame.to_excel (xlsxwriter)",
+                     lambda p: long.to_excel(p, index=False, engine="xlsxwriter")),
+                    ("DataFrame.to_excel (openpyxl)",
+                     lambda p: long.to_excel(p, index=False, engine="openpyxl"))):
+                suffix = ".csv" if "csv" in label else ".xlsx"
+                t, c = time.perf_counter(), time.process_time()
+                write(root / f"reference{suffix}")
+                print(f"  {label:38} {time.perf_counter() - t:7.2f}s {time.process_time() - c:7.2f}s")
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
