@@ -96,9 +96,9 @@ class Camera:
 CAMERAS = (
     Camera("Canon", "Canon EOS 5D Mark IV", "032021004711", "Firmware Version 1.2.0", (4, 3), 1.0,
            95, 0, ".JPG", (48.13743, 11.57549)),
-    Camera("Apple", "iPhone 13 Pro", "F17GK2XQ0D8M", "16.1.2", (16, 9), 1.2, 82, 2, ".jpg",
+    Camera("Apple", "iPhone 13 Pro", "F17GK2XQ0D8M", "16.1.2", (16, 9), 1.4, 82, 2, ".jpg",
            (48.15121, 11.56044), comment="Apple iPhone", trailer=True, rotates=True, heic=True),
-    Camera("samsung", "SM-G991B", "R58R31ABCDE", "G991BXXU5CVLL", (3, 2), 1.1, 88, 1, ".jpg",
+    Camera("samsung", "SM-G991B", "R58R31ABCDE", "G991BXXU5CVLL", (3, 2), 1.2, 88, 1, ".jpg",
            (48.14032, 11.58811), comment="SAMSUNG", trailer=True, rotates=True),
 )
 
@@ -391,7 +391,8 @@ def _kind(region: str) -> str:
 
 
 def _default_normalize(width: int, height: int) -> dict[str, object]:
-    long_edge = max(256, min(3000, max(width, height)))
+    # a little below the baseline camera's size, so that every camera's photos are scaled down
+    long_edge = max(256, min(3000, round(0.8 * max(width, height))))
     return {"long_edge": long_edge, "display_long_edge": min(long_edge, 2048), "quality": 90,
             "aspect": "4:3", "fit": "crop"}
 
@@ -541,11 +542,15 @@ def draw_skin(h: int, w: int, kind: str, severity: float, *, tone: int = 2,
     """
     geo = np.random.default_rng(list(geometry_seed))
     vis = np.random.default_rng(list(visit_seed))
-    scale = min(h, w) / 600.0
+    # The subject is framed within the largest 4:3 (3:4 upright) rectangle of the frame, so a
+    # wider camera shows more backdrop, not a bigger subject: after cropping to the study's canvas
+    # every visit looks alike.
+    H, W = _core(h, w)
+    scale = min(H, W) / 600.0
 
     # framing: the skin area's centre and size shift a little between visits
-    cy = h * (0.5 + vis.uniform(-0.04, 0.04))
-    cx = w * (0.5 + vis.uniform(-0.04, 0.04))
+    cy = h / 2 + H * vis.uniform(-0.04, 0.04)
+    cx = w / 2 + W * vis.uniform(-0.04, 0.04)
     zoom = vis.uniform(0.92, 1.05)
 
     # Smooth fields (skin outline, shading, lighting, backdrop) are drawn at a quarter of the
@@ -555,13 +560,13 @@ def draw_skin(h: int, w: int, kind: str, severity: float, *, tone: int = 2,
     ys = (np.arange(lh, dtype=np.float32)[:, None] + 0.5) * f
     xs = (np.arange(lw, dtype=np.float32)[None, :] + 0.5) * f
     if kind == "face":
-        ry, rx = 0.46 * h * zoom, 0.40 * w * zoom
+        ry, rx = 0.46 * H * zoom, 0.40 * W * zoom
         mask = 1.0 - (((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2)
     elif kind == "neck":
-        rx = 0.36 * w * zoom
+        rx = 0.36 * W * zoom
         mask = 1.0 - ((xs - cx) / rx) ** 2 + 0 * ys
     else:  # the back of a hand: a rounded superellipse
-        ry, rx = 0.40 * h * zoom, 0.42 * w * zoom
+        ry, rx = 0.40 * H * zoom, 0.42 * W * zoom
         mask = 1.0 - (np.abs((ys - cy) / ry) ** 3 + np.abs((xs - cx) / rx) ** 3)
     soft_low = np.clip(mask * 8.0, 0.0, 1.0)
     shade = 0.78 + 0.3 * np.sqrt(np.clip(mask, 0, 1))
@@ -584,10 +589,10 @@ def draw_skin(h: int, w: int, kind: str, severity: float, *, tone: int = 2,
     relief *= vis.uniform(0.02, 0.045)  # relief: negative = shadow, positive = highlight; ISO noise
     if kind == "hands":
         tint = np.zeros((h, w), dtype=np.float32)  # bluish (veins)
-        _draw_hands(relief, tint, geo, severity, scale, cy, cx)
+        _draw_hands(relief, tint, geo, severity, scale, cy, cx, H, W)
     else:
         tint = None
-        _draw_wrinkles(relief, geo, severity, scale, kind, cy, cx, h, w)
+        _draw_wrinkles(relief, geo, severity, scale, kind, cy, cx, H, W)
     # fine crepey texture grows with severity
     relief += (0.02 + 0.02 * severity) * _smooth_noise(geo, h, w, max(2, int(5 * scale)))
     relief *= soft
@@ -630,7 +635,18 @@ def _stroke(relief: np.ndarray, centre: np.ndarray, along: slice, width: float, 
     relief[lo:hi, along] += depth * taper[None, :] * profile
 
 
+def _core(h: int, w: int) -> tuple[float, float]:
+    """Height and width of the largest 4:3 rectangle (3:4 when upright) inside an h x w frame."""
+    if h > w:
+        cw = min(w, h * 3 / 4)
+        return cw * 4 / 3, cw
+    ch = min(h, w * 3 / 4)
+    return ch, ch * 4 / 3
+
+
 def _draw_wrinkles(relief, geo, severity, scale, kind, cy, cx, h, w) -> None:
+    """Wrinkle lines; ``h``, ``w`` are the subject's frame (see :func:`_core`)."""
+    full_w = relief.shape[1]
     n_max = 9 if kind == "face" else 6
     count = int(round(1 + (n_max - 1) * severity)) if severity > 0.05 else 0
     depth = 0.06 + 0.30 * severity
@@ -648,23 +664,27 @@ def _draw_wrinkles(relief, geo, severity, scale, kind, cy, cx, h, w) -> None:
         sag = geo.uniform(-0.03, 0.05) * h
         if i >= count:
             continue
-        row = (cy - 0.35 * h if kind == "face" else cy - 0.35 * h) + (i + 1) * spacing + offset
-        x0, x1 = int(w * start), int(w * stop)
+        row = cy - 0.35 * h + (i + 1) * spacing + offset
+        x0 = max(0, int(cx - w / 2 + w * start))
+        x1 = min(full_w, int(cx - w / 2 + w * stop))
+        if x1 - x0 < 2:
+            continue
         t = np.linspace(-1, 1, max(2, x1 - x0), dtype=np.float32)
         centre = row + amp * np.sin(freq * np.pi * t + phase) + sag * (1 - t * t)
         fade = 1.0 - 0.5 * i / n_max
         _stroke(relief, centre, slice(x0, x0 + len(centre)), width * fade ** 0.5, depth * fade)
 
 
-def _draw_hands(relief, tint, geo, severity, scale, cy, cx) -> None:
-    h, w = relief.shape
+def _draw_hands(relief, tint, geo, severity, scale, cy, cx, h, w) -> None:
+    """Tendons and veins; ``h``, ``w`` are the subject's frame (see :func:`_core`)."""
+    full_h = relief.shape[0]
     rel_t, tint_t = relief.T, tint.T  # veins and tendons run from the wrist to the knuckles
     # tendons: straight ridges fanning out to the knuckles
     tendon_depth = 0.04 + 0.22 * severity
     for i in range(4):
         x = cx + (i - 1.5) * 0.16 * w + geo.uniform(-0.02, 0.02) * w
         y0, y1 = int(cy - 0.33 * h), int(cy + 0.38 * h)
-        y0, y1 = max(0, y0), min(h, y1)
+        y0, y1 = max(0, y0), min(full_h, y1)
         t = np.linspace(0, 1, max(2, y1 - y0), dtype=np.float32)
         centre = x + (i - 1.5) * 0.05 * w * (1 - t)
         _stroke(rel_t, centre, slice(y0, y0 + len(centre)), max(1.0, (3 + 3 * severity) * scale),
@@ -677,7 +697,7 @@ def _draw_hands(relief, tint, geo, severity, scale, cy, cx) -> None:
         freq = geo.uniform(0.8, 2.0)
         phase = geo.uniform(0, 2 * np.pi)
         y0 = max(0, int(cy + geo.uniform(-0.35, -0.1) * h))
-        y1 = min(h, int(cy + geo.uniform(0.15, 0.38) * h))
+        y1 = min(full_h, int(cy + geo.uniform(0.15, 0.38) * h))
         if i >= count:
             continue
         t = np.linspace(0, 1, max(2, y1 - y0), dtype=np.float32)
