@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from assess.score import OUTPUTS, score
+from assess.score import OUTPUTS, analyse, score
 from assess.score.unblind import ScoreError, read_ratings_csv, timepoints_from_key, unblind
 from score_fixtures import make_set, rate_all, slot_of, write_db, write_ratings
 
@@ -311,8 +311,8 @@ def test_disguised_repeats_are_flagged_and_left_out_of_the_primary_analysis(fx, 
     reps = u.long[u.long["repeat"]]
     assert sorted(reps["code"]) == [repeat, repeat]
     assert set(reps["first_showing"]) == {fx.repeats[repeat]}
-    out = score(fx.rater_dir, fx.key_dir, tmp_path / "out", ratings=csv_of(tmp_path, rows, "r2.csv"))
-    within = out.analysis.summary[out.analysis.summary["analysis"] == "within arm"]
+    summary = analyse(fx.rater_dir, fx.key_dir, ratings=csv_of(tmp_path, rows, "r2.csv")).summary
+    within = summary[summary["analysis"] == "within arm"]
     assert within["baseline_median"].tolist() == [4.0, 4.0]  # the repeat's 1 is not counted
 
 

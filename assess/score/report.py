@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import math
 from datetime import datetime, timezone
-from pathlib import Path
 
 import altair as alt
 import numpy as np

@@ -30,13 +30,11 @@ Analysis rules (the report's *Methods* section says the same):
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from ..study import Scale
 from . import reliability as rel
 from . import stats
 from .unblind import Unblinded
@@ -147,10 +145,6 @@ def _change_stats(improvement: np.ndarray, raw_change: np.ndarray | None, catego
                 "effect_r": w.r, "effect_r_n": f"{w.n_nonzero} non-zero pairs",
                 "rank_biserial": w.rank_biserial})
     return out
-
-
-def _scale_rows(u: Unblinded) -> dict[str, Scale]:
-    return u.set.scales
 
 
 def summary_table(u: Unblinded) -> pd.DataFrame:
@@ -427,6 +421,3 @@ def reliability_table(u: Unblinded) -> pd.DataFrame:
                                  "answered left/right; exact binomial test against 50%"})
     return pd.DataFrame(rows, columns=list(RELIABILITY_COLUMNS))
 
-
-def is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA

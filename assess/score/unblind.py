@@ -480,12 +480,6 @@ def _check_key_against_set(folder: SetFolder, key: pd.DataFrame, digest: str, ke
             f"{str(folder.meta['key_sha256'])[:12]}… sealed in {folder.path / 'set.json'}; the key "
             "was changed after the set was made, or belongs to another set. Restore the original "
             "key.csv from the coordinator's backup; do not edit it")
-    for name in ("set_id", "study_id"):
-        recorded = _key_manifest(key_dir).get(name)
-        if recorded is not None and str(recorded) != str(folder.meta.get(name, "")):
-            raise ScoreError(f"{key_dir}: the key is of {name} {recorded!r} but the rater folder "
-                             f"is of {name} {folder.meta.get(name)!r}; give the key and rater "
-                             "folder of the same set")
     dup = key.loc[key["code"].duplicated(), "code"].tolist()
     if dup:
         raise ScoreError(f"{key_path}: code(s) {_listing(dup)} appear twice; the key is damaged — "
@@ -512,19 +506,6 @@ def _check_key_against_set(folder: SetFolder, key: pd.DataFrame, digest: str, ke
         raise ScoreError(f"the key ({key_path}) and the rater folder ({folder.path}) do not match: "
                          f"code(s) {_listing(bad)} are of another region in the key than in the "
                          "worklists; give the key/ and rater/ folders of one set")
-
-
-def _key_manifest(key_dir: Path) -> dict:
-    """set_id/study_id recorded in the key folder, when the set writes them (``key/set.json``)."""
-    for name in ("set.json", "manifest.json"):
-        path = key_dir / name
-        if path.is_file():
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return {}
-            return data if isinstance(data, dict) else {}
-    return {}
 
 
 def _check_ratings(folder: SetFolder, key_codes: set[str], ratings: pd.DataFrame, source: str
