@@ -198,7 +198,7 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
                 x=alt.X("first:O", scale=alt.Scale(domain=values), title="first showing"),
                 y=alt.Y("repeat:O", scale=alt.Scale(domain=values[::-1]), title="disguised repeat"),
                 color=alt.Color("n:Q", scale=alt.Scale(scheme="blues"), title="photos",
-                                legend=alt.Legend(format="d", tickMinStep=1)),
+                                legend=alt.Legend(values=_whole_steps(counts["n"]))),
             ).properties(width=36 * len(values), height=36 * len(values))
             text = alt.Chart(counts).mark_text(fontSize=12).encode(
                 x=alt.X("first:O", scale=alt.Scale(domain=values)),
@@ -356,6 +356,10 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
                      f"{esc('; '.join(f'{lv.value} {lv.label}' for lv in scale.levels))}; "
                      f"{'lower' if scale.better == 'lower' else 'higher'} is better"
                      f"{'; categorical' if scale.kind == 'categorical' else ''}.</p>")
+        if (grp["analysis"] == "within arm (pairs)").any():
+            parts.append("<p class='note'>Side-by-side pairs: the follow-up columns describe the "
+                         "improvement scores (+2 much better follow-up … −2 much better baseline); "
+                         "the test is against 0.</p>")
         parts.append(_table(_within_rows(grp), WITHIN_COLUMNS))
         counts = grp[["arm", "timepoint", "rater", "baseline_counts", "followup_counts"]]
         parts.append("<details><summary>Counts per level (paired participants)</summary>" +
