@@ -221,6 +221,18 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
                 continue
             candidates.append((participant, row["timepoint"].strip(), row["region"].strip(), view,
                                rel))
+        seen: dict[str, int] = {}
+        unique = []
+        for cand in candidates:
+            norm = os.path.normpath(cand[4])
+            seen[norm] = seen.get(norm, 0) + 1
+            if seen[norm] == 1:
+                unique.append(cand)
+        for norm, times in seen.items():
+            if times > 1:
+                problems.append((norm, f"listed {times} times in {manifest.name}; list each photo "
+                                 "once"))
+        candidates = unique
         listed = {os.path.normpath(c[4]) for c in candidates}
         unlisted = sorted(e.name for e in _entries(images_dir) if e.is_file()
                           and e.name.lower().endswith(EXTENSIONS) and e.name not in listed)

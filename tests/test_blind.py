@@ -463,3 +463,30 @@ def test_a_study_of_regions_per_arm_is_blinded(tmp_path):
 def test_no_stray_folder_is_left_in_the_output_folder(built):
     assert [p.name for p in built.path.parent.iterdir()] == ["s1"]
     assert not any(name.startswith(".") for name in os.listdir(built.path.parent))
+
+
+BAD_INPUTS = {
+    "empty": lambda d, good: (d / "S1009_baseline_face.jpg").write_bytes(b""),
+    "not an image": lambda d, good: (d / "S1009_baseline_face.jpg").write_text("hello"),
+    "truncated": lambda d, good: (d / "S1009_baseline_face.jpg").write_bytes(good.read_bytes()[:400]),
+    "unknown timepoint": lambda d, good: (d / "S1009_week2_face.jpg").write_bytes(b"x" + good.read_bytes()),
+    "unknown region": lambda d, good: (d / "S1009_baseline_knee.jpg").write_bytes(b"x" + good.read_bytes()),
+    "same bytes": lambda d, good: (d / "S1009_baseline_face.jpg").write_bytes(good.read_bytes()),
+    "two files": lambda d, good: (d / f"{good.stem}.png").write_bytes(good.read_bytes()),
+    "link outside": lambda d, good: (d / "S1009_baseline_face.jpg").symlink_to(d.parent / "outside.jpg"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_INPUTS))
+def test_each_bad_input_is_refused_naming_the_file_and_nothing_is_written(kind, synth, tmp_path):
+    images = _copy_photos(synth, tmp_path / "images")
+    good = images / next(p.path for p in synth.photos if p.path.suffix == ".JPG")
+    (tmp_path / "outside.jpg").write_bytes(good.read_bytes() + b"\0")
+    before = set(images.iterdir())
+    BAD_INPUTS[kind](images, good)
+    (added,) = set(images.iterdir()) - before
+    out = tmp_path / "out"
+    with pytest.raises(IngestError) as exc:
+        randomize(synth.study_path, images, out, set_id="bad", seed=10**13, workers=1)
+    assert f"\n  {added.name}: " in str(exc.value)
+    assert not out.exists()

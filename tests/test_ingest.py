@@ -257,3 +257,14 @@ def test_names_with_too_many_or_too_few_parts_do_not_parse():
     assert parse_name("S1_baseline_face_left_extra.jpg") is None
     assert parse_name("S-1_baseline_face.jpg") is None
     assert parse_name("S1_baseline_face-lower_left.jpg") == ("S1", "baseline", "face-lower", "left")
+
+
+def test_a_file_listed_twice_in_the_manifest_is_refused(tmp_path):
+    photo(tmp_path / "a.jpg")
+    photo(tmp_path / "b.jpg", colour=(1, 1, 1))
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("participant,timepoint,region,file\n"
+                        "S1,baseline,face,a.jpg\nS1,month12,face,b.jpg\nS2,baseline,face,a.jpg\n")
+    with pytest.raises(IngestError) as exc:
+        discover(tmp_path, STUDY, manifest=manifest)
+    assert problems_of(exc) == {"a.jpg": "listed 2 times in manifest.csv; list each photo once"}
