@@ -135,7 +135,7 @@ def test_a_level_button_saves_the_rating_and_moves_on_to_the_next_item(env):
 def test_a_comment_is_saved_with_the_rating(env):
     at = signed_in(env)
     item = shown(at)
-    at.text_input(key=f"comment-{item}").input("scar at the chin")
+    at.text_input(key="comment").input("scar at the chin")
     click(at, level_key(env, "derm1", item))
     assert list(events(env)["comment"]) == ["scar at the chin"]
 
@@ -158,7 +158,7 @@ def test_cannot_assess_for_another_reason_asks_for_it_in_words_before_saving(env
     click(at, "reason-other")
     assert events(env).empty if env.db.exists() else True
     assert shown(at) == item and at.warning
-    at.text_input(key=f"comment-{item}").input("tattoo on the hand")
+    at.text_input(key="comment").input("tattoo on the hand")
     click(at, "reason-other")
     df = events(env)
     assert list(zip(df["cannot_assess"], df["comment"])) == [("other", "tattoo on the hand")]
@@ -180,7 +180,7 @@ def test_going_back_and_changing_a_rating_adds_a_revision_and_keeps_the_old_valu
     click(at, level_key(env, "derm1", first, 0))
     click(at, "nav-back")
     assert shown(at) == first
-    at.text_input(key=f"why-{first}").input("misread the fold")
+    at.text_input(key="why").input("misread the fold")
     click(at, level_key(env, "derm1", first, 3))
     df = events(env)
     values = env.rs.scales[env.rs.worklist("derm1").items[0].scale].values
@@ -338,3 +338,14 @@ def test_the_scales_reference_photos_are_shown_with_their_levels(make_rater_set,
     captions = [img.proto.imgs[0].caption for img in images]
     assert captions == [f"{lv.value} · {lv.label}" for lv in rs.scales["wsrs"].levels]
     assert all(img.proto.imgs[0].url.startswith("/mock/media/") for img in images)
+
+
+def test_a_saved_comment_is_shown_again_with_its_item_and_not_with_the_next(env):
+    at = signed_in(env)
+    first = shown(at)
+    at.text_input(key="comment").input("freckles")
+    click(at, level_key(env, "derm1", first))
+    assert at.text_input(key="comment").value == ""
+    click(at, "nav-back")
+    assert shown(at) == first
+    assert at.text_input(key="comment").value == "freckles"

@@ -97,12 +97,17 @@ def _timing(item: str) -> tuple[str | None, float | None]:
     return ss.get("_shown", {}).get(item), seconds
 
 
+def _typed(item: str, box: str) -> str | None:
+    """What the rater typed into a text box ("comment" or "why") while ``item`` was shown."""
+    return ss.get(box) if ss.get("_boxes_for") == item else None
+
+
 def _save(item: str, **answer) -> None:
     """Save an answer for the signed-in rater; on success the run moves on to the next item."""
     wl, db = _my_worklist()
     shown_at, seconds = _timing(item)
     try:
-        wl.save(db, item, comment=ss.get(f"comment-{item}"), change_reason=ss.get(f"why-{item}"),
+        wl.save(db, item, comment=_typed(item, "comment"), change_reason=_typed(item, "why"),
                 shown_at=shown_at, seconds=seconds, **answer)
     except store.LockedError:
         ss["_error"] = "Your ratings are submitted and locked; they can no longer be changed."
@@ -132,7 +137,7 @@ def _on_pair(item: str, question: str, value: str) -> None:
 
 
 def _on_cannot(item: str, reason: str) -> None:
-    if reason == "other" and not (ss.get(f"comment-{item}") or "").strip():
+    if reason == "other" and not (_typed(item, "comment") or "").strip():
         ss["_mode"] = "other"
         return
     _save(item, cannot_assess=reason)
@@ -221,11 +226,13 @@ def heading(rater_set, it: rate.Item, current: store.Event | None, title: str) -
 
 def comment_inputs(item: str, current: store.Event | None, mode: str) -> None:
     label = "Why can it not be assessed?" if mode == "other" else "Comment (optional)"
-    if f"comment-{item}" not in ss and current is not None and current.comment:
-        ss[f"comment-{item}"] = current.comment
-    st.text_input(label, key=f"comment-{item}", max_chars=500)
+    if ss.get("_boxes_for") != item:  # another item: the boxes start from its saved comment
+        ss["comment"] = current.comment or "" if current is not None else ""
+        ss["why"] = ""
+        ss["_boxes_for"] = item
+    st.text_input(label, key="comment", max_chars=500)
     if current is not None:
-        st.text_input("Reason for the change (optional)", key=f"why-{item}", max_chars=500)
+        st.text_input("Reason for the change (optional)", key="why", max_chars=500)
 
 
 def cannot_assess_panel(it: rate.Item, current: store.Event | None, mode: str) -> None:
