@@ -53,7 +53,7 @@ EXAMPLE = ROOT / "examples" / "nct06217627"
 SCREEN = {"width": 1280, "height": 800}
 
 # Smaller photos than the example's (for speed); the design is the full one. As in the example,
-# the canvas is the most both cameras give (the follow-up's 16:9 frame cropped to 4:3: 576 x 432).
+# the canvas is smaller than every camera's photos, so all are scaled down alike.
 SIZE = (640, 480)
 NORMALIZE = {"long_edge": 576, "display_long_edge": 576, "quality": 90, "aspect": "4:3",
              "fit": "crop"}
