@@ -28,9 +28,10 @@ CSS = """<style>
 .block-container {padding: 0.75rem 1rem 0.5rem 1rem; max-width: 100%;}
 header[data-testid="stHeader"] {display: none;}
 .assess-photo {display: flex; justify-content: center; align-items: center; width: 100%;}
-.assess-photo img {max-width: 100%; max-height: calc(100vh - 1.5rem); object-fit: contain;
-  background: #222; cursor: zoom-in;}
-.assess-pair img {max-height: calc(100vh - 15rem);}
+.assess-photo a {display: block; width: 100%;}
+.assess-photo img {display: block; width: 100%; height: calc(100vh - 1.5rem); object-fit: contain;
+  background: #808080; cursor: zoom-in;}
+.assess-pair img {height: calc(100vh - 17rem);}
 .assess-prefetch {position: absolute; left: -9999px; top: 0; width: 8px; height: 8px; opacity: 0;
   pointer-events: none;}
 .assess-code {font-family: monospace; font-size: 1.05rem; font-weight: 600;}
