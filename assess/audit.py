@@ -477,6 +477,16 @@ def _exiftool(files: list[Path]) -> dict[Path, list[str]] | None:
 # --------------------------------------------------------------------------- statistics
 
 
+def timepoint_auc(a: list, b: list, categorical: bool = False) -> tuple[float, float]:
+    """Folded AUC (0.5 to 1) and two-sided Mann–Whitney p-value with which a property separates
+    the photos of one timepoint (``a``) from another's (``b``); the randomizer balances with it.
+
+    >>> timepoint_auc([1, 2, 3], [4, 5, 6])[0]
+    1.0
+    """
+    return _auc(a, b, categorical)
+
+
 def _auc(a: list, b: list, categorical: bool) -> tuple[float, float]:
     """Folded AUC and two-sided Mann–Whitney p-value of ``a`` vs ``b``.
 

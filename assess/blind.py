@@ -254,11 +254,16 @@ def plan(study: Study, photos: Sequence[Photo], seed: int) -> Plan:
                             + (f" and {len(unpaired) - 5} more" if len(unpaired) > 5 else ""))
 
         photo_code: dict[tuple[str, int], str] = {}  # (pair code, photo index) -> photo code
+        n_units = len(units)
+        chosen = sorted(int(i) for i in rng_repeats.choice(n_units, _n_repeats(fraction, n_units),
+                                                           replace=False)) if n_units else []
+        showings = list(range(n_units)) + chosen
+        sides = iter(balanced_sides([photos[units[u][0]].region for u in showings], rng_sides))
 
         def pair_item(unit: tuple[int, int], repeat_of: int | None) -> Item:
             base, follow = unit
             pair_code = _code(rng_codes, taken)
-            left_first = bool(rng_sides.integers(0, 2))
+            left_first = next(sides)
             left, right = (base, follow) if left_first else (follow, base)
             codes = []
             for side, i in (("left", left), ("right", right)):
@@ -275,8 +280,6 @@ def plan(study: Study, photos: Sequence[Photo], seed: int) -> Plan:
         for unit in units:
             items.append(pair_item(unit, None))
         n_orig = len(items)
-        chosen = sorted(int(i) for i in rng_repeats.choice(n_orig, _n_repeats(fraction, n_orig),
-                                                           replace=False)) if n_orig else []
         for k in chosen:
             items.append(pair_item(units[k], k))
         used = {s for s in sources}
@@ -285,13 +288,141 @@ def plan(study: Study, photos: Sequence[Photo], seed: int) -> Plan:
     if not items:
         raise BlindError("no items to rate: with presentation = \"pairs\" every participant needs a "
                          f"{study.baseline} photo and a follow-up photo of the same region")
+    rows, items = _balance_codes(study, rows, items, np.random.default_rng([seed, 5]))
     groups = [it.group for it in items]
     repeat_of = [it.repeat_of for it in items]
+    item_of = {code: k for k, it in enumerate(items) for code in it.photos}
+    tries = balance_tries(study, rows)
     orders = {}
     for r_index, rater in enumerate(study.blinding.raters):
         rng = np.random.default_rng([seed, 4, r_index])
-        orders[rater] = constrained_order(groups, repeat_of, rng)
+
+        def draw() -> list[int]:
+            return constrained_order(groups, repeat_of, rng)
+
+        def worst(order: list[int]) -> float:
+            place = {k: t for t, k in enumerate(order)}
+            return worst_timepoint_auc(study, rows, [place[item_of[r.code]] for r in rows])
+
+        orders[rater] = most_balanced(draw, worst, tries=tries)
     return Plan(photos, rows, sources, items, orders, counts, warnings)
+
+
+# --------------------------------------------------------------------------- balance
+
+BALANCE_TRIES = 300
+"""Draws tried before the most balanced one found is kept."""
+BALANCE_MIN_PHOTOS = 5
+"""Fewest photos of a timepoint in a region for which codes and places are balanced."""
+
+
+def worst_timepoint_auc(study: Study, rows: Sequence[KeyRow], values: Sequence,
+                        categorical: bool = False) -> float:
+    """The largest AUC, over regions and follow-up timepoints, with which ``values`` (one per key
+    row) separate the baseline photos from the follow-up photos — the measure the leak audit applies.
+
+    >>> from assess.study import parse_study, TEMPLATE
+    >>> rows = [KeyRow(str(i), "P", t, "face", "", "", "") for i, t in enumerate(["baseline", "month12"] * 4)]
+    >>> worst_timepoint_auc(parse_study(TEMPLATE), rows, [0, 1, 2, 3, 4, 5, 6, 7])
+    0.625
+    """
+    from .audit import timepoint_auc
+
+    worst = 0.5
+    by_region: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        by_region[r.region].append(i)
+    for idx in by_region.values():
+        base = [values[i] for i in idx if rows[i].timepoint == study.baseline]
+        for tp in study.followups:
+            other = [values[i] for i in idx if rows[i].timepoint == tp]
+            if base and other:
+                worst = max(worst, timepoint_auc(base, other, categorical)[0])
+    return worst
+
+
+def most_balanced(draw: Callable[[], object], worst: Callable[[object], float],
+                  limit: float = 0.55, tries: int | None = None):
+    """Restricted randomization: draw until ``worst(draw()) <= limit`` and return that draw, or
+    the best of ``tries`` draws.
+
+    Codes, worklist positions and pair sides are random, so in a set of a few dozen photos they
+    would separate baseline from follow-up by chance (an AUC of 0.6 or more is common with 20
+    photos a group). Keeping only draws in which no region's timepoints differ in these properties
+    (AUC ≤ 0.55) removes that chance signal; which photo gets which code or place stays random.
+    Very small sets cannot reach the limit (with 3 + 3 photos no AUC lies between 0.45 and 0.55):
+    the most balanced draw is kept; :func:`balance_tries` gives them a single draw.
+    """
+    tries = BALANCE_TRIES if tries is None else tries
+    if tries <= 1:
+        return draw()
+    best, best_score = None, math.inf
+    for _ in range(tries):
+        candidate = draw()
+        score = worst(candidate)
+        if score <= limit:
+            return candidate
+        if score < best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def balance_tries(study: Study, rows: Sequence[KeyRow]) -> int:
+    """:data:`BALANCE_TRIES`, or 1 when some region has fewer than :data:`BALANCE_MIN_PHOTOS` photos
+    of a timepoint (too few for an AUC near 0.5 to mean anything).
+
+    >>> from assess.study import parse_study, TEMPLATE
+    >>> rows = [KeyRow(str(i), "P", t, "face", "", "", "") for i, t in enumerate(["baseline", "month12"] * 4)]
+    >>> balance_tries(parse_study(TEMPLATE), rows)
+    1
+    """
+    counts = Counter((r.region, r.timepoint) for r in rows)
+    regions = {r.region for r in rows}
+    small = any(0 < counts[(reg, tp)] < BALANCE_MIN_PHOTOS
+                for reg in regions for tp in study.timepoints)
+    return 1 if small else BALANCE_TRIES
+
+
+def _balance_codes(study: Study, rows: list[KeyRow], items: list[Item],
+                   rng: np.random.Generator) -> tuple[list[KeyRow], list[Item]]:
+    """Re-deal the photo codes among the photos so that code order says nothing of the timepoint."""
+    codes = [r.code for r in rows]
+    ranked = sorted(codes)
+
+    def draw() -> list[str]:
+        return [ranked[i] for i in rng.permutation(len(ranked))]
+
+    def worst(dealt: list[str]) -> float:
+        rank = {c: i for i, c in enumerate(sorted(dealt))}
+        return worst_timepoint_auc(study, rows, [rank[c] for c in dealt])
+
+    dealt = most_balanced(draw, worst, tries=balance_tries(study, rows))
+    new = dict(zip(codes, dealt))
+    rows = [replace(r, code=new[r.code], repeat_of=new.get(r.repeat_of, r.repeat_of)) for r in rows]
+    items = [replace(it, item=new.get(it.item, it.item), photos=tuple(new[c] for c in it.photos))
+             for it in items]
+    return rows, items
+
+
+def balanced_sides(regions: Sequence[str], rng: np.random.Generator) -> list[bool]:
+    """Whether the baseline photo goes left, for each pair: half of each region's pairs each way
+    (the odd one at random), in random order.
+
+    >>> sides = balanced_sides(["face"] * 6 + ["hands"] * 3, np.random.default_rng(1))
+    >>> sum(sides[:6]), sum(sides[6:]) in (1, 2)
+    (3, True)
+    """
+    out: list[bool] = [False] * len(regions)
+    by_region: dict[str, list[int]] = defaultdict(list)
+    for i, region in enumerate(regions):
+        by_region[region].append(i)
+    for region in sorted(by_region):
+        idx = by_region[region]
+        n_left = len(idx) // 2 + (int(rng.integers(0, 2)) if len(idx) % 2 else 0)
+        lefts = [True] * n_left + [False] * (len(idx) - n_left)
+        for i, side in zip(idx, rng.permutation(lefts)):
+            out[i] = bool(side)
+    return out
 
 
 def min_repeat_gap(n_items: int) -> int:
