@@ -224,6 +224,7 @@ def read_set(rater_dir: str | Path) -> SetFolder:
         photo_codes.update(frame["left"].tolist())
         photo_codes.update(frame["right"].dropna().tolist())
         rows.append(frame)
+        del wl, items, photos  # free the parsed JSON before the next worklist
     worklists = (pd.concat(rows, ignore_index=True) if rows else
                  pd.DataFrame(columns=["rater", "item", "kind", "scale", "region", "position",
                                        "left", "right"]))
