@@ -495,6 +495,12 @@ def _check_key_against_set(folder: SetFolder, key: pd.DataFrame, digest: str, ke
         raise ScoreError(f"the key ({key_path}) and the rater folder ({folder.path}) belong to "
                          f"different sets: the key has codes that no worklist shows: "
                          f"{_listing(not_shown)}; give the key/ and rater/ folders of one set")
+    pair_items = set(folder.worklists.loc[folder.worklists["kind"] == "pair", "item"].tolist())
+    unknown_pairs = sorted(pair_items - set(key["pair"].tolist()))
+    if unknown_pairs:
+        raise ScoreError(f"the key ({key_path}) and the rater folder ({folder.path}) belong to "
+                         f"different sets: the worklists show pairs that are not in the key: "
+                         f"{_listing(unknown_pairs)}; give the key/ and rater/ folders of one set")
     # Every photo of an item must be of the item's region.
     photos = pd.concat([
         folder.worklists[["item", "region", "left"]].rename(columns={"left": "code"}),
@@ -524,8 +530,7 @@ def _check_ratings(folder: SetFolder, key_codes: set[str], ratings: pd.DataFrame
         raise ScoreError(f"{where(stranger)}rater(s) {_listing(sorted(set(stranger['rater'].tolist())))} "
                          f"have no worklist in this set (raters: {', '.join(sorted(known))}); these "
                          "ratings belong to another set")
-    all_items = set(folder.worklists["item"].tolist())
-    unknown = ratings[~ratings["item"].isin(key_codes | all_items)]
+    unknown = ratings[~ratings["item"].isin(key_codes)]
     if len(unknown):
         raise ScoreError(f"{where(unknown)}code(s) {_listing(unknown['item'].tolist())} are not in "
                          "the key; the ratings belong to another set or a code was mistyped — "
@@ -636,7 +641,8 @@ def unblind(
         source = str(ratings)
         sources[str(ratings)] = sha256_file(Path(ratings))
         locks = {}
-    joined = _check_ratings(folder, set(key["code"].tolist()), rated, source)
+    item_codes = set(key["code"].tolist()) | (set(key["pair"].tolist()) - {""})
+    joined = _check_ratings(folder, item_codes, rated, source)
 
     declared = _declared_timepoints(folder.meta, key_dir)
     timepoint_source = "key/study.toml"
