@@ -36,7 +36,9 @@ header[data-testid="stHeader"] {display: none;}
   pointer-events: none;}
 .assess-code {font-family: monospace; font-size: 1.05rem; font-weight: 600;}
 .assess-state {color: #666; font-size: 0.9rem; margin-left: 0.5rem;}
-.assess-side {font-size: 0.9rem;}
+.assess-progress {font-size: 0.875rem;}
+.assess-bar {height: 0.3rem; margin-top: 0.3rem; background: #eee; border-radius: 0.15rem;}
+.assess-bar div {height: 100%; background: #ff4b4b; border-radius: 0.15rem;}
 </style>"""
 
 
@@ -186,7 +188,10 @@ def ready_marker(item: str, rated: int, mode: str) -> None:
 def progress_and_nav(wl: rate.Worklist, state, pos: int | None) -> None:
     prog = rate.progress(wl.items, state.current, state.pace)
     first = rate.first_unrated(wl.items, state.current)
-    st.progress(prog.fraction, text=prog.text)
+    # Plain HTML rather than st.progress: the rating page is redrawn on every answer.
+    st.markdown(f'<div class="assess-progress">{html.escape(prog.text)}<div class="assess-bar">'
+                f'<div style="width: {100 * prog.fraction:.1f}%"></div></div></div>',
+                unsafe_allow_html=True)
     if pos is None:
         back, fwd = wl.items[-1].item, None
     else:
@@ -225,13 +230,24 @@ def heading(rater_set, it: rate.Item, current: store.Event | None, title: str) -
                 f'</span><br><b>{html.escape(title)}</b>', unsafe_allow_html=True)
 
 
+def _on_open_comment() -> None:
+    ss["_comment_open"] = True
+
+
 def comment_inputs(item: str, current: store.Event | None, mode: str) -> None:
-    label = "Why can it not be assessed?" if mode == "other" else "Comment (optional)"
+    """The optional comment (a button opens it) and, for a rated item, the reason for a change."""
     if ss.get("_boxes_for") != item:  # another item: the boxes start from its saved comment
         ss["comment"] = current.comment or "" if current is not None else ""
         ss["why"] = ""
         ss["_boxes_for"] = item
-    st.text_input(label, key="comment", max_chars=500)
+        ss["_comment_open"] = False
+    if mode == "other":
+        st.text_input("Why can it not be assessed?", key="comment", max_chars=500)
+    elif ss.get("_comment_open") or ss.get("comment"):
+        st.text_input("Comment (optional)", key="comment", max_chars=500)
+    else:
+        st.button("Add a comment", key="comment-open", shortcut="M", icon=":material/edit_note:",
+                  width="stretch", on_click=_on_open_comment)
     if current is not None:
         st.text_input("Reason for the change (optional)", key="why", max_chars=500)
 
@@ -298,7 +314,7 @@ def single_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]
     scale = rater_set.scales[it.scale]
     photo, side = st.columns([3.3, 1], gap="medium")
     with photo:
-        st.markdown(CSS + _img(it.photos[0]) + _prefetch(prefetch), unsafe_allow_html=True)
+        st.markdown(_img(it.photos[0]) + _prefetch(prefetch), unsafe_allow_html=True)
     with side:
         progress_and_nav(wl, state, pos)
         heading(rater_set, it, current, scale.name if mode == "rate" else "Cannot assess: why?")
@@ -327,7 +343,7 @@ def pair_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]) 
     current = state.current.get(it.item)
     left, right = st.columns(2, gap="small")
     with left:
-        st.markdown(CSS + _img(it.photos[0], "assess-photo assess-pair"), unsafe_allow_html=True)
+        st.markdown(_img(it.photos[0], "assess-photo assess-pair"), unsafe_allow_html=True)
     with right:
         st.markdown(_img(it.photos[1], "assess-photo assess-pair") + _prefetch(prefetch),
                     unsafe_allow_html=True)
@@ -460,6 +476,9 @@ def main() -> None:
         pair_screen(rater_set, wl, state, pos, mode, prefetch)
     else:
         single_screen(rater_set, wl, state, pos, mode, prefetch)
+    # The style sheet is the same element with the same text on every run, so the browser keeps
+    # it instead of recomputing the page's styles; it comes after the photo so as not to delay it.
+    st.html(CSS)
     ready_marker(it.item, len(state.current), mode)
 
 
