@@ -175,7 +175,8 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
                     detail="path:N",
                     strokeWidth=alt.StrokeWidth("n:Q", scale=alt.Scale(range=[1, 14]),
                                                 title="participants",
-                                                legend=alt.Legend(values=_whole_steps(mine["n"]), format="d")),
+                                                legend=alt.Legend(values=_whole_steps(mine["n"]),
+                                                                  format="d")),
                     color=alt.Color("change:N", scale=alt.Scale(
                         domain=["improved", "unchanged", "worsened"],
                         range=["#2e9e5b", "#8a94a3", "#c0392b"]), title="change"),
@@ -198,7 +199,8 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
                 x=alt.X("first:O", scale=alt.Scale(domain=values), title="first showing"),
                 y=alt.Y("repeat:O", scale=alt.Scale(domain=values[::-1]), title="disguised repeat"),
                 color=alt.Color("n:Q", scale=alt.Scale(scheme="blues"), title="photos",
-                                legend=alt.Legend(values=_whole_steps(counts["n"]), format="d")),
+                                legend=alt.Legend(values=_whole_steps(counts["n"]),
+                                                  format="d")),
             ).properties(width=36 * len(values), height=36 * len(values))
             text = alt.Chart(counts).mark_text(fontSize=12).encode(
                 x=alt.X("first:O", scale=alt.Scale(domain=values)),
