@@ -28,6 +28,7 @@ import json
 import os
 import re
 import statistics
+import sys
 import tempfile
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -611,6 +612,10 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
     # before the server starts). It is never used for ratings; it keeps SQLite from checkpointing
     # the WAL each time a script run closes the last connection, which would cost every save a
     # few extra disk flushes.
+    # The script runs in one thread and the server sends its output from another; switching
+    # between them every millisecond (instead of every five) gets each piece of the page out as
+    # soon as it is made.
+    sys.setswitchinterval(0.001)
     with closing(store.connect(db)), tempfile.TemporaryDirectory(prefix="assess-") as run_dir:
         script = prepare_run_dir(rs, run_dir)
         os.environ[ENV_RATER_DIR] = str(rs.root)
