@@ -179,6 +179,16 @@ def _prefetch(codes: list[str]) -> str:
                    f'aria-hidden="true">' for c in codes)
 
 
+def photo_first() -> None:
+    """Pause a few milliseconds after the photo, before the controls.
+
+    The photo then reaches the browser alone and is drawn at once, instead of waiting for the
+    browser to lay out the twenty-odd controls that would otherwise arrive with it (the controls
+    follow within the same few milliseconds, long before the next key press).
+    """
+    time.sleep(0.008)
+
+
 def ready_marker(item: str, rated: int, mode: str) -> None:
     """An empty element written last: once the browser shows it, the whole run is on screen."""
     st.markdown(f'<span class="assess-ready" data-item="{html.escape(item)}" data-rated="{rated}" '
@@ -315,6 +325,7 @@ def single_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]
     photo, side = st.columns([3.3, 1], gap="medium")
     with photo:
         st.markdown(_img(it.photos[0]) + _prefetch(prefetch), unsafe_allow_html=True)
+    photo_first()
     with side:
         progress_and_nav(wl, state, pos)
         heading(rater_set, it, current, scale.name if mode == "rate" else "Cannot assess: why?")
@@ -347,6 +358,7 @@ def pair_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]) 
     with right:
         st.markdown(_img(it.photos[1], "assess-photo assess-pair") + _prefetch(prefetch),
                     unsafe_allow_html=True)
+    photo_first()
     info, answers = st.columns([1, 2.6], gap="medium")
     with info:
         progress_and_nav(wl, state, pos)
