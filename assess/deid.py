@@ -44,6 +44,7 @@ __all__ = [
     "encode_jpeg",
     "padding_fraction",
     "render_contact_sheet",
+    "equalize_sizes",
     "MAX_PIXELS",
     "JFIF_APP0",
     "SUBSAMPLING",
@@ -83,6 +84,9 @@ _TRANSPOSE = {
 _ORIENTATION_TAG = 0x0112
 _HASH_STRIP = 256  # rows hashed at a time, so hashing never copies a whole image
 _FULL_DECODES = threading.BoundedSemaphore(2)  # full-size decodes in probe(full=True) at a time
+_WORKER_GATE = None  # in pool workers: a semaphore shared by all workers for full-size decodes
+_GATE_TIMEOUT = 600.0  # seconds; a worker never waits forever for a crashed sibling
+_GATE_PIXELS = 8_000_000  # decodes larger than this (after DCT scaling) take the gate
 
 
 class DeidError(AssessError):
@@ -277,9 +281,10 @@ def probe(path: Path, full: bool = False) -> Probe:
 
     Reads the header only (unless ``full``): refuses zero-byte files, files that are not an image,
     unreadable files, images over :data:`MAX_PIXELS` and truncated HEIC containers.
-    ``width``/``height`` are after EXIF orientation. With ``full=True`` the compressed data is
-    decoded too (at 1/8 scale for JPEG), which also catches truncated JPEG, PNG and TIFF files; at
-    most two full-size decodes run at once (thread-safe, memory stays bounded).
+    ``width``/``height`` are after EXIF orientation. With ``full=True`` the compressed data of
+    JPEG (at 1/8 scale), PNG and TIFF files is decoded too, which also catches their truncation;
+    at most two full-size decodes run at once (thread-safe, memory stays bounded). HEIC files are
+    checked at the container level in either case (libheif decodes a truncated file silently).
 
     Raises
     ------
@@ -296,11 +301,13 @@ def probe(path: Path, full: bool = False) -> Probe:
             if fmt in ("JPEG", "MPO"):
                 img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else None, (max(1, w // 8), max(1, h // 8)))
                 _load(img, path)
-            else:
-                # HEIC, PNG and TIFF decode at full size: bound how many do so at once, whatever
-                # the caller's thread count, so that memory stays flat
+            elif fmt != "HEIF":
+                # PNG and TIFF decode at full size: bound how many do so at once, whatever the
+                # caller's thread count, so that memory stays flat
                 with _FULL_DECODES:
                     _load(img, path)
+            # HEIF: libheif reports neither truncated grids nor damaged tiles when decoding, so a
+            # full decode would add nothing to the container check _open has made
     finally:
         img.close()
     if orientation in (5, 6, 7, 8):
@@ -539,15 +546,26 @@ def _fitted(src: Path, spec: Spec) -> _Fitted:
         if img.format in ("JPEG", "MPO"):
             target = _draft_target(stored, upright, spec)
             img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else None, target)
-        _load(img, src)
+        if _WORKER_GATE is not None and img.width * img.height > _GATE_PIXELS:
+            # a HEIC, PNG or TIFF (or a JPEG that DCT scaling cannot shrink) decodes at full
+            # size, holding two copies of the image for a moment (libheif's and Pillow's): one
+            # worker at a time does so, which keeps the process tree's peak memory flat
+            acquired = _WORKER_GATE.acquire(timeout=_GATE_TIMEOUT)
+            try:
+                _load(img, src)
+            finally:
+                if acquired:
+                    _WORKER_GATE.release()
+        else:
+            _load(img, src)
         pixels: Image.Image = img
         if orientation != 1:
             pixels = img.transpose(_TRANSPOSE[orientation])
             img.close()
-        pixel_sha256 = _pixel_digest(pixels)
         base = _to_base_mode(pixels)
         if base is not pixels:
             pixels.close()
+        pixel_sha256 = _pixel_digest(base)
         resized, offset = _fit(base, spec.canvas, spec.fit)
         if resized is not base:
             base.close()
@@ -563,6 +581,11 @@ def _fitted(src: Path, spec: Spec) -> _Fitted:
 
 
 # --------------------------------------------------------------------------- batches
+
+
+def _init_worker(gate) -> None:
+    global _WORKER_GATE
+    _WORKER_GATE = gate
 
 
 def _job(job: tuple[Path, Path, Path, Spec]) -> tuple[bool, object]:
@@ -588,8 +611,9 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
     """Run :func:`prepare_file` over many photos on all cores; results in job order.
 
     Workers are fresh processes (``spawn``) that hold one photo at a time, so memory stays flat
-    whatever the batch size; each worker is replaced after a number of photos to return freed memory
-    to the system. ``progress(n)`` is called with the number of photos just finished (1 each time).
+    whatever the batch size; only one worker at a time decodes an image at full size (HEIC, PNG,
+    TIFF, or a JPEG that DCT scaling cannot reduce), so two large decodes never add up.
+    ``progress(n)`` is called with the number of photos just finished (1 each time).
 
     Raises
     ------
@@ -617,7 +641,9 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
         ctx = get_context("spawn")
         # no max_tasks_per_child: on Python 3.11-3.13 a worker that retires is not replaced and the
         # pool hangs once more than workers x limit jobs are queued (CPython gh-115634)
-        with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+        gate = ctx.BoundedSemaphore(1)
+        with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(gate,)) as pool:
             futures = {pool.submit(_job, job): i for i, job in enumerate(jobs)}
             for fut in as_completed(futures):
                 i = futures[fut]
@@ -636,6 +662,33 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
         lines = "\n".join(f"  {msg}" for _, msg in errors)
         raise DeidError(f"{len(errors)} of {len(jobs)} photo(s) could not be de-identified:\n{lines}")
     return results  # type: ignore[return-value]
+
+
+def equalize_sizes(paths: list[Path]) -> dict[Path, str]:
+    """Pad JPEGs written by :func:`prepare_file` to one file size; return their new sha256.
+
+    File size follows from the pixels, and a camera change between visits can make follow-up
+    files systematically smaller or larger, which any file browser shows. Each file is padded
+    to the size of the largest with JPEG fill bytes (``0xFF``, allowed before any marker by the
+    standard, ISO/IEC 10918-1 B.1.1.2) placed before its end-of-image marker: no segment, no
+    metadata, nothing after EOI, and the decoded pixels do not change.
+    """
+    sizes = {Path(p): Path(p).stat().st_size for p in paths}
+    if not sizes:
+        return {}
+    target = max(sizes.values())
+    out = {}
+    for path, size in sizes.items():
+        data = path.read_bytes()
+        if not data.endswith(b"\xff\xd9"):
+            raise DeidError(f"{path}: not a JPEG written by assess (no end-of-image marker at its end)")
+        if size < target:
+            data = data[:-2] + b"\xff" * (target - size) + b"\xff\xd9"
+            tmp = path.with_name(path.name + ".pad")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        out[path] = hashlib.sha256(data).hexdigest()
+    return out
 
 
 # --------------------------------------------------------------------------- checks on written files

@@ -15,6 +15,7 @@ from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageStat, PngImagePlugi
 from assess.audit import walk_jpeg
 from assess.deid import (
     BACKGROUND,
+    equalize_sizes,
     JFIF_APP0,
     MAX_PIXELS,
     DeidError,
@@ -398,6 +399,24 @@ def test_the_same_photo_gives_the_same_bytes_every_time(tmp_path):
     first = prepare_file(src, tmp_path / "1" / "f.jpg", tmp_path / "1" / "d.jpg", SMALL)
     second = prepare_file(src, tmp_path / "2" / "f.jpg", tmp_path / "2" / "d.jpg", SMALL)
     assert (first.full_sha256, first.display_sha256) == (second.full_sha256, second.display_sha256)
+
+
+def test_equalized_files_all_have_one_size_the_same_pixels_and_no_trailer(tmp_path):
+    a = prepare_file(camera_a(tmp_path / "a.jpg"), tmp_path / "a" / "f.jpg", tmp_path / "a" / "d.jpg", SMALL)
+    b = prepare_file(camera_b(tmp_path / "b.jpg"), tmp_path / "b" / "f.jpg", tmp_path / "b" / "d.jpg", SMALL)
+    fulls = [tmp_path / "a" / "f.jpg", tmp_path / "b" / "f.jpg"]
+    before = [Image.open(p).convert("RGB").tobytes() for p in fulls]
+    sizes = {p.stat().st_size for p in fulls}
+    assert len(sizes) == 2
+    hashes = equalize_sizes(fulls)
+    assert {p.stat().st_size for p in fulls} == {max(sizes)}
+    assert [Image.open(p).convert("RGB").tobytes() for p in fulls] == before
+    for p in fulls:
+        walk = walk_jpeg(p.read_bytes())
+        assert walk.problems == [] and walk.end == p.stat().st_size
+    import hashlib
+    assert hashes == {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in fulls}
+    assert sorted(hashes.values()) != sorted([a.full_sha256, b.full_sha256])  # the smaller one grew
 
 
 # --------------------------------------------------------------------------- pixel identity
