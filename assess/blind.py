@@ -840,6 +840,8 @@ def randomize(
                                  order_tp[r.timepoint], r.code))
         _write_csv(key / "key.csv", KEY_COLUMNS, [[getattr(r, c) for c in KEY_COLUMNS] for r in rows])
         (key / "seed.txt").write_text(f"{seed_value}\n", encoding="utf-8")
+        # the design the set was built from: the scorer reads the timepoint order from it
+        (key / "study.toml").write_text(study.text, encoding="utf-8")
         access = {r: _access_code() for r in study.blinding.raters}
         _write_csv(key / "access.csv", ("rater", "access_code"), list(access.items()))
         key_sha256 = hashlib.sha256((key / "key.csv").read_bytes()).hexdigest()

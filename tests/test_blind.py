@@ -205,7 +205,8 @@ def test_default_set_id_is_the_study_id_and_date_and_never_an_existing_set(tmp_p
 
 def test_a_set_has_the_documented_layout(built):
     assert sorted(p.name for p in built.path.iterdir()) == ["key", "rater"]
-    assert sorted(p.name for p in built.key_dir.iterdir()) == ["access.csv", "key.csv", "seed.txt"]
+    assert sorted(p.name for p in built.key_dir.iterdir()) == ["access.csv", "key.csv", "seed.txt",
+                                                               "study.toml"]
     assert sorted(p.name for p in built.rater_dir.iterdir()) == ["images", "set.json", "worklists"]
     assert sorted(p.name for p in (built.rater_dir / "worklists").iterdir()) == ["derm1.json", "derm2.json"]
     rows = read_key(built.key_dir)
@@ -283,6 +284,11 @@ def test_the_key_is_never_in_the_rater_folder(built):
         assert path.name not in ("key.csv", "seed.txt", "access.csv", "key")
         if path.is_file():
             assert path.read_bytes() not in key_bytes
+
+
+def test_the_key_keeps_the_study_file_the_set_was_built_from(synth, built):
+    assert (built.key_dir / "study.toml").read_text(encoding="utf-8") == \
+        synth.study_path.read_text(encoding="utf-8")
 
 
 def test_every_rater_file_has_the_fixed_time_and_permissions_and_the_key_is_private(built):
