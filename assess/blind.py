@@ -337,7 +337,7 @@ def worst_timepoint_auc(study: Study, rows: Sequence[KeyRow], values: Sequence,
         for tp in study.followups:
             other = [values[i] for i in idx if rows[i].timepoint == tp]
             if base and other:
-                worst = max(worst, timepoint_auc(base, other, categorical)[0])
+                worst = max(worst, timepoint_auc(base, other, categorical, p_value=False)[0])
     return worst
 
 

@@ -61,7 +61,9 @@ SUBSAMPLING = "4:2:0"
 RESAMPLE = Image.Resampling.HAMMING
 """Resampling filter for fitting and for the display copy. Pillow's Hamming filter costs what
 bilinear costs and is sharper; at the modest reductions used here (typically 1.3-2x after DCT
-scaling) it is visually indistinguishable from Lanczos, which takes twice as long."""
+scaling) it is visually indistinguishable from Lanczos, which takes twice as long. Larger
+reductions first average whole blocks of pixels (``reducing_gap=1``), as the JPEG decoder's DCT
+scaling does for JPEG input, so every format is reduced alike."""
 
 BACKGROUND = (128, 128, 128)
 """Neutral grey used for padding and under transparent pixels."""
@@ -82,7 +84,6 @@ _TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 _ORIENTATION_TAG = 0x0112
-_HASH_STRIP = 256  # rows hashed at a time, so hashing never copies a whole image
 _FULL_DECODES = threading.BoundedSemaphore(2)  # full-size decodes in probe(full=True) at a time
 _WORKER_GATE = None  # in pool workers: a semaphore shared by all workers for full-size decodes
 _GATE_TIMEOUT = 600.0  # seconds; a worker never waits forever for a crashed sibling
@@ -419,10 +420,14 @@ def _to_base_mode(img: Image.Image) -> Image.Image:
 
 
 def _pixel_digest(img: Image.Image) -> str:
-    """sha256 of mode, size and pixel bytes, read in strips so the image is never copied whole."""
+    """sha256 of the image's mode, size and pixels averaged over 4×4 blocks.
+
+    Block averages identify a photo as surely as every pixel (two different photos do not agree
+    on millions of block means) at a sixteenth of the hashing work.
+    """
+    small = img.reduce(4) if min(img.size) >= 64 else img
     h = hashlib.sha256(f"{img.mode} {img.width}x{img.height}\n".encode())
-    for top in range(0, img.height, _HASH_STRIP):
-        h.update(img.crop((0, top, img.width, min(img.height, top + _HASH_STRIP))).tobytes())
+    h.update(small.tobytes())
     return h.hexdigest()
 
 
@@ -445,19 +450,29 @@ def _draft_target(stored: tuple[int, int], upright: tuple[int, int], spec: Spec)
     return (max(1, int(stored[0] * scale)), max(1, int(stored[1] * scale)))
 
 
+TRIM = 0.01
+"""A photo within 1% of the size it must have on the canvas is trimmed (or given a border of a
+few pixels) rather than resampled: resampling a whole image to change its size by less than 1%
+would only soften it, and cost as much as any other resize."""
+
+
 def _fit(img: Image.Image, canvas: tuple[int, int], fit: str) -> tuple[Image.Image, tuple[int, int]]:
     """Resize for the canvas; return the resized image and where to paste it."""
     cw, ch = canvas
     w, h = img.size
+    s = min(cw / w, ch / h) if fit == "pad" else max(cw / w, ch / h)
+    if abs(s - 1.0) <= TRIM:
+        # no resampling: keep the pixels 1:1, centre-crop what overhangs the canvas
+        left, top = max(0, (w - cw) // 2), max(0, (h - ch) // 2)
+        out = img if (w <= cw and h <= ch) else img.crop((left, top, left + min(w, cw), top + min(h, ch)))
+        return out, ((cw - out.width) // 2, (ch - out.height) // 2)
     if fit == "pad":
-        s = min(cw / w, ch / h)
         nw, nh = min(cw, max(1, round(w * s))), min(ch, max(1, round(h * s)))
-        out = img if (nw, nh) == (w, h) else img.resize((nw, nh), RESAMPLE, reducing_gap=3.0)
+        out = img.resize((nw, nh), RESAMPLE, reducing_gap=1.0)
         return out, ((cw - nw) // 2, (ch - nh) // 2)
-    s = max(cw / w, ch / h)
     bw, bh = cw / s, ch / s  # the part of the source that fills the canvas
     box = ((w - bw) / 2, (h - bh) / 2, (w + bw) / 2, (h + bh) / 2)
-    return img.resize((cw, ch), RESAMPLE, box=box, reducing_gap=3.0), (0, 0)
+    return img.resize((cw, ch), RESAMPLE, box=box, reducing_gap=1.0), (0, 0)
 
 
 def encode_jpeg(img: Image.Image, quality: int) -> bytes:
@@ -538,6 +553,7 @@ def _fitted(src: Path, spec: Spec) -> _Fitted:
     copy) and releases each as soon as it is used.
     """
     img = _open(src)
+    base: Image.Image | None = None
     try:
         orientation = _orientation(img)
         icc = img.info.get("icc_profile") or None
@@ -546,6 +562,11 @@ def _fitted(src: Path, spec: Spec) -> _Fitted:
         if img.format in ("JPEG", "MPO"):
             target = _draft_target(stored, upright, spec)
             img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else None, target)
+        if img.format == "HEIF" and orientation == 1:
+            reduced = _heif_reduced(src, _draft_target(stored, upright, spec))
+            if reduced is not None:
+                img.close()
+                return _finish(reduced[0], reduced[1], icc, spec)
         if _WORKER_GATE is not None and img.width * img.height > _GATE_PIXELS:
             # a HEIC, PNG or TIFF (or a JPEG that DCT scaling cannot shrink) decodes at full
             # size, holding two copies of the image for a moment (libheif's and Pillow's): one
@@ -566,29 +587,116 @@ def _fitted(src: Path, spec: Spec) -> _Fitted:
         if base is not pixels:
             pixels.close()
         pixel_sha256 = _pixel_digest(base)
-        resized, offset = _fit(base, spec.canvas, spec.fit)
-        if resized is not base:
-            base.close()
-        colour = _to_srgb(resized, icc)
-        if colour is not resized:
-            resized.close()
-        canvas = Image.new("RGB", spec.canvas, BACKGROUND)  # fresh: carries nothing of the source
-        canvas.paste(colour, offset)
-        colour.close()
     finally:
-        img.close()
+        if base is not img:  # else _finish uses the decoded image itself, then closes it
+            img.close()
+    return _finish(base, pixel_sha256, icc, spec)
+
+
+def _finish(base: Image.Image, pixel_sha256: str, icc: bytes | None, spec: Spec) -> _Fitted:
+    """Fit the upright pixels to the canvas, convert to sRGB and paste into a fresh image."""
+    resized, offset = _fit(base, spec.canvas, spec.fit)
+    if resized is not base:
+        base.close()
+    colour = _to_srgb(resized, icc)
+    if colour is not resized:
+        resized.close()
+    canvas = Image.new("RGB", spec.canvas, BACKGROUND)  # fresh: carries nothing of the source
+    canvas.paste(colour, offset)
+    colour.close()
     return _Fitted(canvas, pixel_sha256)
+
+
+def _heif_reduced(src: Path, target: tuple[int, int]) -> tuple[Image.Image, str] | None:
+    """Decode a HEIC and shrink it by a whole factor strip by strip, without a full Pillow copy.
+
+    libheif hands over the decoded photo in its own buffer; the Pillow plugin would copy it whole
+    into a second full-size image. Here strips of that buffer are averaged over k×k blocks (what
+    ``Image.reduce`` does, and what DCT scaling does for JPEG) straight into the k-times smaller
+    image, and the 4×4 block means for ``pixel_sha256`` are taken on the way, so the result equals
+    the plugin path's. ``None`` when the photo is not 8-bit RGB(A) or needs no reduction; the
+    caller then takes the plugin path.
+    """
+    import pillow_heif
+
+    heif = pillow_heif.open_heif(src, convert_hdr_to_8bit=True)
+    try:
+        frame = heif[heif.primary_index]
+        w, h = frame.size
+        k = min(w // max(1, target[0]), h // max(1, target[1]))
+        if k < 2 or frame.mode not in ("RGB", "RGBA") or min(w, h) < 64:
+            return None
+        if _WORKER_GATE is not None:
+            acquired = _WORKER_GATE.acquire(timeout=_GATE_TIMEOUT)
+        else:
+            acquired = False
+        try:
+            data = memoryview(frame.data)
+        finally:
+            if acquired:
+                _WORKER_GATE.release()
+        stride, mode = frame.stride, frame.mode
+        step = 4 * k * 16  # rows per strip: a multiple of both k and 4
+        out = Image.new(mode, (-(-w // k), -(-h // k)))
+        digest = hashlib.sha256(f"RGB {w}x{h}\n".encode())
+        for top in range(0, h, step):
+            rows = min(step, h - top)
+            strip = Image.frombuffer(mode, (w, rows), data[top * stride:(top + rows) * stride],
+                                     "raw", mode, stride, 1)
+            if mode == "RGBA":
+                strip = _to_base_mode(strip)
+            out.paste(strip.reduce(k), (0, top // k))
+            digest.update(strip.reduce(4).tobytes())
+            strip.close()
+        data.release()
+    except (ValueError, OSError, RuntimeError, EOFError) as exc:
+        raise DeidError(f"{src}: the image data is corrupt ({exc}); copy the photo again from the "
+                        "phone or camera, or remove it") from None
+    finally:
+        del heif
+    if out.mode != "RGB":
+        out = out.convert("RGB")
+    return out, digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- batches
 
 
 def _init_worker(gate) -> None:
-    global _WORKER_GATE
+    global _WORKER_GATE, _TRIM_HEAP
     _WORKER_GATE = gate
+    _TRIM_HEAP = _heap_trimmer()
+
+
+def _heap_trimmer() -> Callable[[], object] | None:
+    """glibc's ``malloc_trim`` when available (Linux), else ``None``.
+
+    A freed image leaves its pages in the C heap; without a trim a worker's resident memory stays
+    at the high-water mark of the largest photo it ever decoded, and two workers that each met a
+    large HEIC sit at that mark together. Trimming after every photo keeps the pool flat.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return lambda: trim(0)
+
+
+_TRIM_HEAP: Callable[[], object] | None = None
 
 
 def _job(job: tuple[Path, Path, Path, Spec]) -> tuple[bool, object]:
+    try:
+        return _job_inner(job)
+    finally:
+        if _TRIM_HEAP is not None:
+            _TRIM_HEAP()
+
+
+def _job_inner(job: tuple[Path, Path, Path, Spec]) -> tuple[bool, object]:
     try:
         return True, prepare_file(*job)
     except DeidError as exc:
@@ -638,6 +746,9 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
             if progress:
                 progress(1)
     else:
+        trim = _heap_trimmer()
+        if trim is not None:  # whatever the caller freed (e.g. ingest's reading threads) goes back first
+            trim()
         ctx = get_context("spawn")
         # no max_tasks_per_child: on Python 3.11-3.13 a worker that retires is not replaced and the
         # pool hangs once more than workers x limit jobs are queued (CPython gh-115634)

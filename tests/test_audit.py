@@ -363,3 +363,15 @@ def test_a_large_contact_sheet_is_split_into_pages(tmp_path):
     assert [p.name for p in pages] == ["sheet.jpg", "sheet-2.jpg"]
     with Image.open(pages[1]) as last:
         assert last.height < Image.open(pages[0]).height  # one photo on the second page
+
+
+def test_the_auc_without_scipy_equals_mann_whitney_u_over_n1_n2():
+    from assess.audit import timepoint_auc
+
+    rnd = random.Random(5)
+    for _ in range(50):
+        a = [rnd.randrange(6) for _ in range(rnd.randrange(1, 15))]
+        b = [rnd.randrange(6) for _ in range(rnd.randrange(1, 15))]
+        for categorical in (False, True):
+            fast, p = timepoint_auc(a, b, categorical, p_value=False)
+            assert fast == pytest.approx(timepoint_auc(a, b, categorical)[0]) and p != p

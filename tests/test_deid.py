@@ -287,6 +287,17 @@ def test_a_heic_made_with_a_rotation_comes_out_upright_and_not_from_its_thumbnai
     assert mean_abs_diff(out, upright) < 3 < mean_abs_diff(from_thumbnail, upright)
 
 
+def test_a_large_heic_reduced_while_decoding_gives_the_same_pixel_hash_as_a_full_decode(tmp_path):
+    pytest.importorskip("pillow_heif")
+    src = tmp_path / "phone.heic"
+    scene((1280, 960)).save(src, quality=90)
+    reduced = run(src, tmp_path / "small", Spec(480, 240, 90, (4, 3), "pad", False))  # strips, 1/2
+    whole = run(src, tmp_path / "large", Spec(1280, 640, 90, (4, 3), "pad", False))  # full decode
+    assert reduced.pixel_sha256 == whole.pixel_sha256
+    small = Image.open(tmp_path / "small" / "out" / "full.jpg")
+    assert mean_abs_diff(small, Image.open(tmp_path / "large" / "out" / "full.jpg")) < 4
+
+
 # --------------------------------------------------------------------------- colour and transparency
 
 
