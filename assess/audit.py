@@ -46,7 +46,8 @@ the category that separates best. Three kinds of property:
 * **from the pixels** (file size, padding border): they follow from what the photo shows and are
   reported for information; they are findings only when extreme (AUC > :data:`AUC_EXTREME_LIMIT`,
   0.8, with p < :data:`P_LIMIT`). A padding border that separates timepoints means the cameras had
-  different aspect ratios: set ``fit = "crop"`` in ``[normalize]``.
+  different aspect ratios: set ``fit = "crop"`` in ``[normalize]``. File sizes that separate them
+  can be made equal with :func:`assess.deid.equalize_sizes` (JPEG fill bytes, pixels unchanged).
 """
 
 from __future__ import annotations
@@ -748,8 +749,13 @@ def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict]
                     flag = auc > AUC_EXTREME_LIMIT and p < P_LIMIT
                 rows.append(PropertyAUC(name, kind, region, label, round(auc, 4), p, len(a), len(b), flag))
                 if flag:
-                    hint = ("the padding differs: the cameras had other aspect ratios — use fit = \"crop\""
-                            if name == "padding border" else "it should not depend on the timepoint")
+                    if name == "padding border":
+                        hint = "the cameras had other aspect ratios — use fit = \"crop\" in [normalize]"
+                    elif name.endswith("file size"):
+                        hint = ("the cameras differ in noise or sharpness — pad the files to one size "
+                                "(assess.deid.equalize_sizes)")
+                    else:
+                        hint = "it should not depend on the timepoint"
                     findings.append(Finding(".", "timepoint-property",
                                             f"{name} separates {label} in region {region} "
                                             f"(AUC {auc:.2f}, p={p:.2g}, n={len(a)}+{len(b)}); {hint}"))

@@ -24,19 +24,22 @@ KEY_COLUMNS = ["code", "participant", "timepoint", "region", "view", "source_fil
                "blinded_sha256", "repeat_of", "pair", "pair_side"]
 
 
-def photo(path: Path, seed: int, size=(320, 240), **save) -> Path:
+def photo(path: Path, seed: int, size=(320, 240), noisy: bool = False, **save) -> Path:
     rnd = random.Random(seed)
     img = Image.new("RGB", size, (rnd.randrange(90, 200), rnd.randrange(60, 160), rnd.randrange(50, 140)))
     draw = ImageDraw.Draw(img)
     for _ in range(12):
         x, y = rnd.randrange(size[0]), rnd.randrange(size[1])
         draw.line((x, y, x + rnd.randrange(-80, 80), y + rnd.randrange(-20, 20)), fill=(60, 40, 30), width=2)
+    if noisy:  # a grainier camera: same scene, larger files
+        grain = Image.effect_noise(size, 40).convert("RGB")
+        img = Image.blend(img, grain, 0.25)
     img.save(path, "JPEG", **save)
     return path
 
 
 def make_set(root: Path, participants: int = 12, worklist_order: str = "shuffled",
-             followup_spec: Spec = SPEC) -> tuple[Path, Path]:
+             followup_spec: Spec = SPEC, noisy_followup: bool = False) -> tuple[Path, Path]:
     """A small blinded set in the formats.md layout, built with the real pixel pipeline."""
     rater, key = root / "set" / "rater", root / "set" / "key"
     raw = root / "raw"
@@ -52,7 +55,8 @@ def make_set(root: Path, participants: int = 12, worklist_order: str = "shuffled
                        "".join(rnd.choice(ALPHABET) for _ in range(4))
             codes.add(code)
             name = f"P{i:02d}_{timepoint}_face.jpg"
-            src = photo(raw / name, seed=i * 10 + (timepoint == "month12"))
+            src = photo(raw / name, seed=i * 10 + (timepoint == "month12"),
+                        noisy=noisy_followup and timepoint == "month12")
             spec = SPEC if timepoint == "baseline" else followup_spec
             res = prepare_file(src, rater / "images" / "full" / f"{code}.jpg",
                                rater / "images" / "display" / f"{code}.jpg", spec)
@@ -287,6 +291,19 @@ def test_a_worklist_showing_every_baseline_photo_first_is_a_finding(tmp_path):
     row = next(r for r in report.aucs if r.property == "position in derm1's worklist")
     assert row.auc == 1.0 and row.finding and row.kind == "randomized"
     assert [f.kind for f in report.findings] == ["timepoint-property"]
+
+
+def test_a_grainier_follow_up_camera_is_a_file_size_finding_until_sizes_are_equalized(tmp_path):
+    from assess.deid import equalize_sizes
+
+    rater, key = make_set(tmp_path, participants=12, noisy_followup=True)
+    findings = audit_set(rater, key)
+    assert {f.message.split(" separates")[0] for f in findings} == {"file size", "display file size"}
+    assert all("equalize_sizes" in f.message for f in findings)
+    for copy in ("full", "display"):
+        equalize_sizes(sorted((rater / "images" / copy).glob("*.jpg")))
+    fix_mtimes(rater)
+    assert audit_set(rater, key) == []
 
 
 def test_a_chance_difference_in_a_randomized_property_is_not_a_finding(tmp_path):
