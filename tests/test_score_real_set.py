@@ -80,7 +80,7 @@ def test_a_truthful_rater_of_a_real_randomized_set_is_unblinded_to_the_truth(sin
     got = {(r.participant, r.timepoint, r.region, r.view): int(r.score) for r in long.itertuples()}
     assert got == truth
     assert result.analysis.unblinded.timepoints == ("baseline", "month12")
-    assert result.analysis.unblinded.counts["timepoint_order_from"] == "the row order of key.csv"
+    assert result.analysis.unblinded.counts["timepoint_order_from"] == "key/study.toml"
     assert set(long["arm"]) == {"UC-MSC secretome", "UC-explant secretome"}
 
 
