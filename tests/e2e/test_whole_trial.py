@@ -26,7 +26,6 @@ import csv
 import importlib.util
 import os
 import re
-import shutil
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 from scipy import stats
 
 from assess import rate, store
@@ -357,8 +356,6 @@ def test_the_example_is_the_trials_design_and_its_two_visits_used_different_came
         tp = path.stem.split("_")[1]
         formats[tp][path.suffix.lower()] += 1
         if path.suffix.lower() == ".jpg":
-            from PIL import JpegImagePlugin
-
             with Image.open(path) as im:
                 raw[tp].add(("size", tuple(sorted(im.size))))
                 raw[tp].add(("tables", repr(im.quantization)))
