@@ -106,14 +106,16 @@ def _register_heif() -> None:
 
     With thumbnails enabled, pillow-heif's ``draft`` may decode the embedded thumbnail instead of the
     photo; we never want that. libheif applies the ``irot``/``imir`` transforms while decoding and
-    pillow-heif resets the EXIF orientation to 1, so the rotation is applied exactly once.
+    pillow-heif resets the EXIF orientation to 1, so the rotation is applied exactly once. Two
+    decoding threads: only one worker at a time decodes a HEIC (see :func:`prepare_files`), and
+    it may then use both cores.
     """
     try:
         import pillow_heif
     except ImportError:  # pragma: no cover - pillow-heif is a dependency
         return
     pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False,
-                                     decode_threads=1)
+                                     decode_threads=2)
 
 
 _register_heif()
@@ -626,7 +628,7 @@ def _heif_reduced(src: Path, target: tuple[int, int]) -> tuple[Image.Image, str]
     """
     import pillow_heif
 
-    heif = pillow_heif.open_heif(src, convert_hdr_to_8bit=True)
+    heif = pillow_heif.open_heif(src, convert_hdr_to_8bit=True, remove_stride=False)
     try:
         frame = heif[heif.primary_index]
         w, h = frame.size
@@ -673,6 +675,13 @@ def _init_worker(gate) -> None:
     global _WORKER_GATE, _TRIM_HEAP
     _WORKER_GATE = gate
     _TRIM_HEAP = _heap_trimmer()
+    try:  # libheif's decoding threads would each keep a heap of their own (glibc arenas) that
+        # no trim returns; with one heap for all threads the worker's memory stays flat
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 def _heap_trimmer() -> Callable[[], object] | None:
