@@ -61,6 +61,7 @@ import stat
 import subprocess
 import warnings
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -445,19 +446,28 @@ class _Matcher:
 # --------------------------------------------------------------------------- exiftool
 
 
-def _exiftool(files: list[Path]) -> dict[Path, list[str]] | None:
-    """Tags beyond the allowed basics per file, per exiftool; ``None`` when exiftool is absent."""
+def _exiftool(files: list[Path], processes: int = 1) -> dict[Path, list[str]] | None:
+    """Tags beyond the allowed basics per file, per exiftool; ``None`` when exiftool is absent.
+
+    The files are split over ``processes`` exiftool runs working at the same time.
+    """
     exe = shutil.which("exiftool")
     if exe is None or not files:
         return None if exe is None else {}
-    out: dict[Path, list[str]] = {}
-    for start in range(0, len(files), 500):
-        chunk = files[start:start + 500]
-        proc = subprocess.run([exe, "-a", "-G1", "-s", "-j", "-q", "-q", "-@", "-"],
+    size = max(1, min(500, -(-len(files) // max(1, processes))))
+    chunks = [files[i:i + size] for i in range(0, len(files), size)]
+
+    def run(chunk: list[Path]) -> str:
+        return subprocess.run([exe, "-a", "-G1", "-s", "-j", "-q", "-q", "-@", "-"],
                               input="\n".join(str(f) for f in chunk), capture_output=True, text=True,
-                              timeout=600)
+                              timeout=600).stdout
+
+    with ThreadPoolExecutor(max_workers=max(1, processes)) as pool:
+        outputs = list(pool.map(run, chunks))
+    out: dict[Path, list[str]] = {}
+    for text in outputs:
         try:
-            records = json.loads(proc.stdout or "[]")
+            records = json.loads(text or "[]")
         except json.JSONDecodeError:
             return None
         for rec in records:
@@ -576,6 +586,10 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None) -> AuditReport:
         for name in sorted(filenames):
             files.append(base / name)
     report = AuditReport(rater_dir, len(files))
+    # exiftool (a separate program) reads the JPEGs while this process walks them itself
+    named_jpeg = [p for p in files if p.suffix.lower() in (".jpg", ".jpeg") and not p.is_symlink()]
+    background = ThreadPoolExecutor(max_workers=1)
+    early = background.submit(_exiftool, named_jpeg, _cores())
 
     info: dict[str, dict] = {}  # rel path -> properties of a JPEG
     jpegs: list[Path] = []
@@ -629,7 +643,12 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None) -> AuditReport:
                                 f"modification time than the rest (e.g. {', '.join(odd[:3])}); the "
                                 "write order could show the source order — give every file one fixed mtime"))
 
-    exif = _exiftool(jpegs)
+    exif = early.result()
+    background.shutdown()
+    named = set(named_jpeg)
+    late = [p for p in jpegs if p not in named]  # JPEG data under another extension
+    if exif is not None and late:
+        exif.update(_exiftool(late) or {})
     report.exiftool = exif is not None
     if exif:
         resolved = {p.resolve(): _rel(p, rater_dir) for p in jpegs}
@@ -644,6 +663,13 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None) -> AuditReport:
         findings.extend(auc_findings)
     report.findings = findings
     return report
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _identifier_finding(rel: str, hits: list[str]) -> Finding:
@@ -687,6 +713,16 @@ def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict]
         props.setdefault(code, {})[name] = value
         kinds[name] = (kind, categorical)
 
+    def padding(code: str) -> float:
+        try:
+            return padding_fraction(rater_dir / f"images/display/{code}.jpg")
+        except Exception:
+            return -1.0
+
+    with_display = [row["code"] for row in key.rows if f"images/display/{row['code']}.jpg" in info]
+    with ThreadPoolExecutor(max_workers=_cores()) as pool:  # Pillow decodes outside the GIL
+        paddings = dict(zip(with_display, pool.map(padding, with_display)))
+
     for row in key.rows:
         code = row["code"]
         for copy in ("full", "display"):
@@ -708,11 +744,7 @@ def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict]
             put(code, f"{label}permissions", p["mode"], "fixed", True)
             put(code, f"{label}file size", p["size"], "pixels", False)
             if copy == "display":
-                try:
-                    pad = padding_fraction(rater_dir / rel)
-                except Exception:
-                    pad = -1.0
-                put(code, "padding border", pad, "pixels", False)
+                put(code, "padding border", paddings.get(code, -1.0), "pixels", False)
         put(code, "code", code_rank[code], "randomized", False)
         for rater, pos in sorted(positions.items()):
             if code in pos:
