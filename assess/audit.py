@@ -38,11 +38,13 @@ says nothing about the timepoint, 1.0 that it separates them perfectly). Categor
 the category that separates best. Three kinds of property:
 
 * **fixed by design** (width, height, format, quantization tables, chroma subsampling, JPEG segment
-  layout, metadata segments, mtime, permissions; for the full and the display copy): the pipeline makes them equal
-  for every photo of a region, so AUC > :data:`AUC_LIMIT` (0.55) is a finding whatever the sample size.
+  layout, metadata segments, mtime, permissions; for the full and the display copy): the pipeline
+  makes them equal for every photo of a region, so AUC > :data:`AUC_LIMIT` (0.55) is a finding
+  whatever the sample size.
 * **randomized** (code, position in each rater's worklist, side in a pair): they vary by chance, and
   with a few dozen photos a chance AUC above 0.55 is common, so they are findings only when AUC >
-  0.55 **and** the two-sided Mann–Whitney p-value is below :data:`P_LIMIT` (10⁻⁴).
+  0.55 **and** the two-sided Mann–Whitney p-value is below :data:`P_LIMIT` (10⁻⁴). (``assess
+  randomize`` balances them to 0.55 or less anyway; the audit judges sets built any other way.)
 * **from the pixels** (file size, padding border): they follow from what the photo shows and are
   reported for information; they are findings only when extreme (AUC > :data:`AUC_EXTREME_LIMIT`,
   0.8, with p < :data:`P_LIMIT`). A padding border that separates timepoints means the cameras had
