@@ -95,6 +95,7 @@ MIN_SCAN_TERM = 6
 SOI, EOI, SOS, APP0, DQT, SOF0, DHT, COM = 0xD8, 0xD9, 0xDA, 0xE0, 0xDB, 0xC0, 0xC4, 0xFE
 ALLOWED_SEGMENTS = {DQT, SOF0, DHT, SOS}
 _RST = set(range(0xD0, 0xD8))
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _MARKER_NAMES = {
     **{0xE0 + n: f"APP{n}" for n in range(16)},
     **{0xC0 + n: f"SOF{n}" for n in (0, 1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15)},
@@ -272,22 +273,16 @@ def walk_jpeg(data: bytes) -> JpegWalk:
             walk.sampling = tuple((payload[6 + 3 * k + 1] >> 4, payload[6 + 3 * k + 1] & 15)
                                   for k in range(comps) if 6 + 3 * k + 2 <= len(payload))
         if marker == SOS:
-            scan_start = i
-            j = i
-            while True:
-                j = data.find(b"\xff", j)
-                if j < 0 or j + 1 >= n:
-                    walk.scans.append((scan_start, n))
-                    walk.problems.append(("jpeg-structure", "ends inside the compressed image data "
-                                          "(truncated)"))
-                    return walk
-                nxt = data[j + 1]
-                if nxt == 0x00 or nxt in _RST or nxt == 0xFF:
-                    j += 1 if nxt == 0xFF else 2
-                    continue
-                break
-            walk.scans.append((scan_start, j))
-            i = j
+            # the scan runs to the first 0xFF that is not a stuffed 0xFF00, a restart marker or a
+            # fill byte (of a run of 0xFF, the last one starts the marker)
+            end_of_scan = _SCAN_END.search(data, i)
+            if end_of_scan is None:
+                walk.scans.append((i, n))
+                walk.problems.append(("jpeg-structure", "ends inside the compressed image data "
+                                      "(truncated)"))
+                return walk
+            walk.scans.append((i, end_of_scan.start()))
+            i = end_of_scan.start()
     walk.dqt = b"".join(dqt)
     if walk.end is not None and walk.end < n:
         extra = n - walk.end
@@ -431,18 +426,95 @@ class _Matcher:
                     for t in table[int(val)]:
                         if len(found) < 1000 and low.startswith(t, pos) and boundary(pos, pos + len(t)):
                             found.append((pos, pos + len(t)))
-        # report the longest match only: "P07_baseline_face", not also "P07" and "baseline" inside it
-        spans = sorted(found, key=lambda se: (se[0], -se[1]))
-        kept: list[tuple[int, int]] = []
-        for start, end in spans:
-            if not any(s0 <= start and end <= e0 for s0, e0 in kept):
-                kept.append((start, end))
-        texts: list[str] = []
-        for start, end in kept:
-            text = data[start:end].decode("utf-8", "replace")
-            if text.lower() not in {t.lower() for t in texts}:
-                texts.append(text)
-        return texts[:limit]
+        return _texts(data, found, limit)
+
+
+def _texts(data: bytes, found: list[tuple[int, int]], limit: int) -> list[str]:
+    """The matched texts of ``(start, end)`` spans, the longest match only ("P07_baseline_face",
+    not also "P07" and "baseline" inside it), each spelling once."""
+    spans = sorted(set(found), key=lambda se: (se[0], -se[1]))
+    kept: list[tuple[int, int]] = []
+    for start, end in spans:
+        if not any(s0 <= start and end <= e0 for s0, e0 in kept):
+            kept.append((start, end))
+    texts: list[str] = []
+    for start, end in kept:
+        text = bytes(data[start:end]).decode("utf-8", "replace")
+        if text.lower() not in {t.lower() for t in texts}:
+            texts.append(text)
+    return texts[:limit]
+
+
+class _ScanMatcher:
+    """Find terms of at least 5 bytes, case-insensitively, as whole words, in large binary data
+    (the entropy-coded data of a JPEG): the same answers as :class:`_Matcher` at a third of its cost.
+
+    Every occurrence of a term of 5 or more bytes holds a 4-byte piece of the term starting at an
+    even offset in the data. The data is read as little-endian 32-bit words at offsets 0 and 2
+    (every even position, without copying), case-folded (``| 0x20`` on each byte, applied to the
+    terms alike), and each word is looked up in a hashed bit table of the terms' 4-byte pieces;
+    the few hits are checked against the sorted pieces and then confirmed in full, with their word
+    boundaries.
+
+    >>> m = _ScanMatcher(["S1001_baseline_face.jpg", "month12", "P07"], min_len=6)
+    >>> m.find(b"~S1001_BASELINE_face.jpg; xmonth12 month12x (month12)")
+    ['S1001_BASELINE_face.jpg', 'month12']
+    """
+
+    BITS = 20  # table of 2**20 entries (1 MB): stays in the cache
+
+    def __init__(self, terms: Iterable[str], min_len: int = MIN_SCAN_TERM) -> None:
+        import numpy as np
+
+        if min_len < 5:
+            raise ValueError("_ScanMatcher needs terms of at least 5 bytes")
+        self.terms = sorted({t.lower().encode("utf-8") for t in terms if len(t.encode("utf-8")) >= min_len},
+                            key=lambda t: (-len(t), t))
+        index: dict[int, list[tuple[bytes, int]]] = defaultdict(list)
+        for t in self.terms:
+            for offset in range(len(t) - 3):
+                index[int.from_bytes(t[offset:offset + 4], "little") | 0x20202020].append((t, offset))
+        self.index = dict(index)
+        self.pieces = np.array(sorted(index), dtype=np.uint32)
+        self.table = np.zeros(1 << self.BITS, dtype=bool)
+        self.table[self._hash(self.pieces)] = True
+
+    def _hash(self, words):
+        import numpy as np
+
+        return (words * np.uint32(2654435761)) >> np.uint32(32 - self.BITS)
+
+    def find(self, data: bytes, start: int = 0, end: int | None = None, limit: int = 5) -> list[str]:
+        """Terms found in ``data[start:end]`` (the range's ends count as word boundaries)."""
+        import numpy as np
+
+        end = len(data) if end is None else end
+        if not self.terms or end - start < 5:
+            return []
+        view = memoryview(data)[start:end]
+        n = len(view)
+        found: list[tuple[int, int]] = []
+        for first in (0, 2):
+            count = (n - first) // 4
+            if count <= 0:
+                continue
+            words = np.frombuffer(view, dtype="<u4", count=count, offset=first) | np.uint32(0x20202020)
+            cand = np.flatnonzero(np.take(self.table, self._hash(words)))
+            if not len(cand):
+                continue
+            values = words[cand]
+            at = np.minimum(np.searchsorted(self.pieces, values), len(self.pieces) - 1)
+            real = self.pieces[at] == values
+            for k, value in zip(cand[real].tolist(), values[real].tolist()):
+                pos = first + 4 * k
+                for term, offset in self.index[value]:
+                    s, e = pos - offset, pos - offset + len(term)
+                    if s < 0 or e > n or bytes(view[s:e]).lower() != term or len(found) >= 1000:
+                        continue
+                    if (s > 0 and bytes(view[s - 1:s]).isalnum()) or (e < n and bytes(view[e:e + 1]).isalnum()):
+                        continue
+                    found.append((s, e))
+        return _texts(view, found, limit)
 
 
 # --------------------------------------------------------------------------- exiftool
@@ -451,7 +523,10 @@ class _Matcher:
 def _exiftool(files: list[Path], processes: int = 1) -> dict[Path, list[str]] | None:
     """Tags beyond the allowed basics per file, per exiftool; ``None`` when exiftool is absent.
 
-    The files are split over ``processes`` exiftool runs working at the same time.
+    The files are split over ``processes`` exiftool runs working at the same time. Composite
+    tags are not computed (``-e``): each is derived from tags that exiftool reports in their own
+    group (GPSPosition from GPS:GPSLatitude, …), so they add nothing to the check and would double
+    exiftool's time.
     """
     exe = shutil.which("exiftool")
     if exe is None or not files:
@@ -460,7 +535,7 @@ def _exiftool(files: list[Path], processes: int = 1) -> dict[Path, list[str]] | 
     chunks = [files[i:i + size] for i in range(0, len(files), size)]
 
     def run(chunk: list[Path]) -> str:
-        return subprocess.run([exe, "-a", "-G1", "-s", "-j", "-q", "-q", "-@", "-"],
+        return subprocess.run([exe, "-a", "-G1", "-s", "-j", "-e", "-q", "-q", "-@", "-"],
                               input="\n".join(str(f) for f in chunk), capture_output=True, text=True,
                               timeout=600).stdout
 
@@ -566,15 +641,21 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def audit_report(rater_dir: Path, key_dir: Path | None = None) -> AuditReport:
+def audit_report(rater_dir: Path, key_dir: Path | None = None, *, p_values: bool = True) -> AuditReport:
     """Audit every file of a rater folder; with ``key_dir`` also search identifiers and compare
-    file properties between timepoints. See the module docstring for the rules."""
+    file properties between timepoints. See the module docstring for the rules.
+
+    With ``p_values=False`` the Mann–Whitney p-value of a property is computed only where it can
+    matter, for an AUC above the limit of its kind (every finding states it); the other rows of
+    ``aucs`` have ``p_value`` NaN. The findings are the same either way, and SciPy is not loaded
+    for a clean set.
+    """
     rater_dir = Path(rater_dir)
     if not rater_dir.is_dir():
         raise AuditError(f"{rater_dir}: no such folder; give the rater folder of a set (…/<set-id>/rater)")
     key = _read_key(Path(key_dir)) if key_dir is not None else None
     match_all = _Matcher(key.terms) if key else None
-    match_long = _Matcher(key.terms, min_len=MIN_SCAN_TERM) if key else None
+    match_long = _ScanMatcher(key.terms, min_len=MIN_SCAN_TERM) if key else None
 
     findings: list[Finding] = []
     files: list[Path] = []
@@ -592,77 +673,88 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None) -> AuditReport:
     named_jpeg = [p for p in files if p.suffix.lower() in (".jpg", ".jpeg") and not p.is_symlink()]
     background = ThreadPoolExecutor(max_workers=1)
     early = background.submit(_exiftool, named_jpeg, _cores())
+    # and the padding border of every display copy is measured meanwhile (Pillow decodes outside
+    # the GIL)
+    measuring = ThreadPoolExecutor(max_workers=_cores()) if key is not None else None
+    paddings = {} if measuring is None else {
+        _rel(p, rater_dir): measuring.submit(_padding, p) for p in named_jpeg
+        if p.parent == rater_dir / "images" / "display"}
 
-    info: dict[str, dict] = {}  # rel path -> properties of a JPEG
-    jpegs: list[Path] = []
-    mtimes: dict[str, int] = {}
-    for path in files:
-        rel = _rel(path, rater_dir)
-        st = path.lstat()
-        if stat.S_ISLNK(st.st_mode):
-            findings.append(Finding(rel, "symlink", "a symbolic link; copy real files into the rater folder"))
-            continue
-        mtimes[rel] = st.st_mtime_ns
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            findings.append(Finding(rel, "unreadable", f"cannot read the file ({exc.strerror})"))
-            continue
-        if match_all is not None:
-            for name_hit in match_all.find(rel.encode("utf-8")):
-                findings.append(Finding(rel, "identifier", f"the file name contains {name_hit!r} from the key"))
-        kind = _image_kind(data[:16], path.suffix)
-        if kind == "JPEG":
-            walk = walk_jpeg(data)
-            for what, message in walk.problems:
-                findings.append(Finding(rel, what, message))
-            jpegs.append(path)
-            info[rel] = {"walk": walk, "size": len(data), "mtime": st.st_mtime_ns, "mode": st.st_mode & 0o7777}
-            if match_all is not None and match_long is not None:
-                outside = bytearray()
-                pos = 0
-                for s, e in walk.scans:
-                    outside += data[pos:s] + b"\x00"
-                    pos = e
-                outside += data[pos:]
-                hits = match_all.find(bytes(outside))
-                for s, e in walk.scans:
-                    hits += [h for h in match_long.find(data[s:e]) if h not in hits]
+    try:
+        info: dict[str, dict] = {}  # rel path -> properties of a JPEG
+        jpegs: list[Path] = []
+        mtimes: dict[str, int] = {}
+        for path in files:
+            rel = _rel(path, rater_dir)
+            st = path.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                findings.append(Finding(rel, "symlink", "a symbolic link; copy real files into the rater folder"))
+                continue
+            mtimes[rel] = st.st_mtime_ns
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                findings.append(Finding(rel, "unreadable", f"cannot read the file ({exc.strerror})"))
+                continue
+            if match_all is not None:
+                for name_hit in match_all.find(rel.encode("utf-8")):
+                    findings.append(Finding(rel, "identifier", f"the file name contains {name_hit!r} from the key"))
+            kind = _image_kind(data[:16], path.suffix)
+            if kind == "JPEG":
+                walk = walk_jpeg(data)
+                for what, message in walk.problems:
+                    findings.append(Finding(rel, what, message))
+                jpegs.append(path)
+                info[rel] = {"walk": walk, "size": len(data), "mtime": st.st_mtime_ns, "mode": st.st_mode & 0o7777}
+                if match_all is not None and match_long is not None:
+                    outside = bytearray()
+                    pos = 0
+                    for s, e in walk.scans:
+                        outside += data[pos:s] + b"\x00"
+                        pos = e
+                    outside += data[pos:]
+                    hits = match_all.find(bytes(outside))
+                    for s, e in walk.scans:
+                        hits += [h for h in match_long.find(data, s, e) if h not in hits]
+                    if hits:
+                        findings.append(_identifier_finding(rel, hits))
+            else:
+                if kind is not None:
+                    findings.append(Finding(rel, "not-jpeg", f"a {kind} image; a rater folder holds only "
+                                            "blinded baseline JPEGs"))
+                hits = match_all.find(data) if match_all is not None else []
                 if hits:
                     findings.append(_identifier_finding(rel, hits))
-        else:
-            if kind is not None:
-                findings.append(Finding(rel, "not-jpeg", f"a {kind} image; a rater folder holds only "
-                                        "blinded baseline JPEGs"))
-            hits = match_all.find(data) if match_all is not None else []
-            if hits:
-                findings.append(_identifier_finding(rel, hits))
 
-    if len(set(mtimes.values())) > 1:
-        common = max(set(mtimes.values()), key=list(mtimes.values()).count)
-        odd = sorted(r for r, m in mtimes.items() if m != common)
-        findings.append(Finding(".", "mtime", f"{len(odd)} of {len(mtimes)} files have another "
-                                f"modification time than the rest (e.g. {', '.join(odd[:3])}); the "
-                                "write order could show the source order — give every file one fixed mtime"))
+        if len(set(mtimes.values())) > 1:
+            common = max(set(mtimes.values()), key=list(mtimes.values()).count)
+            odd = sorted(r for r, m in mtimes.items() if m != common)
+            findings.append(Finding(".", "mtime", f"{len(odd)} of {len(mtimes)} files have another "
+                                    f"modification time than the rest (e.g. {', '.join(odd[:3])}); the "
+                                    "write order could show the source order — give every file one fixed mtime"))
 
-    exif = early.result()
-    background.shutdown()
-    named = set(named_jpeg)
-    late = [p for p in jpegs if p not in named]  # JPEG data under another extension
-    if exif is not None and late:
-        exif.update(_exiftool(late) or {})
-    report.exiftool = exif is not None
-    if exif:
-        resolved = {p.resolve(): _rel(p, rater_dir) for p in jpegs}
-        for path, extra in exif.items():
-            if extra:
-                rel = resolved.get(path.resolve(), str(path))
-                findings.append(Finding(rel, "exiftool", "exiftool reports " + "; ".join(extra[:8])
-                                        + (f" (+{len(extra) - 8} more)" if len(extra) > 8 else "")))
+        exif = early.result()
+        named = set(named_jpeg)
+        late = [p for p in jpegs if p not in named]  # JPEG data under another extension
+        if exif is not None and late:
+            exif.update(_exiftool(late) or {})
+        report.exiftool = exif is not None
+        if exif:
+            resolved = {p.resolve(): _rel(p, rater_dir) for p in jpegs}
+            for path, extra in exif.items():
+                if extra:
+                    rel = resolved.get(path.resolve(), str(path))
+                    findings.append(Finding(rel, "exiftool", "exiftool reports " + "; ".join(extra[:8])
+                                            + (f" (+{len(extra) - 8} more)" if len(extra) > 8 else "")))
 
-    if key is not None:
-        report.aucs, auc_findings = _compare_timepoints(rater_dir, key, info)
-        findings.extend(auc_findings)
+        if key is not None:
+            padding = {rel: fut.result() for rel, fut in paddings.items()}
+            report.aucs, auc_findings = _compare_timepoints(rater_dir, key, info, padding, p_values)
+            findings.extend(auc_findings)
+    finally:
+        background.shutdown(cancel_futures=True)
+        if measuring is not None:
+            measuring.shutdown(cancel_futures=True)
     report.findings = findings
     return report
 
@@ -680,7 +772,7 @@ def _identifier_finding(rel: str, hits: list[str]) -> Finding:
 
 def audit_set(rater_dir: Path, key_dir: Path | None = None) -> list[Finding]:
     """The findings of :func:`audit_report`; an empty list means the folder is clean."""
-    return audit_report(rater_dir, key_dir).findings
+    return audit_report(rater_dir, key_dir, p_values=False).findings
 
 
 def _worklist_positions(rater_dir: Path) -> dict[str, dict[str, tuple[int, int]]]:
@@ -699,10 +791,17 @@ def _worklist_positions(rater_dir: Path) -> dict[str, dict[str, tuple[int, int]]
     return out
 
 
-def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict]
-                        ) -> tuple[list[PropertyAUC], list[Finding]]:
+def _padding(path: Path) -> float:
     from .deid import padding_fraction
 
+    try:
+        return padding_fraction(path)
+    except Exception:
+        return -1.0
+
+
+def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict], padding: dict[str, float],
+                        p_values: bool = True) -> tuple[list[PropertyAUC], list[Finding]]:
     positions = _worklist_positions(rater_dir)
     codes_sorted = sorted(row["code"] for row in key.rows)
     code_rank = {c: i for i, c in enumerate(codes_sorted)}
@@ -715,15 +814,8 @@ def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict]
         props.setdefault(code, {})[name] = value
         kinds[name] = (kind, categorical)
 
-    def padding(code: str) -> float:
-        try:
-            return padding_fraction(rater_dir / f"images/display/{code}.jpg")
-        except Exception:
-            return -1.0
-
-    with_display = [row["code"] for row in key.rows if f"images/display/{row['code']}.jpg" in info]
-    with ThreadPoolExecutor(max_workers=_cores()) as pool:  # Pillow decodes outside the GIL
-        paddings = dict(zip(with_display, pool.map(padding, with_display)))
+    paddings = {row["code"]: padding.get(f"images/display/{row['code']}.jpg", -1.0) for row in key.rows
+                if f"images/display/{row['code']}.jpg" in info}
 
     for row in key.rows:
         code = row["code"]
@@ -774,7 +866,13 @@ def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict]
                 b = [props[c][name] for c in group_b if name in props.get(c, {})]
                 if not a or not b:
                     continue
-                auc, p = _auc(a, b, categorical)
+                limit = AUC_EXTREME_LIMIT if kind == "pixels" else AUC_LIMIT
+                if p_values:
+                    auc, p = _auc(a, b, categorical)
+                else:
+                    auc, p = timepoint_auc(a, b, categorical, p_value=False)
+                    if auc > limit - 1e-9:  # a possible finding: its p-value decides and is reported
+                        auc, p = _auc(a, b, categorical)
                 if kind == "fixed":
                     flag = auc > AUC_LIMIT
                 elif kind == "randomized":
