@@ -61,6 +61,7 @@ import re
 import shutil
 import stat
 import subprocess
+import tempfile
 import warnings
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -528,38 +529,79 @@ def _exiftool(files: list[Path], processes: int = 1) -> dict[Path, list[str]] | 
     group (GPSPosition from GPS:GPSLatitude, …), so they add nothing to the check and would double
     exiftool's time.
     """
-    exe = shutil.which("exiftool")
-    if exe is None or not files:
-        return None if exe is None else {}
-    size = max(1, min(500, -(-len(files) // max(1, processes))))
-    chunks = [files[i:i + size] for i in range(0, len(files), size)]
+    run = _Exiftool(files, processes)
+    try:
+        return run.result()
+    finally:
+        run.close()
 
-    def run(chunk: list[Path]) -> str:
-        return subprocess.run([exe, "-a", "-G1", "-s", "-j", "-e", "-q", "-q", "-@", "-"],
-                              input="\n".join(str(f) for f in chunk), capture_output=True, text=True,
-                              timeout=600).stdout
 
-    with ThreadPoolExecutor(max_workers=max(1, processes)) as pool:
-        outputs = list(pool.map(run, chunks))
-    out: dict[Path, list[str]] = {}
-    for text in outputs:
+class _Exiftool:
+    """exiftool runs started at once in the background; :meth:`result` collects their answers.
+
+    Each run reads its list of files from a temporary file and writes its JSON into another, so
+    exiftool never waits on a pipe for this process (whose threads are busy with the audit) to
+    drain it.
+    """
+
+    def __init__(self, files: list[Path], processes: int = 1) -> None:
+        self.exe = shutil.which("exiftool")
+        self.runs: list[tuple[subprocess.Popen, object, object]] = []
+        if self.exe is None or not files:
+            return
+        size = max(1, min(500, -(-len(files) // max(1, processes))))
         try:
-            records = json.loads(text or "[]")
-        except json.JSONDecodeError:
+            for i in range(0, len(files), size):
+                names = tempfile.TemporaryFile()
+                names.write("\n".join(str(f) for f in files[i:i + size]).encode("utf-8", "surrogateescape"))
+                names.flush()
+                names.seek(0)
+                answer = tempfile.TemporaryFile()
+                proc = subprocess.Popen([self.exe, "-a", "-G1", "-s", "-j", "-e", "-q", "-q", "-@", "-"],
+                                        stdin=names, stdout=answer, stderr=subprocess.DEVNULL)
+                self.runs.append((proc, names, answer))
+        except BaseException:
+            self.close()
+            raise
+
+    def result(self, timeout: float = 600) -> dict[Path, list[str]] | None:
+        if self.exe is None:
             return None
-        for rec in records:
-            path = Path(rec.get("SourceFile", ""))
-            extra = []
-            for tag, value in rec.items():
-                if tag == "SourceFile":
-                    continue
-                group, _, name = tag.partition(":")
-                allowed = _EXIFTOOL_ALLOWED.get(group, set())
-                if allowed is None or name in allowed:
-                    continue
-                extra.append(f"{tag}={str(value)[:60]}")
-            out[path] = extra
-    return out
+        out: dict[Path, list[str]] = {}
+        for proc, _, answer in self.runs:
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise AuditError(f"exiftool did not finish within {timeout:.0f} s; run the audit "
+                                 "again") from None
+            answer.seek(0)
+            try:
+                records = json.loads(answer.read().decode("utf-8", "replace") or "[]")
+            except json.JSONDecodeError:
+                return None
+            for rec in records:
+                path = Path(rec.get("SourceFile", ""))
+                extra = []
+                for tag, value in rec.items():
+                    if tag == "SourceFile":
+                        continue
+                    group, _, name = tag.partition(":")
+                    allowed = _EXIFTOOL_ALLOWED.get(group, set())
+                    if allowed is None or name in allowed:
+                        continue
+                    extra.append(f"{tag}={str(value)[:60]}")
+                out[path] = extra
+        return out
+
+    def close(self) -> None:
+        """Stop runs still going and drop their files."""
+        for proc, names, answer in self.runs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            names.close()
+            answer.close()
+        self.runs = []
 
 
 # --------------------------------------------------------------------------- statistics
@@ -671,8 +713,7 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None, *, p_values: bool
     report = AuditReport(rater_dir, len(files))
     # exiftool (a separate program) reads the JPEGs while this process walks them itself
     named_jpeg = [p for p in files if p.suffix.lower() in (".jpg", ".jpeg") and not p.is_symlink()]
-    background = ThreadPoolExecutor(max_workers=1)
-    early = background.submit(_exiftool, named_jpeg, _cores())
+    early = _Exiftool(named_jpeg, _cores())
     # and the padding border of every display copy is measured meanwhile (Pillow decodes outside
     # the GIL)
     measuring = ThreadPoolExecutor(max_workers=_cores()) if key is not None else None
@@ -752,7 +793,7 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None, *, p_values: bool
             report.aucs, auc_findings = _compare_timepoints(rater_dir, key, info, padding, p_values)
             findings.extend(auc_findings)
     finally:
-        background.shutdown(cancel_futures=True)
+        early.close()
         if measuring is not None:
             measuring.shutdown(cancel_futures=True)
     report.findings = findings
