@@ -51,7 +51,7 @@ import numpy as np
 
 from . import __version__
 from .errors import AssessError
-from .ingest import EXTENSIONS, Inventory, Photo, check_pixel_duplicates, discover
+from .ingest import EXTENSIONS, Inventory, Photo, check_decoded, discover
 from .study import NAME_RE, Study, load_study
 
 __all__ = [
@@ -732,7 +732,10 @@ def randomize(
     progress
         Called as ``progress(done, total)`` while photos are de-identified (for a progress bar).
     inventory
-        The result of :func:`assess.ingest.discover` when the caller has it already.
+        The result of :func:`assess.ingest.discover` when the caller has it already (with
+        ``decode=False`` it reads headers only: the pixel pipeline decodes every photo anyway and
+        the photos that fail there are refused as :func:`assess.ingest.discover` would refuse
+        them, together with any photo whose pixels are in two slots).
     workers
         Processes for de-identification (default: every core).
 
@@ -747,7 +750,7 @@ def randomize(
     if not isinstance(study, Study):
         study = load_study(study)
     if inventory is None:
-        inventory = discover(images_dir, study, manifest)
+        inventory = discover(images_dir, study, manifest, decode=False)
     out_dir = Path(out_dir)
     warnings = list(inventory.warnings)
     seed_given = seed if seed is not None else study.blinding.seed
@@ -776,6 +779,7 @@ def randomize(
     regions = [r for r in study.regions if any(inventory.photos[i].region == r for i in used)]
     specs = {r: _spec_for(study, [inventory.photos[i] for i in used], r) for r in regions}
 
+    out_created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     stale = sorted(p.name for p in out_dir.glob(".*.partial-*"))
     if stale:
@@ -812,10 +816,21 @@ def randomize(
 
         if progress is not None:
             progress(0, total)
-        results = deid.prepare_files(jobs + ref_jobs, workers=workers, progress=advance)
+        try:
+            results = deid.prepare_files(jobs + ref_jobs, workers=workers, progress=advance)
+        except deid.DeidError as exc:
+            photo_failures = {i: why for i, why in exc.failures.items() if i < len(jobs)}
+            if not photo_failures:
+                raise
+            # photos that cannot be decoded are refused as ingest refuses any unusable photo,
+            # together with the same pixels in two slots among the others
+            check_decoded(inventory.images_dir, [inventory.photos[i] for i in used],
+                          [r.pixel_sha256 if r is not None else None for r in exc.results[:len(jobs)]],
+                          photo_failures)
+            raise  # pragma: no cover - check_decoded raises
         photo_results = results[:len(jobs)]
-        check_pixel_duplicates([inventory.photos[i] for i in used],
-                               [r.pixel_sha256 for r in photo_results])
+        check_decoded(inventory.images_dir, [inventory.photos[i] for i in used],
+                      [r.pixel_sha256 for r in photo_results])
         result_of = {i: photo_results[n] for n, i in enumerate(used)}
         staged = {i: n for n, i in enumerate(used)}
 
@@ -893,6 +908,11 @@ def randomize(
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+        if out_created:
+            try:
+                out_dir.rmdir()  # only if this run made it and nothing else is in it
+            except OSError:
+                pass
         raise
     finally:
         restore()

@@ -185,7 +185,8 @@ def randomize(study_file: Path, images_dir: Path, out_dir: Path, set_id: str | N
     from .study import load_study
 
     study = load_study(study_file)
-    inventory = discover(images_dir, study, manifest)
+    # headers only: the pixel pipeline decodes every photo and refuses the truncated ones
+    inventory = discover(images_dir, study, manifest, decode=False)
     click.echo(f"Photos in {images_dir}:")
     click.echo(format_counts(inventory))
     for warning in inventory.warnings:

@@ -98,7 +98,19 @@ _GATE_PIXELS = 8_000_000  # decodes larger than this (after DCT scaling) take th
 
 
 class DeidError(AssessError):
-    """A photo cannot be de-identified; the message names the file and says what to do."""
+    """A photo cannot be de-identified; the message names the file and says what to do.
+
+    Raised by :func:`prepare_files` for a batch, it also carries ``failures`` (job index ->
+    message naming the file) and ``results`` (the :class:`Result` of every job that succeeded,
+    ``None`` for the others), so that a caller can report the failures together with its own
+    checks of the rest.
+    """
+
+    def __init__(self, message: str, failures: dict[int, str] | None = None,
+                 results: list | None = None):
+        super().__init__(message)
+        self.failures = dict(failures or {})
+        self.results = list(results or [])
 
 
 def _register_heif() -> None:
@@ -769,8 +781,9 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
         # no max_tasks_per_child: on Python 3.11-3.13 a worker that retires is not replaced and the
         # pool hangs once more than workers x limit jobs are queued (CPython gh-115634)
         gate = ctx.BoundedSemaphore(1)
-        with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(gate,)) as pool:
+        pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(gate,))
+        try:
             futures = {pool.submit(_job, job): i for i, job in enumerate(jobs)}
             for fut in as_completed(futures):
                 i = futures[fut]
@@ -784,10 +797,16 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
                     errors.append((i, value))
                 if progress:
                     progress(1)
+        except BaseException:
+            # an error, Ctrl+C or SIGTERM: photos not started yet are dropped, not waited for
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     if errors:
         errors.sort()
         lines = "\n".join(f"  {msg}" for _, msg in errors)
-        raise DeidError(f"{len(errors)} of {len(jobs)} photo(s) could not be de-identified:\n{lines}")
+        raise DeidError(f"{len(errors)} of {len(jobs)} photo(s) could not be de-identified:\n{lines}",
+                        failures=dict(errors), results=results)
     return results  # type: ignore[return-value]
 
 

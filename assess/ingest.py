@@ -8,7 +8,9 @@ written: it reads each header (:func:`assess.deid.probe`), hashes the bytes and 
 files, decompression bombs, unknown timepoints or regions, the same photo in two slots, two files for
 one slot and paths leaving the images folder. A participant without a photo at some timepoint is a
 warning only. The same photo stored twice under other bytes (a re-saved copy) is caught after
-de-identification by :func:`check_pixel_duplicates`.
+de-identification by :func:`check_decoded`. A caller that decodes every photo anyway (the
+randomizer) asks :func:`discover` for the headers only (``decode=False``) and refuses the photos its
+decoder fails on with :func:`check_decoded`, in the same words, so no photo is decoded twice.
 
 >>> parse_name("S1001_Baseline_FACE_left.JPG")
 ('S1001', 'Baseline', 'FACE', 'left')
@@ -40,6 +42,7 @@ __all__ = [
     "discover",
     "parse_name",
     "check_pixel_duplicates",
+    "check_decoded",
     "format_counts",
 ]
 
@@ -161,7 +164,7 @@ def format_counts(inventory: Inventory) -> str:
 
 
 def discover(images_dir: str | Path, study: Study, manifest: str | Path | None = None,
-             workers: int | None = None) -> Inventory:
+             workers: int | None = None, decode: bool = True) -> Inventory:
     """Find and check every photo of ``study`` in ``images_dir``.
 
     Parameters
@@ -177,6 +180,13 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
         relative to ``images_dir``. Only the files it lists are used.
     workers
         Threads reading file headers and hashing (default: a few).
+    decode
+        Decode every photo's compressed data too (JPEG at 1/8 scale), which finds truncated and
+        corrupt data. ``False`` for a caller that decodes every photo itself right after (as
+        :func:`assess.blind.randomize` does in its pixel pipeline) and refuses what fails there
+        with :func:`check_decoded`: then only headers are read, unless some photo is refused
+        already, in which case every other photo is decoded as well so that the one error names
+        every file that cannot be used.
 
     Returns
     -------
@@ -295,13 +305,14 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
         checked.append((participant, tp or tp_raw, region or region_raw, view, rel, path, not bad))
 
     # Read every header and hash every file (I/O bound: threads)
-    def look(item):
+    def look(item, full=decode):
         try:
-            return item, deid.probe(item[5], full=True), None
+            return item, deid.probe(item[5], full=full), None
         except deid.DeidError as exc:
             return item, None, _reason(str(exc), item[5])
 
-    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
+    threads = workers or min(8, (os.cpu_count() or 2) * 2)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         looked = list(pool.map(look, checked))
     photos: list[Photo] = []
     readable: list[Photo] = []
@@ -336,6 +347,14 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
                                  f"{', '.join(n for n in names if n != name)}; one photo cannot be "
                                  "in two slots — replace the wrong copy with the right photo"))
 
+    if problems and not decode:
+        # refused anyway: decode the photos whose headers were fine, so that this one error also
+        # names the truncated and corrupt ones
+        headers_ok = [item for item, info, _ in looked if info is not None]
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for item, info, why in pool.map(lambda it: look(it, True), headers_ok):
+                if info is None:
+                    problems.append((item[4], why))
     if problems:
         raise _error(images_dir, problems)
     if not photos:
@@ -360,10 +379,41 @@ def check_pixel_duplicates(photos: Sequence[Photo], pixel_sha256: Sequence[str])
     IngestError
         naming every file concerned.
     """
+    check_decoded(None, photos, pixel_sha256)
+
+
+def check_decoded(images_dir: str | Path | None, photos: Sequence[Photo],
+                  pixel_sha256: Sequence[str | None], failures: dict[int, str] | None = None) -> None:
+    """Refuse, after decoding, the photos that could not be decoded and the same pixels in two
+    slots, in one error naming every file concerned.
+
+    For a caller that read only the headers in :func:`discover` (``decode=False``) and then
+    decoded every photo: ``failures`` maps the index of each photo that failed to its reason (the
+    :class:`assess.deid.DeidError` message; a leading ``<path>: `` is dropped), and
+    ``pixel_sha256[i]`` is the pixel hash of ``photos[i]`` (``None`` for a failed one).
+
+    >>> check_decoded("images", [Photo("S1", "baseline", "face", "", Path("S1_baseline_face.jpg"))],
+    ...               [None], {0: "images/S1_baseline_face.jpg: the image data is truncated"})
+    Traceback (most recent call last):
+    ...
+    assess.ingest.IngestError: images: 1 photo file(s) cannot be used; nothing was written. Fix or remove them and run again:
+      S1_baseline_face.jpg: the image data is truncated
+
+    Raises
+    ------
+    IngestError
+        naming every file concerned.
+    """
+    problems = []
+    root = Path(images_dir) if images_dir is not None else None
+    for i, why in sorted((failures or {}).items()):
+        photo = photos[i]
+        full = root / photo.path if root is not None else photo.path
+        problems.append((str(photo.path), _reason(why, full)))
     groups: dict[str, list[Photo]] = defaultdict(list)
     for photo, digest in zip(photos, pixel_sha256, strict=True):
-        groups[digest].append(photo)
-    problems = []
+        if digest is not None:
+            groups[digest].append(photo)
     for group in groups.values():
         if len({p.slot for p in group}) > 1:
             names = sorted(str(p.path) for p in group)
@@ -372,7 +422,7 @@ def check_pixel_duplicates(photos: Sequence[Photo], pixel_sha256: Sequence[str])
                                  f"{', '.join(n for n in names if n != name)}; one photo cannot be "
                                  "in two slots — replace the wrong copy with the right photo"))
     if problems:
-        raise _error(None, problems)
+        raise _error(root, problems)
 
 
 # --------------------------------------------------------------------------- helpers

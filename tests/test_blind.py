@@ -382,7 +382,21 @@ def test_the_same_pixels_in_two_slots_fail_after_deid_and_leave_nothing(synth, t
     with pytest.raises(IngestError, match="identical pixels") as exc:
         randomize(synth.study_path, images, out, set_id="dup", seed=10**13, workers=1)
     assert png.name in str(exc.value)
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # not even the output folder this run made
+
+
+def test_a_photo_truncated_in_its_image_data_is_refused_by_name_after_decoding_and_leaves_nothing(
+        synth, tmp_path):
+    images = _copy_photos(synth, tmp_path / "images")
+    victim = images / next(p.path.name for p in synth.photos if p.path.suffix.lower() == ".jpg")
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) * 2 // 3])
+    out = tmp_path / "out"
+    with pytest.raises(IngestError) as exc:
+        randomize(synth.study_path, images, out, set_id="cut", seed=10**13, workers=2)
+    assert str(exc.value).startswith(f"{images}: 1 photo file(s) cannot be used; nothing was written.")
+    assert f"\n  {victim.name}: the image data is truncated" in str(exc.value)
+    assert not out.exists()
 
 
 def test_bad_photos_are_refused_before_anything_is_written(synth, tmp_path):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from assess.ingest import (IngestError, Photo, check_pixel_duplicates, discover, format_counts,
-                           parse_name)
+from assess.ingest import (IngestError, Photo, check_decoded, check_pixel_duplicates, discover,
+                           format_counts, parse_name)
 from assess.study import parse_study
 
 STUDY = parse_study('''
@@ -268,3 +268,49 @@ def test_a_file_listed_twice_in_the_manifest_is_refused(tmp_path):
     with pytest.raises(IngestError) as exc:
         discover(tmp_path, STUDY, manifest=manifest)
     assert problems_of(exc) == {"a.jpg": "listed 2 times in manifest.csv; list each photo once"}
+
+
+def truncate(path: Path) -> Path:
+    """Cut a JPEG in the middle of its compressed data (its header stays whole)."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    return path
+
+
+def test_reading_headers_only_leaves_truncated_data_to_the_caller_that_decodes(tmp_path):
+    full_set(tmp_path)
+    photo(tmp_path / "S3_baseline_face.jpg", colour=(9, 9, 9), size=(400, 300))
+    truncate(tmp_path / "S3_baseline_face.jpg")
+    inv = discover(tmp_path, STUDY, decode=False)
+    assert "S3_baseline_face.jpg" in {str(p.path) for p in inv.photos}
+    with pytest.raises(IngestError) as exc:
+        discover(tmp_path, STUDY)
+    assert "truncated" in problems_of(exc)["S3_baseline_face.jpg"]
+
+
+def test_reading_headers_only_still_names_truncated_photos_when_another_is_refused(tmp_path):
+    full_set(tmp_path)
+    photo(tmp_path / "S3_baseline_face.jpg", colour=(9, 9, 9), size=(400, 300))
+    truncate(tmp_path / "S3_baseline_face.jpg")
+    (tmp_path / "S3_month12_face.jpg").write_bytes(b"")
+    with pytest.raises(IngestError) as exc:
+        discover(tmp_path, STUDY, decode=False)
+    problems = problems_of(exc)
+    assert sorted(problems) == ["S3_baseline_face.jpg", "S3_month12_face.jpg"]
+    assert "truncated" in problems["S3_baseline_face.jpg"]
+    assert "empty" in problems["S3_month12_face.jpg"]
+
+
+def test_photos_that_failed_to_decode_and_the_same_pixels_in_two_slots_are_named_in_one_error():
+    photos = [Photo("S1", "baseline", "face", "", Path("S1_baseline_face.jpg")),
+              Photo("S2", "baseline", "face", "", Path("S2_baseline_face.png")),
+              Photo("S3", "baseline", "face", "", Path("S3_baseline_face.jpg")),
+              Photo("S4", "baseline", "face", "", Path("S4_baseline_face.jpg"))]
+    with pytest.raises(IngestError) as exc:
+        check_decoded(Path("images"), photos, ["a", "a", None, "b"],
+                      {2: "images/S3_baseline_face.jpg: the image data is truncated or corrupt"})
+    problems = problems_of(exc)
+    assert sorted(problems) == ["S1_baseline_face.jpg", "S2_baseline_face.png", "S3_baseline_face.jpg"]
+    assert problems["S3_baseline_face.jpg"] == "the image data is truncated or corrupt"
+    assert "identical pixels" in problems["S1_baseline_face.jpg"]
+    assert str(exc.value).startswith("images: 3 photo file(s) cannot be used; nothing was written.")
