@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
 
 from .errors import AssessError
@@ -53,6 +54,7 @@ __all__ = [
     "lock",
     "first_answer_seconds",
     "current_ratings",
+    "set_ids",
     "all_events",
     "locks",
     "utc_now",
@@ -342,32 +344,60 @@ def _read_only(db_path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-def _frame(rows: list[tuple]) -> pd.DataFrame:
-    df = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
-    df["revision"] = df["revision"].astype("int64")
-    df["score"] = df["score"].astype("Int64")
-    df["seconds"] = df["seconds"].astype("float64")
-    for col in ("set_id", "rater", "item", "better", "first", "cannot_assess", "comment",
-                "change_reason", "shown_at", "answered_at"):
-        df[col] = df[col].astype("object").where(df[col].notna(), None)
-    return df
+def _frame(rows: list[tuple], names: tuple[str, ...] = COLUMNS) -> pd.DataFrame:
+    """Events as a frame, built column by column: text as ``object`` (``None`` when empty)."""
+    columns = list(zip(*rows)) if rows else [()] * len(names)
+    data = {}
+    for name, values in zip(names, columns):
+        if name == "revision":
+            data[name] = pd.Series(np.fromiter(values, dtype="int64", count=len(values)))
+        elif name == "score":
+            data[name] = pd.Series(pd.array(values, dtype="Int64"))
+        elif name == "seconds":
+            data[name] = pd.Series(np.array(values, dtype="float64"))
+        else:
+            data[name] = pd.Series(np.array(values, dtype=object), dtype=object)
+    return pd.DataFrame(data, copy=False)
 
 
-def current_ratings(db_path: str | Path) -> pd.DataFrame:
+def current_ratings(db_path: str | Path, set_id: str | None = None,
+                    columns: Iterable[str] | None = None) -> pd.DataFrame:
     """The current rating (latest revision) of every (set_id, rater, item), read-only.
 
     Columns: set_id, rater, item, revision, score (nullable integer), better, first,
     cannot_assess, comment, change_reason, shown_at, answered_at, seconds; sorted by set_id, rater,
-    answered_at.
+    answered_at. ``set_id`` keeps the ratings of one set; ``columns`` keeps only those columns
+    (rater and item are always kept), which is faster for a large database.
     """
+    wanted = set(COLUMNS if columns is None else columns)
+    unknown = sorted(wanted - set(COLUMNS))
+    if unknown:
+        raise ValueError(f"columns: {', '.join(unknown)} are not columns of the events table")
+    wanted |= {"rater", "item"} | ({"set_id"} if set_id is None else set())
+    names = tuple(c for c in COLUMNS if c in wanted)
+    # "+set_id": scan in id order rather than search the index and sort again.
+    where, args = ("", ()) if set_id is None else (" WHERE +set_id = ?", (set_id,))
     conn = _read_only(db_path)
     try:
-        rows = conn.execute(
-            _SELECT + " e WHERE revision = (SELECT MAX(revision) FROM events WHERE set_id = e.set_id "
-            "AND rater = e.rater AND item = e.item) ORDER BY set_id, rater, answered_at, id").fetchall()
+        # Revisions are appended, so the latest revision of an item is its last event by id.
+        rows = conn.execute("SELECT " + ", ".join(names) + " FROM events" + where + " ORDER BY id",
+                            args).fetchall()
     finally:
         conn.close()
-    return _frame(rows)
+    df = _frame(rows, names)
+    unit = [c for c in ("set_id", "rater", "item") if c in names]
+    df = df[~df.duplicated(unit, keep="last")]
+    order = [c for c in ("set_id", "rater", "answered_at") if c in names]
+    return df.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def set_ids(db_path: str | Path) -> list[str]:
+    """The sets that have ratings in the database, read-only."""
+    conn = _read_only(db_path)
+    try:
+        return [row[0] for row in conn.execute("SELECT DISTINCT set_id FROM events ORDER BY set_id")]
+    finally:
+        conn.close()
 
 
 def all_events(db_path: str | Path) -> pd.DataFrame:

@@ -56,15 +56,24 @@ def confusion_table(a, b, levels: Sequence[int]) -> np.ndarray:
     [[1, 0, 0], [0, 1, 1], [0, 0, 0]]
     """
     levels = list(levels)
-    index = {v: i for i, v in enumerate(levels)}
-    a, b = np.asarray(a), np.asarray(b)
-    try:
-        ia = np.fromiter((index[v] for v in a.tolist()), dtype=np.int64, count=a.size)
-        ib = np.fromiter((index[v] for v in b.tolist()), dtype=np.int64, count=b.size)
-    except KeyError as exc:
-        raise ValueError(f"{exc.args[0]!r} is not one of the declared levels {levels}") from None
+    if not levels:
+        raise ValueError("no declared levels")
+    declared = np.asarray(levels, dtype=float)
+    order = np.argsort(declared, kind="stable")
+    ranked = declared[order]
+
+    def index(values) -> np.ndarray:
+        v = np.asarray(values, dtype=float).ravel()
+        pos = np.minimum(np.searchsorted(ranked, v), len(levels) - 1)
+        unknown = ranked[pos] != v
+        if unknown.any():
+            bad = v[unknown][0]
+            shown = int(bad) if float(bad).is_integer() else float(bad)
+            raise ValueError(f"{shown!r} is not one of the declared levels {levels}")
+        return order[pos]
+
     k = len(levels)
-    return np.bincount(ia * k + ib, minlength=k * k).reshape(k, k)
+    return np.bincount(index(a) * k + index(b), minlength=k * k).reshape(k, k)
 
 
 def kappa_from_table(table, weights: str | None = None, values: Sequence[float] | None = None

@@ -101,10 +101,12 @@ def counts_text(values, levels) -> str:
     return "; ".join(f"{lv}={int(v.get(lv, 0))}" for lv in levels)
 
 
-def primary(u: Unblinded) -> pd.DataFrame:
-    """First showings with a usable rating: the data of the primary analysis."""
+def primary(u: Unblinded, columns: list[str] | None = None) -> pd.DataFrame:
+    """First showings with a usable rating: the data of the primary analysis (optionally only
+    some columns, which is faster for a large trial)."""
     long = u.long
-    return long[~long["repeat"] & ~long["cannot_assess"]]
+    rows = (~long["repeat"] & ~long["cannot_assess"]).to_numpy()
+    return long.loc[rows, columns] if columns is not None else long[rows]
 
 
 def _describe(prefix: str, v: np.ndarray, levels, categorical: bool) -> dict:
@@ -149,15 +151,15 @@ def _change_stats(improvement: np.ndarray, raw_change: np.ndarray | None, catego
 
 def summary_table(u: Unblinded) -> pd.DataFrame:
     """Within-arm change per region × view × scale × arm × follow-up × rater, then between arms."""
-    data = primary(u)
+    data = primary(u, ["rater", "arm", "region", "view", "scale", "participant", "timepoint",
+                       "kind", "score", "improvement"])
     rows: list[dict] = []
     changes: dict[tuple, tuple[str, np.ndarray]] = {}  # (region, view, tp, rater, arm) -> (scale, improvement)
     singles = data[data["kind"] == "single"]
     if len(singles):
-        wide = singles.pivot_table(index=["rater", "arm", "region", "view", "scale", "participant"],
-                                   columns="timepoint", values="score", aggfunc="first",
-                                   observed=True)
-        wide = wide.astype("float64")
+        # One first showing per rater × participant × region × view × timepoint.
+        wide = (singles.set_index(["rater", "arm", "region", "view", "scale", "participant",
+                                   "timepoint"])["score"].astype("float64").unstack("timepoint"))
         for (rater, arm, region, view, scale_id), grp in wide.groupby(
                 level=["rater", "arm", "region", "view", "scale"], sort=False):
             scale = u.set.scales[scale_id]
@@ -273,7 +275,8 @@ def _between_arms(u: Unblinded, changes: dict) -> list[dict]:
 
 def distribution_table(u: Unblinded) -> pd.DataFrame:
     """Counts and percentages per level: region × view × scale × arm × timepoint × rater × level."""
-    data = primary(u)
+    data = primary(u, ["region", "view", "scale", "arm", "timepoint", "rater", "kind", "score",
+                       "improvement"])
     out = []
     singles = data[data["kind"] == "single"]
     if len(singles):
@@ -334,7 +337,9 @@ def repeat_pairs(u: Unblinded) -> pd.DataFrame:
 
     Columns: rater, scale, kind, region, first, repeat (scores, or improvement scores for pairs).
     """
-    long = u.long[~u.long["cannot_assess"]]
+    long = u.long.loc[~u.long["cannot_assess"].to_numpy(),
+                      ["rater", "first_showing", "code", "repeat", "score", "improvement", "scale",
+                       "kind", "region"]]
     value = long["score"].where(long["kind"] == "single", long["improvement"]).astype("float64")
     long = long.assign(value=value)
     reps = long[long["repeat"]][["rater", "first_showing", "value", "scale", "kind", "region"]]
@@ -363,18 +368,18 @@ def reliability_table(u: Unblinded) -> pd.DataFrame:
                        f"{', '.join(map(str, levels))}")
         rows.append(row)
     raters = u.set.raters
-    data = primary(u)
+    data = primary(u, ["kind", "scale", "rater", "code", "score", "improvement",
+                       "baseline_identified"])
     if len(raters) >= 2 and len(data):
         value = data["score"].where(data["kind"] == "single", data["improvement"]).astype("float64")
-        data = data.assign(value=value,
-                           unit=data["participant"] + "|" + data["timepoint"] + "|" + data["region"]
-                           + "|" + data["view"])
+        # A photo (or pair) has one code for every rater: the code is the unit rated.
+        data = data.assign(value=value, unit=data["code"])
         for (kind, scale_id), grp in data.groupby(["kind", "scale"], sort=True):
             scale = u.set.scales[scale_id]
             is_pair = kind == "pair"
             levels = IMPROVEMENT_LEVELS if is_pair else scale.values
             categorical = scale.kind == "categorical" and not is_pair
-            wide = grp.pivot_table(index="unit", columns="rater", values="value", aggfunc="first")
+            wide = grp.set_index(["unit", "rater"])["value"].unstack("rater")
             wide = wide.reindex(columns=[r for r in raters if r in wide.columns])
             if wide.shape[1] < 2:
                 continue

@@ -68,6 +68,14 @@ LONG_COLUMNS = ("participant", "arm", "timepoint", "region", "view", "scale", "s
                 "improvement", "baseline_identified", "cannot_assess", "reason", "comment",
                 "answered_at", "revision")
 
+#: What the scorer reads of each rating in the ratings database.
+RATING_COLUMNS = ("rater", "item", "revision", "score", "better", "first", "cannot_assess",
+                  "comment", "answered_at", "seconds")
+
+#: Columns of the long table that always hold text.
+TEXT_KEYS = ("participant", "arm", "timepoint", "region", "view", "scale", "rater", "code", "item",
+             "kind", "first_showing")
+
 DEFAULT_ARM = "all"
 TRUE = {"1", "true", "yes", "y"}
 FALSE = {"", "0", "false", "no", "n"}
@@ -204,19 +212,29 @@ def read_set(rater_dir: str | Path) -> SetFolder:
             raise ScoreError(f"{wl_path}: has {len(items)} items but set.json declares {declared}; "
                              "the rater folder is incomplete or was changed — copy it again")
         try:
-            frame = pd.DataFrame(items, columns=["item", "kind", "scale", "region", "photos"])
-            if frame.isna().to_numpy().any():
-                raise ValueError("an item lacks a field")
-            photos = frame["photos"].tolist()
-            frame = frame.drop(columns="photos").astype(str)
-            frame.insert(0, "rater", rater)
-            frame["position"] = np.arange(len(frame))
-            frame["left"] = [p[0] for p in photos]
-            frame["right"] = [p[1] if len(p) > 1 else None for p in photos]
+            columns = {name: [it[name] for it in items] for name in ("item", "kind", "scale", "region")}
+            photos = [it["photos"] for it in items]
+            columns["left"] = [p[0] for p in photos]
+            right = [p[1] if len(p) > 1 else "" for p in photos]
+            for values in (*columns.values(), right):
+                if set(map(type, values)) - {str} or (values is not right and "" in values):
+                    raise ValueError("an item lacks a field")
         except (KeyError, TypeError, IndexError, ValueError):
             raise ScoreError(f"{wl_path}: not a worklist written by `assess randomize` (each item "
                              "needs item, kind, scale, region, photos); copy the rater folder "
                              "again") from None
+        frame = pd.DataFrame({
+            "rater": pd.Series(np.full(len(items), rater, dtype=object), dtype=object),
+            **{name: pd.Series(np.array(columns[name], dtype=object), dtype=object)
+               for name in ("item", "kind", "scale", "region")},
+            "position": np.arange(len(items)),
+            "left": pd.Series(np.array(columns["left"], dtype=object), dtype=object),
+            "right": pd.Series(np.array([v or None for v in right], dtype=object), dtype=object),
+        })
+        twice = frame.loc[frame["item"].duplicated(), "item"].tolist()
+        if twice:
+            raise ScoreError(f"{wl_path}: item(s) {_listing(twice)} appear more than once; the "
+                             "worklist is damaged — copy the rater folder again")
         bad = sorted(set(frame["scale"].unique().tolist()) - set(scales))
         if bad:
             raise ScoreError(f"{wl_path}: items use scale(s) {', '.join(bad)}, which set.json does "
@@ -239,7 +257,7 @@ def read_key(key_dir: str | Path) -> tuple[pd.DataFrame, str]:
                          "(kept by the coordinator)")
     digest = sha256_file(path)
     try:
-        key = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
+        key = pd.read_csv(path, dtype=object, keep_default_na=False, na_filter=False, encoding="utf-8")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ScoreError(f"{path}: cannot be read as CSV ({exc})") from None
     missing = [c for c in KEY_COLUMNS if c not in key.columns]
@@ -338,16 +356,16 @@ def read_ratings_csv(path: str | Path) -> pd.DataFrame:
 def read_ratings_db(db_path: str | Path, set_id: str) -> tuple[pd.DataFrame, dict[str, str]]:
     """Current ratings and locks from the ratings database (through :mod:`assess.store`)."""
     try:
-        ratings = store.current_ratings(db_path)
+        other = sorted(set(store.set_ids(db_path)) - {set_id})
+        if other:
+            raise ScoreError(f"{db_path}: holds ratings of set(s) {', '.join(other)}, but the rater "
+                             f"folder is set {set_id!r}; give the database and rater folder of the "
+                             "same set")
+        ratings = store.current_ratings(db_path, set_id, columns=RATING_COLUMNS)
         locks = store.locks(db_path, set_id)
     except store.StoreError as exc:
         raise ScoreError(str(exc)) from None
-    other = sorted(set(ratings["set_id"].dropna().unique().tolist()) - {set_id})
-    if other:
-        raise ScoreError(f"{db_path}: holds ratings of set(s) {', '.join(other)}, but the rater "
-                         f"folder is set {set_id!r}; give the database and rater folder of the "
-                         "same set")
-    ratings = ratings.assign(line=np.nan)
+    ratings["line"] = np.nan
     return ratings, locks
 
 
@@ -501,18 +519,43 @@ def _check_key_against_set(folder: SetFolder, key: pd.DataFrame, digest: str, ke
         raise ScoreError(f"the key ({key_path}) and the rater folder ({folder.path}) belong to "
                          f"different sets: the worklists show pairs that are not in the key: "
                          f"{_listing(unknown_pairs)}; give the key/ and rater/ folders of one set")
-    # Every photo of an item must be of the item's region.
-    photos = pd.concat([
-        folder.worklists[["item", "region", "left"]].rename(columns={"left": "code"}),
-        folder.worklists.loc[folder.worklists["right"].notna(), ["item", "region", "right"]]
-        .rename(columns={"right": "code"}),
-    ])
-    joined = photos.merge(key[["code", "region"]], on="code", suffixes=("", "_key"))
-    bad = joined.loc[joined["region"] != joined["region_key"], "code"].unique().tolist()
+    # Every photo of an item must be of the item's region. The key row of each worklist photo is
+    # kept with the worklists: every later join goes through it.
+    wl = folder.worklists
+    code_row = pd.Index(key["code"])
+    key_region = key["region"].to_numpy()
+    wl_region = wl["region"].to_numpy()
+    wl["key_row"] = code_row.get_indexer(wl["left"].to_numpy())
+    bad = wl["left"].to_numpy()[key_region[wl["key_row"].to_numpy()] != wl_region].tolist()
+    shown = wl["right"].notna().to_numpy()
+    if shown.any():
+        codes = wl["right"].to_numpy()[shown]
+        bad += codes[key_region[code_row.get_indexer(codes)] != wl_region[shown]].tolist()
     if bad:
         raise ScoreError(f"the key ({key_path}) and the rater folder ({folder.path}) do not match: "
-                         f"code(s) {_listing(bad)} are of another region in the key than in the "
-                         "worklists; give the key/ and rater/ folders of one set")
+                         f"code(s) {_listing(list(dict.fromkeys(bad)))} are of another region in "
+                         "the key than in the worklists; give the key/ and rater/ folders of one set")
+
+
+def _column(values) -> pd.Series | np.ndarray:
+    """Text as an ``object`` column (pandas would convert it to its string type: slower here)."""
+    values = np.asarray(values)
+    return pd.Series(values, dtype=object, copy=False) if values.dtype == object else values
+
+
+def _worklist_row(worklists: pd.DataFrame, ratings: pd.DataFrame) -> np.ndarray:
+    """For each rating, the row of its rater's worklist item (−1 when the worklist lacks it)."""
+    row = np.full(len(ratings), -1, dtype="int64")
+    rated_by = ratings["rater"].to_numpy()
+    listed_by = worklists["rater"].to_numpy()
+    for rater in pd.unique(rated_by):
+        mine = np.flatnonzero(rated_by == rater)
+        listed = np.flatnonzero(listed_by == rater)
+        if len(listed):
+            found = pd.Index(worklists["item"].to_numpy()[listed]).get_indexer(
+                ratings["item"].to_numpy()[mine])
+            row[mine] = np.where(found >= 0, listed[found], -1)
+    return row
 
 
 def _check_ratings(folder: SetFolder, key_codes: set[str], ratings: pd.DataFrame, source: str
@@ -524,36 +567,46 @@ def _check_ratings(folder: SetFolder, key_codes: set[str], ratings: pd.DataFrame
             return f"{source}: line {_listing(rows['line'].dropna().astype(int).tolist(), 5)}: "
         return f"{source}: "
 
+    ratings = ratings.reset_index(drop=True)
+    wl = folder.worklists
+    row = _worklist_row(wl, ratings)
+    misfit = ratings[row < 0]  # every refusal below is among these ratings
     known = set(folder.raters)
-    stranger = ratings[~ratings["rater"].isin(known)]
+    stranger = misfit[~misfit["rater"].isin(known)]
     if len(stranger):
         raise ScoreError(f"{where(stranger)}rater(s) {_listing(sorted(set(stranger['rater'].tolist())))} "
                          f"have no worklist in this set (raters: {', '.join(sorted(known))}); these "
                          "ratings belong to another set")
-    unknown = ratings[~ratings["item"].isin(key_codes)]
+    unknown = misfit[~misfit["item"].isin(key_codes)]
     if len(unknown):
         raise ScoreError(f"{where(unknown)}code(s) {_listing(unknown['item'].tolist())} are not in "
                          "the key; the ratings belong to another set or a code was mistyped — "
                          "correct the ratings file, never the key")
-    joined = ratings.merge(folder.worklists, on=["rater", "item"], how="left", indicator=True)
-    outside = joined[joined["_merge"] == "left_only"]
-    if len(outside):
-        pairs = (outside["rater"] + ":" + outside["item"]).tolist()
-        raise ScoreError(f"{where(outside)}code(s) not in the rater's own worklist: "
+    if len(misfit):
+        pairs = (misfit["rater"] + ":" + misfit["item"]).tolist()
+        raise ScoreError(f"{where(misfit)}code(s) not in the rater's own worklist: "
                          f"{_listing(pairs)}; a rater can only rate the items of their worklist — "
                          "check the rater column")
-    joined = joined.drop(columns="_merge")
-    assessed = joined["cannot_assess"].isna()
-    single = joined["kind"] == "single"
-    wrong_kind = assessed & ((single & joined["score"].isna()) | (~single & joined["better"].isna()))
+    joined = ratings
+    for col in wl.columns:
+        if col not in ("rater", "item"):
+            joined[col] = _column(wl[col].to_numpy()[row])
+    joined["wl_row"] = row
+    assessed = joined["cannot_assess"].isna().to_numpy()
+    single = (joined["kind"] == "single").to_numpy()
+    wrong_kind = assessed & np.where(single, joined["score"].isna().to_numpy(),
+                                     joined["better"].isna().to_numpy())
     if wrong_kind.any():
         rows = joined[wrong_kind]
         raise ScoreError(f"{where(rows)}item(s) {_listing(rows['item'].tolist())}: single photos "
                          "take a score, pairs take better and first")
+    score = joined["score"].to_numpy(dtype="float64", na_value=np.nan)
+    scale_of = joined["scale"].to_numpy()
     for scale_id, scale in folder.scales.items():
-        rows = joined[single & assessed & (joined["scale"] == scale_id)]
-        bad = rows[~rows["score"].astype("float64").isin([float(v) for v in scale.values])]
-        if len(bad):
+        wrong = (single & assessed & (scale_of == scale_id)
+                 & ~np.isin(score, np.asarray(scale.values, dtype="float64")))
+        if wrong.any():
+            bad = joined[wrong]
             values = sorted(set(bad["score"].astype(int)))
             raise ScoreError(f"{where(bad)}score(s) {_listing(values)} are not levels of "
                              f"{scale.name} ({', '.join(map(str, scale.values))}); correct the "
@@ -680,9 +733,9 @@ def unblind(
     long = _long_table(joined, key, baseline, arm_of, timepoints)
 
     # Findings: unrated items, cannot assess, revisions, missing timepoints.
-    status = folder.worklists[["rater", "item", "position"]].merge(
-        joined[["rater", "item"]], how="left", on=["rater", "item"], indicator=True)
-    left_out = status[status["_merge"] == "left_only"].sort_values(["rater", "position"])
+    rated = np.zeros(len(folder.worklists), dtype=bool)
+    rated[joined["wl_row"].to_numpy()] = True
+    left_out = folder.worklists[~rated].sort_values(["rater", "position"])
     unrated = (left_out["rater"] + ":" + left_out["item"]).tolist()
     if unrated:
         per = left_out["rater"].value_counts().sort_index()
@@ -700,7 +753,7 @@ def unblind(
         findings.append(Finding("revised", f"{len(revised)} rating(s) were revised by the rater; "
                                 "the latest revision is used",
                                 tuple((revised["rater"] + ":" + revised["item"]).tolist())))
-    missing = _missing_timepoints(long, key, folder, timepoints)
+    missing = _missing_timepoints(joined, key, folder, timepoints)
     if missing:
         findings.append(Finding("missing_timepoint", f"{len(missing)} participant × region × rater "
                                 "series lack a timepoint and are left out of the paired tests",
@@ -721,38 +774,57 @@ def unblind(
     return Unblinded(folder, digest, timepoints, long, arms, findings, counts, sources)
 
 
+def _missing(n: int, dtype: str):
+    """``n`` missing values of a nullable dtype (``Int64`` or ``boolean``)."""
+    if dtype == "Int64":
+        return pd.arrays.IntegerArray(np.zeros(n, dtype="int64"), np.ones(n, dtype=bool))
+    return pd.arrays.BooleanArray(np.zeros(n, dtype=bool), np.ones(n, dtype=bool))
+
+
+def _concat(parts: list):
+    """One column from the single-photo part and the pair part of the long table."""
+    if len(parts) == 1:
+        return parts[0]
+    if all(isinstance(p, np.ndarray) for p in parts):
+        return np.concatenate(parts)
+    return pd.concat([pd.Series(p, dtype=object if isinstance(p, np.ndarray) and p.dtype == object
+                                else None) for p in parts], ignore_index=True).array
+
+
 def _long_table(joined: pd.DataFrame, key: pd.DataFrame, baseline: str, arm_of: dict,
                 timepoints: tuple[str, ...]) -> pd.DataFrame:
-    single = joined[joined["kind"] == "single"]
-    k = key.set_index("code").reindex(single["item"].to_numpy())
-    repeat_of = k["repeat_of"].to_numpy()
+    is_single = (joined["kind"] == "single").to_numpy()
+    single = joined[is_single]
+    k = single["key_row"].to_numpy()
+    repeat_of = key["repeat_of"].to_numpy()[k]
+    items = single["item"].to_numpy()
     n = len(single)
-    s = pd.DataFrame({
-        "participant": k["participant"].to_numpy(),
-        "timepoint": k["timepoint"].to_numpy(),
+    nothing = np.full(n, None, dtype=object)
+    parts = [{
+        "participant": key["participant"].to_numpy()[k],
+        "timepoint": key["timepoint"].to_numpy()[k],
         "region": single["region"].to_numpy(),
-        "view": k["view"].to_numpy(),
+        "view": key["view"].to_numpy()[k],
         "scale": single["scale"].to_numpy(),
-        "score": single["score"].astype("Int64").to_numpy(),
+        "score": single["score"].astype("Int64").array,
         "rater": single["rater"].to_numpy(),
         "repeat": repeat_of != "",
-        "seconds": single["seconds"].astype("float64").to_numpy(),
-        "code": single["item"].to_numpy(),
-        "item": single["item"].to_numpy(),
-        "kind": "single",
-        "first_showing": np.where(repeat_of != "", repeat_of, single["item"].to_numpy()),
-        "better": None,
-        "first": None,
-        "improvement": pd.array([pd.NA] * n, dtype="Int64"),
-        "baseline_identified": pd.array([pd.NA] * n, dtype="boolean"),
+        "seconds": single["seconds"].to_numpy(dtype="float64", na_value=np.nan),
+        "code": items,
+        "item": items,
+        "kind": np.full(n, "single", dtype=object),
+        "first_showing": np.where(repeat_of != "", repeat_of, items),
+        "better": nothing,
+        "first": nothing,
+        "improvement": _missing(n, "Int64"),
+        "baseline_identified": _missing(n, "boolean"),
         "cannot_assess": single["cannot_assess"].notna().to_numpy(),
-        "reason": single["cannot_assess"].to_numpy(),
-        "comment": single["comment"].to_numpy(),
-        "answered_at": single["answered_at"].to_numpy(),
-        "revision": single["revision"].astype("int64").to_numpy(),
-    })
-    parts = [s]
-    pairs = joined[joined["kind"] != "single"]
+        "reason": single["cannot_assess"].to_numpy(dtype=object),
+        "comment": single["comment"].to_numpy(dtype=object),
+        "answered_at": single["answered_at"].to_numpy(dtype=object),
+        "revision": single["revision"].to_numpy(dtype="int64"),
+    }]
+    pairs = joined[~is_single]
     if len(pairs):
         table = _pairs_table(key, baseline).set_index("pair")
         info = table.reindex(pairs["item"])
@@ -761,44 +833,57 @@ def _long_table(joined: pd.DataFrame, key: pd.DataFrame, baseline: str, arm_of: 
         identified = np.where(pairs["first"].to_numpy() == "cannot_tell", None,
                               pairs["first"].to_numpy() == info["baseline_side"].to_numpy())
         assessed = pairs["cannot_assess"].isna().to_numpy()
-        first_pair = info["first_pair"].to_numpy()
-        p = pd.DataFrame({
-            "participant": info["participant"].to_numpy(),
-            "timepoint": info["timepoint"].to_numpy(),
-            "region": pairs["region"].to_numpy(),
-            "view": info["view"].to_numpy(),
-            "scale": pairs["scale"].to_numpy(),
-            "score": pd.array([pd.NA] * len(pairs), dtype="Int64"),
-            "rater": pairs["rater"].to_numpy(),
+        first_pair = info["first_pair"].to_numpy(dtype=object)
+        m = len(pairs)
+        parts.append({
+            "participant": info["participant"].to_numpy(dtype=object),
+            "timepoint": info["timepoint"].to_numpy(dtype=object),
+            "region": pairs["region"].to_numpy(dtype=object),
+            "view": info["view"].to_numpy(dtype=object),
+            "scale": pairs["scale"].to_numpy(dtype=object),
+            "score": _missing(m, "Int64"),
+            "rater": pairs["rater"].to_numpy(dtype=object),
             "repeat": first_pair != "",
-            "seconds": pairs["seconds"].astype("float64").to_numpy(),
-            "code": pairs["item"].to_numpy(),
-            "item": pairs["item"].to_numpy(),
-            "kind": "pair",
+            "seconds": pairs["seconds"].to_numpy(dtype="float64", na_value=np.nan),
+            "code": pairs["item"].to_numpy(dtype=object),
+            "item": pairs["item"].to_numpy(dtype=object),
+            "kind": np.full(m, "pair", dtype=object),
             "first_showing": np.where(first_pair != "", first_pair, pairs["item"].to_numpy()),
-            "better": pairs["better"].to_numpy(),
-            "first": pairs["first"].to_numpy(),
+            "better": pairs["better"].to_numpy(dtype=object),
+            "first": pairs["first"].to_numpy(dtype=object),
             "improvement": pd.array(np.where(assessed, improvement, np.nan), dtype="Float64")
             .astype("Int64"),
             "baseline_identified": pd.array(np.where(assessed, identified, None), dtype="boolean"),
             "cannot_assess": ~assessed,
-            "reason": pairs["cannot_assess"].to_numpy(),
-            "comment": pairs["comment"].to_numpy(),
-            "answered_at": pairs["answered_at"].to_numpy(),
-            "revision": pairs["revision"].astype("int64").to_numpy(),
+            "reason": pairs["cannot_assess"].to_numpy(dtype=object),
+            "comment": pairs["comment"].to_numpy(dtype=object),
+            "answered_at": pairs["answered_at"].to_numpy(dtype=object),
+            "revision": pairs["revision"].to_numpy(dtype="int64"),
         })
-        parts.append(p)
-    long = pd.concat(parts, ignore_index=True) if len(parts) > 1 else s.reset_index(drop=True)
-    long.insert(1, "arm", long["participant"].map(arm_of))
+    cols = {name: _concat([p[name] for p in parts]) for name in parts[0]}
+    cols["arm"] = np.array([arm_of.get(p) for p in cols["participant"]], dtype=object)
+    # Sort by participant, region, view, timepoint (study order), rater, repeat, code.
+    coded = {c: pd.factorize(cols[c], sort=True)
+             for c in ("participant", "region", "view", "rater", "code")}
     order = {t: i for i, t in enumerate(timepoints)}
-    long = (long.assign(_t=long["timepoint"].map(order))
-            .sort_values(["participant", "region", "view", "_t", "rater", "repeat", "code"],
-                         kind="stable")
-            .drop(columns="_t").reset_index(drop=True))
-    return long[list(LONG_COLUMNS)]
+    rank = np.array([order[t] for t in cols["timepoint"]], dtype="int64")
+    rows = np.lexsort([coded["code"][0], cols["repeat"], coded["rater"][0], rank,
+                       coded["view"][0], coded["region"][0], coded["participant"][0]])
+    out = {}
+    for name in LONG_COLUMNS:
+        values = cols[name]
+        if name in TEXT_KEYS:
+            # Text that is never empty becomes pandas' string type: grouping on it is faster.
+            codes, uniques = coded[name] if name in coded else pd.factorize(values)
+            out[name] = pd.array(np.asarray(uniques, dtype=object), dtype="str").take(codes[rows])
+        elif isinstance(values, np.ndarray):
+            out[name] = _column(values[rows])
+        else:
+            out[name] = values[rows]
+    return pd.DataFrame(out)
 
 
-def _missing_timepoints(long: pd.DataFrame, key: pd.DataFrame, folder: SetFolder,
+def _missing_timepoints(joined: pd.DataFrame, key: pd.DataFrame, folder: SetFolder,
                         timepoints: tuple[str, ...]) -> list[str]:
     """Participant × region × view × rater series without a usable rating at some timepoint.
 
@@ -807,23 +892,38 @@ def _missing_timepoints(long: pd.DataFrame, key: pd.DataFrame, folder: SetFolder
     """
     if folder.presentation == "pairs":
         return []  # a pair holds both timepoints; unrated pairs are listed as unrated
-    wl = folder.worklists[folder.worklists["kind"] == "single"]
-    firsts = key.loc[key["repeat_of"] == "", ["code", "participant", "region", "view"]]
-    series = ["rater", "participant", "region", "view"]
-    expected = (wl[["rater", "item"]].merge(firsts, left_on="item", right_on="code")[series]
-                .drop_duplicates())
-    grid = expected.merge(pd.DataFrame({"timepoint": list(timepoints)}), how="cross")
-    use = long.loc[~long["repeat"] & ~long["cannot_assess"] & (long["kind"] == "single"),
-                   series + ["timepoint"]].drop_duplicates()
-    merged = grid.merge(use, how="left", on=series + ["timepoint"], indicator=True)
-    lacking = merged[merged["_merge"] == "left_only"]
-    if lacking.empty:
-        return []
-    order = {t: i for i, t in enumerate(timepoints)}
-    lacking = lacking.assign(_t=lacking["timepoint"].map(order)).sort_values(series + ["_t"])
-    grouped = lacking.groupby(series, sort=True)["timepoint"].agg("/".join)
+    wl = folder.worklists
+    # Number each series (rater, participant, region, view) so that numeric order is name order.
+    unit_codes, unit_names = [], []
+    for col in ("participant", "region", "view"):
+        codes, uniques = pd.factorize(key[col].to_numpy(), sort=True)
+        unit_codes.append(codes)
+        unit_names.append(uniques)
+    shape = [len(u) for u in unit_names]
+    unit = np.ravel_multi_index(unit_codes, shape)
+    n_units = int(np.prod(shape))
+    raters = pd.Index(sorted(folder.raters))
+    tp_codes, tp_names = pd.factorize(key["timepoint"].to_numpy())
+    rank = {t: i for i, t in enumerate(timepoints)}
+    tp = np.array([rank.get(t, -1) for t in tp_names], dtype="int64")[tp_codes]
+    first = key["repeat_of"].to_numpy() == ""
+
+    def series_of(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        k = rows["key_row"].to_numpy()
+        keep = ((rows["kind"] == "single").to_numpy() & first[k])
+        return raters.get_indexer(rows["rater"].to_numpy()[keep]) * n_units + unit[k[keep]], k[keep]
+
+    series = np.unique(series_of(wl)[0])
+    used, k = series_of(joined[joined["cannot_assess"].isna().to_numpy()])
+    have = np.unique(used * len(timepoints) + tp[k])
+    present = np.stack([np.isin(series * len(timepoints) + i, have)
+                        for i in range(len(timepoints))], axis=1)
     out = []
-    for (rater, participant, region, view), missing in zip(grouped.index.tolist(), grouped.tolist()):
+    for row in np.flatnonzero(~present.all(axis=1)):
+        rater, rest = divmod(int(series[row]), n_units)
+        p, g, v = np.unravel_index(rest, shape)
+        participant, region, view = unit_names[0][p], unit_names[1][g], unit_names[2][v]
         where = f"{region}/{view}" if view else region
-        out.append(f"{participant} {where} {rater}: no {missing}")
+        lacking = "/".join(t for i, t in enumerate(timepoints) if not present[row, i])
+        out.append(f"{participant} {where} {raters[rater]}: no {lacking}")
     return out
