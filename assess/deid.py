@@ -742,6 +742,33 @@ def _default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_FULL_SIZE_TYPES = (".heic", ".heif", ".png", ".tif", ".tiff")
+"""Photos decoded at full size whatever the canvas (no DCT scaling as for JPEG)."""
+
+
+def _spread_full_size_decodes(jobs: list[tuple[Path, Path, Path, Spec]]) -> list[int]:
+    """The order in which to hand out jobs: photos decoded at full size spread evenly among the
+    others.
+
+    Only one worker at a time decodes at full size (the gate in :func:`_fitted`); two such photos
+    handed out together would leave one worker waiting for the other. Evenly spread, each comes
+    long after the one before, and the last comes well before the end of the batch.
+
+    >>> names = ["a.heic", "b.heic", "c.jpg", "d.jpg", "e.jpg", "f.jpg"]
+    >>> [names[i] for i in _spread_full_size_decodes([(Path(n),) for n in names])]
+    ['c.jpg', 'a.heic', 'd.jpg', 'e.jpg', 'b.heic', 'f.jpg']
+    """
+    heavy = [i for i, job in enumerate(jobs) if Path(job[0]).suffix.lower() in _FULL_SIZE_TYPES]
+    if not heavy or len(heavy) == len(jobs):
+        return list(range(len(jobs)))
+    chosen = set(heavy)
+    light = [i for i in range(len(jobs)) if i not in chosen]
+    n = len(jobs)
+    keyed = [((k + 0.5) * n / len(heavy), 1, i) for k, i in enumerate(heavy)]
+    keyed += [((k + 0.5) * n / len(light), 0, i) for k, i in enumerate(light)]
+    return [i for _, _, i in sorted(keyed)]
+
+
 def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None = None,
                   progress: Callable[[int], None] | None = None) -> list[Result]:
     """Run :func:`prepare_file` over many photos on all cores; results in job order.
@@ -784,7 +811,7 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
         pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
                                    initargs=(gate,))
         try:
-            futures = {pool.submit(_job, job): i for i, job in enumerate(jobs)}
+            futures = {pool.submit(_job, jobs[i]): i for i in _spread_full_size_decodes(jobs)}
             for fut in as_completed(futures):
                 i = futures[fut]
                 try:
