@@ -361,13 +361,14 @@ def _frame(rows: list[tuple], names: tuple[str, ...] = COLUMNS) -> pd.DataFrame:
 
 
 def current_ratings(db_path: str | Path, set_id: str | None = None,
-                    columns: Iterable[str] | None = None) -> pd.DataFrame:
+                    columns: Iterable[str] | None = None, *, sort: bool = True) -> pd.DataFrame:
     """The current rating (latest revision) of every (set_id, rater, item), read-only.
 
     Columns: set_id, rater, item, revision, score (nullable integer), better, first,
     cannot_assess, comment, change_reason, shown_at, answered_at, seconds; sorted by set_id, rater,
-    answered_at. ``set_id`` keeps the ratings of one set; ``columns`` keeps only those columns
-    (rater and item are always kept), which is faster for a large database.
+    answered_at (in the order they were saved with ``sort=False``). ``set_id`` keeps the ratings
+    of one set; ``columns`` keeps only those columns (rater and item are always kept), which is
+    faster for a large database.
     """
     wanted = set(COLUMNS if columns is None else columns)
     unknown = sorted(wanted - set(COLUMNS))
@@ -387,8 +388,10 @@ def current_ratings(db_path: str | Path, set_id: str | None = None,
     df = _frame(rows, names)
     unit = [c for c in ("set_id", "rater", "item") if c in names]
     df = df[~df.duplicated(unit, keep="last")]
-    order = [c for c in ("set_id", "rater", "answered_at") if c in names]
-    return df.sort_values(order, kind="stable").reset_index(drop=True)
+    if sort:
+        df = df.sort_values([c for c in ("set_id", "rater", "answered_at") if c in names],
+                            kind="stable")
+    return df.reset_index(drop=True)
 
 
 def set_ids(db_path: str | Path) -> list[str]:

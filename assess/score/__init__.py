@@ -94,7 +94,11 @@ def write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], N
     out.mkdir(parents=True, exist_ok=True)
     u = analysis.unblinded
     tmp = Path(tempfile.mkdtemp(prefix=".assess-score-", dir=out))
+    # The charts are drawn in a child process while this one writes the tables.
+    renderer = report.ChartRenderer()
     try:
+        sections = report.charts(u, analysis.distribution)
+        renderer.submit(report.chart_specs(sections))
         export.write_csv(u.long, tmp / "ratings_long.csv")
         export.write_csv(analysis.summary, tmp / "summary.csv")
         export.write_csv(analysis.reliability, tmp / "reliability.csv")
@@ -110,7 +114,8 @@ def write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], N
                                                          f"{meta.get('set_id', '')}")
         progress("sav")
         html = report.render_report(u, analysis.summary, analysis.reliability,
-                                    analysis.distribution)
+                                    analysis.distribution,
+                                    drawn=report.figures(sections, renderer))
         (tmp / "report.html").write_text(html, encoding="utf-8")
         progress("report")
         written = []
@@ -119,6 +124,7 @@ def write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], N
             written.append(out / name)
         return written
     finally:
+        renderer.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

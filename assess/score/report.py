@@ -8,8 +8,14 @@ Policy in the file also enforces). Everything that comes from the inputs is HTML
 from __future__ import annotations
 
 import html
+import json
 import math
+import shutil
+import subprocess
+import sys
+import tempfile
 from datetime import datetime, timezone
+from pathlib import Path
 
 import altair as alt
 import numpy as np
@@ -19,7 +25,7 @@ from .. import __version__
 from .tables import IMPROVEMENT_LABELS, IMPROVEMENT_LEVELS, repeat_pairs
 from .unblind import Unblinded
 
-__all__ = ["render_report", "charts", "fmt_p", "fmt_num"]
+__all__ = ["render_report", "charts", "figures", "ChartRenderer", "fmt_p", "fmt_num"]
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src 'none'; "
        "script-src 'none'; connect-src 'none'; form-action 'none'; base-uri 'none'")
@@ -76,12 +82,104 @@ def fmt_p(value) -> str:
     return "<0.001" if v < 0.001 else f"{v:.3f}"
 
 
-def _svg(chart: alt.TopLevelMixin) -> str:
+def _svg(spec: dict) -> str:
     import vl_convert as vlc
 
-    spec = chart.to_dict(validate=False)
-    svg = vlc.vegalite_to_svg(spec, allowed_base_urls=[])
-    return svg
+    return vlc.vegalite_to_svg(spec, allowed_base_urls=[])
+
+
+# Run by ChartRenderer in a child process: start the engine, then draw the specs it is sent.
+_WORKER = """
+import json, sys
+import vl_convert as vlc
+vlc.vegalite_to_svg({"data": {"values": []}, "mark": "point"}, allowed_base_urls=[])
+line = sys.stdin.readline()
+if line.strip():
+    src, dst = json.loads(line)
+    with open(src, encoding="utf-8") as fh:
+        specs = json.load(fh)
+    svgs = [vlc.vegalite_to_svg(spec, allowed_base_urls=[]) for spec in specs]
+    with open(dst, "w", encoding="utf-8") as fh:
+        json.dump(svgs, fh)
+"""
+
+
+class ChartRenderer:
+    """Draw Vega-Lite specs as SVG with vl-convert in a child process.
+
+    Its engine needs about a second to start and holds the interpreter while it draws, so the
+    scorer starts it first, sends the specs when they are ready and writes the other files
+    meanwhile. When the child cannot run, :meth:`result` draws in this process instead.
+
+    >>> with ChartRenderer() as renderer:
+    ...     renderer.submit([{"data": {"values": [{"a": 1}]}, "mark": "point",
+    ...                       "encoding": {"x": {"field": "a", "type": "quantitative"}}}])
+    ...     svg, = renderer.result()
+    >>> svg.startswith("<svg")
+    True
+    """
+
+    def __init__(self) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="assess-charts-"))
+        self._specs: list[dict] = []
+        try:
+            with open(self._dir / "worker.log", "w") as log:
+                self._proc: subprocess.Popen | None = subprocess.Popen(
+                    [sys.executable, "-c", _WORKER], stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL, stderr=log, text=True)
+        except OSError:
+            self._proc = None
+
+    def submit(self, specs: list[dict]) -> None:
+        """Send the specs to draw (once)."""
+        self._specs = list(specs)
+        if self._proc is None:
+            return
+        src, dst = self._dir / "specs.json", self._dir / "svgs.json"
+        src.write_text(json.dumps(self._specs), encoding="utf-8")
+        try:
+            self._proc.stdin.write(json.dumps([str(src), str(dst)]) + "\n")
+            self._proc.stdin.close()
+        except OSError:
+            self._stop()
+
+    def result(self) -> list[str]:
+        """The SVG of each spec, in order."""
+        if self._proc is not None:
+            try:
+                if self._proc.stdin and not self._proc.stdin.closed:
+                    self._proc.stdin.close()  # nothing was submitted: the child ends
+                self._proc.wait(timeout=600)
+                if self._proc.returncode == 0:
+                    svgs = json.loads((self._dir / "svgs.json").read_text(encoding="utf-8"))
+                    if len(svgs) == len(self._specs):
+                        return svgs
+            except (OSError, ValueError, subprocess.TimeoutExpired):
+                pass
+            self._stop()
+        return [_svg(spec) for spec in self._specs]
+
+    def _stop(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+                self._proc.wait()
+            if self._proc.stdin and not self._proc.stdin.closed:
+                try:
+                    self._proc.stdin.close()
+                except OSError:
+                    pass
+        self._proc = None
+
+    def close(self) -> None:
+        self._stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> "ChartRenderer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _whole_steps(counts: pd.Series, most: int = 4) -> list[int]:
@@ -299,9 +397,33 @@ BLINDING_HTML = [
 ]
 
 
+def figures(sections: dict[str, list[tuple[str, alt.Chart]]],
+            renderer: ChartRenderer | None = None) -> dict[str, list[tuple[str, str]]]:
+    """The charts of :func:`charts` drawn as SVG: ``{section: [(caption, svg), …]}``.
+
+    With a ``renderer`` whose specs were submitted already, its results are used.
+    """
+    flat = [(section, caption, chart) for section, items in sections.items()
+            for caption, chart in items]
+    if renderer is None:
+        svgs = [_svg(chart.to_dict(validate=False)) for _, _, chart in flat]
+    else:
+        svgs = renderer.result()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for (section, caption, _), svg in zip(flat, svgs):
+        out.setdefault(section, []).append((caption, svg))
+    return out
+
+
+def chart_specs(sections: dict[str, list[tuple[str, alt.Chart]]]) -> list[dict]:
+    """The Vega-Lite spec of every chart of :func:`charts`, in :func:`figures` order."""
+    return [chart.to_dict(validate=False) for items in sections.values() for _, chart in items]
+
+
 def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame,
-                  distribution: pd.DataFrame, *, created: str | None = None) -> str:
-    """The whole report as one HTML string."""
+                  distribution: pd.DataFrame, *, created: str | None = None,
+                  drawn: dict[str, list[tuple[str, str]]] | None = None) -> str:
+    """The whole report as one HTML string (``drawn``: the charts from :func:`figures`)."""
     created = created or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     meta = u.set.meta
     parts = [
@@ -347,7 +469,7 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
             listing = f"<details><summary>list ({len(f.items)})</summary><ul>{items}{more}</ul></details>"
         parts.append(f'<div class="warn">{esc(f.message)}{listing}</div>')
     parts.append(_methods(u))
-    chart_sections = charts(u, distribution)
+    chart_sections = drawn if drawn is not None else figures(charts(u, distribution))
     parts.append("<h2>Results by region</h2>")
     within = summary[summary["analysis"].str.startswith("within")]
     between = summary[summary["analysis"] == "between arms"]
@@ -371,8 +493,8 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
         b = between[(between["region"] == region) & (between["view"] == view)]
         if len(b):
             parts.append("<h4>Between arms</h4>" + _table(b, BETWEEN_COLUMNS))
-        for caption, chart in chart_sections.get(f"{region}|{view}", []):
-            parts.append(f"<figure class='chart'>{_svg(chart)}<figcaption class='note'>"
+        for caption, svg in chart_sections.get(f"{region}|{view}", []):
+            parts.append(f"<figure class='chart'>{svg}<figcaption class='note'>"
                          f"{esc(caption)}</figcaption></figure>")
     parts.append("<h2>Reliability</h2>")
     rel = reliability[reliability["analysis"] != "blinding index"].copy()
@@ -393,8 +515,8 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
     else:
         parts.append("<p>No disguised repeats were rated and there is one rater: no reliability "
                      "to report.</p>")
-    for caption, chart in chart_sections.get("reliability", []):
-        parts.append(f"<figure class='chart'>{_svg(chart)}<figcaption class='note'>{esc(caption)}"
+    for caption, svg in chart_sections.get("reliability", []):
+        parts.append(f"<figure class='chart'>{svg}<figcaption class='note'>{esc(caption)}"
                      "</figcaption></figure>")
     blind = reliability[reliability["analysis"] == "blinding index"].copy()
     if len(blind):

@@ -361,7 +361,7 @@ def read_ratings_db(db_path: str | Path, set_id: str) -> tuple[pd.DataFrame, dic
             raise ScoreError(f"{db_path}: holds ratings of set(s) {', '.join(other)}, but the rater "
                              f"folder is set {set_id!r}; give the database and rater folder of the "
                              "same set")
-        ratings = store.current_ratings(db_path, set_id, columns=RATING_COLUMNS)
+        ratings = store.current_ratings(db_path, set_id, columns=RATING_COLUMNS, sort=False)
         locks = store.locks(db_path, set_id)
     except store.StoreError as exc:
         raise ScoreError(str(exc)) from None
@@ -861,14 +861,21 @@ def _long_table(joined: pd.DataFrame, key: pd.DataFrame, baseline: str, arm_of: 
             "revision": pairs["revision"].to_numpy(dtype="int64"),
         })
     cols = {name: _concat([p[name] for p in parts]) for name in parts[0]}
-    cols["arm"] = np.array([arm_of.get(p) for p in cols["participant"]], dtype=object)
-    # Sort by participant, region, view, timepoint (study order), rater, repeat, code.
     coded = {c: pd.factorize(cols[c], sort=True)
-             for c in ("participant", "region", "view", "rater", "code")}
-    order = {t: i for i, t in enumerate(timepoints)}
-    rank = np.array([order[t] for t in cols["timepoint"]], dtype="int64")
-    rows = np.lexsort([coded["code"][0], cols["repeat"], coded["rater"][0], rank,
-                       coded["view"][0], coded["region"][0], coded["participant"][0]])
+             for c in ("participant", "region", "view", "rater", "timepoint")}
+    codes, names = coded["participant"]
+    arm_codes, arm_names = pd.factorize(np.array([arm_of.get(p) for p in names], dtype=object))
+    coded["arm"] = (arm_codes[codes], arm_names)
+    cols["arm"] = np.asarray(arm_names, dtype=object)[coded["arm"][0]]
+    # Sort by participant, region, view, timepoint (study order), rater, repeat, code; only
+    # repeats of one photo share all the keys before the code.
+    codes, names = coded["timepoint"]
+    rank = np.array([timepoints.index(t) for t in names], dtype="int64")[codes]
+    repeat = np.flatnonzero(cols["repeat"])
+    tie = np.zeros(len(cols["code"]), dtype="int64")
+    tie[repeat] = pd.factorize(cols["code"][repeat], sort=True)[0]
+    rows = np.lexsort([tie, cols["repeat"], coded["rater"][0], rank, coded["view"][0],
+                       coded["region"][0], coded["participant"][0]])
     out = {}
     for name in LONG_COLUMNS:
         values = cols[name]
