@@ -710,6 +710,7 @@ def randomize(
     inventory: Inventory | None = None,
     workers: int | None = None,
     today: date | None = None,
+    announce: Callable[[Inventory], None] | None = None,
 ) -> BlindedSet:
     """Build a blinded set ``<out_dir>/<set_id>/`` with ``rater/`` and ``key/`` (docs/formats.md).
 
@@ -737,7 +738,11 @@ def randomize(
         the photos that fail there are refused as :func:`assess.ingest.discover` would refuse
         them, together with any photo whose pixels are in two slots).
     workers
-        Processes for de-identification (default: every core).
+        Processes for de-identification (default: every core). They are started first, so that
+        they are ready when the photos have been found and checked.
+    announce
+        Called with the inventory once the photos are found and checked, before anything is
+        written (the command prints the counts per region and timepoint with it).
 
     Raises
     ------
@@ -745,13 +750,27 @@ def randomize(
         naming the file or setting to fix; nothing is left under ``<out_dir>/<set_id>``.
     """
     from . import deid
-    from .audit import audit_set
 
     if not isinstance(study, Study):
         study = load_study(study)
-    if inventory is None:
-        inventory = discover(images_dir, study, manifest, decode=False)
-    out_dir = Path(out_dir)
+    restore = _raise_on_sigterm()
+    try:
+        with deid.Workers(workers) as pool:
+            if inventory is None:
+                inventory = discover(images_dir, study, manifest, decode=False)
+            if announce is not None:
+                announce(inventory)
+            return _build(study, inventory, Path(out_dir), set_id, seed, progress, pool, today)
+    finally:
+        restore()
+
+
+def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None, seed: int | None,
+           progress: Callable[[int, int], None] | None, pool, today: date | None) -> BlindedSet:
+    """:func:`randomize` once the photos are found and the workers started."""
+    from . import deid
+    from .audit import audit_set
+
     warnings = list(inventory.warnings)
     seed_given = seed if seed is not None else study.blinding.seed
     if seed_given is not None:
@@ -785,7 +804,6 @@ def randomize(
     if stale:
         warnings.append(f"{len(stale)} unfinished set folder(s) from an interrupted run in {out_dir}: "
                         f"{', '.join(stale[:3])}; delete them when no other randomize is running")
-    restore = _raise_on_sigterm()
     tmp: Path | None = None
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{set_id}.partial-", dir=out_dir))
@@ -817,7 +835,7 @@ def randomize(
         if progress is not None:
             progress(0, total)
         try:
-            results = deid.prepare_files(jobs + ref_jobs, workers=workers, progress=advance)
+            results = deid.prepare_files(jobs + ref_jobs, progress=advance, pool=pool)
         except deid.DeidError as exc:
             photo_failures = {i: why for i, why in exc.failures.items() if i < len(jobs)}
             if not photo_failures:
@@ -828,6 +846,8 @@ def randomize(
                           [r.pixel_sha256 if r is not None else None for r in exc.results[:len(jobs)]],
                           photo_failures)
             raise  # pragma: no cover - check_decoded raises
+        finally:
+            pool.close()  # the workers' memory is free for the rest
         photo_results = results[:len(jobs)]
         check_decoded(inventory.images_dir, [inventory.photos[i] for i in used],
                       [r.pixel_sha256 for r in photo_results])
@@ -914,7 +934,5 @@ def randomize(
             except OSError:
                 pass
         raise
-    finally:
-        restore()
     return BlindedSet(set_id, target, dict(the_plan.counts), tuple(study.blinding.raters), access,
                       seed_value, warnings)

@@ -181,20 +181,23 @@ def randomize(study_file: Path, images_dir: Path, out_dir: Path, set_id: str | N
             --images images/NCT06217627 --out assignments
     """
     from .blind import randomize as build
-    from .ingest import discover, format_counts
+    from .ingest import format_counts
     from .study import load_study
 
     study = load_study(study_file)
-    # headers only: the pixel pipeline decodes every photo and refuses the truncated ones
-    inventory = discover(images_dir, study, manifest, decode=False)
-    click.echo(f"Photos in {images_dir}:")
-    click.echo(format_counts(inventory))
-    for warning in inventory.warnings:
-        click.echo(f"Warning: {warning}")
+    shown: list[str] = []
+
+    def announce(inventory) -> None:
+        click.echo(f"Photos in {images_dir}:")
+        click.echo(format_counts(inventory))
+        for warning in inventory.warnings:
+            click.echo(f"Warning: {warning}")
+        shown.extend(inventory.warnings)
+
     with _ProgressBar("De-identifying") as bar:
         made = build(study, images_dir, out_dir, set_id=set_id, seed=seed, manifest=manifest,
-                     progress=bar, inventory=inventory)
-    for warning in made.warnings[len(inventory.warnings):]:
+                     progress=bar, announce=announce)
+    for warning in made.warnings[len(shown):]:
         click.echo(f"Warning: {warning}")
     click.echo(_set_summary(made))
 

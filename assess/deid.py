@@ -48,6 +48,7 @@ __all__ = [
     "probe",
     "prepare_file",
     "prepare_files",
+    "Workers",
     "encode_jpeg",
     "padding_fraction",
     "render_contact_sheet",
@@ -769,14 +770,62 @@ def _spread_full_size_decodes(jobs: list[tuple[Path, Path, Path, Spec]]) -> list
     return [i for _, _, i in sorted(keyed)]
 
 
+def _ready() -> None:
+    """A job that does nothing: submitting it makes the pool start a worker."""
+
+
+class Workers:
+    """Worker processes for :func:`prepare_files`, started ahead of the batch.
+
+    Starting a worker (a fresh interpreter that imports Pillow and libheif) takes a few tenths of
+    a second. A caller with other work to do before the batch (reading the photos' headers) starts
+    the workers first, so they are ready when the batch comes; ``with Workers() as pool: …``
+    stops them at the end, dropping photos not started yet if the block fails.
+
+    With one worker (``workers=1`` or a one-core machine) no process is started and
+    :func:`prepare_files` works in the calling process.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.size = max(1, workers or _default_workers())
+        self.executor: ProcessPoolExecutor | None = None
+        if self.size > 1:
+            ctx = get_context("spawn")
+            # no max_tasks_per_child: on Python 3.11-3.13 a worker that retires is not replaced and
+            # the pool hangs once more than workers x limit jobs are queued (CPython gh-115634)
+            gate = ctx.BoundedSemaphore(1)
+            self.executor = ProcessPoolExecutor(max_workers=self.size, mp_context=ctx,
+                                                initializer=_init_worker, initargs=(gate,))
+            for _ in range(self.size):  # workers are started on demand: one per job submitted
+                self.executor.submit(_ready)
+
+    def close(self, cancel: bool = False) -> None:
+        """Stop the workers (at once for photos not started yet when ``cancel``)."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=cancel)
+            self.executor = None
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> bool:
+        self.close(cancel=exc_type is not None)
+        return False
+
+
 def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None = None,
-                  progress: Callable[[int], None] | None = None) -> list[Result]:
+                  progress: Callable[[int], None] | None = None,
+                  pool: Workers | None = None) -> list[Result]:
     """Run :func:`prepare_file` over many photos on all cores; results in job order.
 
     Workers are fresh processes (``spawn``) that hold one photo at a time, so memory stays flat
     whatever the batch size; only one worker at a time decodes an image at full size (HEIC, PNG,
-    TIFF, or a JPEG that DCT scaling cannot reduce), so two large decodes never add up.
-    ``progress(n)`` is called with the number of photos just finished (1 each time).
+    TIFF, or a JPEG that DCT scaling cannot reduce), so two large decodes never add up, and such
+    photos are handed out spread through the batch (:func:`_spread_full_size_decodes`).
+    ``progress(n)`` is called with the number of photos just finished (1 each time). ``pool``:
+    :class:`Workers` started earlier by the caller, who stops them; without it the workers are
+    started here (``workers`` of them, default one per core) and stopped at the end. On an error,
+    Ctrl+C or SIGTERM, photos not started yet are dropped, not waited for.
 
     Raises
     ------
@@ -787,31 +836,27 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
     jobs = list(jobs)
     if not jobs:
         return []
-    n = workers or _default_workers()
-    n = max(1, min(n, len(jobs)))
     results: list[Result | None] = [None] * len(jobs)
     errors: list[tuple[int, str]] = []
-    if n == 1:
-        for i, job in enumerate(jobs):
-            ok, value = _job(job)
-            if ok:
-                results[i] = value
-            else:
-                errors.append((i, value))
-            if progress:
-                progress(1)
-    else:
-        trim = _heap_trimmer()
-        if trim is not None:  # whatever the caller freed (e.g. ingest's reading threads) goes back first
-            trim()
-        ctx = get_context("spawn")
-        # no max_tasks_per_child: on Python 3.11-3.13 a worker that retires is not replaced and the
-        # pool hangs once more than workers x limit jobs are queued (CPython gh-115634)
-        gate = ctx.BoundedSemaphore(1)
-        pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(gate,))
-        try:
-            futures = {pool.submit(_job, jobs[i]): i for i in _spread_full_size_decodes(jobs)}
+    trim = _heap_trimmer()
+    if trim is not None:  # whatever the caller freed (e.g. ingest's reading threads) goes back first
+        trim()
+    own = pool is None
+    if pool is None:
+        pool = Workers(max(1, min(workers or _default_workers(), len(jobs))))
+    futures: dict = {}
+    try:
+        if pool.executor is None:
+            for i, job in enumerate(jobs):
+                ok, value = _job(job)
+                if ok:
+                    results[i] = value
+                else:
+                    errors.append((i, value))
+                if progress:
+                    progress(1)
+        else:
+            futures = {pool.executor.submit(_job, jobs[i]): i for i in _spread_full_size_decodes(jobs)}
             for fut in as_completed(futures):
                 i = futures[fut]
                 try:
@@ -824,11 +869,14 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
                     errors.append((i, value))
                 if progress:
                     progress(1)
-        except BaseException:
-            # an error, Ctrl+C or SIGTERM: photos not started yet are dropped, not waited for
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+    except BaseException:
+        for fut in futures:  # photos not started yet are dropped, not waited for
+            fut.cancel()
+        if own:
+            pool.close(cancel=True)
+        raise
+    if own:
+        pool.close()
     if errors:
         errors.sort()
         lines = "\n".join(f"  {msg}" for _, msg in errors)
