@@ -521,6 +521,30 @@ def _write(path: Path, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _display_copy(full: _Fitted, spec: Spec) -> Image.Image:
+    """The display copy: a fresh canvas with the photo resized from the full copy's pixels.
+
+    Only the photo is resampled, not the grey border around it, which costs less and keeps the
+    border from blurring into the photo's edge. Closes the full copy.
+    """
+    display = Image.new("RGB", spec.display_canvas, BACKGROUND)
+    sx, sy = display.width / full.image.width, display.height / full.image.height
+    left, top, right, bottom = full.box
+    if (left, top, right, bottom) == (0, 0, full.image.width, full.image.height):
+        small = full.image.resize(display.size, RESAMPLE, reducing_gap=3.0)
+        offset = (0, 0)
+    else:
+        x0, y0 = round(left * sx), round(top * sy)
+        size = (max(1, min(display.width, round(right * sx)) - x0),
+                max(1, min(display.height, round(bottom * sy)) - y0))
+        small = full.image.resize(size, RESAMPLE, box=full.box, reducing_gap=3.0)
+        offset = (x0, y0)
+    full.image.close()
+    display.paste(small, offset)
+    small.close()
+    return display
+
+
 def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec) -> Result:
     """De-identify one photo: write its full copy and display copy, return their hashes.
 
@@ -545,11 +569,7 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec) -> Re
         full_data = encode_jpeg(full.image, spec.quality)
         full_sha = _write(full_out, full_data)
         del full_data
-        display = Image.new("RGB", spec.display_canvas, BACKGROUND)
-        small = full.image.resize(spec.display_canvas, RESAMPLE, reducing_gap=3.0)
-        full.image.close()
-        display.paste(small)
-        small.close()
+        display = _display_copy(full, spec)
         display_data = encode_jpeg(display, spec.quality)
         display.close()
         display_sha = _write(display_out, display_data)
@@ -566,6 +586,7 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec) -> Re
 class _Fitted:
     image: Image.Image
     pixel_sha256: str
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)  # where the photo lies on the canvas (the rest is border)
 
 
 def _fitted(src: Path, spec: Spec) -> _Fitted:
@@ -625,8 +646,9 @@ def _finish(base: Image.Image, pixel_sha256: str, icc: bytes | None, spec: Spec)
         resized.close()
     canvas = Image.new("RGB", spec.canvas, BACKGROUND)  # fresh: carries nothing of the source
     canvas.paste(colour, offset)
+    box = (offset[0], offset[1], offset[0] + colour.width, offset[1] + colour.height)
     colour.close()
-    return _Fitted(canvas, pixel_sha256)
+    return _Fitted(canvas, pixel_sha256, box)
 
 
 def _heif_reduced(src: Path, target: tuple[int, int]) -> tuple[Image.Image, str] | None:
