@@ -373,6 +373,8 @@ class _Matcher:
     ['P07', 'Baseline']
     """
 
+    SMALL = 2048  # bytes up to which positions are looked at one by one
+
     def __init__(self, terms: Iterable[str], min_len: int = 1) -> None:
         import numpy as np
 
@@ -389,6 +391,9 @@ class _Matcher:
             k = min(len(t), 8)
             groups[k][int.from_bytes(t[:k], "big")].append(t)
         self.lut = lut
+        self.pairs = {int(i) for i in np.flatnonzero(lut)}
+        firsts = sorted({t[0] for t in self.terms if len(t) >= 2})
+        self.starts = re.compile(b"[" + b"".join(re.escape(bytes([c])) for c in firsts) + b"]") if firsts else None
         for k, table in groups.items():
             keys = np.array(sorted(table), dtype=np.uint64)
             self.by_k[k] = (keys, dict(table))
@@ -409,7 +414,20 @@ class _Matcher:
             for m in re.finditer(re.escape(t), low):
                 if len(found) < 1000 and boundary(m.start(), m.end()):
                     found.append((m.start(), m.end()))
-        if n >= 2 and self.by_k:
+        if 2 <= n <= self.SMALL and self.by_k and self.starts is not None:
+            # a JPEG header, a file name: looking at each position costs less than NumPy's setup
+            pairs = self.pairs
+            for match in self.starts.finditer(low, 0, n - 1):
+                pos = match.start()
+                if (low[pos] << 8) | low[pos + 1] not in pairs:
+                    continue
+                for k, (_, table) in self.by_k.items():
+                    if pos + k > n:
+                        continue
+                    for t in table.get(int.from_bytes(low[pos:pos + k], "big"), ()):
+                        if len(found) < 1000 and low.startswith(t, pos) and boundary(pos, pos + len(t)):
+                            found.append((pos, pos + len(t)))
+        elif n >= 2 and self.by_k:
             arr = np.frombuffer(low, dtype=np.uint8)
             pairs = (arr[:-1].astype(np.uint16) << 8) | arr[1:]
             cand = np.nonzero(self.lut[pairs])[0]
