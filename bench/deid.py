@@ -6,7 +6,8 @@ needed to 12 MP (phones) or 24 MP (DSLRs), each copy given a small unique mark s
 own pixels, and each keeping its camera's real metadata (the original APP segments, EXIF thumbnail,
 orientation, GPS, trailer; EXIF/XMP/ICC for HEIC). Then times, on that batch:
 
-* ``assess randomize`` end to end (ingest, de-identification, blinding, leak audit), when available;
+* ``assess randomize`` end to end (ingest, de-identification, blinding, leak audit), on the whole
+  batch and on its first half (through a manifest);
 * ``assess.deid.prepare_files`` alone with the study defaults (the pixel pipeline);
 * ``exiftool -all=`` on a copy of the batch;
 * ``mogrify -auto-orient -strip -format jpg`` (ImageMagick);
@@ -314,16 +315,26 @@ def run_prepare(batch: str, out: str, n: int, workers: int | None, long_edge: in
 
 
 def run_randomize(batch: str, out: str, workers: int | None, long_edge: int | None,
-                  display: int | None) -> None:
-    """Child process: the whole ``assess randomize`` (ingest, deid, blind, audit)."""
+                  display: int | None, n: int | None = None) -> None:
+    """Child process: the whole ``assess randomize`` (ingest, deid, blind, audit); on the first
+    ``n`` photos only (listed in a manifest) when ``n`` is given."""
     from dataclasses import replace
 
     from assess.blind import randomize
+    from assess.ingest import parse_name
     from assess.study import load_study
 
     study = load_study(Path(batch) / "study.toml")
     study = replace(study, normalize=_normalize(long_edge, display))
-    randomize(study, batch, out, set_id="bench", workers=workers)
+    manifest = None
+    if n is not None:
+        manifest = Path(out) / "manifest.csv"
+        rows = ["participant,timepoint,region,file"]
+        for p in photos_of(Path(batch))[:n]:
+            participant, tp, region, _ = parse_name(p.name)
+            rows.append(f"{participant},{tp},{region},{p.name}")
+        manifest.write_text("\n".join(rows) + "\n")
+    randomize(study, batch, out, set_id="bench", workers=workers, manifest=manifest)
 
 
 def run_pillow(batch: str, out: str, n: int) -> None:
@@ -353,7 +364,8 @@ def main() -> None:
         if kind == "prepare":
             run_prepare(rest[0], rest[1], int(rest[2]), args.workers, args.long_edge, args.display)
         elif kind == "randomize":
-            run_randomize(rest[0], rest[1], args.workers, args.long_edge, args.display)
+            run_randomize(rest[0], rest[1], args.workers, args.long_edge, args.display,
+                          int(rest[2]) if len(rest) > 2 else None)
         elif kind == "pillow":
             run_pillow(rest[0], rest[1], int(rest[2]))
         return
@@ -382,6 +394,7 @@ def main() -> None:
     if args.display:
         wflag += ["--display", str(args.display)]
     norm = _normalize(args.long_edge, args.display)
+    print(f"load average at the start: {os.getloadavg()[0]:.1f}")
     print(f"assess settings: long edge {norm.long_edge}, display {norm.display_long_edge}, "
           f"quality {norm.quality}, aspect {norm.aspect[0]}:{norm.aspect[1]}, fit {norm.fit}")
     rows = []
@@ -394,14 +407,16 @@ def main() -> None:
             path.mkdir()
             return path
 
+        rand_half = None
         if "randomize" not in skip:
-            try:
-                import assess.blind  # noqa: F401
-                rows.append(measure("assess randomize (end to end)",
-                                    me + wflag + ["--child", "randomize", str(batch), str(fresh("rand"))],
-                                    len(photos)))
-            except ImportError:
-                print("assess.blind not available: timing prepare_files only", file=sys.stderr)
+            rows.append(measure("assess randomize (end to end)",
+                                me + wflag + ["--child", "randomize", str(batch), str(fresh("rand"))],
+                                len(photos)))
+            if "half" not in skip:
+                rand_half = measure("assess randomize (half batch)",
+                                    me + wflag + ["--child", "randomize", str(batch), str(fresh("rand")),
+                                                  str(len(photos) // 2)], len(photos) // 2)
+            fresh("rand")
         ours = measure("assess deid.prepare_files", me + wflag + ["--child", "prepare", str(batch),
                                                                   str(fresh("prep")), str(len(photos))],
                        len(photos))
@@ -435,7 +450,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"\n{'':38}{'images/s':>9}{'seconds':>9}{'CPU s/img':>10}{'peak RSS':>11}{'peak PSS':>11}"
           f"{'procs':>7}")
-    for r in rows + ([half] if half else []):
+    for r in rows + [h for h in (rand_half, half) if h]:
         print(f"{r['name']:38}{r['ips']:9.2f}{r['seconds']:9.1f}{r['cpu']:10.3f}{r['rss'] / 2**20:9.0f}MB"
               f"{r['pss'] / 2**20:9.0f}MB{r['procs']:7d}")
     print(f"(load average at the end: {load:.1f} on {os.cpu_count()} cores; images/s needs an idle "
@@ -455,6 +470,10 @@ def main() -> None:
         print(f"assess peak memory (PSS): {half['pss'] / 2**20:.0f} MB at n={half['n']}, "
               f"{ours['pss'] / 2**20:.0f} MB at n={ours['n']} (target <= 300 MB, flat); "
               f"RSS {half['rss'] / 2**20:.0f} / {ours['rss'] / 2**20:.0f} MB")
+    if rand and rand_half:
+        print(f"randomize peak memory (PSS): {rand_half['pss'] / 2**20:.0f} MB at n={rand_half['n']}, "
+              f"{rand['pss'] / 2**20:.0f} MB at n={rand['n']} (target <= 300 MB, flat); "
+              f"RSS {rand_half['rss'] / 2**20:.0f} / {rand['rss'] / 2**20:.0f} MB")
 
 
 if __name__ == "__main__":
