@@ -14,6 +14,8 @@ a failure leaves nothing partial behind, and existing results are never overwrit
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import shutil
 import tempfile
@@ -73,12 +75,27 @@ def _noop(step: str) -> None:
 def analyse(rater_dir, key_dir, *, db=None, ratings=None, participants=None,
             allow_unlocked: bool = False, progress: Callable[[str], None] = _noop) -> Analysis:
     """Check and unblind the inputs, then compute every table (no file is written)."""
-    u = unblind(rater_dir, key_dir, db=db, ratings=ratings, participants=participants,
-                allow_unlocked=allow_unlocked)
-    progress("check and unblind")
-    analysis = Analysis(u, summary_table(u), reliability_table(u), distribution_table(u))
-    progress("statistics")
+    with _without_cyclic_gc():
+        u = unblind(rater_dir, key_dir, db=db, ratings=ratings, participants=participants,
+                    allow_unlocked=allow_unlocked)
+        progress("check and unblind")
+        analysis = Analysis(u, summary_table(u), reliability_table(u), distribution_table(u))
+        progress("statistics")
     return analysis
+
+
+@contextlib.contextmanager
+def _without_cyclic_gc():
+    """Pause Python's cyclic garbage collector: reading a large set makes hundreds of thousands
+    of small objects (freed by reference counting), and the collector would walk them all again
+    and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], None] = _noop

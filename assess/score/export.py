@@ -99,14 +99,21 @@ def _number_text(value: float) -> str:
     return repr(value)
 
 
-def _join_rows(parts: list, n: int, chunk: int = 20_000) -> Iterable[str]:
-    """Row-major text of ``parts`` (each a constant string or one string per row), in chunks."""
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        block = np.empty((stop - start, len(parts)), dtype=object)
-        for j, part in enumerate(parts):
-            block[:, j] = part if isinstance(part, str) else part[start:stop]
-        yield "".join(block.ravel().tolist())
+CHUNK = 10_000  # rows rendered at a time: the memory of a file's text stays small
+
+
+def _join_rows(parts: list, n: int) -> str:
+    """Row-major text of ``parts`` (each a constant string or one string per row)."""
+    block = np.empty((n, len(parts)), dtype=object)
+    for j, part in enumerate(parts):
+        block[:, j] = part
+    return "".join(block.ravel().tolist())
+
+
+def _chunks(df: pd.DataFrame) -> Iterable[tuple[int, pd.DataFrame]]:
+    """``(first row, export frame)`` of each block of :data:`CHUNK` rows."""
+    for start in range(0, len(df), CHUNK):
+        yield start, _export_frame(df.iloc[start:start + CHUNK])
 
 
 CSV_SPECIAL = re.compile(r'[",\r\n]')
@@ -128,17 +135,15 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> None:
     >>> path.read_text(encoding="utf-8-sig").splitlines()
     ['a,b', '"x, y",1', '"say ""hi""",-2.5', ',']
     '''
-    frame = _export_frame(df)
-    columns = [_unique_render(frame[c], _number_text, _csv_text, "") for c in frame.columns]
-    parts: list = []
-    for i, col in enumerate(columns):
-        parts += [col, "," if i < len(columns) - 1 else "\n"]
-    header = ",".join(_csv_text([str(c) for c in frame.columns])) + "\n"
+    header = ",".join(_csv_text([str(c) for c in df.columns])) + "\n"
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         fh.write(header)
-        if len(frame) and columns:
-            for block in _join_rows(parts, len(frame)):
-                fh.write(block)
+        for _, frame in _chunks(df) if len(df.columns) else ():
+            parts: list = []
+            for i, col in enumerate(frame.columns):
+                parts += [_unique_render(frame[col], _number_text, _csv_text, ""),
+                          "," if i < len(frame.columns) - 1 else "\n"]
+            fh.write(_join_rows(parts, len(frame)))
 
 
 # --------------------------------------------------------------------------------- XLSX
@@ -168,15 +173,18 @@ def _xlsx_text(values: list[str]) -> list[str]:
 
 
 def _rows_xml(df: pd.DataFrame, first_row: int = 2) -> Iterable[str]:
-    """Worksheet ``<row>`` elements of a frame's values, starting at Excel row ``first_row``."""
-    rows = np.arange(first_row, first_row + len(df)).astype(str).astype(object)
-    parts: list = ['<row r="', rows, '">']
-    for i, col in enumerate(df.columns):
-        rest = _unique_render(df[col], lambda v: f'"><v>{_number_text(v)}</v></c>', _xlsx_text,
-                              '"/>')
-        parts += [f'<c r="{xl_col_to_name(i)}', rows, rest]
-    parts.append("</row>")
-    return _join_rows(parts, len(df))
+    """Worksheet ``<row>`` elements of a frame's values, starting at Excel row ``first_row``,
+    one block of rows at a time."""
+    names = [xl_col_to_name(i) for i in range(len(df.columns))]
+    for start, frame in _chunks(df):
+        rows = np.arange(first_row + start, first_row + start + len(frame)).astype(str).astype(object)
+        parts: list = ['<row r="', rows, '">']
+        for name, col in zip(names, frame.columns):
+            rest = _unique_render(frame[col], lambda v: f'"><v>{_number_text(v)}</v></c>',
+                                  _xlsx_text, '"/>')
+            parts += [f'<c r="{name}', rows, rest]
+        parts.append("</row>")
+        yield _join_rows(parts, len(frame))
 
 
 def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
@@ -186,7 +194,7 @@ def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
     added to each sheet's XML in one pass.
     """
     path = Path(path)
-    frames = {name[:31]: _export_frame(df) for name, df in sheets.items()}
+    frames = {name[:31]: df for name, df in sheets.items()}
     skeleton = path.with_name(path.name + ".part")
     wb = xlsxwriter.Workbook(str(skeleton), {"constant_memory": True, "strings_to_formulas": False,
                                              "strings_to_urls": False, "strings_to_numbers": False})

@@ -53,6 +53,10 @@ __all__ = [
 KEY_COLUMNS = ("code", "participant", "timepoint", "region", "view", "source_file", "source_sha256",
                "blinded_sha256", "repeat_of", "pair", "pair_side")
 
+#: What the scorer reads of the key (the file's hashes and names stay with the coordinator).
+SCORER_KEY_COLUMNS = ("code", "participant", "timepoint", "region", "view", "repeat_of", "pair",
+                      "pair_side")
+
 CSV_REQUIRED = ("rater", "code")
 CSV_OPTIONAL = ("score", "better", "first", "cannot_assess", "reason", "answered_at", "comment",
                 "seconds")
@@ -113,7 +117,11 @@ class SetFolder:
     scales: dict[str, Scale]
     regions: dict[str, str]
     worklists: pd.DataFrame  # rater, item, kind, scale, region, position, left, right
-    photo_codes: set[str]
+
+    @property
+    def photo_codes(self) -> set[str]:
+        """Every photo code the worklists show."""
+        return set(self.worklists["left"].tolist()) | set(self.worklists["right"].dropna().tolist())
 
     @property
     def set_id(self) -> str:
@@ -189,7 +197,6 @@ def read_set(rater_dir: str | Path) -> SetFolder:
             raise ScoreError(str(exc)) from None
     regions = {str(k): str(v) for k, v in meta["regions"].items()}
     rows = []
-    photo_codes: set[str] = set()
     for rater, info in meta["raters"].items():
         wl_path = root / "worklists" / f"{rater}.json"
         if not wl_path.is_file():
@@ -225,11 +232,14 @@ def read_set(rater_dir: str | Path) -> SetFolder:
                              "again") from None
         frame = pd.DataFrame({
             "rater": pd.Series(np.full(len(items), rater, dtype=object), dtype=object),
-            **{name: pd.Series(np.array(columns[name], dtype=object), dtype=object)
-               for name in ("item", "kind", "scale", "region")},
+            # Codes in pandas' string type: compact, and the parsed JSON is freed whole.
+            "item": pd.array(columns["item"], dtype="str"),
+            # Few distinct values: one string object each instead of one per item.
+            **{name: pd.Series(_shared(columns[name]), dtype=object)
+               for name in ("kind", "scale", "region")},
             "position": np.arange(len(items)),
-            "left": pd.Series(np.array(columns["left"], dtype=object), dtype=object),
-            "right": pd.Series(np.array([v or None for v in right], dtype=object), dtype=object),
+            "left": pd.array(columns["left"], dtype="str"),
+            "right": pd.Series(_shared([v or None for v in right]), dtype=object),
         })
         twice = frame.loc[frame["item"].duplicated(), "item"].tolist()
         if twice:
@@ -239,31 +249,38 @@ def read_set(rater_dir: str | Path) -> SetFolder:
         if bad:
             raise ScoreError(f"{wl_path}: items use scale(s) {', '.join(bad)}, which set.json does "
                              "not define; copy the rater folder again")
-        photo_codes.update(frame["left"].tolist())
-        photo_codes.update(frame["right"].dropna().tolist())
         rows.append(frame)
         del wl, items, photos  # free the parsed JSON before the next worklist
     worklists = (pd.concat(rows, ignore_index=True) if rows else
                  pd.DataFrame(columns=["rater", "item", "kind", "scale", "region", "position",
                                        "left", "right"]))
-    return SetFolder(root, meta, scales, regions, worklists, photo_codes)
+    return SetFolder(root, meta, scales, regions, worklists)
 
 
-def read_key(key_dir: str | Path) -> tuple[pd.DataFrame, str]:
-    """Read ``key/key.csv``: ``(key table, sha256 of the file)``."""
+def _shared(values: list) -> np.ndarray:
+    """The values as an object array in which equal strings are one object."""
+    codes, uniques = pd.factorize(np.array(values, dtype=object), use_na_sentinel=True)
+    return np.append(np.asarray(uniques, dtype=object), None)[codes]
+
+
+def read_key(key_dir: str | Path, columns: tuple[str, ...] | None = None
+             ) -> tuple[pd.DataFrame, str]:
+    """Read ``key/key.csv``: ``(key table, sha256 of the file)``, optionally only ``columns``."""
     path = Path(key_dir) / "key.csv"
     if not path.is_file():
         raise ScoreError(f"{path}: not found; --key must be the key/ folder of the blinded set "
                          "(kept by the coordinator)")
     digest = sha256_file(path)
     try:
-        key = pd.read_csv(path, dtype=object, keep_default_na=False, na_filter=False, encoding="utf-8")
+        header = pd.read_csv(path, nrows=0, encoding="utf-8").columns
+        missing = [c for c in KEY_COLUMNS if c not in header]
+        if missing:
+            raise ScoreError(f"{path}: column(s) {', '.join(missing)} missing; this is not a key "
+                             "written by `assess randomize`")
+        key = pd.read_csv(path, dtype=object, keep_default_na=False, na_filter=False,
+                          encoding="utf-8", usecols=list(columns) if columns else None)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ScoreError(f"{path}: cannot be read as CSV ({exc})") from None
-    missing = [c for c in KEY_COLUMNS if c not in key.columns]
-    if missing:
-        raise ScoreError(f"{path}: column(s) {', '.join(missing)} missing; this is not a key written "
-                         "by `assess randomize`")
     return key, digest
 
 
@@ -486,9 +503,8 @@ def _listing(values, limit: int = 10) -> str:
 
 def _check_key_against_set(folder: SetFolder, key: pd.DataFrame, digest: str, key_dir: Path) -> None:
     key_path = key_dir / "key.csv"
-    key_codes = set(key["code"].tolist())
     if digest != folder.meta["key_sha256"]:
-        overlap = len(key_codes & folder.photo_codes)
+        overlap = len(set(key["code"].tolist()) & folder.photo_codes)
         if overlap == 0:
             raise ScoreError(
                 f"{key_path}: belongs to another set — none of its codes appear in the rater folder "
@@ -499,16 +515,23 @@ def _check_key_against_set(folder: SetFolder, key: pd.DataFrame, digest: str, ke
             f"{str(folder.meta['key_sha256'])[:12]}… sealed in {folder.path / 'set.json'}; the key "
             "was changed after the set was made, or belongs to another set. Restore the original "
             "key.csv from the coordinator's backup; do not edit it")
-    dup = key.loc[key["code"].duplicated(), "code"].tolist()
-    if dup:
+    code_row = pd.Index(key["code"])
+    if not code_row.is_unique:
+        dup = key.loc[key["code"].duplicated(), "code"].tolist()
         raise ScoreError(f"{key_path}: code(s) {_listing(dup)} appear twice; the key is damaged — "
                          "restore it from the coordinator's backup")
-    not_in_key = sorted(folder.photo_codes - key_codes)
+    wl = folder.worklists
+    shown = {side: wl[side].to_numpy()[wl[side].notna().to_numpy()] for side in ("left", "right")}
+    rows = {side: code_row.get_indexer(codes) for side, codes in shown.items()}
+    not_in_key = sorted({c for side in shown for c in shown[side][rows[side] < 0].tolist()})
     if not_in_key:
         raise ScoreError(f"the key ({key_path}) and the rater folder ({folder.path}) belong to "
                          f"different sets: the worklists show codes that are not in the key: "
                          f"{_listing(not_in_key)}; give the key/ and rater/ folders of one set")
-    not_shown = sorted(key_codes - folder.photo_codes)
+    seen = np.zeros(len(key), dtype=bool)
+    for side in rows:
+        seen[rows[side]] = True
+    not_shown = sorted(key["code"].to_numpy()[~seen].tolist())
     if not_shown:
         raise ScoreError(f"the key ({key_path}) and the rater folder ({folder.path}) belong to "
                          f"different sets: the key has codes that no worklist shows: "
@@ -521,16 +544,13 @@ def _check_key_against_set(folder: SetFolder, key: pd.DataFrame, digest: str, ke
                          f"{_listing(unknown_pairs)}; give the key/ and rater/ folders of one set")
     # Every photo of an item must be of the item's region. The key row of each worklist photo is
     # kept with the worklists: every later join goes through it.
-    wl = folder.worklists
-    code_row = pd.Index(key["code"])
     key_region = key["region"].to_numpy()
     wl_region = wl["region"].to_numpy()
-    wl["key_row"] = code_row.get_indexer(wl["left"].to_numpy())
-    bad = wl["left"].to_numpy()[key_region[wl["key_row"].to_numpy()] != wl_region].tolist()
-    shown = wl["right"].notna().to_numpy()
-    if shown.any():
-        codes = wl["right"].to_numpy()[shown]
-        bad += codes[key_region[code_row.get_indexer(codes)] != wl_region[shown]].tolist()
+    wl["key_row"] = rows["left"]
+    bad = shown["left"][key_region[rows["left"]] != wl_region].tolist()
+    if len(shown["right"]):
+        on_right = wl_region[wl["right"].notna().to_numpy()]
+        bad += shown["right"][key_region[rows["right"]] != on_right].tolist()
     if bad:
         raise ScoreError(f"the key ({key_path}) and the rater folder ({folder.path}) do not match: "
                          f"code(s) {_listing(list(dict.fromkeys(bad)))} are of another region in "
@@ -558,7 +578,7 @@ def _worklist_row(worklists: pd.DataFrame, ratings: pd.DataFrame) -> np.ndarray:
     return row
 
 
-def _check_ratings(folder: SetFolder, key_codes: set[str], ratings: pd.DataFrame, source: str
+def _check_ratings(folder: SetFolder, key: pd.DataFrame, ratings: pd.DataFrame, source: str
                    ) -> pd.DataFrame:
     """Refuse ratings that do not fit the set; return them joined with their worklist items."""
 
@@ -577,7 +597,10 @@ def _check_ratings(folder: SetFolder, key_codes: set[str], ratings: pd.DataFrame
         raise ScoreError(f"{where(stranger)}rater(s) {_listing(sorted(set(stranger['rater'].tolist())))} "
                          f"have no worklist in this set (raters: {', '.join(sorted(known))}); these "
                          "ratings belong to another set")
-    unknown = misfit[~misfit["item"].isin(key_codes)]
+    unknown = misfit
+    if len(misfit):
+        items = set(key["code"].tolist()) | (set(key["pair"].tolist()) - {""})
+        unknown = misfit[~misfit["item"].isin(items)]
     if len(unknown):
         raise ScoreError(f"{where(unknown)}code(s) {_listing(unknown['item'].tolist())} are not in "
                          "the key; the ratings belong to another set or a code was mistyped — "
@@ -593,7 +616,8 @@ def _check_ratings(folder: SetFolder, key_codes: set[str], ratings: pd.DataFrame
             joined[col] = _column(wl[col].to_numpy()[row])
     joined["wl_row"] = row
     assessed = joined["cannot_assess"].isna().to_numpy()
-    single = (joined["kind"] == "single").to_numpy()
+    single = (wl["kind"].to_numpy() == "single")[row]
+    joined["single"] = single
     wrong_kind = assessed & np.where(single, joined["score"].isna().to_numpy(),
                                      joined["better"].isna().to_numpy())
     if wrong_kind.any():
@@ -670,7 +694,7 @@ def unblind(
                          "--ratings FILE.csv, not both")
     key_dir = Path(key_dir)
     folder = read_set(rater_dir)
-    key, digest = read_key(key_dir)
+    key, digest = read_key(key_dir, columns=SCORER_KEY_COLUMNS)
     _check_key_against_set(folder, key, digest, key_dir)
     sources = {str(Path(rater_dir) / "set.json"): sha256_file(Path(rater_dir) / "set.json"),
                str(key_dir / "key.csv"): digest}
@@ -694,8 +718,7 @@ def unblind(
         source = str(ratings)
         sources[str(ratings)] = sha256_file(Path(ratings))
         locks = {}
-    item_codes = set(key["code"].tolist()) | (set(key["pair"].tolist()) - {""})
-    joined = _check_ratings(folder, item_codes, rated, source)
+    joined = _check_ratings(folder, key, rated, source)
 
     declared = _declared_timepoints(folder.meta, key_dir)
     timepoint_source = "key/study.toml"
@@ -793,7 +816,7 @@ def _concat(parts: list):
 
 def _long_table(joined: pd.DataFrame, key: pd.DataFrame, baseline: str, arm_of: dict,
                 timepoints: tuple[str, ...]) -> pd.DataFrame:
-    is_single = (joined["kind"] == "single").to_numpy()
+    is_single = joined["single"].to_numpy()
     single = joined[is_single]
     k = single["key_row"].to_numpy()
     repeat_of = key["repeat_of"].to_numpy()[k]
