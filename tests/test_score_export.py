@@ -195,3 +195,21 @@ def test_the_score_command_refuses_a_changed_key_with_one_line_and_status_1(tmp_
 def test_the_score_command_help_ends_with_an_example():
     result = CliRunner().invoke(cli, ["score", "--help"])
     assert "Example:\n\n      assess score --rater-dir" in result.output
+
+
+def test_a_table_longer_than_one_block_is_written_whole_and_in_order(tmp_path, monkeypatch):
+    from assess.score import export
+
+    monkeypatch.setattr(export, "CHUNK", 3)
+    df = pd.DataFrame({"code": [f"C{i}" for i in range(8)], "score": list(range(8)),
+                       "comment": ["=x" if i == 4 else None for i in range(8)]})
+    export.write_csv(df, tmp_path / "t.csv")
+    write_xlsx({"t": df}, tmp_path / "t.xlsx")
+    with open(tmp_path / "t.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    expected = [["code", "score", "comment"]] + [
+        [f"C{i}", str(i), "'=x" if i == 4 else ""] for i in range(8)]
+    assert rows == expected
+    sheet = openpyxl.load_workbook(tmp_path / "t.xlsx")["t"]
+    assert [[("" if v is None else str(v)) for v in row] for row in sheet.values] == expected
+    assert sheet.dimensions == "A1:C9"

@@ -224,3 +224,18 @@ def test_first_answer_seconds_is_the_raters_pace_without_revisions(db):
         store.record(conn, SET, "derm1", "CCC-CCCC", score=2, seconds=5.0)
         store.record(conn, SET, "derm2", "CCC-CCCC", score=2, seconds=99.0)
         assert store.first_answer_seconds(conn, SET, "derm1") == [3.0, 5.0]
+
+
+def test_current_ratings_of_one_set_and_some_columns_keep_the_latest_revision_in_saved_order(db):
+    with closing(store.connect(db)) as conn:
+        rate(conn, item="B", score=2)
+        rate(conn, item="A", score=1)
+        store.record(conn, "OTHER", "derm1", "A", score=5)
+        rate(conn, item="B", score=4, change_reason="second look")
+    df = store.current_ratings(db, SET, columns=["score", "revision"], sort=False)
+    assert list(df.columns) == ["rater", "item", "revision", "score"]
+    assert df.to_dict("list") == {"rater": ["derm1", "derm1"], "item": ["A", "B"],
+                                  "revision": [1, 2], "score": [1, 4]}
+    assert store.set_ids(db) == ["OTHER", SET]
+    with pytest.raises(ValueError, match="colour"):
+        store.current_ratings(db, columns=["colour"])
