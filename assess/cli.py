@@ -94,7 +94,7 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None):
     Example:
 
     \b
-        assess audit-set assignments/demo-20261125/rater --key assignments/demo-20261125/key
+        assess audit-set assignments/demo/rater --key assignments/demo/key
     """
     from .audit import audit_report
 
@@ -139,7 +139,7 @@ def contact_sheet_command(rater_dir: Path, out: Path | None, columns: int):
     Example:
 
     \b
-        assess contact-sheet assignments/demo-20261125/rater
+        assess contact-sheet assignments/demo/rater
     """
     from .audit import contact_sheet
 
@@ -349,7 +349,7 @@ def rate(rater_dir: Path, db: Path | None, host: str, port: int, sso_raters: Pat
     Example:
 
     \b
-        assess rate assignments/demo-20261125/rater
+        assess rate assignments/demo/rater
     """
     from . import rate as rating
 
@@ -376,7 +376,7 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None):
     Example:
 
     \b
-        assess status assignments/demo-20261125/rater --key assignments/demo-20261125/key
+        assess status assignments/demo/rater --key assignments/demo/key
     """
     from . import rate as rating
 
@@ -417,10 +417,10 @@ def score_command(rater_dir: Path, key_dir: Path, db: Path | None, ratings: Path
     Example:
 
     \b
-        assess score --rater-dir assignments/demo-20261125/rater \\
-            --key assignments/demo-20261125/key \\
-            --db results/demo-20261125/ratings.sqlite \\
-            --participants images/demo/participants.csv --out results/demo-20261125
+        assess score --rater-dir assignments/demo/rater \\
+            --key assignments/demo/key \\
+            --db results/demo/ratings.sqlite \\
+            --participants images/demo/participants.csv --out results/demo/scores
     """
     from .score import STEPS, score
 

@@ -101,6 +101,12 @@ def _without_cyclic_gc():
 def write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], None] = _noop
                 ) -> list[Path]:
     """Write every output file of :data:`OUTPUTS` into ``out`` (which must not hold them yet)."""
+    with _without_cyclic_gc():
+        return _write_files(analysis, out, progress)
+
+
+def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], None]
+                 ) -> list[Path]:
     from . import export, report
 
     out = Path(out)

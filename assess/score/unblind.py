@@ -902,7 +902,9 @@ def _long_table(joined: pd.DataFrame, key: pd.DataFrame, baseline: str, arm_of: 
     out = {}
     for name in LONG_COLUMNS:
         values = cols[name]
-        if name in TEXT_KEYS:
+        if name in ("code", "item", "first_showing"):
+            out[name] = pd.array(values[rows], dtype="str")  # one value per rating
+        elif name in TEXT_KEYS:
             # Text that is never empty becomes pandas' string type: grouping on it is faster.
             codes, uniques = coded[name] if name in coded else pd.factorize(values)
             out[name] = pd.array(np.asarray(uniques, dtype=object), dtype="str").take(codes[rows])
