@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import store
+from .. import store, worklists
 from ..errors import AssessError
 from ..study import Scale, StudyError
 
@@ -173,9 +173,8 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_set(rater_dir: str | Path) -> SetFolder:
-    """Read ``set.json`` and every worklist of a rater folder."""
-    root = Path(rater_dir)
+def _read_meta(root: Path) -> dict:
+    """``set.json`` of a rater folder, with the fields the scorer needs."""
     meta_path = root / "set.json"
     if not meta_path.is_file():
         raise ScoreError(f"{meta_path}: not found; --rater-dir must be the rater/ folder of a blinded "
@@ -189,6 +188,22 @@ def read_set(rater_dir: str | Path) -> SetFolder:
         if name not in meta:
             raise ScoreError(f"{meta_path}: field {name!r} is missing; this is not a set written by "
                              "`assess randomize`")
+    return meta
+
+
+def _worklist_paths(root: Path, meta: dict) -> list[Path]:
+    return [root / "worklists" / f"{rater}.json" for rater in meta["raters"]]
+
+
+def read_set(rater_dir: str | Path, parsed: list[dict | None] | None = None) -> SetFolder:
+    """Read ``set.json`` and every worklist of a rater folder.
+
+    ``parsed``: the worklists as :class:`assess.worklists.Reader` gave them, when they were read
+    in another process; any one missing there is read here.
+    """
+    root = Path(rater_dir)
+    meta = _read_meta(root)
+    meta_path = root / "set.json"
     scales = {}
     for sid, data in meta["scales"].items():
         try:
@@ -197,49 +212,45 @@ def read_set(rater_dir: str | Path) -> SetFolder:
             raise ScoreError(str(exc)) from None
     regions = {str(k): str(v) for k, v in meta["regions"].items()}
     rows = []
-    for rater, info in meta["raters"].items():
-        wl_path = root / "worklists" / f"{rater}.json"
+    for i, (wl_path, (rater, info)) in enumerate(zip(_worklist_paths(root, meta),
+                                                      meta["raters"].items())):
         if not wl_path.is_file():
             raise ScoreError(f"{wl_path}: worklist of rater {rater!r} not found; copy the complete "
                              "rater folder from the coordinator's set")
-        try:
-            wl = json.loads(wl_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ScoreError(f"{wl_path}: cannot be read ({exc}); copy the rater folder again") from None
-        if wl.get("set_id") != meta["set_id"]:
-            raise ScoreError(f"{wl_path}: belongs to set {wl.get('set_id')!r}, but set.json is set "
+        wl = parsed[i] if parsed is not None and i < len(parsed) else None
+        if wl is None:
+            try:
+                wl = worklists.read(wl_path)
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ScoreError(f"{wl_path}: cannot be read ({exc}); copy the rater folder "
+                                 "again") from None
+            except ValueError:
+                raise ScoreError(f"{wl_path}: not a worklist written by `assess randomize` (each "
+                                 "item needs item, kind, scale, region, photos); copy the rater "
+                                 "folder again") from None
+        if wl["set_id"] != meta["set_id"]:
+            raise ScoreError(f"{wl_path}: belongs to set {wl['set_id']!r}, but set.json is set "
                              f"{meta['set_id']!r}; the rater folder mixes two sets — copy it again "
                              "from the coordinator")
-        if wl.get("rater") not in (None, rater):
-            raise ScoreError(f"{wl_path}: is the worklist of {wl.get('rater')!r}, not {rater!r}; "
+        if wl["rater"] not in (None, rater):
+            raise ScoreError(f"{wl_path}: is the worklist of {wl['rater']!r}, not {rater!r}; "
                              "copy the rater folder again")
-        items = wl.get("items", [])
+        columns = wl["columns"]
+        n = len(columns["item"])
         declared = info.get("items") if isinstance(info, dict) else None
-        if declared is not None and declared != len(items):
-            raise ScoreError(f"{wl_path}: has {len(items)} items but set.json declares {declared}; "
+        if declared is not None and declared != n:
+            raise ScoreError(f"{wl_path}: has {n} items but set.json declares {declared}; "
                              "the rater folder is incomplete or was changed — copy it again")
-        try:
-            columns = {name: [it[name] for it in items] for name in ("item", "kind", "scale", "region")}
-            photos = [it["photos"] for it in items]
-            columns["left"] = [p[0] for p in photos]
-            right = [p[1] if len(p) > 1 else "" for p in photos]
-            for values in (*columns.values(), right):
-                if set(map(type, values)) - {str} or (values is not right and "" in values):
-                    raise ValueError("an item lacks a field")
-        except (KeyError, TypeError, IndexError, ValueError):
-            raise ScoreError(f"{wl_path}: not a worklist written by `assess randomize` (each item "
-                             "needs item, kind, scale, region, photos); copy the rater folder "
-                             "again") from None
         frame = pd.DataFrame({
-            "rater": pd.Series(np.full(len(items), rater, dtype=object), dtype=object),
+            "rater": pd.Series(np.full(n, rater, dtype=object), dtype=object),
             # Codes in pandas' string type: compact, and the parsed JSON is freed whole.
             "item": pd.array(columns["item"], dtype="str"),
             # Few distinct values: one string object each instead of one per item.
             **{name: pd.Series(_shared(columns[name]), dtype=object)
                for name in ("kind", "scale", "region")},
-            "position": np.arange(len(items)),
+            "position": np.arange(n),
             "left": pd.array(columns["left"], dtype="str"),
-            "right": pd.Series(_shared([v or None for v in right]), dtype=object),
+            "right": pd.Series(_shared([v or None for v in columns["right"]]), dtype=object),
         })
         twice = frame.loc[frame["item"].duplicated(), "item"].tolist()
         if twice:
@@ -250,11 +261,13 @@ def read_set(rater_dir: str | Path) -> SetFolder:
             raise ScoreError(f"{wl_path}: items use scale(s) {', '.join(bad)}, which set.json does "
                              "not define; copy the rater folder again")
         rows.append(frame)
-        del wl, items, photos  # free the parsed JSON before the next worklist
-    worklists = (pd.concat(rows, ignore_index=True) if rows else
-                 pd.DataFrame(columns=["rater", "item", "kind", "scale", "region", "position",
-                                       "left", "right"]))
-    return SetFolder(root, meta, scales, regions, worklists)
+        wl = columns = None  # free the parsed worklist before the next one
+        if parsed is not None and i < len(parsed):
+            parsed[i] = None
+    frames = (pd.concat(rows, ignore_index=True) if rows else
+              pd.DataFrame(columns=["rater", "item", "kind", "scale", "region", "position",
+                                    "left", "right"]))
+    return SetFolder(root, meta, scales, regions, frames)
 
 
 def _shared(values: list) -> np.ndarray:
@@ -692,16 +705,29 @@ def unblind(
     if (db is None) == (ratings is None):
         raise ScoreError("give the ratings either as --db FILE (the rating app's database) or as "
                          "--ratings FILE.csv, not both")
-    key_dir = Path(key_dir)
-    folder = read_set(rater_dir)
+    key_dir, root = Path(key_dir), Path(rater_dir)
+    meta = _read_meta(root)
+    # The worklists are parsed in another process while this one reads the ratings; a problem
+    # with the ratings is reported after those of the set and the key, as if read after them.
+    late: ScoreError | None = None
+    with worklists.Reader(_worklist_paths(root, meta)) as reader:
+        try:
+            if db is not None:
+                rated, locks = read_ratings_db(db, str(meta["set_id"]))
+            else:
+                rated, locks = read_ratings_csv(ratings), {}
+        except ScoreError as exc:
+            late = exc
+        folder = read_set(root, parsed=reader.result())
     key, digest = read_key(key_dir, columns=SCORER_KEY_COLUMNS)
     _check_key_against_set(folder, key, digest, key_dir)
-    sources = {str(Path(rater_dir) / "set.json"): sha256_file(Path(rater_dir) / "set.json"),
+    if late is not None:
+        raise late
+    sources = {str(root / "set.json"): sha256_file(root / "set.json"),
                str(key_dir / "key.csv"): digest}
 
     findings: list[Finding] = []
     if db is not None:
-        rated, locks = read_ratings_db(db, folder.set_id)
         source = str(db)
         sources[str(db)] = sha256_file(Path(db))
         unlocked = [r for r in folder.raters if r not in locks]
@@ -714,10 +740,8 @@ def unblind(
             findings.append(Finding("unlocked", "worklists not locked (interim analysis: ratings "
                                                 "may still change)", tuple(unlocked)))
     else:
-        rated = read_ratings_csv(ratings)
         source = str(ratings)
         sources[str(ratings)] = sha256_file(Path(ratings))
-        locks = {}
     joined = _check_ratings(folder, key, rated, source)
 
     declared = _declared_timepoints(folder.meta, key_dir)
