@@ -710,6 +710,7 @@ def unblind(
     # The worklists are parsed in another process while this one reads the ratings; a problem
     # with the ratings is reported after those of the set and the key, as if read after them.
     late: ScoreError | None = None
+    key_error: ScoreError | None = None
     with worklists.Reader(_worklist_paths(root, meta)) as reader:
         try:
             if db is not None:
@@ -718,8 +719,13 @@ def unblind(
                 rated, locks = read_ratings_csv(ratings), {}
         except ScoreError as exc:
             late = exc
+        try:
+            key, digest = read_key(key_dir, columns=SCORER_KEY_COLUMNS)
+        except ScoreError as exc:
+            key_error = exc
         folder = read_set(root, parsed=reader.result())
-    key, digest = read_key(key_dir, columns=SCORER_KEY_COLUMNS)
+    if key_error is not None:
+        raise key_error
     _check_key_against_set(folder, key, digest, key_dir)
     if late is not None:
         raise late
