@@ -179,7 +179,7 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
         Optional CSV with columns ``participant,timepoint,region,file[,view]``; ``file`` is
         relative to ``images_dir``. Only the files it lists are used.
     workers
-        Threads reading file headers and hashing (default: a few).
+        Threads reading file headers and hashing (default: one per core, at most 4).
     decode
         Decode every photo's compressed data too (JPEG at 1/8 scale), which finds truncated and
         corrupt data. ``False`` for a caller that decodes every photo itself right after (as
@@ -311,7 +311,9 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
         except deid.DeidError as exc:
             return item, None, _reason(str(exc), item[5])
 
-    threads = workers or min(8, (os.cpu_count() or 2) * 2)
+    # one thread per core, at most 4: hashing runs outside the GIL, and each further thread would
+    # keep a C heap of its own (tens of MB) for the rest of the run
+    threads = workers or max(1, min(4, os.cpu_count() or 2))
     with ThreadPoolExecutor(max_workers=threads) as pool:
         looked = list(pool.map(look, checked))
     photos: list[Photo] = []
