@@ -185,7 +185,7 @@ def main(argv=None) -> int:
         # of the process drawing the charts.
         child = subprocess.Popen([sys.executable, __file__, "--score-only", str(root)],
                                  stdout=subprocess.PIPE, text=True)
-        with TreeSampler(child.pid, interval=0.02) as mem:
+        with TreeSampler(child.pid, interval=0.1) as mem:
             out, _ = child.communicate()
         if child.returncode:
             raise SystemExit(f"scoring failed (exit {child.returncode})")

@@ -514,7 +514,10 @@ def _listing(values, limit: int = 10) -> str:
     return head + (f", … ({len(values) - limit} more)" if len(values) > limit else "")
 
 
-def _check_key_against_set(folder: SetFolder, key: pd.DataFrame, digest: str, key_dir: Path) -> None:
+def _check_key_against_set(folder: SetFolder, key: pd.DataFrame, digest: str, key_dir: Path
+                           ) -> pd.Index:
+    """Refuse a key that does not belong to the rater folder; return the key's codes as an index
+    (row numbers of the key) for the joins that follow."""
     key_path = key_dir / "key.csv"
     if digest != folder.meta["key_sha256"]:
         overlap = len(set(key["code"].tolist()) & folder.photo_codes)
@@ -568,6 +571,7 @@ def _check_key_against_set(folder: SetFolder, key: pd.DataFrame, digest: str, ke
         raise ScoreError(f"the key ({key_path}) and the rater folder ({folder.path}) do not match: "
                          f"code(s) {_listing(list(dict.fromkeys(bad)))} are of another region in "
                          "the key than in the worklists; give the key/ and rater/ folders of one set")
+    return code_row
 
 
 def _column(values) -> pd.Series | np.ndarray:
@@ -576,23 +580,38 @@ def _column(values) -> pd.Series | np.ndarray:
     return pd.Series(values, dtype=object, copy=False) if values.dtype == object else values
 
 
-def _worklist_row(worklists: pd.DataFrame, ratings: pd.DataFrame) -> np.ndarray:
-    """For each rating, the row of its rater's worklist item (−1 when the worklist lacks it)."""
+def _worklist_row(worklists: pd.DataFrame, ratings: pd.DataFrame, code_row: pd.Index,
+                  raters: list[str]) -> np.ndarray:
+    """For each rating, the row of its rater's worklist item (−1 when the worklist lacks it).
+
+    Single photos are found through their row in the key (``code_row``, the key's codes); pair
+    items through each rater's own pair items.
+    """
+    by = pd.Index(raters)
+    rater = by.get_indexer(ratings["rater"].to_numpy())
+    listed_by = by.get_indexer(worklists["rater"].to_numpy())
+    single = np.flatnonzero(worklists["kind"].to_numpy() == "single")
+    n_key = len(code_row)
+    where = np.full(len(raters) * n_key, -1, dtype="int64")
+    where[listed_by[single] * n_key + worklists["key_row"].to_numpy()[single]] = single
+    k = code_row.get_indexer(ratings["item"].to_numpy())
+    known = (k >= 0) & (rater >= 0)
     row = np.full(len(ratings), -1, dtype="int64")
-    rated_by = ratings["rater"].to_numpy()
-    listed_by = worklists["rater"].to_numpy()
-    for rater in pd.unique(rated_by):
-        mine = np.flatnonzero(rated_by == rater)
-        listed = np.flatnonzero(listed_by == rater)
-        if len(listed):
-            found = pd.Index(worklists["item"].to_numpy()[listed]).get_indexer(
-                ratings["item"].to_numpy()[mine])
-            row[mine] = np.where(found >= 0, listed[found], -1)
+    row[known] = where[rater[known] * n_key + k[known]]
+    pairs = np.flatnonzero(worklists["kind"].to_numpy() != "single")
+    if len(pairs):
+        items = worklists["item"].to_numpy(dtype=object)
+        for r in range(len(raters)):
+            mine = np.flatnonzero((row < 0) & (rater == r))
+            listed = pairs[listed_by[pairs] == r]
+            if len(mine) and len(listed):
+                found = pd.Index(items[listed]).get_indexer(ratings["item"].to_numpy()[mine])
+                row[mine] = np.where(found >= 0, listed[found], -1)
     return row
 
 
-def _check_ratings(folder: SetFolder, key: pd.DataFrame, ratings: pd.DataFrame, source: str
-                   ) -> pd.DataFrame:
+def _check_ratings(folder: SetFolder, key: pd.DataFrame, code_row: pd.Index,
+                   ratings: pd.DataFrame, source: str) -> pd.DataFrame:
     """Refuse ratings that do not fit the set; return them joined with their worklist items."""
 
     def where(rows: pd.DataFrame) -> str:
@@ -602,7 +621,7 @@ def _check_ratings(folder: SetFolder, key: pd.DataFrame, ratings: pd.DataFrame, 
 
     ratings = ratings.reset_index(drop=True)
     wl = folder.worklists
-    row = _worklist_row(wl, ratings)
+    row = _worklist_row(wl, ratings, code_row, folder.raters)
     misfit = ratings[row < 0]  # every refusal below is among these ratings
     known = set(folder.raters)
     stranger = misfit[~misfit["rater"].isin(known)]
@@ -726,7 +745,7 @@ def unblind(
         folder = read_set(root, parsed=reader.result())
     if key_error is not None:
         raise key_error
-    _check_key_against_set(folder, key, digest, key_dir)
+    code_row = _check_key_against_set(folder, key, digest, key_dir)
     if late is not None:
         raise late
     sources = {str(root / "set.json"): sha256_file(root / "set.json"),
@@ -748,7 +767,7 @@ def unblind(
     else:
         source = str(ratings)
         sources[str(ratings)] = sha256_file(Path(ratings))
-    joined = _check_ratings(folder, key, rated, source)
+    joined = _check_ratings(folder, key, code_row, rated, source)
 
     declared = _declared_timepoints(folder.meta, key_dir)
     timepoint_source = "key/study.toml"
