@@ -35,7 +35,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -43,7 +42,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
 OUT = ROOT / "bench" / "out"
-PAGE = os.sysconf("SC_PAGE_SIZE")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from measure import TreeSampler  # noqa: E402
 
 # (corpus file, long edge of the batch copy, JPEG subsampling of the "camera")
 JPEG_BASES = [
@@ -200,66 +201,6 @@ def photos_of(folder: Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- measuring
-
-
-class TreeSampler:
-    """Peak RSS and PSS of a process and all its descendants, sampled from /proc."""
-
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
-        self.pid, self.interval = pid, interval
-        self.peak_rss = self.peak_pss = 0
-        self.max_procs = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def _tree(self) -> list[int]:
-        children: dict[int, list[int]] = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    stat = fh.read()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-        out, todo = [], [self.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            todo.extend(children.get(pid, []))
-        return out
-
-    def _run(self) -> None:
-        tick, tree = 0, [self.pid]
-        while not self._stop.is_set():
-            rss = pss = 0
-            if tick % 5 == 0:  # the process list changes rarely; reading it is the costly part
-                tree = self._tree()
-            tick += 1
-            for pid in tree:
-                try:
-                    with open(f"/proc/{pid}/statm") as fh:
-                        rss += int(fh.read().split()[1]) * PAGE
-                    with open(f"/proc/{pid}/smaps_rollup") as fh:
-                        for line in fh:
-                            if line.startswith("Pss:"):
-                                pss += int(line.split()[1]) * 1024
-                                break
-                except (OSError, ValueError, IndexError):
-                    continue
-            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
-            self.max_procs = max(self.max_procs, len(tree))
-            self._stop.wait(self.interval)
 
 
 def _cpu() -> float:
