@@ -157,24 +157,32 @@ def summary_table(u: Unblinded) -> pd.DataFrame:
     changes: dict[tuple, tuple[str, np.ndarray]] = {}  # (region, view, tp, rater, arm) -> (scale, improvement)
     singles = data[data["kind"] == "single"]
     if len(singles):
-        # One first showing per rater × participant × region × view × timepoint.
-        wide = (singles.set_index(["rater", "arm", "region", "view", "scale", "participant",
-                                   "timepoint"])["score"].astype("float64").unstack("timepoint"))
-        for (rater, arm, region, view, scale_id), grp in wide.groupby(
-                level=["rater", "arm", "region", "view", "scale"], sort=False):
+        # One first showing per rater × participant × region × view × timepoint: per group, a
+        # participant × timepoint grid of scores.
+        present = set(singles["timepoint"].unique().tolist())
+        tp_codes, tp_names = pd.factorize(singles["timepoint"])
+        tp_index = np.array([u.timepoints.index(t) for t in tp_names], dtype="int64")[tp_codes]
+        score = singles["score"].to_numpy(dtype="float64", na_value=np.nan)
+        participant = singles["participant"].to_numpy()
+        groups = singles.groupby(["rater", "arm", "region", "view", "scale"], sort=True,
+                                 observed=True).indices
+        for (rater, arm, region, view, scale_id), idx in groups.items():
             scale = u.set.scales[scale_id]
             categorical = scale.kind == "categorical"
-            if u.baseline not in grp.columns:
+            if u.baseline not in present:
                 continue
-            base_all = grp[u.baseline]
+            who = pd.factorize(participant[idx], sort=True)[0]
+            grid = np.full((who.max() + 1, len(u.timepoints)), np.nan)
+            grid[who[::-1], tp_index[idx][::-1]] = score[idx][::-1]  # the first showing wins
+            base_all = grid[:, 0]
             for tp in u.followups:
-                if tp not in grp.columns:
+                if tp not in present:
                     continue
-                fu_all = grp[tp]
-                both = base_all.notna() & fu_all.notna()
-                either = base_all.notna() | fu_all.notna()
-                before = base_all[both].to_numpy()
-                after = fu_all[both].to_numpy()
+                fu_all = grid[:, u.timepoints.index(tp)]
+                both = ~np.isnan(base_all) & ~np.isnan(fu_all)
+                either = ~np.isnan(base_all) | ~np.isnan(fu_all)
+                before = base_all[both]
+                after = fu_all[both]
                 improvement = (before - after) if scale.better == "lower" else (after - before)
                 row = {"analysis": "within arm", "region": region, "view": view, "scale": scale_id,
                        "scale_kind": scale.kind, "better": scale.better, "arm": arm,
@@ -342,13 +350,34 @@ def repeat_pairs(u: Unblinded) -> pd.DataFrame:
                        "kind", "region"]]
     value = long["score"].where(long["kind"] == "single", long["improvement"]).astype("float64")
     long = long.assign(value=value)
-    reps = long[long["repeat"]][["rater", "first_showing", "value", "scale", "kind", "region"]]
-    firsts = long[~long["repeat"]][["rater", "code", "value"]]
-    joined = reps.merge(firsts, left_on=["rater", "first_showing"], right_on=["rater", "code"],
-                        suffixes=("_repeat", "_first"))
-    return pd.DataFrame({"rater": joined["rater"], "scale": joined["scale"], "kind": joined["kind"],
-                         "region": joined["region"], "first": joined["value_first"],
-                         "repeat": joined["value_repeat"]})
+    repeat = long["repeat"].to_numpy()
+    reps = long[repeat]
+    firsts = long[~repeat]
+    # The first showing of each repeat: same rater, its code is the repeat's first_showing.
+    first_row = np.full(len(reps), -1, dtype="int64")
+    codes, wanted = firsts["code"].to_numpy(), reps["first_showing"].to_numpy()
+    rep_rater, first_rater = reps["rater"].to_numpy(), firsts["rater"].to_numpy()
+    for rater in pd.unique(rep_rater):
+        mine = np.flatnonzero(rep_rater == rater)
+        theirs = np.flatnonzero(first_rater == rater)
+        found = pd.Index(codes[theirs]).get_indexer(wanted[mine])
+        first_row[mine] = np.where(found >= 0, theirs[np.maximum(found, 0)], -1)
+    reps, first_row = reps[first_row >= 0], first_row[first_row >= 0]
+    return pd.DataFrame({"rater": reps["rater"].to_numpy(), "scale": reps["scale"].to_numpy(),
+                         "kind": reps["kind"].to_numpy(), "region": reps["region"].to_numpy(),
+                         "first": firsts["value"].to_numpy()[first_row],
+                         "repeat": reps["value"].to_numpy()})
+
+
+def _grid(rows: pd.Series, columns: pd.Series, values: np.ndarray, names: list[str]) -> pd.DataFrame:
+    """``values`` laid out with one row per distinct ``rows`` value (sorted) and one column per
+    name of ``names`` (in that order); the first value of a cell wins, missing cells are NaN."""
+    r, _ = pd.factorize(rows, sort=True)
+    c = pd.Index(names).get_indexer(columns)
+    keep = c >= 0
+    grid = np.full((r.max() + 1 if len(r) else 0, len(names)), np.nan)
+    grid[r[keep][::-1], c[keep][::-1]] = values[keep][::-1]
+    return pd.DataFrame(grid, columns=names)
 
 
 def reliability_table(u: Unblinded) -> pd.DataFrame:
@@ -379,8 +408,8 @@ def reliability_table(u: Unblinded) -> pd.DataFrame:
             is_pair = kind == "pair"
             levels = IMPROVEMENT_LEVELS if is_pair else scale.values
             categorical = scale.kind == "categorical" and not is_pair
-            wide = grp.set_index(["unit", "rater"])["value"].unstack("rater")
-            wide = wide.reindex(columns=[r for r in raters if r in wide.columns])
+            wide = _grid(grp["unit"], grp["rater"], grp["value"].to_numpy(),
+                         [r for r in raters if r in set(grp["rater"].unique().tolist())])
             if wide.shape[1] < 2:
                 continue
             row = {"analysis": "inter-rater" + (", pairs" if is_pair else ""), "scale": scale_id,

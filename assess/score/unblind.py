@@ -643,9 +643,8 @@ def _check_ratings(folder: SetFolder, key: pd.DataFrame, code_row: pd.Index,
                          f"{_listing(pairs)}; a rater can only rate the items of their worklist — "
                          "check the rater column")
     joined = ratings
-    for col in wl.columns:
-        if col not in ("rater", "item"):
-            joined[col] = _column(wl[col].to_numpy()[row])
+    for col in ("kind", "scale", "region", "key_row"):  # what the joins below need
+        joined[col] = _column(wl[col].to_numpy()[row])
     joined["wl_row"] = row
     assessed = joined["cannot_assess"].isna().to_numpy()
     single = (wl["kind"].to_numpy() == "single")[row]
