@@ -580,6 +580,13 @@ def _column(values) -> pd.Series | np.ndarray:
     return pd.Series(values, dtype=object, copy=False) if values.dtype == object else values
 
 
+def _positions(values: np.ndarray, names: list[str]) -> np.ndarray:
+    """The position in ``names`` of each of many ``values`` drawn from few (−1 if not there)."""
+    codes, uniques = pd.factorize(values)
+    at = np.append(pd.Index(names).get_indexer(uniques), -1)
+    return at[codes]
+
+
 def _worklist_row(worklists: pd.DataFrame, ratings: pd.DataFrame, code_row: pd.Index,
                   raters: list[str]) -> np.ndarray:
     """For each rating, the row of its rater's worklist item (−1 when the worklist lacks it).
@@ -587,9 +594,8 @@ def _worklist_row(worklists: pd.DataFrame, ratings: pd.DataFrame, code_row: pd.I
     Single photos are found through their row in the key (``code_row``, the key's codes); pair
     items through each rater's own pair items.
     """
-    by = pd.Index(raters)
-    rater = by.get_indexer(ratings["rater"].to_numpy())
-    listed_by = by.get_indexer(worklists["rater"].to_numpy())
+    rater = _positions(ratings["rater"].to_numpy(), raters)
+    listed_by = _positions(worklists["rater"].to_numpy(), raters)
     single = np.flatnonzero(worklists["kind"].to_numpy() == "single")
     n_key = len(code_row)
     where = np.full(len(raters) * n_key, -1, dtype="int64")
@@ -991,7 +997,8 @@ def _missing_timepoints(joined: pd.DataFrame, key: pd.DataFrame, folder: SetFold
     def series_of(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         k = rows["key_row"].to_numpy()
         keep = ((rows["kind"] == "single").to_numpy() & first[k])
-        return raters.get_indexer(rows["rater"].to_numpy()[keep]) * n_units + unit[k[keep]], k[keep]
+        rater = _positions(rows["rater"].to_numpy()[keep], list(raters))
+        return rater * n_units + unit[k[keep]], k[keep]
 
     series = np.unique(series_of(wl)[0])
     used, k = series_of(joined[joined["cannot_assess"].isna().to_numpy()])
