@@ -419,8 +419,7 @@ def score_command(rater_dir: Path, key_dir: Path, db: Path | None, ratings: Path
     \b
         assess score --rater-dir assignments/demo/rater \\
             --key assignments/demo/key \\
-            --db results/demo/ratings.sqlite \\
-            --participants images/demo/participants.csv --out results/demo/scores
+            --db results/demo/ratings.sqlite --out results/demo/scores
     """
     from .score import STEPS, score
 
