@@ -22,11 +22,10 @@ from __future__ import annotations
 import gc
 import json
 import pickle
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from .child import Child
 
 __all__ = ["FIELDS", "columns", "read", "Reader"]
 
@@ -95,43 +94,23 @@ class Reader:
     """
 
     def __init__(self, paths: list[str | Path]) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="assess-worklists-"))
         self._paths = [str(p) for p in paths]
         root = str(Path(__file__).resolve().parents[1])
-        try:
-            self._proc: subprocess.Popen | None = subprocess.Popen(
-                [sys.executable, "-S", "-c", _CHILD.format(root=root)], stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-            self._proc.stdin.write(json.dumps([self._paths, str(self._dir / "out.pickle")]) + "\n")
-            self._proc.stdin.close()
-        except OSError:
-            self._stop()
+        self._child = Child(_CHILD.format(root=root), prefix="assess-worklists-", flags=("-S",))
+        self._child.send([self._paths, str(self._child.dir / "out.pickle")])
 
     def result(self, timeout: float = 600) -> list[dict | None] | None:
-        if self._proc is None:
+        if not self._child.wait(timeout):
             return None
         try:
-            self._proc.wait(timeout=timeout)
-            if self._proc.returncode == 0:
-                with open(self._dir / "out.pickle", "rb") as fh:
-                    out = pickle.load(fh)
-                if isinstance(out, list) and len(out) == len(self._paths):
-                    return out
-        except (OSError, ValueError, EOFError, pickle.UnpicklingError, subprocess.TimeoutExpired):
-            pass
-        finally:
-            self._stop()
-        return None
-
-    def _stop(self) -> None:
-        proc, self._proc = getattr(self, "_proc", None), None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            with open(self._child.dir / "out.pickle", "rb") as fh:
+                out = pickle.load(fh)
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError):
+            return None
+        return out if isinstance(out, list) and len(out) == len(self._paths) else None
 
     def close(self) -> None:
-        self._stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._child.close()
 
     def __enter__(self) -> "Reader":
         return self

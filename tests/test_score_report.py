@@ -32,4 +32,4 @@ def test_a_renderer_given_nothing_draws_nothing_and_leaves_no_child():
     renderer = ChartRenderer()
     assert renderer.result() == []
     renderer.close()
-    assert renderer._proc is None
+    assert not renderer._child.running and not renderer._child.dir.exists()

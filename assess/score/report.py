@@ -10,18 +10,14 @@ from __future__ import annotations
 import html
 import json
 import math
-import shutil
-import subprocess
-import sys
-import tempfile
 from datetime import datetime, timezone
-from pathlib import Path
 
 import altair as alt
 import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..child import Child
 from .tables import IMPROVEMENT_LABELS, IMPROVEMENT_LEVELS, repeat_pairs
 from .unblind import Unblinded
 
@@ -120,60 +116,30 @@ class ChartRenderer:
     """
 
     def __init__(self) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="assess-charts-"))
+        self._child = Child(_WORKER, prefix="assess-charts-")
         self._specs: list[dict] = []
-        try:
-            with open(self._dir / "worker.log", "w") as log:
-                self._proc: subprocess.Popen | None = subprocess.Popen(
-                    [sys.executable, "-c", _WORKER], stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL, stderr=log, text=True)
-        except OSError:
-            self._proc = None
 
     def submit(self, specs: list[dict]) -> None:
         """Send the specs to draw (once)."""
         self._specs = list(specs)
-        if self._proc is None:
-            return
-        src, dst = self._dir / "specs.json", self._dir / "svgs.json"
-        src.write_text(json.dumps(self._specs), encoding="utf-8")
-        try:
-            self._proc.stdin.write(json.dumps([str(src), str(dst)]) + "\n")
-            self._proc.stdin.close()
-        except OSError:
-            self._stop()
+        if self._child.running:
+            src, dst = self._child.dir / "specs.json", self._child.dir / "svgs.json"
+            src.write_text(json.dumps(self._specs), encoding="utf-8")
+            self._child.send([str(src), str(dst)])
 
     def result(self) -> list[str]:
         """The SVG of each spec, in order."""
-        if self._proc is not None:
+        if self._child.wait():
             try:
-                if self._proc.stdin and not self._proc.stdin.closed:
-                    self._proc.stdin.close()  # nothing was submitted: the child ends
-                self._proc.wait(timeout=600)
-                if self._proc.returncode == 0:
-                    svgs = json.loads((self._dir / "svgs.json").read_text(encoding="utf-8"))
-                    if len(svgs) == len(self._specs):
-                        return svgs
-            except (OSError, ValueError, subprocess.TimeoutExpired):
+                svgs = json.loads((self._child.dir / "svgs.json").read_text(encoding="utf-8"))
+                if len(svgs) == len(self._specs):
+                    return svgs
+            except (OSError, ValueError):
                 pass
-            self._stop()
         return [_svg(spec) for spec in self._specs]
 
-    def _stop(self) -> None:
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.kill()
-                self._proc.wait()
-            if self._proc.stdin and not self._proc.stdin.closed:
-                try:
-                    self._proc.stdin.close()
-                except OSError:
-                    pass
-        self._proc = None
-
     def close(self) -> None:
-        self._stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._child.close()
 
     def __enter__(self) -> "ChartRenderer":
         return self
