@@ -867,30 +867,31 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
     if pool is None:
         pool = Workers(max(1, min(workers or _default_workers(), len(jobs))))
     futures: dict = {}
-    try:
+
+    def outcomes():
+        """``(job index, ok, result or error)`` of each photo as it is done."""
         if pool.executor is None:
             for i, job in enumerate(jobs):
-                ok, value = _job(job)
-                if ok:
-                    results[i] = value
-                else:
-                    errors.append((i, value))
-                if progress:
-                    progress(1)
-        else:
-            futures = {pool.executor.submit(_job, jobs[i]): i for i in _spread_full_size_decodes(jobs)}
-            for fut in as_completed(futures):
-                i = futures[fut]
-                try:
-                    ok, value = fut.result()
-                except Exception as exc:  # a worker died (e.g. killed for memory)
-                    ok, value = False, f"{jobs[i][0]}: the worker processing it stopped ({exc}); retry"
-                if ok:
-                    results[i] = value
-                else:
-                    errors.append((i, value))
-                if progress:
-                    progress(1)
+                yield (i, *_job(job))
+            return
+        futures.update({pool.executor.submit(_job, jobs[i]): i
+                        for i in _spread_full_size_decodes(jobs)})
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                ok, value = fut.result()
+            except Exception as exc:  # a worker died (e.g. killed for memory)
+                ok, value = False, f"{jobs[i][0]}: the worker processing it stopped ({exc}); retry"
+            yield i, ok, value
+
+    try:
+        for i, ok, value in outcomes():
+            if ok:
+                results[i] = value
+            else:
+                errors.append((i, value))
+            if progress:
+                progress(1)
     except BaseException:
         for fut in futures:  # photos not started yet are dropped, not waited for
             fut.cancel()
