@@ -195,14 +195,16 @@ def _worklist_paths(root: Path, meta: dict) -> list[Path]:
     return [root / "worklists" / f"{rater}.json" for rater in meta["raters"]]
 
 
-def read_set(rater_dir: str | Path, parsed: list[dict | None] | None = None) -> SetFolder:
-    """Read ``set.json`` and every worklist of a rater folder.
-
-    ``parsed``: the worklists as :class:`assess.worklists.Reader` gave them, when they were read
-    in another process; any one missing there is read here.
-    """
+def read_set(rater_dir: str | Path) -> SetFolder:
+    """Read ``set.json`` and every worklist of a rater folder."""
     root = Path(rater_dir)
-    meta = _read_meta(root)
+    return _read_set(root, _read_meta(root))
+
+
+def _read_set(root: Path, meta: dict, parsed: list[dict | None] | None = None) -> SetFolder:
+    """The rater folder of ``set.json``'s ``meta``; ``parsed``: the worklists as
+    :class:`assess.worklists.Reader` gave them, when they were read in another process (any one
+    missing there is read here)."""
     meta_path = root / "set.json"
     scales = {}
     for sid, data in meta["scales"].items():
@@ -747,7 +749,7 @@ def unblind(
             key, digest = read_key(key_dir, columns=SCORER_KEY_COLUMNS)
         except ScoreError as exc:
             key_error = exc
-        folder = read_set(root, parsed=reader.result())
+        folder = _read_set(root, meta, parsed=reader.result())
     if key_error is not None:
         raise key_error
     code_row = _check_key_against_set(folder, key, digest, key_dir)
