@@ -812,9 +812,9 @@ def unblind(
     long = _long_table(joined, key, baseline, arm_of, timepoints)
 
     # Findings: unrated items, cannot assess, revisions, missing timepoints.
-    rated = np.zeros(len(folder.worklists), dtype=bool)
-    rated[joined["wl_row"].to_numpy()] = True
-    left_out = folder.worklists[~rated].sort_values(["rater", "position"])
+    has_rating = np.zeros(len(folder.worklists), dtype=bool)
+    has_rating[joined["wl_row"].to_numpy()] = True
+    left_out = folder.worklists[~has_rating].sort_values(["rater", "position"])
     unrated = (left_out["rater"] + ":" + left_out["item"]).tolist()
     if unrated:
         per = left_out["rater"].value_counts().sort_index()
