@@ -5,7 +5,7 @@ worklists, key/key.csv sealed with its sha256; no photos are needed to score), w
 raters' ratings into a real ratings database through ``assess.store`` (and locks the worklists),
 then, in a fresh process as ``assess score`` runs, times :func:`assess.score.analyse` (checks,
 unblinding and statistics) and :func:`assess.score.write_files` (CSV, XLSX, SAV, report) while
-sampling the memory (PSS) of that process and the one drawing the charts.
+sampling the memory (PSS) of that process and of the ones it starts (worklists, charts).
 
 Targets: statistics ≤ 2 s, all files ≤ 5 s, peak memory ≤ 500 MB.
 
@@ -44,6 +44,7 @@ TIMEPOINTS = ("baseline", "month12")
 RATERS = ("derm1", "derm2")
 ARMS = ("UC-MSC secretome", "UC-explant secretome")
 REPEAT_FRACTION = 0.1
+SET_ID = "BENCH-20261125"
 
 
 def codes(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -89,7 +90,7 @@ def build(root: Path, n_ratings: int, seed: int = 7):
     grid["repeat_of"] = ""
     photos = pd.concat([grid, repeat_rows], ignore_index=True)
 
-    set_id = "BENCH-20261125"
+    set_id = SET_ID
     rater_dir, key_dir = root / set_id / "rater", root / set_id / "key"
     (rater_dir / "worklists").mkdir(parents=True)
     key_dir.mkdir(parents=True)
@@ -150,7 +151,7 @@ def build(root: Path, n_ratings: int, seed: int = 7):
 
 def score_only(root: Path) -> None:
     """Run in a child process: score the built set and print the timings as JSON."""
-    sid = "BENCH-20261125"
+    sid = SET_ID
     t0, c0 = time.perf_counter(), time.process_time()
     analysis = analyse(root / sid / "rater", root / sid / "key", db=root / "ratings.sqlite",
                        participants=root / "participants.csv")
@@ -182,7 +183,7 @@ def main(argv=None) -> int:
         print(f"  {n:,} ratings of 2 raters written through assess.store in {build_s:.1f} s")
         load = os.getloadavg()[0]
         # Scored in a fresh process (as `assess score` runs), whose memory is sampled with that
-        # of the process drawing the charts.
+        # of the processes it starts.
         child = subprocess.Popen([sys.executable, __file__, "--score-only", str(root)],
                                  stdout=subprocess.PIPE, text=True)
         with TreeSampler(child.pid, interval=0.1) as mem:
