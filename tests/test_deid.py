@@ -561,3 +561,24 @@ def test_a_parallel_batch_returns_results_in_job_order_with_the_same_bytes_as_on
 def test_spec_refuses_a_display_copy_larger_than_the_full_copy():
     with pytest.raises(ValueError, match="display_long_edge"):
         Spec(1000, 2000, 90, (4, 3), "pad", False)
+
+
+@pytest.mark.parametrize("resident, trimmed", [(90 * 2**20, False), (400 * 2**20, True), (None, True)])
+def test_a_worker_trims_its_heap_only_above_the_memory_it_keeps_between_photos(
+        resident, trimmed, tmp_path, monkeypatch):
+    import assess.deid as deid
+
+    calls = []
+    monkeypatch.setattr(deid, "_TRIM_HEAP", lambda: calls.append(1))
+    monkeypatch.setattr(deid, "_resident", lambda: resident)
+    src = camera_a(tmp_path / "a.jpg")
+    ok, _ = deid._job((src, tmp_path / "f.jpg", tmp_path / "d.jpg", SMALL))
+    assert ok
+    assert calls == ([1] if trimmed else [])
+
+
+def test_a_process_knows_its_own_resident_memory():
+    import assess.deid as deid
+
+    resident = deid._resident()
+    assert resident is not None and 10 * 2**20 < resident < 4 * 2**30
