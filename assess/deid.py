@@ -787,17 +787,23 @@ _FULL_SIZE_TYPES = (".heic", ".heif", ".png", ".tif", ".tiff")
 """Photos decoded at full size whatever the canvas (no DCT scaling as for JPEG)."""
 
 
+QUICK_TAIL = 12
+"""Jobs at the end of a batch that hold no photo decoded at full size."""
+
+
 def _spread_full_size_decodes(jobs: list[tuple[Path, Path, Path, Spec]]) -> list[int]:
     """The order in which to hand out jobs: photos decoded at full size spread evenly among the
-    others.
+    others, and the batch ending with photos that are quick to do.
 
     Only one worker at a time decodes at full size (the gate in :func:`_fitted`); two such photos
     handed out together would leave one worker waiting for the other. Evenly spread, each comes
-    long after the one before, and the last comes well before the end of the batch.
+    long after the one before. They are spread over all but the last :data:`QUICK_TAIL` jobs (or
+    the last half of the quick ones, when there are fewer), so that no worker is still decoding a
+    large photo while the other has nothing left to do.
 
     >>> names = ["a.heic", "b.heic", "c.jpg", "d.jpg", "e.jpg", "f.jpg"]
     >>> [names[i] for i in _spread_full_size_decodes([(Path(n),) for n in names])]
-    ['c.jpg', 'a.heic', 'd.jpg', 'e.jpg', 'b.heic', 'f.jpg']
+    ['c.jpg', 'a.heic', 'd.jpg', 'b.heic', 'e.jpg', 'f.jpg']
     """
     heavy = [i for i, job in enumerate(jobs) if Path(job[0]).suffix.lower() in _FULL_SIZE_TYPES]
     if not heavy or len(heavy) == len(jobs):
@@ -805,7 +811,8 @@ def _spread_full_size_decodes(jobs: list[tuple[Path, Path, Path, Spec]]) -> list
     chosen = set(heavy)
     light = [i for i in range(len(jobs)) if i not in chosen]
     n = len(jobs)
-    keyed = [((k + 0.5) * n / len(heavy), 1, i) for k, i in enumerate(heavy)]
+    span = n - min(QUICK_TAIL, len(light) // 2)
+    keyed = [((k + 0.5) * span / len(heavy), 1, i) for k, i in enumerate(heavy)]
     keyed += [((k + 0.5) * n / len(light), 0, i) for k, i in enumerate(light)]
     return [i for _, _, i in sorted(keyed)]
 
