@@ -171,7 +171,7 @@ def test_the_score_command_prints_the_checks_the_warnings_and_the_files(tmp_path
         "Warning: worklists not locked (interim analysis: ratings may still change): derm2\n"
         f"Warning: 1 item(s) not rated (derm2 1): derm2:{skip[0]}\n"
         "Warning: 1 participant × region × rater series lack a timepoint and are left out of the "
-        f"paired tests: {missing} face derm2: no {tp}\n"
+        f"paired tests: {missing} face derm2: no usable {tp} rating\n"
         f"Wrote {out}: ratings_long.csv, summary.csv, reliability.csv, distribution.csv, "
         "ratings.xlsx, ratings.sav, report.html\n")
 

@@ -254,10 +254,10 @@ def test_a_participant_with_a_missing_timepoint_is_excluded_and_counted(tmp_path
     rows = rate_all(fx, "derm1", score=lambda slot: 4 if slot[1] == "baseline" else 2)
     out = score(fx.rater_dir, fx.key_dir, tmp_path / "out", ratings=csv_of(tmp_path, rows))
     f = finding(out.analysis.unblinded, "missing_timepoint")
-    assert f.items == ("P02 face derm1: no month12",)
+    assert f.items == ("P02 face derm1: no usable month12 rating",)
     row = out.analysis.summary.iloc[0]
     assert (row["n_pairs"], row["n_excluded"]) == (2, 1)
-    assert "P02 face derm1: no month12" in (tmp_path / "out" / "report.html").read_text()
+    assert "P02 face derm1: no usable month12 rating" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_cannot_assess_ratings_are_excluded_with_their_reasons_counted(fx, tmp_path):

@@ -1014,5 +1014,5 @@ def _missing_timepoints(joined: pd.DataFrame, key: pd.DataFrame, folder: SetFold
         participant, region, view = unit_names[0][p], unit_names[1][g], unit_names[2][v]
         where = f"{region}/{view}" if view else region
         lacking = "/".join(t for i, t in enumerate(timepoints) if not present[row, i])
-        out.append(f"{participant} {where} {raters[rater]}: no {lacking}")
+        out.append(f"{participant} {where} {raters[rater]}: no usable {lacking} rating")
     return out
