@@ -753,6 +753,9 @@ def randomize(
 
     if not isinstance(study, Study):
         study = load_study(study)
+    # ingest's and the audit's reading threads would each keep a C heap of 10-15 MB for the whole
+    # run, beside the workers; in one heap it is returned before the batch (prepare_files trims)
+    deid.share_one_heap()
     restore = _raise_on_sigterm()
     try:
         with deid.Workers(workers) as pool:

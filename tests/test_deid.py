@@ -582,3 +582,43 @@ def test_a_process_knows_its_own_resident_memory():
 
     resident = deid._resident()
     assert resident is not None and 10 * 2**20 < resident < 4 * 2**30
+
+
+_THREAD_HEAP_SCRIPT = """
+import sys, threading
+from assess import deid
+if sys.argv[1] == "one":
+    deid.share_one_heap()
+def read_files():
+    big = bytearray(8 * 2**20)  # a large buffer, freed: glibc raises its trim threshold
+    del big
+    chunks = [bytearray(2**20) for _ in range(12)]  # what a reading thread holds for a while
+    for c in chunks:
+        c[::4096] = b"x" * len(c[::4096])
+    del chunks
+before = deid._resident()
+t = threading.Thread(target=read_files)
+t.start(); t.join()
+deid._heap_trimmer()()
+print((deid._resident() - before) // 2**20)
+"""
+
+
+def _glibc() -> bool:
+    import assess.deid as deid
+
+    return Path("/proc/self/statm").exists() and deid._heap_trimmer() is not None
+
+
+@pytest.mark.skipif(not _glibc(),
+                    reason="needs Linux with glibc")
+def test_memory_a_reading_thread_freed_goes_back_to_the_system_when_threads_share_one_heap():
+    import sys
+
+    def kept(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", _THREAD_HEAP_SCRIPT, mode], check=True,
+                             capture_output=True, text=True)
+        return int(out.stdout)
+
+    assert kept("own") >= 8  # a thread with a heap of its own keeps it after a trim
+    assert kept("one") <= 2
