@@ -222,7 +222,7 @@ def measure(name: str, cmd: list[str], n: int, cwd: Path | None = None) -> dict:
     cpu = _cpu() - cpu_before
     return {"name": name, "n": n, "seconds": seconds, "ips": n / seconds, "cpu": cpu / n,
             "rss": sampler.peak_rss,
-            "pss": sampler.peak_pss, "procs": sampler.max_procs,
+            "pss": sampler.peak_pss, "procs": sampler.max_procs, "at_peak": sampler.at_peak,
             "largest_process_kb": child_max if child_max > before else None, "stdout": out}
 
 
@@ -415,6 +415,11 @@ def main() -> None:
         print(f"randomize peak memory (PSS): {rand_half['pss'] / 2**20:.0f} MB at n={rand_half['n']}, "
               f"{rand['pss'] / 2**20:.0f} MB at n={rand['n']} (target <= 300 MB, flat); "
               f"RSS {rand_half['rss'] / 2**20:.0f} / {rand['rss'] / 2**20:.0f} MB")
+    for r in (rand, ours):
+        if r and r.get("at_peak"):
+            parts = ", ".join(f"{name} {share / 2**20:.0f}"
+                              for name, share in sorted(r["at_peak"], key=lambda p: -p[1]))
+            print(f"{r['name']} at its peak, PSS MB by process: {parts}")
 
 
 if __name__ == "__main__":

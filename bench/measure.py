@@ -12,6 +12,22 @@ import threading
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+def _name(pid: int) -> str:
+    """A short name for a process: a multiprocessing worker or resource tracker by its role, any
+    other by its program and first argument."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            words = [w.decode(errors="replace") for w in fh.read().split(b"\0") if w]
+    except OSError:
+        return str(pid)
+    text = " ".join(words)
+    if "resource_tracker" in text:
+        return "resource tracker"
+    if "spawn_main" in text or "forkserver" in text:
+        return "worker"
+    return " ".join(os.path.basename(w) for w in words[:2]) or str(pid)
+
+
 class TreeSampler:
     """Peak RSS and PSS of a process and all its descendants, sampled from /proc."""
 
@@ -19,6 +35,7 @@ class TreeSampler:
         self.pid, self.interval = pid, interval
         self.peak_rss = self.peak_pss = 0
         self.max_procs = 0
+        self.at_peak: list[tuple[str, int]] = []  # (process name, PSS bytes) when PSS peaked
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -53,6 +70,7 @@ class TreeSampler:
         tick, tree = 0, [self.pid]
         while not self._stop.is_set():
             rss = pss = 0
+            parts = []
             if tick % 5 == 0:  # the process list changes rarely; reading it is the costly part
                 tree = self._tree()
             tick += 1
@@ -63,10 +81,14 @@ class TreeSampler:
                     with open(f"/proc/{pid}/smaps_rollup") as fh:
                         for line in fh:
                             if line.startswith("Pss:"):
-                                pss += int(line.split()[1]) * 1024
+                                share = int(line.split()[1]) * 1024
+                                pss += share
+                                parts.append((pid, share))
                                 break
                 except (OSError, ValueError, IndexError):
                     continue
+            if pss > self.peak_pss:
+                self.at_peak = [(_name(pid), share) for pid, share in parts]
             self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
             self.max_procs = max(self.max_procs, len(tree))
             self._stop.wait(self.interval)
