@@ -592,6 +592,43 @@ def prepare_run_dir(rater_set: RaterSet, run_dir: str | Path) -> Path:
     return script
 
 
+RUN_DIR_PREFIX = "assess-"
+
+
+def sweep_run_dirs(parent: str | Path | None = None) -> list[Path]:
+    """Remove the app folders (see :func:`prepare_run_dir`) of servers that have ended.
+
+    A server removes its folder when it stops; one that was killed outright (``kill -9``, a power
+    cut) cannot. Each folder is named after its server's process id; a folder is removed only when
+    that process is gone and the folder holds nothing but the two links. Returns what was removed.
+    """
+    parent = Path(parent if parent is not None else tempfile.gettempdir())
+    removed = []
+    for folder in parent.glob(f"{RUN_DIR_PREFIX}*-*"):
+        pid = folder.name[len(RUN_DIR_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or folder.is_symlink() or not folder.is_dir():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):  # another user's live process, or not a pid
+            continue
+        try:
+            entries = list(folder.iterdir())
+            if not entries or any(not e.is_symlink() or e.name not in ("app.py", "static")
+                                  for e in entries):
+                continue
+            for entry in entries:
+                entry.unlink()
+            folder.rmdir()
+        except OSError:
+            continue
+        removed.append(folder)
+    return removed
+
+
 def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.0.0.1",
           port: int = 8501, sso_raters: str | Path | None = None) -> None:
     """Serve the rating app for a rater folder until interrupted (blocks).
@@ -616,7 +653,9 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
     # between them every millisecond (instead of every five) gets each piece of the page out as
     # soon as it is made.
     sys.setswitchinterval(0.001)
-    with closing(store.connect(db)), tempfile.TemporaryDirectory(prefix="assess-") as run_dir:
+    sweep_run_dirs()
+    with closing(store.connect(db)), \
+            tempfile.TemporaryDirectory(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-") as run_dir:
         script = prepare_run_dir(rs, run_dir)
         os.environ[ENV_RATER_DIR] = str(rs.root)
         os.environ[ENV_DB] = str(db.resolve())

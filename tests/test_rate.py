@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -140,6 +141,28 @@ def test_the_per_run_static_folder_exposes_the_photos_and_nothing_else(rater_set
     assert script.resolve() == rate.APP_SCRIPT
     assert sorted(p.name for p in static.iterdir()) == ["display", "full"]
     assert not (static / "set.json").exists() and not (static / "worklists").exists()
+
+
+def test_app_folders_of_servers_that_ended_are_swept_and_nothing_else(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    folders = {}
+    for name, pid in [("killed", ended.pid), ("running", os.getpid())]:
+        folders[name] = tmp_path / f"{rate.RUN_DIR_PREFIX}{pid}-x{name}"
+        folders[name].mkdir()
+        rate.prepare_run_dir(rs, folders[name])
+    foreign = tmp_path / f"{rate.RUN_DIR_PREFIX}{ended.pid}-xother"  # ended, but holds a file
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("not ours")
+    unnamed = tmp_path / f"{rate.RUN_DIR_PREFIX}abc-x"
+    unnamed.mkdir()
+
+    assert rate.sweep_run_dirs(tmp_path) == [folders["killed"]]
+    assert not folders["killed"].exists()
+    assert (folders["running"] / "app.py").is_symlink() and (foreign / "notes.txt").exists()
+    assert unnamed.is_dir()
+    assert (rs.root / "images" / "display").is_dir()  # the links went, not what they point to
 
 
 def _status_output(rater_dir, *extra):
