@@ -31,7 +31,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;c
 max-width:1180px;margin:2em auto;padding:0 1.2em}
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:2em;border-bottom:2px solid #d8dee8;padding-bottom:.2em}
 h3{margin-top:1.6em}table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:12.5px}
-th,td{border:1px solid #d8dee8;padding:3px 7px;text-align:right;vertical-align:top}
+th,td{border:1px solid #d8dee8;padding:3px 5px;text-align:right;vertical-align:top}
 th{background:#f1f4f8;text-align:center}td.t{text-align:left}
 .meta td{text-align:left}.warn{background:#fff7e0;border-left:4px solid #e0a800;padding:.4em .8em;margin:.4em 0}
 .ok{background:#eaf7ee;border-left:4px solid #2e9e5b;padding:.4em .8em;margin:.4em 0}

@@ -10,9 +10,7 @@ from score_fixtures import make_set, rate_all, write_ratings
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("report")
+def _score(tmp, arms: tuple[str, str], comment: str | None = None):
     ps = [f"P{i:02d}" for i in range(1, 13)]
     fx = make_set(tmp / "sets", participants=ps, regions={"face": "wsrs", "hands": "merz-hand"},
                   raters=("derm1", "derm2"), repeat=[(p, "baseline", "face") for p in ps[:4]])
@@ -20,14 +18,27 @@ def report(tmp_path_factory):
     gain = dict(zip(ps, [1, 0, 2, 1, 1, 0, 1, 1, 2, 0, 1, 1]))
     level = lambda s: base[s[0]] - (gain[s[0]] if s[1] == "month12" else 0)  # noqa: E731
     rows = rate_all(fx, "derm1", level) + rate_all(fx, "derm2", level)
-    rows[0]["comment"] = "<script>fetch('https://example.org/leak')</script>"
+    if comment is not None:
+        rows[0]["comment"] = comment
     ratings = write_ratings(tmp / "ratings.csv", rows, ("rater", "code", "score", "comment"))
     parts = tmp / "participants.csv"
-    parts.write_text("participant,arm\n" + "".join(
-        f"{p},{'UC-MSC secretome' if i % 2 else '<img src=https://example.org/x.png>'}\n"
-        for i, p in enumerate(ps)))
+    parts.write_text("participant,arm\n" + "".join(f"{p},{arms[i % 2]}\n" for i, p in enumerate(ps)))
     result = score(fx.rater_dir, fx.key_dir, tmp / "out", ratings=ratings, participants=parts)
     return result.out / "report.html"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """Two arms, one of them named with markup, and a comment with a script in it."""
+    return _score(tmp_path_factory.mktemp("report"),
+                  ("<img src=https://example.org/x.png>", "UC-MSC secretome"),
+                  comment="<script>fetch('https://example.org/leak')</script>")
+
+
+@pytest.fixture(scope="module")
+def plain_report(tmp_path_factory):
+    """Two arms with names as a trial gives them."""
+    return _score(tmp_path_factory.mktemp("plain"), ("vehicle control", "UC-MSC secretome"))
 
 
 def test_the_report_opens_with_no_request_but_the_file_itself(browser, report):
@@ -64,4 +75,15 @@ def test_text_from_the_inputs_is_shown_as_text_not_run(browser, report):
     assert page.locator("script").count() == 0
     assert page.locator("img").count() == 0
     assert "<img src=https://example.org/x.png>" in page.locator("body").inner_text()
+    context.close()
+
+
+def test_the_results_tables_fit_a_1280_pixel_wide_window(browser, plain_report):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(plain_report.as_uri())
+    tables = page.locator("div.scroll")
+    assert tables.count() >= 4
+    widths = tables.evaluate_all("els => els.map(e => [e.scrollWidth, e.clientWidth])")
+    assert all(scroll <= client for scroll, client in widths), widths
     context.close()
