@@ -712,9 +712,12 @@ def share_one_heap() -> None:
     By default glibc gives each new thread a heap (arena) of its own. What a thread frees at the
     top of its heap stays resident, and ``malloc_trim`` does not return it: a thread that read a
     few large files keeps 10-15 MB for the life of the process. With one heap, a trim returns
-    everything free. Threads in this process only read files and call decoders that release the
-    GIL, so they rarely allocate and the shared heap costs no speed. It applies to the whole
-    process and to heaps not made yet; elsewhere than glibc it does nothing.
+    everything free. The threads of assess read files, run decoders that allocate a few large
+    buffers per photo, or run Python, which allocates under its global lock anyway, so they seldom
+    wait for each other's allocations (randomize ran as fast with it as without, bench/deid.py).
+    It applies to the whole process for the rest of its life (``assess demo`` serves the rating
+    app from the same process afterwards) and only to heaps not made yet; elsewhere than glibc it
+    does nothing.
     """
     try:
         import ctypes
