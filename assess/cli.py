@@ -311,11 +311,15 @@ def demo(images_dir: Path, out_dir: Path, host: str, port: int, no_serve: bool,
 
 
 def _check_port(host: str, port: int) -> None:
+    import os
     import socket
 
     from .errors import AssessError
 
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        if os.name == "posix":  # as the server binds: connections of a stopped server (TIME_WAIT)
+            # do not hold the port, so `assess demo` restarts at once after Ctrl+C
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -174,3 +175,37 @@ def test_a_terminated_randomize_leaves_nothing_behind(synth, tmp_path):
             proc.kill()
     assert proc.returncode == 128 + signal.SIGTERM
     assert not out.exists()  # not even the output folder this run made
+
+
+def _listener() -> tuple[socket.socket, int]:
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the app's server does
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    return server, server.getsockname()[1]
+
+
+def test_the_demo_refuses_a_port_another_server_listens_on():
+    from assess.cli import _check_port
+    from assess.errors import AssessError
+
+    server, port = _listener()
+    with server, pytest.raises(AssessError, match=f"port {port} on 127.0.0.1 is in use"):
+        _check_port("127.0.0.1", port)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="TIME_WAIT as Linux keeps it")
+def test_the_demo_starts_again_at_once_on_the_port_its_stopped_server_used():
+    from assess.cli import _check_port
+
+    server, port = _listener()
+    client = socket.create_connection(("127.0.0.1", port))
+    conn, _ = server.accept()
+    conn.close()  # the server closes first: its side of the connection waits (TIME_WAIT)
+    client.close()
+    server.close()
+    with open("/proc/net/tcp") as fh:  # local address, state 06 = TIME_WAIT
+        waiting = [f for f in (line.split() for line in fh) if f[1].endswith(f":{port:04X}")
+                   and f[3] == "06"]
+    assert waiting  # the port is held by a waiting connection, as after Ctrl+C
+    _check_port("127.0.0.1", port)
