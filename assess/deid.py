@@ -706,6 +706,16 @@ def _heif_reduced(src: Path, target: tuple[int, int]) -> tuple[Image.Image, str]
 # --------------------------------------------------------------------------- batches
 
 
+def _glibc(name: str) -> Callable | None:
+    """The C library function ``name`` of glibc (Linux), or ``None`` elsewhere."""
+    try:
+        import ctypes
+
+        return getattr(ctypes.CDLL("libc.so.6"), name)
+    except (OSError, AttributeError):
+        return None
+
+
 def share_one_heap() -> None:
     """Make every thread of this process allocate from one C heap (glibc's ``M_ARENA_MAX = 1``).
 
@@ -719,12 +729,9 @@ def share_one_heap() -> None:
     app from the same process afterwards) and only to heaps not made yet; elsewhere than glibc it
     does nothing.
     """
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
+    mallopt = _glibc("mallopt")
+    if mallopt is not None:
+        mallopt(-8, 1)  # M_ARENA_MAX
 
 
 def _init_worker(gate) -> None:
@@ -742,14 +749,8 @@ def _heap_trimmer() -> Callable[[], object] | None:
     large HEIC or TIFF sit at that mark together. Workers trim only above :data:`KEEP_RESIDENT`
     (see :func:`_job`).
     """
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    return lambda: trim(0)
+    trim = _glibc("malloc_trim")
+    return None if trim is None else lambda: trim(0)
 
 
 _TRIM_HEAP: Callable[[], object] | None = None
@@ -757,7 +758,7 @@ _TRIM_HEAP: Callable[[], object] | None = None
 KEEP_RESIDENT = 128 * 2**20
 """Resident memory (bytes) a worker keeps between photos. The pages freed by one photo are reused
 by the next; returning them to the system after every photo and faulting them in again cost about
-6% of the pipeline's CPU time. A worker holds about 95 MB between ordinary photos; above this
+6% of the pipeline's CPU time. A worker holds about 100 MB between ordinary photos; above this
 limit, after an unusually large photo, it trims its heap."""
 
 
