@@ -610,8 +610,7 @@ def _glibc() -> bool:
     return Path("/proc/self/statm").exists() and deid._heap_trimmer() is not None
 
 
-@pytest.mark.skipif(not _glibc(),
-                    reason="needs Linux with glibc")
+@pytest.mark.skipif(not _glibc(), reason="needs Linux with glibc")
 def test_memory_a_reading_thread_freed_goes_back_to_the_system_when_threads_share_one_heap():
     import sys
 
