@@ -32,11 +32,12 @@ import sqlite3
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 
+from . import chain
 from .errors import AssessError
 
 __all__ = [
@@ -52,6 +53,12 @@ __all__ = [
     "history",
     "is_locked",
     "lock",
+    "sign",
+    "signature",
+    "Signature",
+    "verify",
+    "ChainReport",
+    "IntegrityError",
     "first_answer_seconds",
     "current_ratings",
     "set_ids",
@@ -70,6 +77,7 @@ REASONS = ("out_of_focus", "framing", "lighting", "identifying_feature", "other"
 COLUMNS = ("set_id", "rater", "item", "revision", "score", "better", "first", "cannot_assess",
            "comment", "change_reason", "shown_at", "answered_at", "seconds")
 
+# Version 2: events and locks are hash-chained (see assess.chain); version 1 had no chain.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY,
@@ -83,24 +91,58 @@ CREATE TABLE IF NOT EXISTS events (
   change_reason TEXT,
   shown_at TEXT NOT NULL, answered_at TEXT NOT NULL,
   seconds REAL,
+  parent TEXT, hash TEXT,
   UNIQUE (set_id, rater, item, revision)
 );
-CREATE TABLE IF NOT EXISTS locks (set_id TEXT, rater TEXT, locked_at TEXT, PRIMARY KEY (set_id, rater));
-CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'ratings are append-only: add a revision instead'); END;
-CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'ratings are append-only: they cannot be deleted'); END;
-CREATE TRIGGER IF NOT EXISTS events_refused_after_lock BEFORE INSERT ON events
-WHEN EXISTS (SELECT 1 FROM locks WHERE set_id = NEW.set_id AND rater = NEW.rater)
-BEGIN SELECT RAISE(ABORT, 'worklist locked: ratings are read-only'); END;
-CREATE TRIGGER IF NOT EXISTS locks_final_update BEFORE UPDATE ON locks
-BEGIN SELECT RAISE(ABORT, 'a lock is final'); END;
-CREATE TRIGGER IF NOT EXISTS locks_final_delete BEFORE DELETE ON locks
-BEGIN SELECT RAISE(ABORT, 'a lock is final'); END;
+CREATE INDEX IF NOT EXISTS events_worklist ON events (set_id, rater);
+CREATE TABLE IF NOT EXISTS locks (set_id TEXT, rater TEXT, locked_at TEXT, head TEXT, signer TEXT,
+  account TEXT, meaning TEXT, auth_method TEXT, hash TEXT, PRIMARY KEY (set_id, rater));
+CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+""" + "".join(f"{sql};\n" for sql in (
+    "CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events\n"
+    "BEGIN SELECT RAISE(ABORT, 'ratings are append-only: add a revision instead'); END",
+    "CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events\n"
+    "BEGIN SELECT RAISE(ABORT, 'ratings are append-only: they cannot be deleted'); END",
+    "CREATE TRIGGER IF NOT EXISTS events_refused_after_lock BEFORE INSERT ON events\n"
+    "WHEN EXISTS (SELECT 1 FROM locks WHERE set_id = NEW.set_id AND rater = NEW.rater)\n"
+    "BEGIN SELECT RAISE(ABORT, 'worklist locked: ratings are read-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS events_chained BEFORE INSERT ON events\n"
+    "WHEN NEW.hash IS NULL OR NEW.parent IS NULL\n"
+    "BEGIN SELECT RAISE(ABORT, 'ratings are chained: save them through assess'); END",
+    "CREATE TRIGGER IF NOT EXISTS locks_final_update BEFORE UPDATE ON locks\n"
+    "BEGIN SELECT RAISE(ABORT, 'a lock is final'); END",
+    "CREATE TRIGGER IF NOT EXISTS locks_final_delete BEFORE DELETE ON locks\n"
+    "BEGIN SELECT RAISE(ABORT, 'a lock is final'); END",
+    "CREATE TRIGGER IF NOT EXISTS store_info_final_update BEFORE UPDATE ON store_info\n"
+    "BEGIN SELECT RAISE(ABORT, 'store information is final'); END",
+    "CREATE TRIGGER IF NOT EXISTS store_info_final_delete BEFORE DELETE ON store_info\n"
+    "BEGIN SELECT RAISE(ABORT, 'store information is final'); END",
+))
+
+#: Version 1 to 2: add the chain columns, the lock signature and the store information; events
+#: saved before stay unchained (``store_info.unchained_through`` is the last of them).
+MIGRATE_1_TO_2 = """
+ALTER TABLE events ADD COLUMN parent TEXT;
+ALTER TABLE events ADD COLUMN hash TEXT;
+ALTER TABLE locks ADD COLUMN head TEXT;
+ALTER TABLE locks ADD COLUMN signer TEXT;
+ALTER TABLE locks ADD COLUMN account TEXT;
+ALTER TABLE locks ADD COLUMN meaning TEXT;
+ALTER TABLE locks ADD COLUMN auth_method TEXT;
+ALTER TABLE locks ADD COLUMN hash TEXT;
+CREATE TABLE store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO store_info (key, value) VALUES
+  ('unchained_through', (SELECT CAST(COALESCE(MAX(id), 0) AS TEXT) FROM events)),
+  ('migrated_from', '1');
 """
 
+#: The guard triggers each schema version must have, by name.
+TRIGGERS_V1 = ("events_append_only_update", "events_append_only_delete",
+               "events_refused_after_lock", "locks_final_update", "locks_final_delete")
+TRIGGERS = TRIGGERS_V1 + ("events_chained", "store_info_final_update", "store_info_final_delete")
+
 BUSY_TIMEOUT_MS = 10_000
-SCHEMA_VERSION = 1  # PRAGMA user_version once the schema above is in place
+SCHEMA_VERSION = 2  # PRAGMA user_version once the schema above is in place
 
 
 class StoreError(AssessError):
@@ -166,8 +208,7 @@ def connect(db_path: str | Path) -> sqlite3.Connection:
                              "keep it on a local disk, not a network share")
         conn.execute("PRAGMA synchronous = FULL")
         if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            conn.executescript("BEGIN IMMEDIATE;" + SCHEMA
-                               + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            _upgrade(conn, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(f"{path}: not a ratings database ({exc}); give another --db file") from None
@@ -175,6 +216,45 @@ def connect(db_path: str | Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a script, one by one (trigger bodies kept whole)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        yield pending.strip()
+
+
+def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the schema, or migrate an older one forward, under one write lock.
+
+    A database of version 1 (no chain) gets the chain columns and the lock signature; its events
+    stay unchained and :func:`verify` reports them as such.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another writer may be first
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{path}: written by a newer version of assess (schema version "
+                             f"{version}); upgrade assess to open it")
+        if version < SCHEMA_VERSION:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+            if columns and "hash" not in columns:  # version 1
+                for sql in _statements(MIGRATE_1_TO_2):
+                    conn.execute(sql)
+            for sql in _statements(SCHEMA):
+                conn.execute(sql)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _validate(score, better, first, cannot_assess) -> None:
@@ -210,6 +290,18 @@ def _event(row: sqlite3.Row | tuple) -> Event:
 
 
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM events"
+_INSERT = ("INSERT INTO events (" + ", ".join(COLUMNS) + ", parent, hash) VALUES ("
+           + ", ".join("?" * (len(COLUMNS) + 2)) + ")")
+
+
+def _chain_head(conn: sqlite3.Connection, set_id: str, rater: str) -> str:
+    """The hash of the worklist's last event (the parent of the next), or the genesis.
+
+    Called inside the write transaction of the insert, so no other writer comes between.
+    """
+    row = conn.execute("SELECT hash FROM events WHERE set_id = ? AND rater = ? ORDER BY id DESC "
+                       "LIMIT 1", (set_id, rater)).fetchone()
+    return row[0] if row and row[0] else chain.GENESIS
 
 
 def record(
@@ -255,9 +347,10 @@ def record(
             if latest is not None and _event(latest).answer == new.answer:
                 conn.execute("ROLLBACK")
                 return _event(latest)
-            conn.execute(
-                "INSERT INTO events (" + ", ".join(COLUMNS) + ") VALUES (" + ", ".join("?" * len(COLUMNS)) + ")",
-                tuple(getattr(new, f.name) for f in fields(Event)))
+            values = tuple(getattr(new, f.name) for f in fields(Event))
+            parent = _chain_head(conn, set_id, rater)
+            digest = chain.event_hash(dict(zip(COLUMNS, values)), parent)
+            conn.execute(_INSERT, values + (parent, digest))
             conn.execute("COMMIT")
             return new
         except BaseException:
@@ -299,31 +392,84 @@ def is_locked(conn: sqlite3.Connection, set_id: str, rater: str) -> str | None:
     return _locked(conn, set_id, rater)
 
 
-def lock(conn: sqlite3.Connection, set_id: str, rater: str, items: Iterable[str]) -> str:
-    """Submit and lock the rater's worklist; returns the lock time.
+@dataclass(frozen=True)
+class Signature:
+    """A lock: the rater's electronic signature over their worklist's chain head.
 
-    ``items`` is the rater's whole worklist: locking is refused while any of them has no rating.
-    Locking twice returns the first lock time.
+    ``head`` is the hash of the worklist's last event when it was signed, ``signer`` the rater id,
+    ``account`` the single sign-on account (``None`` with an access code), ``locked_at`` when (UTC),
+    ``meaning`` what the signature means, ``auth_method`` how the signer was authenticated (one of
+    :data:`assess.chain.AUTH_METHODS`) and ``hash`` the lock's own hash; the last four are ``None``
+    for a lock made before locks were signed.
     """
+
+    set_id: str
+    rater: str
+    locked_at: str
+    head: str | None = None
+    signer: str | None = None
+    account: str | None = None
+    meaning: str | None = None
+    auth_method: str | None = None
+    hash: str | None = None
+
+
+_LOCK_COLUMNS = ("set_id", "rater", "locked_at", "head", "signer", "account", "meaning",
+                 "auth_method", "hash")
+
+
+def signature(conn: sqlite3.Connection, set_id: str, rater: str) -> Signature | None:
+    """The rater's lock signature, or ``None`` while the worklist is open."""
+    row = conn.execute("SELECT " + ", ".join(_LOCK_COLUMNS) + " FROM locks WHERE set_id = ? AND "
+                       "rater = ?", (set_id, rater)).fetchone()
+    return Signature(*row) if row else None
+
+
+def sign(conn: sqlite3.Connection, set_id: str, rater: str, items: Iterable[str], *,
+         auth_method: str = "none", account: str | None = None) -> Signature:
+    """Submit, lock and sign the rater's worklist; returns the signature.
+
+    The lock records the chain head (the hash of the worklist's last event), the signer (the
+    rater), the time, the meaning (:data:`assess.chain.MEANING`) and how the signer was
+    authenticated (``auth_method``: ``"access code"`` re-entered, ``"single sign-on"`` with
+    ``account``, or ``"none"``); its hash covers all of that. ``items`` is the whole worklist:
+    signing is refused while any of them has no rating. Signing twice returns the first signature.
+    """
+    if auth_method not in chain.AUTH_METHODS:
+        raise StoreError(f"auth_method: {auth_method!r} is not one of {', '.join(chain.AUTH_METHODS)}")
     items = list(items)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        when = _locked(conn, set_id, rater)
-        if when is None:
+        done = signature(conn, set_id, rater)
+        if done is None:
             rated = set(current(conn, set_id, rater))
             missing = [item for item in items if item not in rated]
             if missing:
                 raise StoreError(f"{rater}: {len(missing)} of {len(items)} items are not rated yet "
                                  f"(first: {missing[0]}); rate them before submitting")
-            when = utc_now()
-            conn.execute("INSERT INTO locks (set_id, rater, locked_at) VALUES (?, ?, ?)",
-                         (set_id, rater, when))
+            content = {"set_id": set_id, "rater": rater, "locked_at": utc_now(),
+                       "head": _chain_head(conn, set_id, rater), "signer": rater,
+                       "account": account, "meaning": chain.MEANING, "auth_method": auth_method}
+            done = Signature(**content, hash=chain.lock_hash(content))
+            conn.execute("INSERT INTO locks (" + ", ".join(_LOCK_COLUMNS) + ") VALUES ("
+                         + ", ".join("?" * len(_LOCK_COLUMNS)) + ")",
+                         tuple(getattr(done, name) for name in _LOCK_COLUMNS))
         conn.execute("COMMIT")
-        return when
+        return done
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def lock(conn: sqlite3.Connection, set_id: str, rater: str, items: Iterable[str]) -> str:
+    """Submit and lock the rater's worklist; returns the lock time.
+
+    ``items`` is the rater's whole worklist: locking is refused while any of them has no rating.
+    Locking twice returns the first lock time. The lock is signed as by :func:`sign` with
+    ``auth_method="none"``; the rating app signs with the re-entered access code instead.
+    """
+    return sign(conn, set_id, rater, items).locked_at
 
 
 # ------------------------------------------------------------------------------------ readers
@@ -435,3 +581,120 @@ def first_answer_seconds(conn: sqlite3.Connection, set_id: str, rater: str) -> l
     rows = conn.execute("SELECT seconds FROM events WHERE set_id = ? AND rater = ? AND revision = 1 "
                         "AND seconds IS NOT NULL ORDER BY id", (set_id, rater)).fetchall()
     return [row[0] for row in rows]
+
+
+# ------------------------------------------------------------------------------------ integrity
+
+
+class IntegrityError(StoreError):
+    """The ratings fail their integrity check: a chain is broken or a guard trigger is missing."""
+
+
+@dataclass
+class ChainReport:
+    """What :func:`verify` found: every worklist's chain, the guard triggers, the warnings."""
+
+    path: Path
+    schema_version: int
+    worklists: dict[tuple[str, str], chain.WorklistChain]
+    triggers: list[str]  # problems with the guard triggers, in words
+    warnings: list[str]
+
+    @property
+    def problems(self) -> list[chain.Problem]:
+        return [p for wl in self.worklists.values() for p in wl.problems]
+
+    @property
+    def ok(self) -> bool:
+        return not self.triggers and not self.problems
+
+    def describe(self, limit: int = 20) -> str:
+        """Every problem in words, one a line (the first ``limit`` chain breaks)."""
+        lines = list(self.triggers) + [str(p) for p in self.problems[:limit]]
+        more = len(self.problems) - limit
+        if more > 0:
+            lines.append(f"… and {more} more")
+        return "\n".join(f"  {line}" for line in lines)
+
+    def check(self) -> "ChainReport":
+        """Raise :class:`IntegrityError` naming every problem; return the report when whole."""
+        if not self.ok:
+            n = len(self.triggers) + len(self.problems)
+            raise IntegrityError(
+                f"{self.path}: the ratings fail their integrity check ({n} problem(s)); they may "
+                "have been changed outside assess. Do not use them; keep the file as it is and "
+                "tell the study's quality assurance:\n" + self.describe())
+        return self
+
+
+def _normal_sql(sql: str) -> str:
+    return " ".join(sql.replace("IF NOT EXISTS ", "").split()).rstrip(";").strip()
+
+
+_EXPECTED_TRIGGERS = {
+    sql.split()[5 if "IF NOT EXISTS" in sql else 2]: _normal_sql(sql)
+    for sql in _statements(SCHEMA) if sql.upper().startswith("CREATE TRIGGER")}
+
+
+def _check_triggers(conn: sqlite3.Connection, version: int) -> list[str]:
+    found = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+    out = []
+    for name in TRIGGERS if version >= 2 else TRIGGERS_V1:
+        if name not in found:
+            out.append(f"guard trigger {name} is missing: it was dropped, so the events could be "
+                       "changed or deleted unseen")
+        elif _normal_sql(found[name] or "") != _EXPECTED_TRIGGERS[name]:
+            out.append(f"guard trigger {name} was replaced by another one")
+    return out
+
+
+def verify(db_path: str | Path, set_id: str | None = None) -> ChainReport:
+    """Recompute every worklist's chain and check the guard triggers (read-only).
+
+    Every event must match its hash and follow the previous event of its worklist; a lock must
+    match its hash and sign the worklist's last event; every guard trigger of the schema must be
+    in place. Events of a database written before ratings were chained are counted and warned
+    about, not refused. Call :meth:`ChainReport.check` to raise on a problem.
+    """
+    path = Path(db_path)
+    conn = _read_only(path)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        chained = "hash" in columns
+        lock_columns = _LOCK_COLUMNS if chained else ("set_id", "rater", "locked_at")
+        where, args = ("", ()) if set_id is None else (" WHERE set_id = ?", (set_id,))
+        rows = conn.execute("SELECT id, " + ", ".join(COLUMNS)
+                            + (", parent, hash" if chained else "") + " FROM events" + where
+                            + " ORDER BY id", args).fetchall()
+        lock_rows = conn.execute("SELECT " + ", ".join(lock_columns) + " FROM locks" + where,
+                                 args).fetchall()
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        info = dict(conn.execute("SELECT key, value FROM store_info")) if "store_info" in tables else {}
+        triggers = _check_triggers(conn, 2 if chained else 1)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: not a readable ratings database ({exc})") from None
+    finally:
+        conn.close()
+    names = ("id",) + COLUMNS + ("parent", "hash")
+    grouped: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        event = dict(zip(names, row))
+        grouped.setdefault((event["set_id"], event["rater"]), []).append(event)
+    locked = {(r[0], r[1]): dict(zip(lock_columns, r)) for r in lock_rows}
+    if chained:
+        unchained_through = int(info.get("unchained_through", "0") or 0)
+    else:
+        unchained_through = max((r[0] for r in rows), default=0)
+    warnings = []
+    if not chained:
+        warnings.append(f"{path}: written by an earlier version of assess (schema version "
+                        f"{version}) that did not chain ratings: its events and locks cannot be "
+                        "checked for changes")
+    worklists = {}
+    for key in sorted(set(grouped) | set(locked)):
+        wl = chain.verify_worklist(key[0], key[1], grouped.get(key, []), locked.get(key),
+                                   unchained_through)
+        worklists[key] = wl
+        warnings.extend(wl.warnings)
+    return ChainReport(path, version, worklists, triggers, warnings)

@@ -33,7 +33,9 @@ def test_connect_creates_the_folder_and_the_schema_in_wal_mode_with_full_sync(db
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"events", "locks"}
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    assert tables == {"events", "locks", "store_info"}
+    assert version == store.SCHEMA_VERSION == 2
 
 
 def test_a_first_rating_is_revision_one_and_is_read_back_with_every_column(db):
@@ -134,8 +136,9 @@ def test_after_locking_the_store_refuses_every_new_rating_of_that_rater(db):
         with pytest.raises(store.LockedError):
             rate(conn, item="AAA-AAAA", score=1)
         with pytest.raises(sqlite3.IntegrityError, match="locked"):
-            conn.execute("INSERT INTO events (set_id, rater, item, revision, score, shown_at, answered_at) "
-                         "VALUES (?, 'derm1', 'AAA-AAAA', 9, 1, 'x', 'x')", (SET,))
+            conn.execute("INSERT INTO events (set_id, rater, item, revision, score, shown_at, "
+                         "answered_at, parent, hash) VALUES (?, 'derm1', 'AAA-AAAA', 9, 1, 'x', 'x', "
+                         "'p', 'h')", (SET,))
         with pytest.raises(sqlite3.IntegrityError, match="final"):
             conn.execute("DELETE FROM locks")
         rate(conn, item="AAA-AAAA", rater="derm2", score=1)  # another rater is not locked
@@ -163,7 +166,7 @@ def test_the_readers_open_the_database_read_only(db):
         rate(conn)
     reader = store._read_only(db)
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        reader.execute("INSERT INTO locks VALUES ('S1', 'derm1', 'x')")
+        reader.execute("INSERT INTO locks (set_id, rater, locked_at) VALUES ('S1', 'derm1', 'x')")
     reader.close()
 
 
