@@ -208,19 +208,18 @@ def verify_worklist(set_id: str, rater: str, events: Sequence[Mapping[str, objec
 
 def _link_break(e, parent, prev, position, followers, i) -> tuple[str, str]:
     """Why an event with a valid hash does not follow the event before it."""
-    if parent in position and position[parent] > i:
-        return "reordered", ("it follows an event saved after it: the events were reordered "
-                             f"(it names {short(str(parent))} as its parent)")
+    if parent != GENESIS and parent not in position:
+        return "deleted", (f"the event it follows ({short(str(parent))}) is missing: an event was "
+                           "deleted")
     others = [other for other in followers.get(parent, []) if other != int(e["id"])]
-    if parent in position or parent == GENESIS:
-        if others:
-            return "inserted", (f"it and event {others[0]} both follow "
-                                f"{'the start' if parent == GENESIS else short(str(parent))}: "
-                                "one of them was inserted")
-        return "inserted", ("an event was inserted before it (its parent is "
-                            f"{short(str(parent))}, not the event before it, {short(prev)})")
-    return "deleted", (f"the event it follows ({short(str(parent))}) is missing: an event was "
-                       "deleted")
+    named = "the start" if parent == GENESIS else short(str(parent))
+    if others:
+        return "inserted", f"it and event {others[0]} both follow {named}: one of them was inserted"
+    if parent in position and position[parent] > i:
+        return "reordered", (f"it follows an event saved after it ({named}): the events were "
+                             "reordered")
+    return "reordered", (f"it follows {named}, not the event before it ({short(prev)}): the "
+                         "events were reordered")
 
 
 def _verify_lock(out: WorklistChain, events, lock, prev, position, problem) -> None:

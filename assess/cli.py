@@ -40,7 +40,7 @@ def cli():
     \b
     Coordinator:  init, randomize, audit-set, contact-sheet
     Rater:        rate
-    Coordinator:  status
+    Coordinator:  status, verify
     Statistician: score
     Try it:       demo
 
@@ -385,6 +385,35 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None):
     from . import rate as rating
 
     click.echo(rating.format_status(rating.status(rater_dir, db=db, key_dir=key_dir)))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Ratings database [default: results/<set-id>/ratings.sqlite].")
+@friendly
+def verify(rater_dir: Path, db: Path | None):
+    """Check that the ratings of the set in RATER_DIR are as the raters saved and signed them.
+
+    Recomputes the hash chain of every rater's worklist and the signature of every lock, and checks
+    the database's guard triggers. Refuses (exit status 1), naming the rater, the item and the
+    event, when an event was edited, deleted, reordered or inserted, when an event came after its
+    lock, or when a guard trigger is missing. Prints each rater's chain head: note it in the trial
+    master file when the rater submits. The database is only read.
+
+    Example:
+
+    \b
+        assess verify assignments/demo/rater --db results/demo/ratings.sqlite
+    """
+    from . import rate as rating
+
+    report = rating.verify(rater_dir, db=db)
+    for warning in report.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(rating.format_chains(report, rating.load_rater_set(rater_dir).raters))
+    click.echo(f"Verified: {sum(wl.events for wl in report.worklists.values())} events in "
+               f"{len(report.worklists)} chain(s) are whole and every guard trigger is in place.")
 
 
 # --------------------------------------------------------------------------- statistician

@@ -59,6 +59,8 @@ __all__ = [
     "format_duration",
     "status",
     "format_status",
+    "verify",
+    "format_chains",
     "serve",
     "streamlit_flags",
     "load_sso_raters",
@@ -515,6 +517,47 @@ def format_status(rows: list[RaterStatus]) -> str:
         locked = f"yes, {r.locked_at[:16].replace('T', ' ')} UTC" if r.locked_at else "no"
         lines.append((r.rater, f"{r.rated}/{r.items}", str(r.cannot_assess), repeats,
                       format_duration(r.seconds), locked))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
+                     for line in lines)
+
+
+def verify(rater_dir: str | Path, db: str | Path | None = None) -> store.ChainReport:
+    """Verify the ratings of a set: every worklist's chain, its lock signature, the guard triggers.
+
+    Reads the database read-only. Raises :class:`store.IntegrityError` naming the rater, the item
+    and the event of every break; returns the report (with its warnings) when all is whole.
+    """
+    rs = load_rater_set(rater_dir)
+    db = Path(db) if db is not None else default_db(rs)
+    return store.verify(db, rs.set_id).check()
+
+
+def format_chains(report: store.ChainReport, raters: Iterable[str] = ()) -> str:
+    """The verified chains as a plain table: events, unchained events, chain head, signature.
+
+    >>> from assess import chain
+    >>> wl = chain.WorklistChain("S1", "derm1", events=12, last="3f2a9c1e7b04d5e6" * 4)
+    >>> print(format_chains(store.ChainReport(Path("x"), 2, {("S1", "derm1"): wl}, [], []),
+    ...                     ["derm1", "derm2"]))
+    rater  events  unchained  chain head    signed
+    derm1  12      0          3f2a9c1e7b04  no
+    derm2  0       0          -             no
+    """
+    from . import chain
+
+    by_rater = {rater: wl for (_, rater), wl in report.worklists.items()}
+    header = ("rater", "events", "unchained", "chain head", "signed")
+    lines = [header]
+    for rater in list(dict.fromkeys([*raters, *by_rater])):
+        wl = by_rater.get(rater) or chain.WorklistChain("", rater)
+        if wl.signed:
+            lock = wl.lock
+            signed = (f"{str(lock['locked_at'])[:16].replace('T', ' ')} UTC by {lock['signer']} "
+                      f"({lock['auth_method']}{', ' + str(lock['account']) if lock.get('account') else ''})")
+        else:
+            signed = "locked, unsigned" if wl.lock is not None else "no"
+        lines.append((rater, str(wl.events), str(wl.unchained), chain.short(wl.head), signed))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
                      for line in lines)

@@ -10,7 +10,7 @@ from contextlib import closing
 
 import pytest
 
-from assess import store
+from assess import chain, store
 
 SET = "S1"
 
@@ -242,3 +242,221 @@ def test_current_ratings_of_one_set_and_some_columns_keep_the_latest_revision_in
     assert store.set_ids(db) == ["OTHER", SET]
     with pytest.raises(ValueError, match="colour"):
         store.current_ratings(db, columns=["colour"])
+
+
+# ------------------------------------------------------------------------------- hash chain
+
+
+def three_rated_and_locked(db):
+    """derm1 rates A, B, C and signs; derm2 rates A (open)."""
+    with closing(store.connect(db)) as conn:
+        for item, score in (("AAA-AAAA", 1), ("BBB-BBBB", 2), ("CCC-CCCC", 3)):
+            rate(conn, item=item, score=score)
+        signature = store.sign(conn, SET, "derm1", ["AAA-AAAA", "BBB-BBBB", "CCC-CCCC"],
+                               auth_method="access code")
+        rate(conn, item="AAA-AAAA", rater="derm2", score=4)
+    return signature
+
+
+def tamper(db, *sql, drop=("events_append_only_update", "events_append_only_delete")):
+    """What someone with write access to the file can do: drop the guards, change, restore them.
+
+    The triggers are put back as they were, so only the chain can tell.
+    """
+    with closing(sqlite3.connect(db, isolation_level=None)) as conn:
+        saved = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+        for name in drop:
+            conn.execute(f"DROP TRIGGER {name}")
+        for statement in sql:
+            conn.execute(statement)
+        for name in drop:
+            conn.execute(saved[name])
+
+
+def broken(db) -> str:
+    with pytest.raises(store.IntegrityError) as caught:
+        store.verify(db, SET).check()
+    return str(caught.value)
+
+
+def test_every_event_is_chained_to_the_previous_one_of_its_worklist(db):
+    three_rated_and_locked(db)
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT id, rater, parent, hash FROM events ORDER BY id").fetchall()
+    derm1 = [r for r in rows if r[1] == "derm1"]
+    assert derm1[0][2] == chain.GENESIS
+    assert [r[2] for r in derm1[1:]] == [r[3] for r in derm1[:-1]]
+    assert rows[3][1] == "derm2" and rows[3][2] == chain.GENESIS  # its own worklist, its own chain
+
+
+def test_an_untouched_database_verifies_with_every_chain_whole_and_the_lock_signed(db):
+    signature = three_rated_and_locked(db)
+    report = store.verify(db, SET).check()
+    derm1, derm2 = report.worklists[(SET, "derm1")], report.worklists[(SET, "derm2")]
+    assert (derm1.events, derm1.signed, derm1.head) == (3, True, signature.hash)
+    assert (derm2.events, derm2.signed) == (1, False)
+    assert report.warnings == [] and report.triggers == []
+
+
+def test_the_lock_is_a_signature_over_the_chain_head_who_when_meaning_and_how(db):
+    signature = three_rated_and_locked(db)
+    with closing(store.connect(db)) as conn:
+        last = conn.execute("SELECT hash FROM events WHERE rater = 'derm1' ORDER BY id DESC"
+                            ).fetchone()[0]
+        assert store.signature(conn, SET, "derm1") == signature
+    assert signature.head == last
+    assert (signature.signer, signature.meaning, signature.auth_method) == (
+        "derm1", "I confirm these ratings are my own independent assessment", "access code")
+    assert signature.locked_at.endswith("Z")
+    assert signature.hash == chain.lock_hash(vars(signature))
+
+
+def test_a_score_changed_after_dropping_the_trigger_is_named_by_rater_item_and_event(db):
+    three_rated_and_locked(db)
+    tamper(db, "UPDATE events SET score = 6 - score WHERE id = 2")
+    message = broken(db)
+    assert "derm1, item BBB-BBBB, event 2: its content no longer matches its hash" in message
+    assert "event 1:" not in message and "event 3:" not in message
+
+
+def test_a_deleted_event_is_named_by_the_event_after_it(db):
+    three_rated_and_locked(db)
+    tamper(db, "DELETE FROM events WHERE id = 2")
+    assert "derm1, item CCC-CCCC, event 3: the event it follows" in broken(db)
+
+
+def test_renumbered_events_are_named_as_reordered(db):
+    three_rated_and_locked(db)
+    tamper(db, "UPDATE events SET id = 100 WHERE id = 1", "UPDATE events SET id = 1 WHERE id = 2",
+           "UPDATE events SET id = 2 WHERE id = 100")
+    message = broken(db)
+    assert "derm1, item BBB-BBBB, event 1: it follows an event saved after it" in message
+    assert "derm1, item AAA-AAAA, event 2: it follows the start, not the event before it" in message
+
+
+def test_a_forged_row_inserted_without_assess_is_named(db):
+    three_rated_and_locked(db)
+    tamper(db, "INSERT INTO events (set_id, rater, item, revision, score, shown_at, answered_at) "
+               "VALUES ('S1', 'derm2', 'BBB-BBBB', 1, 5, 'x', 'x')", drop=("events_chained",))
+    assert "derm2, item BBB-BBBB, event 5: has no hash" in broken(db)
+
+
+def test_a_rating_added_after_the_lock_is_named_even_with_a_valid_hash(db):
+    three_rated_and_locked(db)
+    late = {"set_id": SET, "rater": "derm1", "item": "AAA-AAAA", "revision": 2, "score": 5,
+            "shown_at": "x", "answered_at": "y"}
+    with closing(sqlite3.connect(db)) as conn:
+        parent = conn.execute("SELECT hash FROM events WHERE rater = 'derm1' ORDER BY id DESC"
+                              ).fetchone()[0]
+    digest = chain.event_hash(late, parent)  # chained exactly as assess would
+    tamper(db, "INSERT INTO events (set_id, rater, item, revision, score, shown_at, answered_at, "
+               f"parent, hash) VALUES ('S1', 'derm1', 'AAA-AAAA', 2, 5, 'x', 'y', '{parent}', "
+               f"'{digest}')", drop=("events_refused_after_lock",))
+    assert "derm1, item AAA-AAAA, event 5: was added after the worklist was locked" in broken(db)
+
+
+def test_a_changed_lock_signature_is_named(db):
+    three_rated_and_locked(db)
+    tamper(db, "UPDATE locks SET auth_method = 'single sign-on'", drop=("locks_final_update",))
+    assert "derm1, lock: the lock signature no longer matches its hash" in broken(db)
+
+
+def test_a_dropped_or_replaced_guard_trigger_is_named(db):
+    three_rated_and_locked(db)
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("DROP TRIGGER events_append_only_delete")
+        conn.execute("DROP TRIGGER locks_final_update")
+        conn.execute("CREATE TRIGGER locks_final_update BEFORE UPDATE ON locks BEGIN SELECT 1; END")
+    message = broken(db)
+    assert "guard trigger events_append_only_delete is missing" in message
+    assert "guard trigger locks_final_update was replaced" in message
+
+
+#: The schema of version 1, as databases written before the chain have it.
+SCHEMA_V1 = """
+CREATE TABLE events (id INTEGER PRIMARY KEY, set_id TEXT NOT NULL, rater TEXT NOT NULL,
+  item TEXT NOT NULL, revision INTEGER NOT NULL, score INTEGER, better TEXT, first TEXT,
+  cannot_assess TEXT, comment TEXT, change_reason TEXT, shown_at TEXT NOT NULL,
+  answered_at TEXT NOT NULL, seconds REAL, UNIQUE (set_id, rater, item, revision));
+CREATE TABLE locks (set_id TEXT, rater TEXT, locked_at TEXT, PRIMARY KEY (set_id, rater));
+CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'ratings are append-only: add a revision instead'); END;
+CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'ratings are append-only: they cannot be deleted'); END;
+CREATE TRIGGER events_refused_after_lock BEFORE INSERT ON events
+WHEN EXISTS (SELECT 1 FROM locks WHERE set_id = NEW.set_id AND rater = NEW.rater)
+BEGIN SELECT RAISE(ABORT, 'worklist locked: ratings are read-only'); END;
+CREATE TRIGGER locks_final_update BEFORE UPDATE ON locks
+BEGIN SELECT RAISE(ABORT, 'a lock is final'); END;
+CREATE TRIGGER locks_final_delete BEFORE DELETE ON locks
+BEGIN SELECT RAISE(ABORT, 'a lock is final'); END;
+INSERT INTO events (set_id, rater, item, revision, score, shown_at, answered_at, seconds) VALUES
+  ('S1', 'derm1', 'AAA-AAAA', 1, 2, 't0', 't1', 3.0), ('S1', 'derm2', 'AAA-AAAA', 1, 4, 't0', 't1', 2.0);
+INSERT INTO locks VALUES ('S1', 'derm1', '2026-01-01T12:00:00.000Z');
+PRAGMA user_version = 1;
+"""
+
+
+@pytest.fixture
+def v1_db(db):
+    db.parent.mkdir(parents=True)
+    with closing(sqlite3.connect(db)) as conn:
+        conn.executescript(SCHEMA_V1)
+    return db
+
+
+def test_a_version_1_database_is_read_as_it_is_with_a_warning_that_it_is_unchained(v1_db):
+    report = store.verify(v1_db, SET).check()
+    assert report.schema_version == 1
+    assert report.worklists[(SET, "derm1")].unchained == 1
+    assert any("did not chain ratings" in w for w in report.warnings)
+    assert list(store.current_ratings(v1_db)["score"]) == [2, 4]
+
+
+def test_a_version_1_database_opened_for_writing_migrates_and_chains_what_comes_next(v1_db):
+    with closing(store.connect(v1_db)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        rate(conn, item="BBB-BBBB", rater="derm2", score=1)
+        with pytest.raises(store.LockedError):
+            rate(conn, item="BBB-BBBB", rater="derm1")
+    report = store.verify(v1_db, SET).check()
+    derm2 = report.worklists[(SET, "derm2")]
+    assert (derm2.unchained, derm2.events) == (1, 1)
+    assert any(w.startswith("derm2: 1 event(s) were saved before ratings were chained")
+               for w in report.warnings)
+    assert any("derm1: the worklist was locked before locks were signed" in w
+               for w in report.warnings)
+    current = store.current_ratings(v1_db)
+    assert sorted(zip(current["rater"], current["item"], current["score"])) == [
+        ("derm1", "AAA-AAAA", 2), ("derm2", "AAA-AAAA", 4), ("derm2", "BBB-BBBB", 1)]
+
+
+def test_an_unchained_row_added_after_the_migration_is_refused(v1_db):
+    store.connect(v1_db).close()
+    tamper(v1_db, "INSERT INTO events (set_id, rater, item, revision, score, shown_at, answered_at)"
+                  " VALUES ('S1', 'derm2', 'CCC-CCCC', 1, 5, 'x', 'x')", drop=("events_chained",))
+    assert "derm2, item CCC-CCCC, event 3: has no hash" in broken(v1_db)
+
+
+def test_a_database_of_a_newer_version_is_refused_naming_it(db):
+    store.connect(db).close()
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA user_version = 9")
+    with pytest.raises(store.StoreError, match=r"ratings.sqlite: written by a newer version"):
+        store.connect(db)
+
+
+def test_two_writers_of_one_worklist_at_once_keep_one_unbroken_chain(db):
+    store.connect(db).close()
+
+    def session(start):
+        for i in range(start, start + 20):
+            with closing(store.connect(db)) as conn:
+                rate(conn, item=f"AAA-{i:04d}")
+
+    threads = [threading.Thread(target=session, args=(n * 100,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.verify(db, SET).check().worklists[(SET, "derm1")].events == 60

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..chain import short
 from ..child import Child
 from .tables import IMPROVEMENT_LABELS, IMPROVEMENT_LEVELS, repeat_pairs
 from .unblind import Unblinded
@@ -419,6 +420,7 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
             ("worklists locked", ", ".join(f"{r} {t}" for r, t in c.get("locks", {}).items())
              or "no lock information (ratings file) or none locked"),
         ]) + "</tbody></table>")
+    parts.append(_chains(c.get("chains") or {}))
     parts.append("<details><summary>Input files (sha256)</summary><table class='meta'><tbody>" +
                  "".join(f"<tr><td>{esc(k)}</td><td><code>{esc(v)}</code></td></tr>"
                          for k, v in u.sources.items()) + "</tbody></table></details>")
@@ -498,6 +500,24 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
                  "<code>ratings.sav</code> (SPSS, one row per participant).</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _chains(chains: dict[str, dict]) -> str:
+    """The verified chain head of each rater's worklist (short hashes) and its signature."""
+    if not chains:
+        return ""
+    rows = []
+    for rater, c in chains.items():
+        signed = (f"{str(c['signed_at'])[:16].replace('T', ' ')} UTC by {c['signer']} "
+                  f"({c['auth_method']})" if c.get("signed_at") else "not signed")
+        rows.append(f"<tr><td>{esc(rater)}</td><td>{esc(c['events'])}</td>"
+                    f"<td>{esc(c['unchained'])}</td><td><code>{esc(short(c['head']))}</code></td>"
+                    f"<td>{esc(signed)}</td></tr>")
+    return ('<div class="ok">Every rater\'s ratings form an unbroken hash chain that ends in the '
+            "chain head below; compare each head with the one noted when the rater submitted."
+            "</div><table class='meta chains'><thead><tr><th>rater</th><th>events</th>"
+            "<th>unchained</th><th>chain head</th><th>signed</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
 
 
 def _methods(u: Unblinded) -> str:

@@ -9,6 +9,8 @@ Nothing is computed before the inputs are proven to belong together. :func:`unbl
 * a rated code is not in the key, or not in that rater's worklist, or a rating is not a level of
   the item's scale;
 * a worklist is not locked (unless ``allow_unlocked``);
+* the ratings database fails its integrity check (an event edited, deleted, reordered or inserted,
+  an event after its lock, a lock signature changed, a guard trigger missing: :func:`store.verify`);
 * ``--participants`` is malformed or leaves a participant without an arm,
 
 and returns, with the joined long table, the findings a statistician must see (:class:`Finding`):
@@ -45,6 +47,7 @@ __all__ = [
     "read_key",
     "read_ratings_csv",
     "read_ratings_db",
+    "verify_ratings_db",
     "read_participants",
     "order_timepoints",
     "unblind",
@@ -95,7 +98,7 @@ class ScoreError(AssessError):
 class Finding:
     """Something the statistician must see: a warning, with the affected items listed."""
 
-    kind: str  # unrated | unlocked | missing_timepoint | cannot_assess | revised | participants
+    kind: str  # unrated | unlocked | unchained | missing_timepoint | cannot_assess | revised | participants
     message: str
     items: tuple[str, ...] = ()
 
@@ -399,6 +402,28 @@ def read_ratings_db(db_path: str | Path, set_id: str) -> tuple[pd.DataFrame, dic
         raise ScoreError(str(exc)) from None
     ratings["line"] = np.nan
     return ratings, locks
+
+
+def verify_ratings_db(db_path: str | Path, set_id: str) -> store.ChainReport:
+    """Recompute the set's chains, lock signatures and guard triggers (:func:`store.verify`).
+
+    Raises :class:`ScoreError` naming the rater, item and event of every break.
+    """
+    try:
+        return store.verify(db_path, set_id).check()
+    except store.StoreError as exc:
+        raise ScoreError(str(exc)) from None
+
+
+def _chain_counts(report: store.ChainReport) -> dict[str, dict]:
+    """Per rater: events, unchained events, chain head and signature, for the report."""
+    out = {}
+    for (_, rater), wl in report.worklists.items():
+        lock = wl.lock or {}
+        out[rater] = {"events": wl.events, "unchained": wl.unchained, "head": wl.head,
+                      "signed_at": lock.get("locked_at") if wl.signed else None,
+                      "signer": lock.get("signer"), "auth_method": lock.get("auth_method")}
+    return out
 
 
 def read_participants(path: str | Path) -> pd.DataFrame:
@@ -741,6 +766,7 @@ def unblind(
         try:
             if db is not None:
                 rated, locks = read_ratings_db(db, str(meta["set_id"]))
+                chains = verify_ratings_db(db, str(meta["set_id"]))
             else:
                 rated, locks = read_ratings_csv(ratings), {}
         except ScoreError as exc:
@@ -759,7 +785,13 @@ def unblind(
                str(key_dir / "key.csv"): digest}
 
     findings: list[Finding] = []
+    chain_counts: dict[str, dict] = {}
     if db is not None:
+        chain_counts = _chain_counts(chains)
+        if chains.warnings:
+            findings.append(Finding("unchained", "ratings saved before this version of assess "
+                                    "chained them cannot be checked for changes",
+                                    tuple(chains.warnings)))
         source = str(db)
         sources[str(db)] = sha256_file(Path(db))
         unlocked = [r for r in folder.raters if r not in locks]
@@ -848,6 +880,7 @@ def unblind(
         "unrated": len(unrated),
         "cannot_assess": int(len(ca)),
         "locks": dict(locks),
+        "chains": chain_counts,
         "timepoint_order_from": timepoint_source,
     }
     return Unblinded(folder, digest, timepoints, long, arms, findings, counts, sources)
