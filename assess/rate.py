@@ -45,6 +45,8 @@ __all__ = [
     "FIRST_CHOICES",
     "REASON_CHOICES",
     "RateError",
+    "SignatureError",
+    "recent_sign_in",
     "Item",
     "RaterSet",
     "Progress",
@@ -104,6 +106,31 @@ assert tuple(v for v, _, _ in REASON_CHOICES) == store.REASONS
 
 class RateError(AssessError):
     """The rater folder or a rating cannot be used; the message names the file or field."""
+
+
+class SignatureError(RateError):
+    """The signer could not be authenticated again (a wrong access code); nothing was locked."""
+
+
+#: How recent a single sign-on must be to sign with it (seconds).
+SSO_SIGNATURE_MAX_AGE = 300
+
+
+def recent_sign_in(claims: Mapping[str, object], now: float,
+                   max_age: float = SSO_SIGNATURE_MAX_AGE) -> bool:
+    """Whether the identity provider signed the person in within ``max_age`` seconds of ``now``.
+
+    ``claims`` are the ID token's (``st.user``): ``auth_time`` when the provider gives it, else
+    ``iat`` (when the token was issued).
+
+    >>> recent_sign_in({"auth_time": 1000}, 1200), recent_sign_in({"iat": 1000}, 1400), recent_sign_in({}, 1)
+    (True, False, False)
+    """
+    when = claims.get("auth_time", claims.get("iat"))
+    try:
+        return 0 <= now - float(when) <= max_age  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -417,6 +444,33 @@ class Worklist:
             return store.record(conn, self.set.set_id, self.rater, item, score=score, better=better,
                                 first=first, cannot_assess=cannot_assess, comment=comment,
                                 change_reason=change_reason, shown_at=shown_at, seconds=seconds)
+
+    def sign_and_lock(self, db_path: str | Path, *, code: str | None = None,
+                      sso_account: str | None = None) -> store.Signature:
+        """Submit and lock this rater's worklist with their electronic signature.
+
+        The signer proves again who they are: ``code`` is their access code, re-entered (checked
+        as at sign-in), or ``sso_account`` the account of a fresh single sign-on (the app checks
+        with :func:`recent_sign_in` that it is fresh). The signature records the chain head, the
+        signer, the time, the meaning (:data:`assess.chain.MEANING`) and the method.
+
+        Raises
+        ------
+        SignatureError
+            When the access code is not the rater's; nothing is locked then.
+        """
+        if (code is None) == (sso_account is None):
+            raise RateError("sign either with the access code or through single sign-on")
+        if code is not None:
+            if not check_access(self.set, self.rater, code):
+                raise SignatureError(f"{self.rater}: the access code is not right; the ratings "
+                                     "are not submitted")
+            method, account = "access code", None
+        else:
+            method, account = "single sign-on", str(sso_account).strip().lower()
+        with self._conn(db_path) as conn:
+            return store.sign(conn, self.set.set_id, self.rater, [it.item for it in self.items],
+                              auth_method=method, account=account)
 
     def lock(self, db_path: str | Path) -> str:
         """Submit and lock this rater's worklist (every item must be rated); returns the time."""

@@ -460,3 +460,62 @@ def test_two_writers_of_one_worklist_at_once_keep_one_unbroken_chain(db):
     for t in threads:
         t.join()
     assert store.verify(db, SET).check().worklists[(SET, "derm1")].events == 60
+
+
+# ------------------------------------------------------------------------------- assess verify
+
+
+@pytest.fixture
+def rated_set(make_rater_set, tmp_path):
+    """A real rater folder whose derm1 rated every item and signed; its database."""
+    from assess import rate as rating
+
+    rater_dir, _, access = make_rater_set(raters=("derm1", "derm2"), participants=2)
+    rs = rating.load_rater_set(rater_dir)
+    wl = rs.worklist("derm1")
+    db = tmp_path / "ratings.sqlite"
+    for it in wl.items:
+        wl.save(db, it.item, score=rs.scales[it.scale].values[0])
+    signature = wl.sign_and_lock(db, code=access["derm1"])
+    return rater_dir, db, wl, signature
+
+
+def verify_cli(rater_dir, db):
+    from click.testing import CliRunner
+
+    from assess.cli import cli
+
+    return CliRunner().invoke(cli, ["verify", str(rater_dir), "--db", str(db)])
+
+
+def test_assess_verify_prints_each_raters_chain_head_and_signature(rated_set):
+    rater_dir, db, wl, signature = rated_set
+    result = verify_cli(rater_dir, db)
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("derm1"))
+    assert f"{len(wl.items)}" in line and chain.short(signature.hash) in line
+    assert "UTC by derm1 (access code)" in line
+    assert next(x for x in result.output.splitlines() if x.startswith("derm2")).split()[1:4] == [
+        "0", "0", "-"]
+    assert "are whole and every guard trigger is in place" in result.output
+
+
+def test_assess_verify_refuses_a_changed_score_naming_rater_item_and_event(rated_set):
+    rater_dir, db, wl, _ = rated_set
+    tamper(db, "UPDATE events SET score = score + 1 WHERE id = 3", "DROP TRIGGER events_chained")
+    result = verify_cli(rater_dir, db)
+    assert result.exit_code == 1
+    assert f"derm1, item {wl.items[2].item}, event 3: its content no longer matches" in result.output
+    assert "guard trigger events_chained is missing" in result.output
+    assert "Traceback" not in result.output and result.exception.__class__ is SystemExit
+
+
+def test_assess_verify_help_ends_with_an_example():
+    from click.testing import CliRunner
+
+    from assess.cli import cli
+
+    text = CliRunner().invoke(cli, ["verify", "-h"]).output
+    description = text.split("Options:")[0].rstrip().splitlines()
+    assert description[-2].strip() == "Example:" or description[-3].strip() == "Example:"
+    assert description[-1].strip().startswith("assess verify ")
