@@ -344,6 +344,7 @@ class WorklistState:
     current: dict[str, store.Event]
     locked_at: str | None
     pace: list[float]
+    signature: store.Signature | None = None
 
 
 class Worklist:
@@ -410,9 +411,9 @@ class Worklist:
         with self._conn(db_path) as conn:
             current = {k: v for k, v in store.current(conn, self.set.set_id, self.rater).items()
                        if k in self.index}
-            locked_at = store.is_locked(conn, self.set.set_id, self.rater)
+            signature = store.signature(conn, self.set.set_id, self.rater)
             pace = store.first_answer_seconds(conn, self.set.set_id, self.rater)
-        return WorklistState(current, locked_at, pace)
+        return WorklistState(current, signature.locked_at if signature else None, pace, signature)
 
     def history(self, db_path: str | Path, item: str) -> list[store.Event]:
         """Every revision of one of this rater's items, oldest first."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import re
+from contextlib import closing
 from types import SimpleNamespace
 
 import pytest
@@ -227,6 +228,7 @@ def test_every_item_rated_then_submit_and_lock_makes_the_ratings_read_only(env):
     assert shown(at) is None and at.subheader[0].value == "Every item is rated"
     assert at.button(key="lock").disabled
     at.checkbox(key="lock-sure").check().run()
+    at.text_input(key="lock_code").input(env.access["derm1"])
     click(at, "lock")
     assert "submitted and locked" in at.success[0].value
     assert store.locks(env.db) == {"derm1": store.locks(env.db)["derm1"]}
@@ -357,3 +359,64 @@ def test_a_saved_comment_is_shown_again_with_its_item_and_not_with_the_next(env)
     click(at, "nav-back")
     assert shown(at) == first
     assert at.text_input(key="comment").value == "freckles"
+
+# ----------------------------------------------------------------------------- signing
+
+
+def all_rated(env, at: AppTest) -> AppTest:
+    for it in env.rs.worklist("derm1").items:
+        click(at, level_key(env, "derm1", it.item))
+    at.checkbox(key="lock-sure").check().run()
+    return at
+
+
+def test_submitting_shows_the_meaning_and_signs_with_the_access_code_entered_again(env):
+    at = all_rated(env, signed_in(env))
+    assert any("my own independent assessment" in m.value for m in at.markdown)
+    at.text_input(key="lock_code").input(env.access["derm1"])
+    click(at, "lock")
+    with closing(store.connect(env.db)) as conn:
+        sig = store.signature(conn, env.rs.set_id, "derm1")
+    assert (sig.signer, sig.auth_method, sig.account) == ("derm1", "access code", None)
+    assert sig.meaning == "I confirm these ratings are my own independent assessment"
+    assert any(sig.hash[:12] in m.value for m in at.markdown)  # the receipt is shown
+    assert store.verify(env.db).check().worklists[(env.rs.set_id, "derm1")].head == sig.hash
+
+
+@pytest.mark.parametrize("code", ["", "WRONG-CODE-0000", "other rater's"])
+def test_a_wrong_access_code_at_submitting_is_refused_and_nothing_is_locked(env, code):
+    at = all_rated(env, signed_in(env))
+    if code == "other rater's":
+        code = env.access["derm2"]
+    at.text_input(key="lock_code").input(code)
+    click(at, "lock")
+    assert "not your access code" in at.error[0].value
+    assert store.locks(env.db) == {}
+    assert at.subheader[0].value == "Every item is rated"  # still open, still signed in
+
+
+def test_three_wrong_codes_at_submitting_sign_the_session_out(env):
+    at = all_rated(env, signed_in(env))
+    for _ in range(3):
+        at.text_input(key="lock_code").input("WRONG-CODE-0000")
+        click(at, "lock")
+    assert at.text_input(key="signin_id") is not None and shown(at) is None
+    assert store.locks(env.db) == {}
+
+
+def test_behind_single_sign_on_signing_needs_a_fresh_sign_in(sso_env):
+    import time
+
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.user = {"is_logged_in": True, "email": "dr.one@clinic.example", "iat": time.time() - 3600}
+    at.run()
+    all_rated(sso_env, at)
+    assert at.button(key="lock").disabled and at.button(key="sso-resign")
+    fresh = AppTest.from_file(APP, default_timeout=30)
+    fresh.user = {"is_logged_in": True, "email": "dr.one@clinic.example", "iat": time.time() - 5}
+    fresh.run()
+    fresh.checkbox(key="lock-sure").check().run()
+    click(fresh, "lock")
+    with closing(store.connect(sso_env.db)) as conn:
+        sig = store.signature(conn, sso_env.rs.set_id, "derm1")
+    assert (sig.auth_method, sig.account) == ("single sign-on", "dr.one@clinic.example")

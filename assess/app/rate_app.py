@@ -18,7 +18,7 @@ import time
 
 import streamlit as st
 
-from assess import rate, store
+from assess import chain, rate, store
 
 st.set_page_config(page_title="Rating", layout="wide", initial_sidebar_state="collapsed")
 
@@ -156,11 +156,33 @@ def _on_goto(target: str | None) -> None:
     ss["_mode"] = "rate"
 
 
+#: Wrong access codes at signing before the session is signed out.
+SIGN_ATTEMPTS = 3
+
+
 def _on_lock() -> None:
+    """Sign and lock: the access code re-entered, or the account of a fresh single sign-on."""
     wl, db = _my_worklist()
+    sso = _config_now()[2] is not None
+    code = ss.get("lock_code") or ""
+    ss["lock_code"] = ""
     try:
-        wl.lock(db)
-    except store.StoreError as exc:
+        if sso:
+            if not rate.recent_sign_in(st.user, time.time()):
+                ss["_error"] = "Not submitted: sign in again to sign, then submit within 5 minutes."
+                return
+            wl.sign_and_lock(db, sso_account=str(st.user.get("email") or ""))
+        else:
+            wl.sign_and_lock(db, code=code)
+    except rate.SignatureError:
+        ss["_sign_failures"] = ss.get("_sign_failures", 0) + 1
+        if ss["_sign_failures"] >= SIGN_ATTEMPTS:
+            ss.clear()
+            ss["_signin_failed"] = True
+            return
+        ss["_error"] = ("Not submitted: that is not your access code. Enter the access code you "
+                        "signed in with to sign your ratings.")
+    except (store.StoreError, rate.RateError) as exc:
         print(f"assess rate: not locked: {exc}", file=sys.stderr, flush=True)
         ss["_error"] = "Not submitted: check that every item is rated, then try again."
 
@@ -408,19 +430,45 @@ def summary_screen(wl: rate.Worklist, state) -> None:
             st.write("You can still go back and change any rating. When you are done, submit: "
                      "after that your ratings can no longer be changed.")
             sure = st.checkbox("I have finished and want to submit my ratings", key="lock-sure")
-            st.button("Submit and lock", type="primary", key="lock", disabled=not sure,
+            ready = signature_inputs()
+            st.button("Submit and lock", type="primary", key="lock", disabled=not (sure and ready),
                       on_click=_on_lock)
             st.button("Review from the start", key="review", on_click=_on_goto,
                       args=(wl.items[0].item,))
         footer()
 
 
-def locked_screen(wl: rate.Worklist) -> None:
+def signature_inputs() -> bool:
+    """What signing asks: the meaning, and the access code again (or a fresh single sign-on).
+
+    Returns whether the rater can sign now.
+    """
+    st.markdown(f"**Submitting is your electronic signature.** By signing you state: "
+                f"*{html.escape(chain.MEANING)}.*")
+    if _config_now()[2] is None:
+        st.text_input("Your access code, to sign", type="password", key="lock_code")
+        return True
+    if rate.recent_sign_in(st.user, time.time()):
+        st.caption(f"You sign as {html.escape(str(st.user.get('email') or ''))}.")
+        return True
+    st.info("To sign, sign in again with your organisation's account; then submit within "
+            "5 minutes.")
+    st.button("Sign in again to sign", key="sso-resign", on_click=st.logout)
+    return False
+
+
+def locked_screen(wl: rate.Worklist, state) -> None:
     st.html(CSS)
     _, mid, _ = st.columns([1, 2, 1])
     with mid:
         st.subheader("Submitted")
         st.success(f"All {len(wl.items)} ratings are submitted and locked. Thank you.")
+        sig = state.signature
+        if sig is not None and sig.hash:
+            st.markdown(f"Signed {html.escape(sig.locked_at[:16].replace('T', ' '))} UTC by "
+                        f"{html.escape(str(sig.signer))}: *{html.escape(str(sig.meaning))}.* "
+                        f"Receipt <code>{chain.short(sig.hash)}</code> (the study coordinator may "
+                        "ask you for it).", unsafe_allow_html=True)
         footer()
 
 
@@ -450,7 +498,7 @@ def main() -> None:
     if ss.get("_error"):
         st.error(ss.pop("_error"))
     if state.locked_at:
-        locked_screen(wl)
+        locked_screen(wl, state)
         ready_marker("__locked__", len(state.current), "locked")
         return
 
