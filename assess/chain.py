@@ -70,8 +70,11 @@ def canonical(record: Mapping[str, object]) -> bytes:
     >>> canonical({"b": 1, "a": "é", "c": None, "d": 4.5})
     b'{"a":"\\xc3\\xa9","b":1,"c":null,"d":4.5}'
     """
-    return json.dumps(dict(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return _ENCODER.encode(dict(record)).encode("utf-8")
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                            allow_nan=False)
 
 
 def _sha256(record: Mapping[str, object]) -> str:
@@ -80,9 +83,9 @@ def _sha256(record: Mapping[str, object]) -> str:
 
 def event_hash(event: Mapping[str, object], parent: str) -> str:
     """The hash of a rating event: sha256 over its :data:`EVENT_FIELDS`, its type and ``parent``."""
-    content = {name: event.get(name) for name in EVENT_FIELDS}
-    content.update(type="rating", parent=parent)
-    return _sha256(content)
+    content = dict(zip(EVENT_FIELDS, map(event.get, EVENT_FIELDS)))
+    content["type"], content["parent"] = "rating", parent
+    return hashlib.sha256(_ENCODER.encode(content).encode("utf-8")).hexdigest()
 
 
 def lock_hash(lock: Mapping[str, object]) -> str:

@@ -439,8 +439,8 @@ def score_command(rater_dir: Path, key_dir: Path, db: Path | None, ratings: Path
                   participants: Path | None, out: Path, allow_unlocked: bool):
     """Unblind the ratings, check their integrity and write the trial's tables and report.
 
-    Refuses when the key does not match the seal in the rater folder, when key and rater folder
-    belong to different sets, when a rated code is not in the key or not in that rater's
+    Refuses when the key does not match the seal in the rater folder, when the ratings database
+    fails its integrity check (see assess verify), when key and rater folder belong to different sets, when a rated code is not in the key or not in that rater's
     worklist, or when a worklist is not locked (unless --allow-unlocked). Warns about unrated
     items, participants with a missing timepoint and ratings "cannot assess".
 
@@ -464,6 +464,13 @@ def score_command(rater_dir: Path, key_dir: Path, db: Path | None, ratings: Path
     click.echo(f"Checked: key.csv matches the seal in set.json; {c['ratings']:,} ratings by "
                f"{c['raters']} rater(s) of {c['participants']:,} participants in "
                f"{len(u.arms)} arm(s) unblinded.")
+    if c.get("chains"):
+        from .chain import short
+
+        heads = ", ".join(f"{rater} {short(ch['head'])}{' (signed)' if ch['signed_at'] else ''}"
+                          for rater, ch in c["chains"].items())
+        click.echo(f"Checked: every rater's hash chain is whole and the guard triggers are in "
+                   f"place; chain heads: {heads}.")
     click.echo(f"Timepoints: {' → '.join(u.timepoints)} (order from "
                f"{c['timepoint_order_from']}).")
     for finding in result.findings:

@@ -102,6 +102,7 @@ def test_a_whole_worklist_is_rated_by_keyboard_then_submitted_and_locked(rater_s
     assert list(revisions["score"]) == [key_for(n - 1), new_score]
     # Submit and lock.
     page.get_by_text("I have finished and want to submit my ratings").click()
+    page.get_by_label("Your access code, to sign").fill(server.set[2]["derm1"])
     page.locator("button", has_text="Submit and lock").click()
     wait_ready(page, item="__locked__")
     assert list(store.locks(server.db)) == ["derm1"]

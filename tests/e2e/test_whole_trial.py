@@ -26,8 +26,11 @@ import csv
 import importlib.util
 import os
 import re
+import shutil
+import sqlite3
 import time
 from collections import Counter, defaultdict
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +41,7 @@ from click.testing import CliRunner
 from PIL import Image, JpegImagePlugin
 from scipy import stats
 
-from assess import rate, store
+from assess import chain, rate, store
 from assess.cli import cli
 from assess.study import shipped_scales
 
@@ -166,9 +169,11 @@ def rate_singles(page, run: Run, start: int, stop: int, rng, shot_at: int | None
         run.answers[it.item] = answer
 
 
-def lock(page, n: int) -> None:
+def lock(page, n: int, code: str) -> None:
+    """Submit and sign: tick, re-enter the access code, submit."""
     wait_ready(page, item="__summary__", rated=n, mode="summary")
     page.get_by_text("I have finished and want to submit my ratings").click()
+    page.get_by_label("Your access code, to sign").fill(code)
     page.locator("button:not([disabled])", has_text="Submit and lock").click()
     wait_ready(page, item="__locked__")
 
@@ -262,7 +267,7 @@ def trial(tmp_path_factory, browser, chromium) -> Run:
         page.keyboard.press("1")
         run.answers[flagged.item] = "cannot:out_of_focus"
         rate_singles(page, run, half + 1, n, rng)
-        lock(page, n)
+        lock(page, n, access["derm1"])
         own.close()
         run.seconds["rating"] = time.perf_counter() - t0
         run.seconds["per item"] = run.seconds["rating"] / n
@@ -507,6 +512,35 @@ def test_the_audit_is_clean_and_no_file_property_tells_the_timepoint(trial):
         assert auc <= 0.55, (name, kind, auc, p)
 
 
+def test_a_database_changed_behind_the_apps_back_is_refused_by_score_naming_what_changed(
+        trial, tmp_path):
+    # The untouched database: verified, its chain head in the report and in `assess verify`.
+    heads = {rater: wl.head for (_, rater), wl in store.verify(trial.db).check().worklists.items()}
+    assert chain.short(heads["derm1"]) in (trial.out / "report.html").read_text(encoding="utf-8")
+    verified = invoke("verify", trial.rater_dir, "--db", trial.db)
+    assert verified.exit_code == 0 and chain.short(heads["derm1"]) in verified.output
+    # Someone with write access drops the guard triggers and changes one score.
+    tampered = tmp_path / "ratings.sqlite"
+    shutil.copy(trial.db, tampered)
+    item, old = next((k, v) for k, v in trial.answers.items() if isinstance(v, int) and v < 4)
+    with closing(sqlite3.connect(tampered)) as conn:
+        event = conn.execute("SELECT MAX(id) FROM events WHERE item = ?", (item,)).fetchone()[0]
+        conn.executescript("DROP TRIGGER events_append_only_update; "
+                           "DROP TRIGGER events_append_only_delete; "
+                           f"UPDATE events SET score = {old + 1} WHERE id = {event};")
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(cli, ["score", "--rater-dir", str(trial.rater_dir), "--key",
+                                      str(trial.key_dir), "--db", str(tampered), "--participants",
+                                      str(trial.images / "participants.csv"), "--out", str(out)])
+    assert result.exit_code == 1
+    assert f"derm1, item {item}, event {event}: its content no longer matches its hash" in result.output
+    assert "guard trigger events_append_only_update is missing" in result.output
+    assert "guard trigger events_append_only_delete is missing" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())  # nothing written
+    assert store.current_ratings(tampered).set_index("item").loc[item, "score"] == old + 1
+
+
 # --------------------------------------------------------------------------------- pairs
 
 BETTER_KEYS = {-2: "1", -1: "2", 0: "3", 1: "4", 2: "5"}  # left much better … right much better
@@ -543,7 +577,7 @@ def pairs_trial(tmp_path_factory, browser, chromium) -> Run:
             page.keyboard.press(FIRST_KEYS[first].upper())
             better = rate.BETTER_CHOICES[towards_right + 2][0]
             run.answers[it.item] = (better, first)
-        lock(page, len(run.items))
+        lock(page, len(run.items), access["derm1"])
         own.close()
     finally:
         server.stop()
