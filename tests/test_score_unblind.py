@@ -122,6 +122,48 @@ def test_an_unlocked_worklist_is_refused_without_allow_unlocked(fx, tmp_path):
         unblind(fx.rater_dir, fx.key_dir, db=db)
 
 
+def _tampered(fx, tmp_path):
+    """Both worklists locked, then one score changed with the guard trigger dropped."""
+    import sqlite3
+    from contextlib import closing
+
+    db = write_db(tmp_path / "ratings.sqlite", fx, all_rated(fx), lock=["derm1", "derm2"])
+    with closing(sqlite3.connect(db)) as conn:
+        item = conn.execute("SELECT item FROM events WHERE id = 2").fetchone()[0]
+        conn.executescript("DROP TRIGGER events_append_only_update; "
+                           "UPDATE events SET score = score % 5 + 1 WHERE id = 2;")
+    return db, item
+
+
+@pytest.mark.parametrize("second_process", [True, False])
+def test_a_database_changed_outside_assess_is_refused_naming_rater_item_and_event(
+        fx, tmp_path, monkeypatch, second_process):
+    import sys
+
+    db, item = _tampered(fx, tmp_path)
+    if not second_process:  # the check is then made in this process, with the same outcome
+        monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    with pytest.raises(ScoreError) as caught:
+        analyse(fx.rater_dir, fx.key_dir, db=db)
+    message = str(caught.value)
+    assert "the ratings fail their integrity check" in message
+    assert f"derm1, item {item}, event 2: its content no longer matches its hash" in message
+    assert "guard trigger events_append_only_update is missing" in message
+
+
+def test_the_verified_chain_heads_are_in_the_counts_and_the_report(fx, tmp_path):
+    from assess import store
+    from assess.chain import short
+
+    db = write_db(tmp_path / "ratings.sqlite", fx, all_rated(fx), lock=["derm1", "derm2"])
+    result = score(fx.rater_dir, fx.key_dir, tmp_path / "out", db=db)
+    heads = {rater: wl.head for (_, rater), wl in store.verify(db).worklists.items()}
+    chains = result.analysis.unblinded.counts["chains"]
+    assert {rater: c["head"] for rater, c in chains.items()} == heads
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert all(f"<code>{short(h)}</code>" in html for h in heads.values())
+
+
 def test_a_participant_without_an_arm_is_refused(fx, tmp_path):
     parts = tmp_path / "participants.csv"
     parts.write_text("participant,arm\nP01,A\nP02,B\nP03,A\n")

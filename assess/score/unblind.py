@@ -415,6 +415,59 @@ def verify_ratings_db(db_path: str | Path, set_id: str) -> store.ChainReport:
         raise ScoreError(str(exc)) from None
 
 
+class ChainCheck:
+    """:func:`verify_ratings_db` in a second process while this one reads the set and the key.
+
+    Recomputing every hash of a large database takes about as long as reading its ratings; the
+    second process does it meanwhile. When that process cannot run or fails, :meth:`result`
+    verifies here, so the outcome is the same either way.
+    """
+
+    CODE = ("import json, pickle, sys\n"
+            "m = json.loads(sys.stdin.readline())\n"
+            "sys.path[:0] = m['path']\n"
+            "from assess import store\n"
+            "try:\n"
+            "    r = store.verify(m['db'], m['set_id'])\n"
+            "except store.StoreError as e:\n"
+            "    r = str(e)\n"
+            "with open(m['out'], 'wb') as fh:\n"
+            "    pickle.dump(r, fh)\n")
+
+    def __init__(self, db_path: str | Path, set_id: str) -> None:
+        import sys
+
+        from ..child import Child
+
+        self.db, self.set_id = Path(db_path), set_id
+        self.child = Child(self.CODE, prefix="assess-verify-")
+        self.out = self.child.dir / "report.pickle"
+        self.child.send({"path": sys.path, "db": str(self.db.resolve()), "set_id": set_id,
+                         "out": str(self.out)})
+
+    def result(self) -> store.ChainReport:
+        """The verified report; raises :class:`ScoreError` naming every break."""
+        import pickle
+
+        report = None
+        try:
+            if self.child.wait():
+                with open(self.out, "rb") as fh:
+                    report = pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, AttributeError, EOFError):
+            report = None
+        finally:
+            self.child.close()
+        if isinstance(report, str):
+            raise ScoreError(report)
+        if not isinstance(report, store.ChainReport):
+            return verify_ratings_db(self.db, self.set_id)
+        try:
+            return report.check()
+        except store.StoreError as exc:
+            raise ScoreError(str(exc)) from None
+
+
 def _chain_counts(report: store.ChainReport) -> dict[str, dict]:
     """Per rater: events, unchained events, chain head and signature, for the report."""
     out = {}
@@ -762,20 +815,32 @@ def unblind(
     # with the ratings is reported after those of the set and the key, as if read after them.
     late: ScoreError | None = None
     key_error: ScoreError | None = None
-    with worklists.Reader(_worklist_paths(root, meta)) as reader:
-        try:
-            if db is not None:
-                rated, locks = read_ratings_db(db, str(meta["set_id"]))
-                chains = verify_ratings_db(db, str(meta["set_id"]))
-            else:
-                rated, locks = read_ratings_csv(ratings), {}
-        except ScoreError as exc:
-            late = exc
-        try:
-            key, digest = read_key(key_dir, columns=SCORER_KEY_COLUMNS)
-        except ScoreError as exc:
-            key_error = exc
-        folder = _read_set(root, meta, parsed=reader.result())
+    # The chains are verified in a third process meanwhile (ChainCheck); a broken chain is
+    # reported before any problem found in ratings that may have been tampered with.
+    checking = ChainCheck(db, str(meta["set_id"])) if db is not None and Path(db).is_file() else None
+    chains = None
+    try:
+        with worklists.Reader(_worklist_paths(root, meta)) as reader:
+            try:
+                if db is not None:
+                    rated, locks = read_ratings_db(db, str(meta["set_id"]))
+                else:
+                    rated, locks = read_ratings_csv(ratings), {}
+            except ScoreError as exc:
+                late = exc
+            try:
+                key, digest = read_key(key_dir, columns=SCORER_KEY_COLUMNS)
+            except ScoreError as exc:
+                key_error = exc
+            folder = _read_set(root, meta, parsed=reader.result())
+        if checking is not None:
+            try:
+                chains = checking.result()
+            except ScoreError as exc:
+                late = exc
+    finally:
+        if checking is not None:
+            checking.child.close()
     if key_error is not None:
         raise key_error
     code_row = _check_key_against_set(folder, key, digest, key_dir)
