@@ -7,6 +7,13 @@ rating appends a new revision, the old one stays; triggers in the schema refuse 
 ``DELETE`` and refuse any new rating from a rater whose worklist is locked, so the rules hold for
 every client of the file, not only for the app.
 
+Every event is also chained to the previous event of its worklist (set, rater) by its hash, and a
+lock is the rater's signature over the worklist's chain head (:mod:`assess.chain` holds the pure
+functions; this module computes them in the transaction of each insert). :func:`verify` recomputes
+every chain and checks the guard triggers, so that a change made past the triggers is named.
+The schema has a version (``PRAGMA user_version``, :data:`SCHEMA_VERSION`); an older database is
+migrated forward when opened for writing and read as it is otherwise.
+
 Writers (the rating app) open a connection per script run with :func:`connect` and pass the signed-in
 rater to every call. Readers (the scorer, ``assess status``) use :func:`current_ratings`,
 :func:`all_events` and :func:`locks`, which open the file read-only.

@@ -303,3 +303,19 @@ def test_a_faulty_single_sign_on_account_list_is_refused_with_the_line(rater_set
     path.write_text(text)
     with pytest.raises(rate.RateError, match=message):
         rate.load_sso_raters(path, rs)
+
+
+def test_signing_checks_the_access_code_again_and_a_wrong_one_locks_nothing(make_rater_set,
+                                                                             tmp_path):
+    rater_dir, _, access = make_rater_set(raters=("derm1", "derm2"), participants=2)
+    rs = rate.load_rater_set(rater_dir)
+    wl, db = rs.worklist("derm1"), tmp_path / "ratings.sqlite"
+    for it in wl.items:
+        wl.save(db, it.item, score=rs.scales[it.scale].values[0])
+    for wrong in ("", access["derm2"], access["derm1"] + "X"):
+        with pytest.raises(rate.SignatureError, match="access code is not right"):
+            wl.sign_and_lock(db, code=wrong)
+    assert wl.state(db).locked_at is None
+    sig = wl.sign_and_lock(db, code=access["derm1"])
+    assert (sig.signer, sig.auth_method) == ("derm1", "access code")
+    assert wl.state(db).signature == sig
