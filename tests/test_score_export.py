@@ -10,6 +10,7 @@ import pyreadstat
 import pytest
 from click.testing import CliRunner
 
+from assess import store
 from assess.cli import cli
 from assess.score import score
 from assess.score.export import spss_name, write_xlsx
@@ -163,9 +164,12 @@ def test_the_score_command_prints_the_checks_the_warnings_and_the_files(tmp_path
     missing = [f for f in ("P01", "P02", "P03") if fx.code(f, "baseline", "face") == skip[0]
                or fx.code(f, "month12", "face") == skip[0]][0]
     tp = "baseline" if fx.code(missing, "baseline", "face") == skip[0] else "month12"
+    heads = {rater: wl.head for (_, rater), wl in store.verify(db).worklists.items()}
     assert result.stdout == (
         "Checked: key.csv matches the seal in set.json; 11 ratings by 2 rater(s) of 3 participants "
         "in 1 arm(s) unblinded.\n"
+        "Checked: every rater's hash chain is whole and the guard triggers are in place; chain "
+        f"heads: derm1 {heads['derm1'][:12]} (signed), derm2 {heads['derm2'][:12]}.\n"
         "Timepoints: baseline → month12 (order from their names: a baseline name first, the rest "
         "in natural order).\n"
         "Warning: worklists not locked (interim analysis: ratings may still change): derm2\n"
