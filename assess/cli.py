@@ -391,24 +391,36 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None):
 @click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Ratings database [default: results/<set-id>/ratings.sqlite].")
+@click.option("--expect", "expected", multiple=True, metavar="RATER=HEAD",
+              help="A chain head noted when the rater signed (their receipt); refused when the "
+                   "ratings now end in another. Repeat for each rater.")
 @friendly
-def verify(rater_dir: Path, db: Path | None):
+def verify(rater_dir: Path, db: Path | None, expected: tuple[str, ...]):
     """Check that the ratings of the set in RATER_DIR are as the raters saved and signed them.
 
     Recomputes the hash chain of every rater's worklist and the signature of every lock, and checks
     the database's guard triggers. Refuses (exit status 1), naming the rater, the item and the
     event, when an event was edited, deleted, reordered or inserted, when an event came after its
     lock, or when a guard trigger is missing. Prints each rater's chain head: note it in the trial
-    master file when the rater submits. The database is only read.
+    master file when the rater submits, and give it again with --expect to prove that nothing was
+    rewritten since. The database is only read.
 
     Example:
 
     \b
-        assess verify assignments/demo/rater --db results/demo/ratings.sqlite
+        assess verify assignments/demo/rater --db results/demo/ratings.sqlite \\
+            --expect derm1=3f2a9c1e7b04
     """
     from . import rate as rating
+    from .errors import AssessError
 
-    report = rating.verify(rater_dir, db=db)
+    expect = {}
+    for given in expected:
+        rater, sep, head = given.partition("=")
+        if not sep:
+            raise AssessError(f"--expect {given}: write RATER=HEAD, e.g. derm1=3f2a9c1e7b04")
+        expect[rater.strip()] = head
+    report = rating.verify(rater_dir, db=db, expect=expect)
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
     click.echo(rating.format_chains(report, rating.load_rater_set(rater_dir).raters))

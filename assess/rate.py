@@ -577,15 +577,35 @@ def format_status(rows: list[RaterStatus]) -> str:
                      for line in lines)
 
 
-def verify(rater_dir: str | Path, db: str | Path | None = None) -> store.ChainReport:
+def verify(rater_dir: str | Path, db: str | Path | None = None,
+           expect: Mapping[str, str] | None = None) -> store.ChainReport:
     """Verify the ratings of a set: every worklist's chain, its lock signature, the guard triggers.
 
-    Reads the database read-only. Raises :class:`store.IntegrityError` naming the rater, the item
-    and the event of every break; returns the report (with its warnings) when all is whole.
+    Reads the database read-only. ``expect`` maps raters to the chain heads noted when they
+    signed (the receipt; 12 or more hex digits): a worklist that ends in another head was
+    rewritten after signing. Raises :class:`store.IntegrityError` naming the rater, the item and
+    the event of every break; returns the report (with its warnings) when all is whole.
     """
     rs = load_rater_set(rater_dir)
     db = Path(db) if db is not None else default_db(rs)
-    return store.verify(db, rs.set_id).check()
+    report = store.verify(db, rs.set_id).check()
+    heads = {rater: wl.head for (_, rater), wl in report.worklists.items()}
+    wrong = []
+    for rater, noted in (expect or {}).items():
+        noted = noted.strip().lower()
+        if rater not in rs.raters:
+            raise RateError(f"--expect {rater}: not a rater of this set ({', '.join(rs.raters)})")
+        if len(noted) < 12 or any(c not in "0123456789abcdef" for c in noted):
+            raise RateError(f"--expect {rater}: give the chain head noted at signing, 12 or more "
+                            "hex digits")
+        if not (heads.get(rater) or "").startswith(noted):
+            wrong.append(f"  {rater}: the ratings end in chain head {(heads.get(rater) or '-')[:12]}"
+                         f", not {noted[:12]} as noted when the rater signed: they were rewritten "
+                         "or are of another database")
+    if wrong:
+        raise store.IntegrityError(f"{db}: the chain heads do not match the ones noted:\n"
+                                   + "\n".join(wrong))
+    return report
 
 
 def format_chains(report: store.ChainReport, raters: Iterable[str] = ()) -> str:

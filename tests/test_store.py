@@ -480,12 +480,12 @@ def rated_set(make_rater_set, tmp_path):
     return rater_dir, db, wl, signature
 
 
-def verify_cli(rater_dir, db):
+def verify_cli(rater_dir, db, *more):
     from click.testing import CliRunner
 
     from assess.cli import cli
 
-    return CliRunner().invoke(cli, ["verify", str(rater_dir), "--db", str(db)])
+    return CliRunner().invoke(cli, ["verify", str(rater_dir), "--db", str(db), *more])
 
 
 def test_assess_verify_prints_each_raters_chain_head_and_signature(rated_set):
@@ -516,6 +516,48 @@ def test_assess_verify_help_ends_with_an_example():
     from assess.cli import cli
 
     text = CliRunner().invoke(cli, ["verify", "-h"]).output
-    description = text.split("Options:")[0].rstrip().splitlines()
-    assert description[-2].strip() == "Example:" or description[-3].strip() == "Example:"
-    assert description[-1].strip().startswith("assess verify ")
+    example = text.split("Options:")[0].rstrip().split("Example:")[1].strip()
+    assert example.startswith("assess verify ") and "--expect derm1=" in example
+
+
+def rewrite_consistently(db, item, score):
+    """What the chain alone cannot catch: one score changed and every later hash recomputed."""
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT id, " + ", ".join(store.COLUMNS) + " FROM events WHERE rater = "
+                            "'derm1' ORDER BY id").fetchall()
+        lock = dict(zip(store._LOCK_COLUMNS, conn.execute(
+            "SELECT " + ", ".join(store._LOCK_COLUMNS) + " FROM locks WHERE rater = 'derm1'"
+        ).fetchone()))
+    statements, parent = [], chain.GENESIS
+    for row in rows:
+        event = dict(zip(("id",) + store.COLUMNS, row))
+        if event["item"] == item:
+            event["score"] = score
+        digest = chain.event_hash(event, parent)
+        statements.append(f"UPDATE events SET score = {event['score']}, parent = '{parent}', "
+                          f"hash = '{digest}' WHERE id = {event['id']}")
+        parent = digest
+    lock["head"] = parent
+    statements.append(f"UPDATE locks SET head = '{parent}', hash = '{chain.lock_hash(lock)}' "
+                      "WHERE rater = 'derm1'")
+    tamper(db, *statements, drop=("events_append_only_update", "locks_final_update"))
+
+
+def test_a_consistently_rewritten_chain_is_caught_by_the_head_noted_at_signing(rated_set):
+    rater_dir, db, wl, signature = rated_set
+    receipt = chain.short(signature.hash)
+    assert verify_cli(rater_dir, db).exit_code == 0
+    rewrite_consistently(db, wl.items[1].item, 3)
+    assert verify_cli(rater_dir, db).exit_code == 0  # the chain alone cannot tell
+    result = verify_cli(rater_dir, db, "--expect", f"derm1={receipt}")
+    assert result.exit_code == 1
+    assert "derm1: the ratings end in chain head" in result.output
+    assert f"not {receipt} as noted when the rater signed" in result.output
+
+
+def test_the_head_noted_at_signing_verifies_an_untouched_database(rated_set):
+    rater_dir, db, _, signature = rated_set
+    result = verify_cli(rater_dir, db, "--expect", f"derm1={chain.short(signature.hash)}")
+    assert result.exit_code == 0, result.output
+    bad = verify_cli(rater_dir, db, "--expect", "derm1=xyz")
+    assert bad.exit_code == 1 and "12 or more hex digits" in bad.output
