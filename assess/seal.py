@@ -386,7 +386,7 @@ def verify(rater_dir: str | Path, key_dir: str | Path, *, fingerprint: str | Non
     pinned = _pinned(fingerprint)
     meta_path, seal_path = rater_dir / "set.json", key_dir / SEAL_FILE
     meta = _read_json(meta_path, "rater/ folder of the set (the one holding set.json)")
-    if not key_dir.is_dir():
+    if not key_dir.is_dir() and "seal" in meta:
         raise SealError(f"{key_dir}: not a folder; give the key/ folder of the set")
     if not seal_path.exists():
         return _legacy(meta, pinned, seal_path, meta_path)
