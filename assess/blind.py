@@ -796,6 +796,8 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
 
     the_plan = plan(study, inventory.photos, seed_value)
     warnings += the_plan.warnings
+    if signing_key is not None:
+        warnings += seal.key_warnings(signing_key, out_dir)
 
     if set_id is None:
         set_id = default_set_id(study, out_dir, today)

@@ -50,6 +50,7 @@ __all__ = [
     "Verified",
     "generate_key",
     "load_signing_key",
+    "key_warnings",
     "fingerprint_of",
     "set_json_entry",
     "write_seal",
@@ -149,6 +150,24 @@ def load_signing_key(path: str | Path) -> SigningKey:
         raise SealError(f"{path}: is a {type(key).__name__}, not an Ed25519 key; make one with "
                         "`assess keygen PATH`")
     return SigningKey(path, key)
+
+
+def key_warnings(key: SigningKey, out_dir: str | Path) -> list[str]:
+    """What is wrong with where the signing key is kept: readable by others than its owner, or
+    inside the folder of the sets (which is copied and shared)."""
+    warnings = []
+    try:
+        mode = key.path.stat().st_mode
+    except OSError:
+        mode = 0
+    if os.name == "posix" and mode & 0o077:
+        warnings.append(f"{key.path}: the signing key is readable by others than its owner; "
+                        f"make it private: chmod 600 {key.path}")
+    out = Path(out_dir).resolve()
+    if out == key.path.resolve().parent or out in key.path.resolve().parents:
+        warnings.append(f"{key.path}: the signing key lies inside {out_dir}, beside the sets; keep "
+                        "it outside every folder that is copied or shared")
+    return warnings
 
 
 # --------------------------------------------------------------------------- manifest

@@ -358,3 +358,16 @@ def test_status_and_audit_set_with_the_key_refuse_a_tampered_set_naming_the_file
                    run("audit-set", signed / "rater", "--key", signed / "key")):
         assert result.exit_code == 1
         assert "study.toml: changed since the set was sealed" in result.output
+
+
+def test_a_signing_key_readable_by_others_or_kept_beside_the_sets_is_warned_about(tmp_path):
+    out = tmp_path / "assignments"
+    out.mkdir()
+    path = out / "coordinator.key"
+    seal.generate_key(path)
+    key = seal.load_signing_key(path)
+    assert len(seal.key_warnings(key, out)) == 1
+    assert "lies inside" in seal.key_warnings(key, out)[0]
+    os.chmod(path, 0o644)
+    assert any("chmod 600" in w for w in seal.key_warnings(key, out))
+    assert seal.key_warnings(key, tmp_path / "elsewhere") == [seal.key_warnings(key, out)[0]]
