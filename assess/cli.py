@@ -80,15 +80,22 @@ FINGERPRINT_HELP = ("The coordinator key's fingerprint as filed at randomization
                     "or $ASSESS_FINGERPRINT): a set not signed by that key is refused.")
 
 
-def _check_seal(rater_dir: Path, key_dir: Path, fingerprint: str | None, images: bool = True):
-    """Verify the set against its seal and print what was checked (warnings on stderr)."""
+def _check_seal(rater_dir: Path, key_dir: Path, fingerprint: str | None, images: bool = True,
+                show: bool = True):
+    """Verify the set against its seal; print what was checked (on stderr) unless ``show`` is
+    false (then :func:`_show_seal` prints it later)."""
     from .seal import verify
 
     sealed = verify(rater_dir, key_dir, fingerprint=fingerprint, images=images)
-    click.echo(f"Seal: {sealed.describe()}", err=True)
-    for warning in sealed.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+    if show:
+        _show_seal(sealed, err=True)
     return sealed
+
+
+def _show_seal(sealed, err: bool = False) -> None:
+    click.echo(f"Seal: {sealed.describe()}", err=err)
+    for warning in sealed.warnings:
+        click.echo(f"Warning: {warning}", err=err)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -446,9 +453,12 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None, fingerprint: 
     """
     from . import rate as rating
 
+    sealed = None
     if key_dir is not None:
-        _check_seal(rater_dir, key_dir, fingerprint, images=False)
+        sealed = _check_seal(rater_dir, key_dir, fingerprint, images=False, show=False)
     click.echo(rating.format_status(rating.status(rater_dir, db=db, key_dir=key_dir)))
+    if sealed is not None:
+        _show_seal(sealed)
 
 
 # --------------------------------------------------------------------------- statistician
@@ -456,7 +466,7 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None, fingerprint: 
 
 @cli.command("score", context_settings=CONTEXT)
 @click.option("--rater-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="The set's rater/ folder (set.json, worklists/).")
+              help="The set's rater/ folder, complete (set.json, worklists/, images/).")
 @click.option("--key", "key_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The set's key/ folder (key.csv), kept by the coordinator.")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -491,8 +501,7 @@ def score_command(rater_dir: Path, key_dir: Path, db: Path | None, ratings: Path
     \b
         assess score --rater-dir assignments/demo/rater \\
             --key assignments/demo/key \\
-            --db results/demo/ratings.sqlite --out results/demo/scores \\
-            --fingerprint ABCD-EFGH-IJKL-MNOP
+            --db results/demo/ratings.sqlite --out results/demo/scores
     """
     from .score import STEPS, score
 
@@ -502,9 +511,7 @@ def score_command(rater_dir: Path, key_dir: Path, db: Path | None, ratings: Path
                        fingerprint=fingerprint)
     u = result.analysis.unblinded
     c = u.counts
-    click.echo(f"Seal: {u.sealed.describe()}")
-    for warning in u.sealed.warnings:
-        click.echo(f"Warning: {warning}")
+    _show_seal(u.sealed)
     click.echo(f"Checked: key.csv matches the seal in set.json; {c['ratings']:,} ratings by "
                f"{c['raters']} rater(s) of {c['participants']:,} participants in "
                f"{len(u.arms)} arm(s) unblinded.")

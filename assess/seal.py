@@ -178,11 +178,11 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _listing(set_dir_files: dict[str, Path]) -> dict[str, str]:
-    """sha256 of each file, hashed by a few threads (hashlib releases the GIL)."""
-    names = sorted(set_dir_files)
+def _listing(files: dict[str, Path]) -> dict[str, str]:
+    """The sha256 of each file, by name; a few threads hash them (hashlib releases the GIL)."""
+    names = sorted(files)
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        digests = list(pool.map(lambda n: _sha256(set_dir_files[n]), names))
+        digests = list(pool.map(lambda n: _sha256(files[n]), names))
     return dict(zip(names, digests))
 
 
