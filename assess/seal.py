@@ -370,7 +370,8 @@ def _mismatches(sealed: dict, found: dict[str, Path], odd: list[str], roots: dic
     problems = [f"{real(n)}: not a regular file" for n in odd]
     problems += [f"{real(n)}: missing (sealed)" for n in sorted(set(sealed) - set(found))]
     extra = sorted(set(found) - set(sealed))
-    problems += [f"{real(n)}: extra (not in the seal)" for n in extra if n.startswith("rater/")]
+    problems += [f"{real(n)}: extra (not in the seal; remove it)" for n in extra
+                 if n.startswith("rater/")]
     warnings = [f"{real(n)}: is not in the seal; no stage reads it — move it out of the key folder"
                 for n in extra if n.startswith("key/")]
     check = {n: p for n, p in found.items() if n in sealed

@@ -210,7 +210,7 @@ def test_an_extra_a_missing_and_a_changed_rater_file_are_each_named(signed):
     assert "(3 problem(s))" in message
     assert f"{images[0]}: missing (sealed)" in message
     assert f"{changed}: changed since the set was sealed" in message
-    assert f"{rater / 'images' / 'full' / 'notes.txt'}: extra (not in the seal)" in message
+    assert f"{rater / 'images' / 'full' / 'notes.txt'}: extra (not in the seal; remove it)" in message
 
 
 def test_a_symlink_in_the_rater_folder_is_named(signed):
