@@ -19,6 +19,7 @@ accepted with a warning; the scorer then checks ``key.csv`` against ``key_sha256
 True
 >>> FINGERPRINT_RE.match(fp) is not None
 True
+>>> import shutil; shutil.rmtree(tmp)
 """
 
 from __future__ import annotations
@@ -101,8 +102,8 @@ class SigningKey:
 
 
 def generate_key(path: str | Path) -> str:
-    """Write a new Ed25519 private key (PEM, PKCS#8) to ``path`` with mode 0600 and return its
-    fingerprint. An existing file is never overwritten.
+    """Write a new Ed25519 private key (PEM, PKCS#8) to ``path`` with mode 0600 (its folder is
+    made, 0700, when missing) and return its fingerprint. An existing file is never overwritten.
 
     Raises
     ------
@@ -114,6 +115,7 @@ def generate_key(path: str | Path) -> str:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise SealError(f"{path}: exists already and is never overwritten; it may be the key "

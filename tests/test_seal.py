@@ -298,12 +298,13 @@ def test_a_malformed_fingerprint_is_refused_with_the_expected_form(signed):
 
 def test_keygen_writes_a_key_only_its_owner_reads_prints_its_fingerprint_and_never_overwrites(
         tmp_path):
-    path = tmp_path / "coordinator.key"
+    path = tmp_path / ".assess" / "coordinator.key"
     result = run("keygen", path)
     assert result.exit_code == 0, result.output
     fingerprint = seal.load_signing_key(path).fingerprint
     assert f"Fingerprint: {fingerprint}" in result.output
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     before = path.read_bytes()
     result = run("keygen", path)
     assert result.exit_code == 1
