@@ -80,12 +80,17 @@ FINGERPRINT_HELP = ("The coordinator key's fingerprint as filed at randomization
                     "or $ASSESS_FINGERPRINT): a set not signed by that key is refused.")
 
 
-def _check_seal(rater_dir: Path, key_dir: Path, fingerprint: str | None, images: bool = True,
-                show: bool = True):
+def _check_seal(rater_dir: Path, key_dir: Path | None, fingerprint: str | None,
+                images: bool = True, show: bool = True):
     """Verify the set against its seal; print what was checked (on stderr) unless ``show`` is
     false (then :func:`_show_seal` prints it later)."""
     from .seal import verify
 
+    if key_dir is None:
+        if fingerprint:
+            click.echo("Warning: --fingerprint is checked only with --key (the seal is in the key "
+                       "folder)", err=True)
+        return None
     sealed = verify(rater_dir, key_dir, fingerprint=fingerprint, images=images)
     if show:
         _show_seal(sealed, err=True)
@@ -145,8 +150,7 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None, fingerprint: str | 
     """
     from .audit import audit_report
 
-    if key_dir is not None:
-        _check_seal(rater_dir, key_dir, fingerprint)
+    _check_seal(rater_dir, key_dir, fingerprint)
     report = audit_report(rater_dir, key_dir)
     if not report.exiftool:
         click.echo("note: exiftool not found; ran the built-in checks only", err=True)
@@ -453,9 +457,7 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None, fingerprint: 
     """
     from . import rate as rating
 
-    sealed = None
-    if key_dir is not None:
-        sealed = _check_seal(rater_dir, key_dir, fingerprint, images=False, show=False)
+    sealed = _check_seal(rater_dir, key_dir, fingerprint, images=False, show=False)
     click.echo(rating.format_status(rating.status(rater_dir, db=db, key_dir=key_dir)))
     if sealed is not None:
         _show_seal(sealed)

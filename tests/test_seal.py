@@ -373,3 +373,10 @@ def test_a_signing_key_readable_by_others_or_kept_beside_the_sets_is_warned_abou
     os.chmod(path, 0o644)
     assert any("chmod 600" in w for w in seal.key_warnings(key, out))
     assert seal.key_warnings(key, tmp_path / "elsewhere") == [seal.key_warnings(key, out)[0]]
+
+
+def test_a_fingerprint_without_the_key_folder_is_said_to_go_unchecked(signed, made):
+    result = run("status", signed / "rater", "--db", signed / "none.sqlite", "--fingerprint",
+                 made["key"].fingerprint)
+    assert result.exit_code == 0, result.output
+    assert "--fingerprint is checked only with --key" in result.stderr
