@@ -367,7 +367,7 @@ def _mismatches(sealed: dict, found: dict[str, Path], odd: list[str], roots: dic
 
     def real(rel: str) -> Path:
         top, _, rest = rel.partition("/")
-        return roots[top] / rest
+        return roots[top] / rest if top in roots else Path(rel)
 
     problems = [f"{real(n)}: not a regular file" for n in odd]
     problems += [f"{real(n)}: missing (sealed)" for n in sorted(set(sealed) - set(found))]

@@ -380,3 +380,12 @@ def test_a_fingerprint_without_the_key_folder_is_said_to_go_unchecked(signed, ma
                  made["key"].fingerprint)
     assert result.exit_code == 0, result.output
     assert "--fingerprint is checked only with --key" in result.stderr
+
+
+def test_a_seal_naming_a_file_outside_both_folders_is_refused_naming_it(unsigned):
+    seal_path = unsigned / "key" / "seal.json"
+    sealed = json.loads(seal_path.read_text())
+    sealed["files"]["elsewhere/x.csv"] = "0" * 64
+    seal_path.write_text(json.dumps(sealed))
+    with pytest.raises(seal.SealError, match=r"elsewhere/x.csv: missing \(sealed\)"):
+        seal.verify(unsigned / "rater", unsigned / "key")
