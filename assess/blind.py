@@ -49,9 +49,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import __version__
+from . import __version__, seal
 from .errors import AssessError
 from .ingest import EXTENSIONS, Inventory, Photo, check_decoded, discover
+from .seal import SigningKey
 from .study import NAME_RE, Study, load_study
 
 __all__ = [
@@ -155,6 +156,7 @@ class BlindedSet:
     access: dict[str, str]  # rater -> access code (also in key/access.csv)
     seed: int
     warnings: list[str] = field(default_factory=list)
+    fingerprint: str | None = None  # of the coordinator key that signed the seal; None: unsigned
 
     @property
     def rater_dir(self) -> Path:
@@ -711,6 +713,7 @@ def randomize(
     workers: int | None = None,
     today: date | None = None,
     announce: Callable[[Inventory], None] | None = None,
+    signing_key: SigningKey | None = None,
 ) -> BlindedSet:
     """Build a blinded set ``<out_dir>/<set_id>/`` with ``rater/`` and ``key/`` (docs/formats.md).
 
@@ -743,6 +746,9 @@ def randomize(
     announce
         Called with the inventory once the photos are found and checked, before anything is
         written (the command prints the counts per region and timepoint with it).
+    signing_key
+        The coordinator's key (:func:`assess.seal.load_signing_key`): it signs ``key/seal.json``,
+        the sha256 of every file of both folders. Without it the seal is written unsigned.
 
     Raises
     ------
@@ -763,13 +769,15 @@ def randomize(
                 inventory = discover(images_dir, study, manifest, decode=False)
             if announce is not None:
                 announce(inventory)
-            return _build(study, inventory, Path(out_dir), set_id, seed, progress, pool, today)
+            return _build(study, inventory, Path(out_dir), set_id, seed, progress, pool, today,
+                          signing_key)
     finally:
         restore()
 
 
 def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None, seed: int | None,
-           progress: Callable[[int, int], None] | None, pool, today: date | None) -> BlindedSet:
+           progress: Callable[[int, int], None] | None, pool, today: date | None,
+           signing_key: SigningKey | None = None) -> BlindedSet:
     """:func:`randomize` once the photos are found and the workers started."""
     from . import deid
     from .audit import audit_set
@@ -788,6 +796,8 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
 
     the_plan = plan(study, inventory.photos, seed_value)
     warnings += the_plan.warnings
+    if signing_key is not None:
+        warnings += seal.key_warnings(signing_key, out_dir)
 
     if set_id is None:
         set_id = default_set_id(study, out_dir, today)
@@ -909,12 +919,14 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
             "counts": the_plan.counts,
             "raters": raters_json,
             "references": ref_paths,
+            "seal": seal.set_json_entry(signing_key),
         }
         _write_json(rater / "set.json", manifest_json)
         _seal_rater_folder(rater)
         for p in key.iterdir():
             os.chmod(p, KEY_FILE_MODE)
         os.chmod(key, KEY_DIR_MODE)
+        seal.write_seal(rater, key, set_id, signing_key)  # last: it covers every file above
 
         # 5. audit, then move into place
         findings = audit_set(rater, key)
@@ -938,4 +950,4 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
                 pass
         raise
     return BlindedSet(set_id, target, dict(the_plan.counts), tuple(study.blinding.raters), access,
-                      seed_value, warnings)
+                      seed_value, warnings, signing_key.fingerprint if signing_key else None)

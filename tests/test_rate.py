@@ -222,7 +222,7 @@ def test_status_refuses_a_key_that_is_not_the_one_sealed_in_the_set(rater_set, t
         fh.write("ZZZ-ZZZZ,S9999,baseline,face,,S9999_baseline_face.jpg,,,,,\n")
     code, out = _status_output(rs.root, "--db", str(tmp_path / "r.sqlite"), "--key", str(key_dir))
     assert code == 1
-    assert "key.csv: does not match the checksum sealed in set.json" in out
+    assert f"{key_dir / 'key.csv'}: changed since the set was sealed" in out
 
 
 def test_status_before_any_rating_needs_no_database(rater_set, tmp_path):

@@ -3,6 +3,9 @@
 Nothing is computed before the inputs are proven to belong together. :func:`unblind` refuses
 (:class:`ScoreError`, the message names the file and says what to do) when
 
+* a file of ``key/`` or ``rater/`` differs from, is missing from or is extra to the seal
+  ``key/seal.json``, or its signature fails or is not by the expected key (:mod:`assess.seal`,
+  which raises ``SealError``); a set made before the seal is read with a warning;
 * ``key/key.csv`` does not hash to the ``key_sha256`` sealed in ``rater/set.json``;
 * the key and the rater folder belong to different sets (worklists or ratings of another set id,
   photo codes that do not match, a worklist of another length than ``set.json`` declares);
@@ -32,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import store, worklists
+from .. import seal, store, worklists
 from ..errors import AssessError
 from ..study import Scale, StudyError
 
@@ -155,6 +158,7 @@ class Unblinded:
     findings: list[Finding] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)  # input file -> sha256
+    sealed: seal.Verified | None = None  # what the seal check found (None: not checked)
 
     @property
     def baseline(self) -> str:
@@ -800,17 +804,21 @@ def unblind(
     ratings: str | Path | None = None,
     participants: str | Path | None = None,
     allow_unlocked: bool = False,
+    fingerprint: str | None = None,
 ) -> Unblinded:
     """Check the inputs and join ratings, worklists, key and arms into the long table.
 
     Exactly one of ``db`` (the ratings database) and ``ratings`` (a CSV of ratings made elsewhere)
-    is given. Raises :class:`ScoreError` before anything is computed when the inputs do not fit.
+    is given. Raises :class:`ScoreError` before anything is computed when the inputs do not fit,
+    and :class:`assess.seal.SealError` when the folders do not match their seal or the seal is not
+    signed by the key of ``fingerprint`` (when given).
     """
     if (db is None) == (ratings is None):
         raise ScoreError("give the ratings either as --db FILE (the rating app's database) or as "
                          "--ratings FILE.csv, not both")
     key_dir, root = Path(key_dir), Path(rater_dir)
     meta = _read_meta(root)
+    sealed = seal.verify(root, key_dir, fingerprint=fingerprint)
     # The worklists are parsed in another process while this one reads the ratings; a problem
     # with the ratings is reported after those of the set and the key, as if read after them.
     late: ScoreError | None = None
@@ -848,6 +856,8 @@ def unblind(
         raise late
     sources = {str(root / "set.json"): sha256_file(root / "set.json"),
                str(key_dir / "key.csv"): digest}
+    if sealed.seal_sha256:
+        sources[str(key_dir / seal.SEAL_FILE)] = sealed.seal_sha256
 
     findings: list[Finding] = []
     chain_counts: dict[str, dict] = {}
@@ -948,7 +958,7 @@ def unblind(
         "chains": chain_counts,
         "timepoint_order_from": timepoint_source,
     }
-    return Unblinded(folder, digest, timepoints, long, arms, findings, counts, sources)
+    return Unblinded(folder, digest, timepoints, long, arms, findings, counts, sources, sealed)
 
 
 def _missing(n: int, dtype: str):
