@@ -29,6 +29,7 @@ import hashlib
 import io
 import os
 import threading
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -716,6 +717,36 @@ def _glibc(name: str) -> Callable | None:
         return None
 
 
+PARENT_CHECK_SECONDS = 0.5
+"""How often a worker checks that the process that started it still runs."""
+
+
+def end_with_parent(parent: int) -> None:
+    """End this process as soon as ``parent`` (the process that started it) ends, killed included.
+
+    A worker waits for photos on a pipe that it holds open itself, so a parent killed outright
+    (SIGKILL, the out-of-memory killer) would leave it blocked forever. On Linux the kernel ends it
+    with the parent's thread that started it (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon
+    thread also checks every :data:`PARENT_CHECK_SECONDS` that the parent is still its parent and
+    ends the process otherwise. A parent already gone ends it at once.
+    """
+    prctl = _glibc("prctl")
+    if prctl is not None:
+        import signal
+
+        prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # gone before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_SECONDS)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="assess-parent-watch", daemon=True).start()
+
+
 def share_one_heap() -> None:
     """Make every thread of this process allocate from one C heap (glibc's ``M_ARENA_MAX = 1``).
 
@@ -734,8 +765,10 @@ def share_one_heap() -> None:
         mallopt(-8, 1)  # M_ARENA_MAX
 
 
-def _init_worker(gate) -> None:
+def _init_worker(gate, parent: int | None = None) -> None:
     global _WORKER_GATE, _TRIM_HEAP
+    if parent is not None:
+        end_with_parent(parent)
     _WORKER_GATE = gate
     _TRIM_HEAP = _heap_trimmer()
     share_one_heap()  # libheif's decoding threads: the worker's memory stays flat
@@ -846,7 +879,9 @@ class Workers:
     stops them at the end, dropping photos not started yet if the block fails.
 
     With one worker (``workers=1`` or a one-core machine) no process is started and
-    :func:`prepare_files` works in the calling process.
+    :func:`prepare_files` works in the calling process. The workers end with this process even
+    when it is killed outright (:func:`end_with_parent`); on Linux also with the thread that made
+    the pool, so make it in a thread that outlives it.
     """
 
     def __init__(self, workers: int | None = None) -> None:
@@ -858,7 +893,8 @@ class Workers:
             # the pool hangs once more than workers x limit jobs are queued (CPython gh-115634)
             gate = ctx.BoundedSemaphore(1)
             self.executor = ProcessPoolExecutor(max_workers=self.size, mp_context=ctx,
-                                                initializer=_init_worker, initargs=(gate,))
+                                                initializer=_init_worker,
+                                                initargs=(gate, os.getpid()))
             for _ in range(self.size):  # workers are started on demand: one per job submitted
                 self.executor.submit(_ready)
 
