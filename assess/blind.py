@@ -50,6 +50,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import __version__
+from .csvfile import read_table, spreadsheet_safe
 from .errors import AssessError
 from .ingest import EXTENSIONS, Inventory, Photo, check_decoded, discover
 from .study import NAME_RE, Study, load_study
@@ -564,25 +565,18 @@ def access_hash(code: str, salt_hex: str) -> str:
 
 def read_access(key_dir: str | Path) -> dict[str, str]:
     """Rater → access code from ``key/access.csv``."""
-    path = Path(key_dir) / "access.csv"
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            return {r["rater"]: r["access_code"] for r in csv.DictReader(fh)}
-    except (OSError, KeyError, csv.Error) as exc:
-        raise BlindError(f"{path}: cannot read the access codes ({exc})") from None
+    table = read_table(Path(key_dir) / "access.csv", ("rater", "access_code"), error=BlindError,
+                       what="access codes file", written_safe=True)
+    return dict(zip(table.column("rater"), table.column("access_code")))
 
 
 def read_key(key_dir: str | Path) -> list[KeyRow]:
     """The rows of ``key/key.csv``."""
     path = Path(key_dir) / "key.csv"
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            if tuple(reader.fieldnames or ()) != KEY_COLUMNS:
-                raise BlindError(f"{path}: columns must be {','.join(KEY_COLUMNS)}")
-            return [KeyRow(**r) for r in reader]
-    except OSError as exc:
-        raise BlindError(f"{path}: cannot read the key ({exc.strerror})") from None
+    table = read_table(path, error=BlindError, what="key", written_safe=True)
+    if table.header != KEY_COLUMNS:
+        raise BlindError(f"{path}: columns must be {','.join(KEY_COLUMNS)}")
+    return [KeyRow(*row) for row in table.rows]
 
 
 # --------------------------------------------------------------------------- writing a set
@@ -660,10 +654,11 @@ def _references(study: Study, regions: Sequence[str]) -> dict[str, tuple[str, di
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A key-folder CSV; every cell spreadsheet-safe (the readers undo it: ``written_safe``)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([spreadsheet_safe(v) for v in row] for row in rows)
     path.write_text(buf.getvalue(), encoding="utf-8")
 
 

@@ -22,7 +22,6 @@ True
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from collections import defaultdict
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from .csvfile import read_table
 from .errors import AssessError
 from .study import Study
 
@@ -439,25 +439,10 @@ def _entries(folder: Path) -> list[os.DirEntry]:
 
 
 def _read_manifest(path: Path) -> list[tuple[int, dict[str, str]]]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = [h.strip().lower() for h in (reader.fieldnames or [])]
-            missing = [c for c in MANIFEST_COLUMNS if c not in header]
-            if missing:
-                raise IngestError(f"{path}: columns {', '.join(missing)} missing; the manifest needs "
-                                  "a header participant,timepoint,region,file[,view]")
-            reader.fieldnames = header
-            rows = []
-            for row in reader:
-                if not any((v or "").strip() for k, v in row.items() if k is not None):
-                    continue
-                rows.append((reader.line_num, {k: (v or "") for k, v in row.items() if k}))
-            return rows
-    except FileNotFoundError:
-        raise IngestError(f"{path}: no such manifest file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise IngestError(f"{path}: cannot read the manifest ({exc}); save it as UTF-8 CSV") from None
+    """``(line, row)`` of each photo listed; any other column is allowed and left unread."""
+    table = read_table(path, MANIFEST_COLUMNS, error=IngestError, fold_case=True,
+                       what="manifest")
+    return list(table.records())
 
 
 def _inside(root: Path, images_dir: Path, rel: str) -> tuple[Path | None, str]:
