@@ -677,6 +677,27 @@ def _seal_rater_folder(rater_dir: Path) -> None:
         os.utime(dirpath, (FIXED_MTIME, FIXED_MTIME))
 
 
+def _write_failed(exc: BaseException, out_dir: Path, tmp: Path | None) -> BlindError:
+    """The error for a set that could not be written or moved into place (full disk, …)."""
+    import errno
+
+    from .deid import OutputError
+
+    if isinstance(exc, OutputError):
+        number, reason = exc.errno, exc.reason
+    else:
+        number, reason = getattr(exc, "errno", None), getattr(exc, "strerror", None) or str(exc)
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        advice = "free space there, or give --out a folder on another disk, and run it again"
+    elif number in (errno.EROFS, errno.EACCES, errno.EPERM):
+        advice = "give --out a folder you can write to"
+    else:
+        advice = "fix that and run it again"
+    left = (f"; the unfinished folder {tmp} could not be removed: delete it"
+            if tmp is not None and tmp.exists() else "; nothing was left behind")
+    return BlindError(f"{out_dir}: the set could not be written ({reason}){left}; {advice}")
+
+
 def _raise_on_sigterm() -> Callable[[], None]:
     """Turn SIGTERM into ``SystemExit`` while a set is built, so that the half-built folder is
     removed as on Ctrl+C; returns the function that restores the previous handler."""
@@ -797,7 +818,14 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
     specs = {r: _spec_for(study, [inventory.photos[i] for i in used], r) for r in regions}
 
     out_created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise BlindError(f"{out_dir}: is a file, not a folder; give --out a folder for the sets"
+                         ) from None
+    except OSError as exc:
+        raise BlindError(f"{out_dir}: cannot make the folder ({exc.strerror}); give --out a folder "
+                         "you can write to") from None
     stale = sorted(p.name for p in out_dir.glob(".*.partial-*"))
     if stale:
         warnings.append(f"{len(stale)} unfinished set folder(s) from an interrupted run in {out_dir}: "
@@ -923,7 +951,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
                              "it is left alone — choose another --set-id")
         os.chmod(tmp, DIR_MODE)
         os.rename(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         if out_created:
@@ -931,6 +959,8 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
                 out_dir.rmdir()  # only if this run made it and nothing else is in it
             except OSError:
                 pass
+        if isinstance(exc, (OSError, deid.OutputError)):
+            raise _write_failed(exc, out_dir, tmp) from None
         raise
     return BlindedSet(set_id, target, dict(the_plan.counts), tuple(study.blinding.raters), access,
                       seed_value, warnings)

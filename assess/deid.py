@@ -43,6 +43,7 @@ from .errors import AssessError
 
 __all__ = [
     "DeidError",
+    "OutputError",
     "Probe",
     "Spec",
     "Result",
@@ -97,6 +98,20 @@ _FULL_DECODES = threading.BoundedSemaphore(2)  # full-size decodes in probe(full
 _WORKER_GATE = None  # in pool workers: a semaphore shared by all workers for full-size decodes
 _GATE_TIMEOUT = 600.0  # seconds; a worker never waits forever for a crashed sibling
 _GATE_PIXELS = 8_000_000  # decodes larger than this (after DCT scaling) take the gate
+
+
+class OutputError(AssessError):
+    """A de-identified copy cannot be written (a full disk, a read-only folder): the output
+    folder is at fault, not the photo. ``reason`` is the system's word for it, ``path`` the file,
+    ``errno`` the error number (``errno.ENOSPC`` for a full disk).
+    """
+
+    def __init__(self, reason: str, path: str, errno: int | None = None):
+        super().__init__(reason, path, errno)
+        self.reason, self.path, self.errno = reason, path, errno
+
+    def __str__(self) -> str:
+        return f"{self.path}: cannot write the de-identified copy ({self.reason})"
 
 
 class DeidError(AssessError):
@@ -516,9 +531,12 @@ def encode_jpeg(img: Image.Image, quality: int) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as fh:
-        fh.write(data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise OutputError(exc.strerror or str(exc), str(path), exc.errno) from None
     return hashlib.sha256(data).hexdigest()
 
 
@@ -817,6 +835,8 @@ def _job(job: tuple[Path, Path, Path, Spec]) -> tuple[bool, object]:
 def _job_inner(job: tuple[Path, Path, Path, Spec]) -> tuple[bool, object]:
     try:
         return True, prepare_file(*job)
+    except OutputError:
+        raise  # the output folder, not the photo: the whole batch stops
     except DeidError as exc:
         return False, str(exc)
     except MemoryError:
@@ -931,6 +951,8 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
     DeidError
         once, after every photo has been tried, listing every failing file and why. Files already
         written for other photos are left for the caller (who builds the set aside) to discard.
+    OutputError
+        at once when a copy cannot be written (a full disk): the photos not started are dropped.
     """
     jobs = list(jobs)
     if not jobs:
@@ -957,6 +979,8 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
             i = futures[fut]
             try:
                 ok, value = fut.result()
+            except OutputError:
+                raise
             except Exception as exc:  # a worker died (e.g. killed for memory)
                 ok, value = False, f"{jobs[i][0]}: the worker processing it stopped ({exc}); retry"
             yield i, ok, value
