@@ -605,6 +605,19 @@ def _check_set_id(set_id: str) -> None:
                          "e.g. nct06217627-20261125")
 
 
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse an ``--out`` inside a set's rater folder (the new key would travel to the rater with
+    it) or key folder."""
+    for folder in (out_dir.resolve(), *out_dir.resolve().parents):
+        if (folder / "set.json").is_file() and (folder / "worklists").is_dir():
+            raise BlindError(f"{out_dir}: is inside the rater folder {folder} of a set, and the new "
+                             "set's key would be copied to the rater with it; give --out a folder "
+                             "outside any set, e.g. assignments")
+        if (folder / "key.csv").is_file() and (folder / "access.csv").is_file():
+            raise BlindError(f"{out_dir}: is inside the key folder {folder} of a set; give --out a "
+                             "folder outside any set, e.g. assignments")
+
+
 def _spec_for(study: Study, photos: Sequence[Photo], region: str):
     from .deid import Spec
 
@@ -808,6 +821,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
     if set_id is None:
         set_id = default_set_id(study, out_dir, today)
     _check_set_id(set_id)
+    _check_out_dir(out_dir)
     target = out_dir / set_id
     if target.exists() or target.is_symlink():
         raise BlindError(f"{target}: a set with this id exists already and is never overwritten; "

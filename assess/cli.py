@@ -19,7 +19,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def friendly(func):
-    """Turn an ``AssessError`` into ``Error: <message>`` and exit status 1."""
+    """Turn an ``AssessError`` into ``Error: <message>`` and exit status 1; so too a file that
+    cannot be read or written where no stage said more (``Error: <file>: <reason>``)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -27,6 +28,10 @@ def friendly(func):
             return func(*args, **kwargs)
         except AssessError as exc:
             click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
             sys.exit(1)
 
     return wrapper

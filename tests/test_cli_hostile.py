@@ -1,0 +1,97 @@
+"""Careless or hostile input on the command line ends in one clear message, never a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from assess.cli import cli
+from assess.synth import make_study
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    return make_study(tmp_path_factory.mktemp("raw") / "images", participants=3, size=(64, 48))
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_message(result, exit_code: int = 1) -> str:
+    """The single error line of a command that failed as a user should see it fail."""
+    assert result.exit_code == exit_code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@contextlib.contextmanager
+def read_only_folder(path):
+    """A folder nobody can write to, root included: a read-only tmpfs (skips where not root)."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    if made.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_randomize_into_a_rater_folder_is_refused_so_no_key_travels_to_the_rater(synth, tmp_path,
+                                                                                make_rater_set):
+    rater, key, _ = make_rater_set()
+    before = sorted(p.relative_to(rater) for p in rater.rglob("*"))
+    message = one_message(run("randomize", "--study", synth.study_path, "--images", synth.root,
+                              "--out", rater / "images", "--set-id", "inner"))
+    assert message == (f"Error: {rater / 'images'}: is inside the rater folder {rater.resolve()} "
+                       "of a set, and the new set's key would be copied to the rater with it; "
+                       "give --out a folder outside any set, e.g. assignments")
+    assert sorted(p.relative_to(rater) for p in rater.rglob("*")) == before
+
+
+def test_randomize_into_a_key_folder_is_refused(synth, make_rater_set):
+    _, key, _ = make_rater_set()
+    message = one_message(run("randomize", "--study", synth.study_path, "--images", synth.root,
+                              "--out", key, "--set-id", "inner"))
+    assert message.startswith(f"Error: {key}: is inside the key folder {key.resolve()} of a set")
+    assert not (key / "inner").exists()
+
+
+def test_init_into_a_read_only_folder_names_it_in_one_line(tmp_path):
+    with read_only_folder(tmp_path / "ro") as ro:
+        message = one_message(run("init", ro / "trial"))
+    assert message == f"Error: {ro / 'trial'}: Read-only file system"
+
+
+def test_a_contact_sheet_that_cannot_be_written_names_the_file_in_one_line(tmp_path,
+                                                                         make_rater_set):
+    rater, _, _ = make_rater_set()
+    with read_only_folder(tmp_path / "ro") as ro:
+        message = one_message(run("contact-sheet", rater, "--out", ro / "sheet.jpg"))
+    assert message.startswith(f"Error: {ro / 'sheet.jpg'}")
+    assert "Read-only file system" in message
+
+
+def test_score_into_a_read_only_folder_names_it_in_one_line(tmp_path, make_rater_set):
+    rater, key, _ = make_rater_set()
+    items = json.loads((rater / "worklists" / "derm1.json").read_text())["items"]
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text("rater,code,score\n" + "".join(f"derm1,{it['item']},2\n" for it in items))
+    with read_only_folder(tmp_path / "ro") as ro:
+        message = one_message(run("score", "--rater-dir", rater, "--key", key, "--ratings",
+                                  ratings, "--out", ro / "results"))
+    assert message.startswith(f"Error: {ro / 'results'}")
+    assert "Read-only file system" in message
