@@ -95,3 +95,22 @@ def test_score_into_a_read_only_folder_names_it_in_one_line(tmp_path, make_rater
                                   ratings, "--out", ro / "results"))
     assert message.startswith(f"Error: {ro / 'results'}")
     assert "Read-only file system" in message
+
+
+def test_status_with_a_mistyped_database_says_so_instead_of_showing_nothing_rated(tmp_path,
+                                                                                 make_rater_set):
+    rater, _, _ = make_rater_set()
+    message = one_message(run("status", rater, "--db", tmp_path / "ratngs.sqlite"))
+    assert message.startswith(f"Error: {tmp_path / 'ratngs.sqlite'}: no ratings database here")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a database at all, just text\n"])
+def test_status_and_score_with_a_database_that_is_not_one_name_it(tmp_path, make_rater_set,
+                                                                  content):
+    rater, key, _ = make_rater_set()
+    db = tmp_path / "ratings.sqlite"
+    db.write_bytes(content)
+    for args in (("status", rater, "--db", db),
+                 ("score", "--rater-dir", rater, "--key", key, "--db", db, "--out", tmp_path / "r")):
+        assert one_message(run(*args)).startswith(f"Error: {db}: not a readable ratings database")
+    assert not (tmp_path / "r").exists()
