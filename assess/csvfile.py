@@ -198,11 +198,15 @@ def plain_table(data: bytes, path: str | Path, required: Sequence[str] = (), *,
         return np.searchsorted(found, ends) - np.searchsorted(found, starts)
 
     commas = per_line(np.flatnonzero(raw == 44))
-    spaces = per_line(np.flatnonzero((raw == 32) | (raw == 9)))
     length = ends - starts
     blank = length == 0
-    if (~blank & ((commas != len(header) - 1) | (commas + spaces == length))).any():
-        return None  # a field too many or too few, or a row of empty fields or spaces only
+    if (~blank & (commas != len(header) - 1)).any():
+        return None  # a field too many or too few
+    first = raw[np.minimum(starts, len(raw) - 1)] if len(raw) else raw
+    if (~blank & ((first == 44) | (first == 32) | (first == 9))).any():  # may hold no value
+        spaces = per_line(np.flatnonzero((raw == 32) | (raw == 9)))
+        if (~blank & (commas + spaces == length)).any():
+            return None  # a row of empty fields or spaces only
     lines = np.flatnonzero(~blank) + 1
     return header, lines[1:]
 
