@@ -389,10 +389,11 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None):
     """
     from . import rate as rating
 
+    rows = rating.status(rater_dir, db=db, key_dir=key_dir)
     if db is not None and not db.exists():  # a mistyped --db would show nothing rated
-        raise AssessError(f"{db}: no ratings database here; give the file written by `assess "
-                          "rate` (results/<set-id>/ratings.sqlite), or leave --db out")
-    click.echo(rating.format_status(rating.status(rater_dir, db=db, key_dir=key_dir)))
+        click.echo(f"note: {db} does not exist (yet): no rating has been saved there; is it the "
+                   "file `assess rate` writes?", err=True)
+    click.echo(rating.format_status(rows))
 
 
 # --------------------------------------------------------------------------- statistician

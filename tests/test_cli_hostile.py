@@ -97,11 +97,14 @@ def test_score_into_a_read_only_folder_names_it_in_one_line(tmp_path, make_rater
     assert "Read-only file system" in message
 
 
-def test_status_with_a_mistyped_database_says_so_instead_of_showing_nothing_rated(tmp_path,
-                                                                                 make_rater_set):
+def test_status_with_a_database_that_does_not_exist_says_so_beside_the_progress(tmp_path,
+                                                                               make_rater_set):
     rater, _, _ = make_rater_set()
-    message = one_message(run("status", rater, "--db", tmp_path / "ratngs.sqlite"))
-    assert message.startswith(f"Error: {tmp_path / 'ratngs.sqlite'}: no ratings database here")
+    result = run("status", rater, "--db", tmp_path / "ratngs.sqlite")
+    assert result.exit_code == 0  # before any rating there is no database yet
+    assert result.stderr.startswith(f"note: {tmp_path / 'ratngs.sqlite'} does not exist (yet): "
+                                    "no rating has been saved there")
+    assert result.stdout.splitlines()[1].startswith("derm1  0/")
 
 
 @pytest.mark.parametrize("content", [b"", b"not a database at all, just text\n"])
