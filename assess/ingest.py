@@ -244,7 +244,7 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
                                  "once"))
         candidates = unique
         listed = {os.path.normpath(c[4]) for c in candidates}
-        unlisted = sorted(e.name for e in _entries(images_dir) if e.is_file()
+        unlisted = sorted(e.name for e in _entries(images_dir) if _file_like(e)
                           and e.name.lower().endswith(EXTENSIONS) and e.name not in listed)
         if unlisted:
             warnings.append(f"{len(unlisted)} photo file(s) in {images_dir} are not in the manifest "
@@ -436,6 +436,14 @@ def _entries(folder: Path) -> list[os.DirEntry]:
             return sorted(it, key=lambda e: e.name)
     except OSError as exc:
         raise IngestError(f"{folder}: cannot list the folder ({exc.strerror})") from None
+
+
+def _file_like(entry: os.DirEntry) -> bool:
+    """A file, or a link that cannot be followed (a loop): named, never a traceback."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return True
 
 
 def _read_manifest(path: Path) -> list[tuple[int, dict[str, str]]]:

@@ -117,3 +117,20 @@ def test_status_and_score_with_a_database_that_is_not_one_name_it(tmp_path, make
                  ("score", "--rater-dir", rater, "--key", key, "--db", db, "--out", tmp_path / "r")):
         assert one_message(run(*args)).startswith(f"Error: {db}: not a readable ratings database")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_link_loop_beside_a_manifest_is_named_as_left_out_not_a_traceback(synth, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for p in synth.photos:
+        (images / p.path).write_bytes((synth.root / p.path).read_bytes())
+    (images / "S9_baseline_face.jpg").symlink_to("loop.jpg")
+    (images / "loop.jpg").symlink_to("S9_baseline_face.jpg")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("participant,timepoint,region,file\n" + "".join(
+        f"{p.participant},{p.timepoint},{p.region},{p.path}\n" for p in synth.photos))
+    result = run("randomize", "--study", synth.study_path, "--images", images, "--out",
+                 tmp_path / "out", "--set-id", "m", "--seed", 10**13, "--manifest", manifest)
+    assert result.exit_code == 0, result.output
+    assert (f"Warning: 2 photo file(s) in {images} are not in the manifest and are left out: "
+            "S9_baseline_face.jpg, loop.jpg") in result.stdout
