@@ -316,6 +316,7 @@ def demo(images_dir: Path, out_dir: Path, host: str, port: int, no_serve: bool,
 
 
 def _check_port(host: str, port: int) -> None:
+    import errno
     import os
     import socket
 
@@ -327,9 +328,16 @@ def _check_port(host: str, port: int) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
-            raise AssessError(f"port {port} on {host} is in use (another app running?); "
-                              f"stop it or give another --port") from None
+        except socket.gaierror:
+            raise AssessError(f"--host {host}: not an address or name this machine knows; give "
+                              "one such as 127.0.0.1 (this machine only) or 0.0.0.0") from None
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise AssessError(f"port {port} on {host} is in use (another app running?); "
+                                  f"stop it or give another --port") from None
+            raise AssessError(f"--host {host} --port {port}: cannot listen there "
+                              f"({exc.strerror}); give an address of this machine such as "
+                              "127.0.0.1 or 0.0.0.0") from None
 
 
 # --------------------------------------------------------------------------- rater
@@ -364,6 +372,7 @@ def rate(rater_dir: Path, db: Path | None, host: str, port: int, sso_raters: Pat
 
     rater_set = rating.load_rater_set(rater_dir)
     db = db if db is not None else rating.default_db(rater_set)
+    _check_port(host, port)
     click.echo(f"Ratings database: {db}", err=True)
     rating.serve(rater_dir, db=db, host=host, port=port, sso_raters=sso_raters)
 

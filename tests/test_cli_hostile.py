@@ -134,3 +134,17 @@ def test_a_link_loop_beside_a_manifest_is_named_as_left_out_not_a_traceback(synt
     assert result.exit_code == 0, result.output
     assert (f"Warning: 2 photo file(s) in {images} are not in the manifest and are left out: "
             "S9_baseline_face.jpg, loop.jpg") in result.stdout
+
+
+@pytest.mark.parametrize("host, needle", [
+    ("999.999.1.1", "--host 999.999.1.1: not an address or name this machine knows"),
+    ("192.0.2.1", "--host 192.0.2.1 --port 65012: cannot listen there"),  # TEST-NET, not ours
+])
+def test_rate_on_an_address_that_is_not_this_machines_says_so_before_serving(make_rater_set,
+                                                                            tmp_path, host,
+                                                                            needle):
+    rater, _, _ = make_rater_set()
+    message = one_message(run("rate", rater, "--db", tmp_path / "r.sqlite", "--host", host,
+                              "--port", 65012))
+    assert message.startswith(f"Error: {needle}")
+    assert not (tmp_path / "r.sqlite").exists()
