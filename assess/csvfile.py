@@ -37,6 +37,8 @@ from .errors import AssessError
 __all__ = ["Table", "read_table", "parse_table", "plain_table", "spreadsheet_safe",
            "from_spreadsheet_safe"]
 
+_RESTORE = ("`assess randomize` wrote this file and it is never edited by hand: restore it from "
+            "the coordinator's backup")
 # a cell a spreadsheet would read as a formula starts with one of =+-@, a tab or a carriage return
 _ESCAPED = re.compile(r"^'+[=+\-@\t\r]")
 _NEEDS_PREFIX = re.compile(r"^'*[=+\-@\t\r]")
@@ -143,11 +145,13 @@ def parse_table(data: bytes, path: str | Path, required: Sequence[str] = (), *,
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise error(f"{path}: line {line} is not UTF-8 text (byte 0x{data[exc.start]:02x}); save "
-                    f"the {what} as \"CSV UTF-8\"") from None
+        advice = _RESTORE if written_safe else f"save the {what} as \"CSV UTF-8\""
+        raise error(f"{path}: line {line} is not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                    f"{advice}") from None
     if not text.strip():
         columns = f": {','.join(required)}" if required else ""
-        raise error(f"{path}: the {what} is empty; it needs a header row{columns}")
+        advice = f"; {_RESTORE}" if written_safe else ""
+        raise error(f"{path}: the {what} is empty; it needs a header row{columns}{advice}")
     if "\x00" in text:
         line = text[:text.index("\x00")].count("\n") + 1
         raise error(f"{path}: line {line} holds a NUL byte; this is not a CSV text file")
@@ -157,9 +161,10 @@ def parse_table(data: bytes, path: str | Path, required: Sequence[str] = (), *,
     width = len(header)
     if set(map(len, rows)) - {width}:
         line, row = next((n, r) for n, r in zip(lines, rows) if len(r) != width)
+        advice = _RESTORE if written_safe else ("give one value per column and put a value "
+                                                "holding a comma in double quotes")
         raise error(f"{path}: line {line} has {len(row)} field{'s' * (len(row) != 1)} but the "
-                    f"header has {width} ({','.join(header)}); give one value per column and put "
-                    "a value holding a comma in double quotes")
+                    f"header has {width} ({','.join(header)}); {advice}")
     if written_safe and "'" in text:
         rows = [[from_spreadsheet_safe(v) if v[:1] == "'" else v for v in row] for row in rows]
     return Table(path, header, rows, lines)
