@@ -19,7 +19,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def friendly(func):
-    """Turn an ``AssessError`` into ``Error: <message>`` and exit status 1."""
+    """Turn an ``AssessError`` into ``Error: <message>`` and exit status 1; so too a file that
+    cannot be read or written where no stage said more (``Error: <file>: <reason>``)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -27,6 +28,10 @@ def friendly(func):
             return func(*args, **kwargs)
         except AssessError as exc:
             click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
             sys.exit(1)
 
     return wrapper
@@ -382,6 +387,7 @@ def demo(images_dir: Path, out_dir: Path, host: str, port: int, no_serve: bool,
 
 
 def _check_port(host: str, port: int) -> None:
+    import errno
     import os
     import socket
 
@@ -393,9 +399,16 @@ def _check_port(host: str, port: int) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
-            raise AssessError(f"port {port} on {host} is in use (another app running?); "
-                              f"stop it or give another --port") from None
+        except socket.gaierror:
+            raise AssessError(f"--host {host}: not an address or name this machine knows; give "
+                              "one such as 127.0.0.1 (this machine only) or 0.0.0.0") from None
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise AssessError(f"port {port} on {host} is in use (another app running?); "
+                                  f"stop it or give another --port") from None
+            raise AssessError(f"--host {host} --port {port}: cannot listen there "
+                              f"({exc.strerror}); give an address of this machine such as "
+                              "127.0.0.1 or 0.0.0.0") from None
 
 
 # --------------------------------------------------------------------------- rater
@@ -430,6 +443,7 @@ def rate(rater_dir: Path, db: Path | None, host: str, port: int, sso_raters: Pat
 
     rater_set = rating.load_rater_set(rater_dir)
     db = db if db is not None else rating.default_db(rater_set)
+    _check_port(host, port)
     click.echo(f"Ratings database: {db}", err=True)
     rating.serve(rater_dir, db=db, host=host, port=port, sso_raters=sso_raters)
 
@@ -458,7 +472,11 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None, fingerprint: 
     from . import rate as rating
 
     sealed = _check_seal(rater_dir, key_dir, fingerprint, images=False, show=False)
-    click.echo(rating.format_status(rating.status(rater_dir, db=db, key_dir=key_dir)))
+    rows = rating.status(rater_dir, db=db, key_dir=key_dir)
+    if db is not None and not db.exists():  # a mistyped --db would show nothing rated
+        click.echo(f"note: {db} does not exist (yet): no rating has been saved there; is it the "
+                   "file `assess rate` writes?", err=True)
+    click.echo(rating.format_status(rows))
     if sealed is not None:
         _show_seal(sealed)
 

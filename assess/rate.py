@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
 from . import store
+from .csvfile import parse_table, read_table
 from .errors import AssessError
 from .study import NAME_RE, Scale
 
@@ -539,8 +540,6 @@ def status(rater_dir: str | Path, db: str | Path | None = None,
 
 
 def _repeat_codes(rs: RaterSet, key_dir: str | Path) -> set[str]:
-    import csv
-
     key_csv = Path(key_dir) / "key.csv"
     try:
         raw = key_csv.read_bytes()
@@ -551,11 +550,10 @@ def _repeat_codes(rs: RaterSet, key_dir: str | Path) -> set[str]:
     if sealed and hashlib.sha256(raw).hexdigest() != sealed:
         raise RateError(f"{key_csv}: does not match the checksum sealed in set.json; "
                         "is it the key of this set?")
-    repeats = set()
-    for row in csv.DictReader(raw.decode("utf-8").splitlines()):
-        if (row.get("repeat_of") or "").strip():
-            repeats.add((row.get("pair") or "").strip() or row["code"])
-    return repeats
+    table = parse_table(raw, key_csv, ("code", "repeat_of", "pair"), error=RateError,
+                        what="key", written_safe=True)
+    return {row["pair"].strip() or row["code"] for _, row in table.records()
+            if row["repeat_of"].strip()}
 
 
 def format_status(rows: list[RaterStatus]) -> str:
@@ -648,18 +646,13 @@ def load_sso_raters(path: str | Path, rater_set: RaterSet) -> dict[str, str]:
     identity provider reports for the person (``st.user.email``), ``rater`` a rater id of the set.
     Returns account (lower case) → rater id. An account may rate as one rater only.
     """
-    import csv
-
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise RateError(f"{path}: cannot read the list of accounts ({exc.strerror})") from None
-    rows = list(csv.DictReader(text.splitlines()))
-    if not rows or not {"account", "rater"} <= set(rows[0]):
+    table = read_table(path, ("account", "rater"), error=RateError, fold_case=True,
+                       what="list of accounts")
+    if not table.rows:
         raise RateError(f"{path}: needs the columns account,rater (one row per person)")
     out: dict[str, str] = {}
-    for n, row in enumerate(rows, start=2):
+    for n, row in table.records():
         account = (row["account"] or "").strip().lower()
         rater = (row["rater"] or "").strip()
         if not account or rater not in rater_set.raters:
