@@ -60,6 +60,7 @@ __all__ = [
     "status",
     "format_status",
     "serve",
+    "neutral_script_path",
     "streamlit_flags",
     "load_sso_raters",
 ]
@@ -629,6 +630,33 @@ def sweep_run_dirs(parent: str | Path | None = None) -> list[Path]:
     return removed
 
 
+@contextmanager
+def neutral_script_path(script: str | Path) -> Iterator[str]:
+    """A path to the app script that says nothing about the server, for as long as it is open.
+
+    Streamlit sends the main script's path to every browser (``new_session.main_script_path``).
+    The per-run folder's own path names the temporary folder, the server's process id and, where
+    the temporary folder is in a home folder, the user. Where the system offers ``/dev/fd`` (Linux),
+    the script is reached through a handle on its folder instead: ``/dev/fd/<n>/app.py``, which
+    names only a small handle number. Elsewhere the script's own path is given.
+    """
+    script = Path(script)
+    try:
+        fd = os.open(script.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        yield str(script)
+        return
+    try:
+        neutral = f"/dev/fd/{fd}/{script.name}"
+        try:
+            usable = os.path.samefile(neutral, script)
+        except OSError:
+            usable = False
+        yield neutral if usable else str(script)
+    finally:
+        os.close(fd)
+
+
 def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.0.0.1",
           port: int = 8501, sso_raters: str | Path | None = None) -> None:
     """Serve the rating app for a rater folder until interrupted (blocks).
@@ -655,14 +683,14 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
     sys.setswitchinterval(0.001)
     sweep_run_dirs()
     with closing(store.connect(db)), \
-            tempfile.TemporaryDirectory(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-") as run_dir:
-        script = prepare_run_dir(rs, run_dir)
+            tempfile.TemporaryDirectory(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-") as run_dir, \
+            neutral_script_path(prepare_run_dir(rs, run_dir)) as script:
         os.environ[ENV_RATER_DIR] = str(rs.root)
         os.environ[ENV_DB] = str(db.resolve())
         if sso_raters is not None:
             os.environ[ENV_SSO] = str(Path(sso_raters).resolve())
         try:
-            stcli.main.main(args=["run", str(script), *streamlit_flags(host, port)],
+            stcli.main.main(args=["run", script, *streamlit_flags(host, port)],
                             prog_name="streamlit", standalone_mode=False)
         finally:
             for name in (ENV_RATER_DIR, ENV_DB, ENV_SSO):
