@@ -30,6 +30,7 @@ import re
 import statistics
 import sys
 import tempfile
+import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,11 @@ __all__ = [
     "FIRST_CHOICES",
     "REASON_CHOICES",
     "RateError",
+    "TooSoonError",
+    "OnScreen",
+    "DEFAULT_MIN_VIEW_MS",
+    "TOO_SOON_HINT",
+    "check_seen",
     "Item",
     "RaterSet",
     "Progress",
@@ -105,6 +111,56 @@ class RateError(AssessError):
     """The rater folder or a rating cannot be used; the message names the file or field."""
 
 
+class TooSoonError(RateError):
+    """An answer for a photo that was not on screen, or not on screen long enough, to be seen."""
+
+
+#: How long a photo must be on screen before it can be rated, for sets that do not say
+#: (``set.json`` written before the study file had ``[rating] min_view_ms``).
+DEFAULT_MIN_VIEW_MS = 400
+#: What the rater reads when a press comes too soon (the app and the page's key guard).
+TOO_SOON_HINT = "Too fast — look at the photo first"
+
+
+@dataclass(frozen=True)
+class OnScreen:
+    """The item the rater's screen shows and since when (``time.monotonic()`` seconds).
+
+    ``since`` is taken when the server starts drawing the item, before its photo is sent, so the
+    time the photo has really been in front of the rater is never longer than ``now - since``.
+    """
+
+    item: str
+    since: float
+
+
+def check_seen(item: str, on_screen: OnScreen | None, min_view_ms: int,
+               now: float | None = None) -> None:
+    """Refuse an answer for ``item`` unless it is the item on screen, shown ``min_view_ms`` ago.
+
+    An answer carrying another item than the one on screen (a press meant for the photo before,
+    arriving after the screen moved on) and an answer that comes sooner than ``min_view_ms``
+    after the item was put on screen raise :class:`TooSoonError`; nothing is saved.
+
+    >>> check_seen("AAA-AAAA", OnScreen("AAA-AAAA", 10.0), 400, now=10.5)
+    >>> check_seen("AAA-AAAA", OnScreen("AAA-AAAA", 10.0), 400, now=10.12)
+    Traceback (most recent call last):
+    ...
+    assess.rate.TooSoonError: AAA-AAAA: answered 120 ms after it was shown (at least 400 ms)
+    >>> check_seen("AAA-AAAA", OnScreen("CCC-CCCC", 1.0), 400, now=10.0)
+    Traceback (most recent call last):
+    ...
+    assess.rate.TooSoonError: AAA-AAAA: not on screen (CCC-CCCC is)
+    """
+    if on_screen is None or on_screen.item != item:
+        shown = on_screen.item if on_screen is not None else "nothing"
+        raise TooSoonError(f"{item}: not on screen ({shown} is)")
+    elapsed_ms = 1000 * ((time.monotonic() if now is None else now) - on_screen.since)
+    if elapsed_ms < min_view_ms:
+        raise TooSoonError(f"{item}: answered {elapsed_ms:.0f} ms after it was shown "
+                           f"(at least {min_view_ms} ms)")
+
+
 @dataclass(frozen=True)
 class Item:
     """One entry of a worklist: a single photo or a pair (``photos`` = ``(left, right)``)."""
@@ -127,6 +183,8 @@ class RaterSet:
     counts: Mapping[str, int]
     raters: Mapping[str, Mapping[str, object]]
     references: Mapping[str, Mapping[int, Path]] = field(default_factory=dict)
+    #: How long a photo must have been on screen before it can be rated (``set.json`` ``rating``).
+    min_view_ms: int = DEFAULT_MIN_VIEW_MS
 
     def worklist(self, rater: str) -> "Worklist":
         """The rater's worklist (``worklists/<rater>.json``), checked against the set."""
@@ -197,7 +255,19 @@ def load_rater_set(rater_dir: str | Path) -> RaterSet:
                 raise _fail(path, f"references.{sid}: {value!r} is not a level value") from None
     counts = {k: v for k, v in (data.get("counts") or {}).items() if isinstance(v, int)}
     return RaterSet(root=root.resolve(), set_id=set_id, presentation=presentation, scales=scales,
-                    counts=counts, raters=raters, references=references)
+                    counts=counts, raters=raters, references=references,
+                    min_view_ms=_min_view_ms(path, data.get("rating")))
+
+
+def _min_view_ms(path: Path, rating: object) -> int:
+    """``rating.min_view_ms`` of ``set.json``; sets written before it existed get the default."""
+    if rating is None:
+        return DEFAULT_MIN_VIEW_MS
+    value = rating.get("min_view_ms", DEFAULT_MIN_VIEW_MS) if isinstance(rating, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
+        raise _fail(path, f"rating.min_view_ms: must be a whole number of milliseconds from 0 to "
+                    f"10000, not {value!r}; copy the rater folder again")
+    return value
 
 
 def _is_hex(value: object) -> bool:
@@ -400,9 +470,18 @@ class Worklist:
     def save(self, db_path: str | Path, item: str, *, score: int | None = None,
              better: str | None = None, first: str | None = None, cannot_assess: str | None = None,
              comment: str | None = None, change_reason: str | None = None,
-             shown_at: str | None = None, seconds: float | None = None) -> store.Event:
-        """Save one answer of this rater for one of their items; committed when this returns."""
+             shown_at: str | None = None, seconds: float | None = None,
+             on_screen: OnScreen | None | object = ...) -> store.Event:
+        """Save one answer of this rater for one of their items; committed when this returns.
+
+        The app passes ``on_screen`` (what the rater's screen shows): the answer is then taken only
+        for the item on screen, once it has been shown the set's ``min_view_ms``
+        (:func:`check_seen`, :class:`TooSoonError`). Left out, the answer is not timed (answers
+        entered by a program).
+        """
         it = self._check_item(item)
+        if on_screen is not ...:
+            check_seen(item, on_screen, self.set.min_view_ms)
         if score is not None:
             if it.kind != "single":
                 raise RateError(f"{item} is a pair: answer which looks better and which came first")

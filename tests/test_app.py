@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import re
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -15,19 +16,36 @@ from assess import rate, store
 APP = str(rate.APP_SCRIPT)
 
 
+# The tests of what an answer does take it at once (no minimum time on the photo); the minimum
+# time is tested on its own below, on sets that ask for it.
 @pytest.fixture
 def env(make_rater_set, tmp_path, monkeypatch):
-    return _env(make_rater_set, tmp_path, monkeypatch, "single")
+    return _env(make_rater_set, tmp_path, monkeypatch, "single", 0)
 
 
 @pytest.fixture
 def pairs_env(make_rater_set, tmp_path, monkeypatch):
-    return _env(make_rater_set, tmp_path, monkeypatch, "pairs")
+    return _env(make_rater_set, tmp_path, monkeypatch, "pairs", 0)
 
 
-def _env(make_rater_set, tmp_path, monkeypatch, presentation):
+#: Long enough that a click right after a run surely comes sooner, even on a busy machine.
+TIMED_MS = 1500
+
+
+@pytest.fixture
+def timed_env(make_rater_set, tmp_path, monkeypatch):
+    return _env(make_rater_set, tmp_path, monkeypatch, "single", TIMED_MS)
+
+
+@pytest.fixture
+def timed_pairs_env(make_rater_set, tmp_path, monkeypatch):
+    return _env(make_rater_set, tmp_path, monkeypatch, "pairs", TIMED_MS)
+
+
+def _env(make_rater_set, tmp_path, monkeypatch, presentation, min_view_ms):
     rater_dir, key_dir, access = make_rater_set(raters=("derm1", "derm2"), participants=2,
-                                                presentation=presentation)
+                                                presentation=presentation,
+                                                min_view_ms=min_view_ms)
     db = tmp_path / "results" / "ratings.sqlite"
     monkeypatch.setenv(rate.ENV_RATER_DIR, str(rater_dir))
     monkeypatch.setenv(rate.ENV_DB, str(db))
@@ -84,6 +102,12 @@ def level_key(env, rater: str, item: str, pick: int = 0) -> str:
 
 def events(env):
     return store.all_events(env.db)
+
+
+def hints(at: AppTest) -> list[str]:
+    """The hints on the page (a press refused because it came too soon)."""
+    return [html.unescape(m.group(1)) for md in at.markdown
+            for m in re.finditer(r'class="assess-hint"[^>]*>([^<]*)<', md.value)]
 
 
 def page_text(at: AppTest) -> str:
@@ -357,3 +381,65 @@ def test_a_saved_comment_is_shown_again_with_its_item_and_not_with_the_next(env)
     click(at, "nav-back")
     assert shown(at) == first
     assert at.text_input(key="comment").value == "freckles"
+
+# ----------------------------------------------------------------------------- only what was seen
+
+
+def test_the_sets_minimum_time_on_the_photo_reaches_the_app(timed_env):
+    assert timed_env.rs.min_view_ms == TIMED_MS
+
+
+def test_a_rating_sooner_than_the_minimum_time_on_the_photo_is_refused_with_a_hint(timed_env):
+    env = timed_env
+    at = signed_in(env)
+    item = shown(at)
+    click(at, level_key(env, "derm1", item, 1))
+    assert not env.db.exists() or events(env).empty
+    assert shown(at) == item and progress_text(at) == "0 of 8 rated"
+    assert hints(at) == [rate.TOO_SOON_HINT]
+    time.sleep(TIMED_MS / 1000)
+    click(at, level_key(env, "derm1", item, 1))
+    df = events(env)
+    assert list(df["item"]) == [item]
+    assert df["seconds"][0] >= TIMED_MS / 1000  # the time on the photo is recorded as before
+    assert shown(at) != item and hints(at) == []
+
+
+def test_two_quick_ratings_rate_only_the_photo_that_was_on_screen_long_enough(timed_env):
+    env = timed_env
+    at = signed_in(env)
+    first = shown(at)
+    time.sleep(TIMED_MS / 1000)
+    click(at, level_key(env, "derm1", first, 0))
+    second = shown(at)
+    assert second != first
+    click(at, level_key(env, "derm1", second, 2))  # at once: the second photo was not seen
+    assert list(events(env)["item"]) == [first]
+    assert shown(at) == second and hints(at) == [rate.TOO_SOON_HINT]
+
+
+def test_going_back_to_a_photo_starts_its_minimum_time_again(timed_env):
+    env = timed_env
+    at = signed_in(env)
+    first = shown(at)
+    time.sleep(TIMED_MS / 1000)
+    click(at, level_key(env, "derm1", first, 0))
+    click(at, "nav-back")
+    assert shown(at) == first
+    click(at, level_key(env, "derm1", first, 3))
+    df = events(env)
+    assert list(df["revision"]) == [1] and hints(at) == [rate.TOO_SOON_HINT]
+
+
+def test_a_pair_question_answered_too_soon_is_not_kept(timed_pairs_env):
+    env = timed_pairs_env
+    at = signed_in(env)
+    item = shown(at)
+    click(at, "better-better_right")
+    assert hints(at) == [rate.TOO_SOON_HINT]
+    time.sleep(TIMED_MS / 1000)
+    click(at, "first-cannot_tell")  # the first question was refused: nothing is saved yet
+    assert (not env.db.exists() or events(env).empty) and shown(at) == item
+    click(at, "better-better_right")
+    df = events(env)
+    assert list(zip(df["item"], df["better"], df["first"])) == [(item, "better_right", "cannot_tell")]

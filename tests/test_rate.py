@@ -303,3 +303,49 @@ def test_a_faulty_single_sign_on_account_list_is_refused_with_the_line(rater_set
     path.write_text(text)
     with pytest.raises(rate.RateError, match=message):
         rate.load_sso_raters(path, rs)
+
+
+# ------------------------------------------------------------------------------------ seen only
+
+
+def test_a_set_takes_ratings_after_400_ms_on_the_photo_unless_its_study_says_otherwise(
+        rater_set, make_rater_set):
+    rs, _, _ = rater_set
+    assert rs.min_view_ms == 400
+    assert json.loads((rs.root / "set.json").read_text())["rating"] == {"min_view_ms": 400}
+    own, _, _ = make_rater_set(name="slow", min_view_ms=900)
+    assert rate.load_rater_set(own).min_view_ms == 900
+
+
+def test_a_set_written_before_the_minimum_time_existed_gets_the_default(rater_set):
+    rs, _, _ = rater_set
+    data = json.loads((rs.root / "set.json").read_text())
+    del data["rating"]
+    (rs.root / "set.json").write_text(json.dumps(data))
+    assert rate.load_rater_set(rs.root).min_view_ms == rate.DEFAULT_MIN_VIEW_MS
+
+
+def test_a_broken_minimum_time_in_set_json_is_refused_naming_the_field(rater_set):
+    rs, _, _ = rater_set
+    data = json.loads((rs.root / "set.json").read_text())
+    data["rating"] = {"min_view_ms": "fast"}
+    (rs.root / "set.json").write_text(json.dumps(data))
+    with pytest.raises(rate.RateError, match=r"set\.json: rating\.min_view_ms"):
+        rate.load_rater_set(rs.root)
+
+
+def test_an_answer_for_an_item_not_on_screen_is_refused_and_saves_nothing(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    wl = rs.worklist("derm1")
+    db = tmp_path / "r.sqlite"
+    first, second = wl.items[0].item, wl.items[1].item
+    score = rs.scales[wl.items[0].scale].values[0]
+    long_ago = time.monotonic() - 10
+    for screen in (rate.OnScreen(second, long_ago), None):  # the screen moved on, or shows nothing
+        with pytest.raises(rate.TooSoonError, match=f"{first}: not on screen"):
+            wl.save(db, first, score=score, on_screen=screen)
+    with pytest.raises(rate.TooSoonError, match="ms after it was shown"):
+        wl.save(db, first, score=score, on_screen=rate.OnScreen(first, time.monotonic()))
+    assert not db.exists() or store.all_events(db).empty
+    wl.save(db, first, score=score, on_screen=rate.OnScreen(first, long_ago))
+    assert list(store.all_events(db)["item"]) == [first]

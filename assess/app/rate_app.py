@@ -7,11 +7,18 @@ and the time on screen. Each answer is saved in its button's callback, before th
 
 The photo is the first element of every run (the browser starts loading it before the controls
 arrive), and the next item's photos are prefetched so that paging shows a cached image.
+
+Only a photo that was seen can be rated. The server takes an answer only for the item on screen,
+once it has been shown the set's ``min_view_ms`` (``assess.rate.check_seen``). In the page, a small
+key guard (:data:`GUARD_JS`) drops auto-repeated key presses, holds rating presses and clicks until
+the photo has finished loading and been on screen ``min_view_ms``, and after a rating press holds
+the next until the page the press caused is on screen. Either refusal shows a hint.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import os
 import sys
 import time
@@ -39,7 +46,109 @@ header[data-testid="stHeader"] {display: none;}
 .assess-progress {font-size: 0.875rem;}
 .assess-bar {height: 0.3rem; margin-top: 0.3rem; background: #eee; border-radius: 0.15rem;}
 .assess-bar div {height: 100%; background: #ff4b4b; border-radius: 0.15rem;}
+.assess-hint {position: fixed; left: 50%; bottom: 1.5rem; transform: translateX(-50%); z-index: 1000;
+  background: #31333f; color: #fff; padding: 0.45rem 0.9rem; border-radius: 0.4rem;
+  font-size: 0.95rem; pointer-events: none; animation: assess-hint 2.5s forwards;}
+@keyframes assess-hint {0%, 70% {opacity: 1;} 100% {opacity: 0;}}
+.st-key-assess-guard {display: none;}
 </style>"""
+
+#: The page's key guard (see the module docstring); ``__MIN_VIEW_MS__`` and ``__HINT__`` are
+#: filled in. It listens in the capture phase on ``window``, before Streamlit's own shortcut
+#: handler (on ``document``) and React's click handler (on the app's root) see the event.
+GUARD_JS = """<script>
+(function () {
+  var minView = __MIN_VIEW_MS__, hintText = __HINT__;
+  if (window.assessGuard) { window.assessGuard.minView = minView; return; }
+  var g = window.assessGuard = {minView: minView, shown: null, since: null, armed: null, armedAt: 0};
+  var RATING = /^st-key-(level|better|first|reason)-/;
+  function photos() { return Array.prototype.slice.call(document.querySelectorAll(".assess-photo img")); }
+  function marker() { return document.querySelector(".assess-ready"); }
+  function loaded(img) { return img.complete && img.naturalWidth > 0; }
+  function seenFor() { return g.since !== null && performance.now() - g.since >= g.minView; }
+  function update() {
+    var imgs = photos(), shown = imgs.map(function (i) { return i.getAttribute("src"); }).join(" ");
+    if (shown !== g.shown) {
+      g.shown = shown; g.since = null;
+      imgs.forEach(function (i) { if (!loaded(i)) i.addEventListener("load", update, {once: true}); });
+    }
+    if (g.since === null && imgs.length && imgs.every(loaded)) {
+      g.since = performance.now();
+      setTimeout(update, g.minView + 5);
+    }
+    var m = marker(), root = document.documentElement;
+    if (imgs.length && seenFor() && m) root.setAttribute("data-assess-seen", m.getAttribute("data-item"));
+    else root.removeAttribute("data-assess-seen");
+  }
+  function allowed() {
+    update();
+    if (g.armed !== null) {
+      var m = marker();
+      if (m && m.getAttribute("data-run") !== g.armed) g.armed = null;
+      else if (performance.now() - g.armedAt < 10000) return false;
+      else g.armed = null;
+    }
+    return seenFor();
+  }
+  function arm() {
+    var m = marker();
+    g.armed = m ? m.getAttribute("data-run") : ""; g.armedAt = performance.now();
+  }
+  function hint() {
+    var old = document.getElementById("assess-guard-hint");
+    if (old) old.remove();
+    var el = document.createElement("div");
+    el.id = "assess-guard-hint"; el.className = "assess-hint"; el.setAttribute("role", "status");
+    el.textContent = hintText;
+    document.body.appendChild(el);
+    setTimeout(function () { el.remove(); }, 2500);
+  }
+  function refuse(e) { e.preventDefault(); e.stopImmediatePropagation(); hint(); }
+  function typing(t) {
+    return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+  }
+  function ratingBox(el) {
+    var box = el && el.closest && el.closest("[class*='st-key-']");
+    if (!box) return null;
+    var keyed = Array.prototype.some.call(box.classList, function (c) { return RATING.test(c); });
+    return keyed && box.querySelector("button:not([disabled])") ? box : null;
+  }
+  function completes(box) {
+    // A pair's answer is saved (and the page moves on) once both of its questions are answered.
+    var other = /st-key-better-/.test(box.className) ? "first" : /st-key-first-/.test(box.className) ? "better" : null;
+    return other === null || !!document.querySelector("[class*='st-key-" + other + "-'] [data-testid='stBaseButton-primary']");
+  }
+  function buttonFor(key) {
+    var kbds = document.querySelectorAll("button:not([disabled]) kbd");
+    for (var i = 0; i < kbds.length; i++) {
+      if (kbds[i].textContent.trim().toLowerCase() === key.toLowerCase()) {
+        return ratingBox(kbds[i]);
+      }
+    }
+    return null;
+  }
+  window.addEventListener("keydown", function (e) {
+    if (typing(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.repeat) {
+      e.preventDefault(); e.stopImmediatePropagation();
+      if (photos().length) hint();
+      return;
+    }
+    var box = photos().length ? buttonFor(e.key) : null;
+    if (!box) return;
+    if (!allowed()) { refuse(e); return; }
+    if (completes(box)) arm();
+  }, true);
+  window.addEventListener("click", function (e) {
+    var box = photos().length ? ratingBox(e.target) : null;
+    if (!box) return;
+    if (!allowed()) { refuse(e); return; }
+    if (completes(box)) arm();
+  }, true);
+  new MutationObserver(update).observe(document.body, {subtree: true, childList: true,
+    attributes: true, attributeFilter: ["src", "data-run"]});
+})();
+</script>"""
 
 
 @st.cache_resource(show_spinner=False)
@@ -105,13 +214,27 @@ def _typed(item: str, box: str) -> str | None:
     return ss.get(box) if ss.get("_boxes_for") == item else None
 
 
+def _on_screen() -> rate.OnScreen | None:
+    on = ss.get("_onscreen")
+    return rate.OnScreen(*on) if on else None
+
+
+def _too_soon(exc: rate.TooSoonError) -> None:
+    """A press that came before its photo was seen: nothing saved, the rater sees a hint."""
+    print(f"assess rate: not taken: {exc}", file=sys.stderr, flush=True)
+    ss["_hint"] = rate.TOO_SOON_HINT
+
+
 def _save(item: str, **answer) -> None:
     """Save an answer for the signed-in rater; on success the run moves on to the next item."""
     wl, db = _my_worklist()
     shown_at, seconds = _timing(item)
     try:
         wl.save(db, item, comment=_typed(item, "comment"), change_reason=_typed(item, "why"),
-                shown_at=shown_at, seconds=seconds, **answer)
+                shown_at=shown_at, seconds=seconds, on_screen=_on_screen(), **answer)
+    except rate.TooSoonError as exc:
+        _too_soon(exc)
+        return
     except store.LockedError:
         ss["_error"] = "Your ratings are submitted and locked; they can no longer be changed."
         return
@@ -133,6 +256,11 @@ def _on_score(item: str, value: int) -> None:
 
 
 def _on_pair(item: str, question: str, value: str) -> None:
+    try:
+        rate.check_seen(item, _on_screen(), _config_now()[0].min_view_ms)
+    except rate.TooSoonError as exc:
+        _too_soon(exc)
+        return
     pending = ss.setdefault("_pending", {}).setdefault(item, {})
     pending[question] = value
     if "better" in pending and "first" in pending:
@@ -190,9 +318,30 @@ def photo_first() -> None:
 
 
 def ready_marker(item: str, rated: int, mode: str) -> None:
-    """An empty element written last: once the browser shows it, the whole run is on screen."""
+    """An empty element written last: once the browser shows it, the whole run is on screen.
+
+    ``data-run`` differs on every run: the page's key guard waits for it to change after a
+    rating press, so that the next press is for the page the first one led to.
+    """
     st.markdown(f'<span class="assess-ready" data-item="{html.escape(item)}" data-rated="{rated}" '
-                f'data-mode="{html.escape(mode)}"></span>', unsafe_allow_html=True)
+                f'data-mode="{html.escape(mode)}" data-run="{time.monotonic_ns()}"></span>',
+                unsafe_allow_html=True)
+
+
+def key_guard(min_view_ms: int) -> None:
+    """The page's key guard (:data:`GUARD_JS`), in a hidden container; it installs itself once."""
+    script = (GUARD_JS.replace("__MIN_VIEW_MS__", str(int(min_view_ms)))
+              .replace("__HINT__", json.dumps(rate.TOO_SOON_HINT)))
+    with st.container(key="assess-guard"):
+        st.html(script, unsafe_allow_javascript=True)
+
+
+def too_soon_hint() -> None:
+    """The hint of a press the server refused (see :func:`_too_soon`), shown once."""
+    text = ss.pop("_hint", None)
+    if text:
+        st.markdown(f'<div class="assess-hint" role="status">{html.escape(text)}</div>',
+                    unsafe_allow_html=True)
 
 
 def progress_and_nav(wl: rate.Worklist, state, pos: int | None) -> None:
@@ -491,6 +640,8 @@ def main() -> None:
     # The style sheet is the same element with the same text on every run, so the browser keeps
     # it instead of recomputing the page's styles; it comes after the photo so as not to delay it.
     st.html(CSS)
+    key_guard(rater_set.min_view_ms)
+    too_soon_hint()
     ready_marker(it.item, len(state.current), mode)
 
 

@@ -21,6 +21,11 @@ STREAMLIT_FILES = Path(streamlit.__file__).parent / "static"
 
 
 def wait_ready(page, item: str | None = None, rated: int | None = None, mode: str | None = None):
+    """Wait for the run showing ``item`` (and ``rated``, ``mode``) to be on screen.
+
+    On the rating screen of an item (``mode="rate"``) also wait until its photos have been seen:
+    loaded and on screen for the set's minimum time, as a rater looking at them would.
+    """
     sel = ".assess-ready"
     if item is not None:
         sel += f'[data-item="{item}"]'
@@ -29,6 +34,13 @@ def wait_ready(page, item: str | None = None, rated: int | None = None, mode: st
     if mode is not None:
         sel += f'[data-mode="{mode}"]'
     page.wait_for_selector(sel, state="attached")
+    if mode == "rate" and item is not None and not item.startswith("__"):
+        wait_seen(page, item)
+
+
+def wait_seen(page, item: str) -> None:
+    """Wait until the page's key guard takes a rating for ``item`` (its photos were seen)."""
+    page.wait_for_selector(f'html[data-assess-seen="{item}"]', state="attached")
 
 
 def sign_in(page, server, rater: str, reload: bool = False) -> None:
