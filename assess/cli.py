@@ -375,7 +375,8 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None):
 
     Per rater: items rated of the worklist, cannot-assess answers, disguised repeats rated
     (only with --key: the rater folder does not say which items are repeats), time spent on the
-    photos, and whether the worklist is submitted and locked.
+    photos, whether the worklist is submitted and locked, and refused sign-in attempts under the
+    rater's id (wrong access code, or tried again during the wait that follows).
 
     Example:
 
@@ -385,6 +386,9 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None):
     from . import rate as rating
 
     click.echo(rating.format_status(rating.status(rater_dir, db=db, key_dir=key_dir)))
+    others = rating.other_sign_in_failures(rater_dir, db=db)
+    if others:
+        click.echo(f"Refused sign-in attempts under ids that are no rater of this set: {others}")
 
 
 # --------------------------------------------------------------------------- statistician

@@ -30,9 +30,11 @@ import re
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
@@ -57,6 +59,10 @@ __all__ = [
     "RaterStatus",
     "load_rater_set",
     "check_access",
+    "SignIn",
+    "sign_in",
+    "backoff_seconds",
+    "client_of",
     "default_db",
     "Worklist",
     "first_unrated",
@@ -65,6 +71,7 @@ __all__ = [
     "format_duration",
     "status",
     "format_status",
+    "other_sign_in_failures",
     "serve",
     "neutral_script_path",
     "streamlit_flags",
@@ -296,6 +303,101 @@ def check_access(rater_set: RaterSet, rater: str, code: str) -> bool:
     return hmac.compare_digest(given, str(expected)) and entry is not None
 
 
+#: Wrong attempts (per rater id, and per client) that are checked without any wait.
+FREE_ATTEMPTS = 3
+#: The longest wait after wrong attempts: a rater is never kept out longer than this.
+MAX_WAIT_SECONDS = 60
+#: Wrong attempts older than this no longer count.
+FAILURE_WINDOW = timedelta(minutes=15)
+#: One access-code check at a time in a server: a flood of attempts costs at most one core.
+_HASHING = threading.Lock()
+
+
+def backoff_seconds(failures: int) -> float:
+    """How long to wait after the latest of ``failures`` wrong attempts before the next check.
+
+    >>> [backoff_seconds(n) for n in (0, 2, 3, 4, 5, 6, 7, 8, 20)]
+    [0, 0, 2, 4, 8, 16, 32, 60, 60]
+    """
+    if failures < FREE_ATTEMPTS:
+        return 0
+    return min(MAX_WAIT_SECONDS, 2 ** (failures - FREE_ATTEMPTS + 1))
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in attempt.
+
+    ``ok``: signed in. ``checked``: the code was checked (``False`` when refused unchecked during
+    a wait). ``wait_seconds``: how long until the next attempt will be checked.
+    """
+
+    ok: bool
+    checked: bool = True
+    wait_seconds: float = 0.0
+
+
+def _wait_left(times: list[str], now: datetime) -> float:
+    if not times:
+        return 0.0
+    last = datetime.fromisoformat(times[-1].replace("Z", "+00:00"))
+    return max(0.0, backoff_seconds(len(times)) - (now - last).total_seconds())
+
+
+def sign_in(rater_set: RaterSet, db_path: str | Path, rater: str, code: str, client: str,
+            now: datetime | None = None) -> SignIn:
+    """Check a sign-in attempt with the back-off of earlier wrong ones, and log it.
+
+    After :data:`FREE_ATTEMPTS` wrong attempts for a rater id, or from a client, since its last
+    successful sign-in, the next is refused unchecked (no hashing, so a flood costs little) until
+    :func:`backoff_seconds` have passed since the latest wrong one: 2 s, 4 s, ... up to
+    :data:`MAX_WAIT_SECONDS`. Refused attempts do not lengthen the wait. Every attempt goes to the
+    ``access_log`` table (:func:`assess.store.log_access`). An unknown rater id is treated as a
+    known one, so the answers do not say whether an id exists.
+    """
+    now = now or datetime.now(timezone.utc)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as the log keeps times
+    rater = (rater or "").strip() if isinstance(rater, str) else ""
+    client = client or "unknown"
+    set_id = rater_set.set_id
+    with closing(store.connect(db_path)) as conn:
+
+        def wait_left() -> float:
+            since = _iso(now - FAILURE_WINDOW)
+            return max(_wait_left(store.failed_access_times(conn, set_id, since, rater=rater), now),
+                       _wait_left(store.failed_access_times(conn, set_id, since, client=client), now))
+
+        wait = wait_left()
+        if wait > 0:
+            store.log_access(conn, set_id, rater, client, "throttled", at=_iso(now))
+            return SignIn(False, checked=False, wait_seconds=wait)
+        with _HASHING:
+            ok = check_access(rater_set, rater, code)
+        store.log_access(conn, set_id, rater, client, "ok" if ok else "wrong", at=_iso(now))
+        return SignIn(True) if ok else SignIn(False, wait_seconds=wait_left())
+
+
+def client_of(ip_address: str | None, forwarded_for: str | None) -> str:
+    """Who a sign-in attempt comes from, for the per-client wait and the log.
+
+    The address the server sees (``st.context.ip_address``). Streamlit gives none for the
+    server's own machine: that is a browser on it, or a reverse proxy on it, whose
+    ``X-Forwarded-For`` then names the client (the last address, the one the proxy added).
+
+    >>> client_of("10.1.2.3", "6.6.6.6"), client_of(None, "6.6.6.6, 10.1.2.3"), client_of(None, None)
+    ('10.1.2.3', '10.1.2.3', 'local')
+    """
+    if isinstance(ip_address, str) and ip_address:
+        return ip_address[:64]
+    last = (forwarded_for if isinstance(forwarded_for, str) else "").split(",")[-1].strip()
+    return last[:64] if last else "local"
+
+
+def _iso(when: datetime) -> str:
+    """``when`` as :func:`assess.store.utc_now` writes times (ISO 8601 UTC, milliseconds)."""
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def default_db(rater_set: RaterSet, cwd: str | Path | None = None) -> Path:
     """``results/<set-id>/ratings.sqlite`` relative to ``cwd`` (default: the current folder)."""
     return Path(cwd or ".") / "results" / rater_set.set_id / "ratings.sqlite"
@@ -517,6 +619,8 @@ class RaterStatus:
     repeats: int | None
     seconds: float
     locked_at: str | None
+    #: Sign-in attempts under this rater's id that were refused (wrong code, or during a wait).
+    failed_sign_ins: int = 0
 
 
 def status(rater_dir: str | Path, db: str | Path | None = None,
@@ -535,11 +639,12 @@ def status(rater_dir: str | Path, db: str | Path | None = None,
         current = store.current_ratings(db)
         events = store.all_events(db)
         locked = store.locks(db, rs.set_id)
+        failures = store.sign_in_failures(db, rs.set_id)
         current = current[current["set_id"] == rs.set_id]
         events = events[events["set_id"] == rs.set_id]
     else:
         current = events = None
-        locked = {}
+        locked, failures = {}, {}
     out = []
     for rater in rs.raters:
         wl = rs.worklist(rater)
@@ -557,8 +662,18 @@ def status(rater_dir: str | Path, db: str | Path | None = None,
             mine_repeats = codes & repeat_codes
             repeats, repeats_done = len(mine_repeats), len(mine_repeats & rated)
         out.append(RaterStatus(rater, len(rated), len(codes), cannot, repeats_done, repeats,
-                               seconds, locked.get(rater)))
+                               seconds, locked.get(rater), failures.get(rater, 0)))
     return out
+
+
+def other_sign_in_failures(rater_dir: str | Path, db: str | Path | None = None) -> int:
+    """Refused sign-in attempts under ids that are no rater of the set (read-only)."""
+    rs = load_rater_set(rater_dir)
+    db = Path(db) if db is not None else default_db(rs)
+    if not db.is_file():
+        return 0
+    return sum(n for rater, n in store.sign_in_failures(db, rs.set_id).items()
+               if rater not in rs.raters)
 
 
 def _repeat_codes(rs: RaterSet, key_dir: str | Path) -> set[str]:
@@ -584,17 +699,18 @@ def _repeat_codes(rs: RaterSet, key_dir: str | Path) -> set[str]:
 def format_status(rows: list[RaterStatus]) -> str:
     """A plain table for the terminal.
 
-    >>> print(format_status([RaterStatus("derm1", 3, 10, 1, None, None, 95.0, None)]))
-    rater  rated  cannot assess  repeats done  time spent  locked
-    derm1  3/10   1              needs --key   1 min 35 s  no
+    >>> print(format_status([RaterStatus("derm1", 3, 10, 1, None, None, 95.0, None, 4)]))
+    rater  rated  cannot assess  repeats done  time spent  locked  failed sign-ins
+    derm1  3/10   1              needs --key   1 min 35 s  no      4
     """
-    header = ("rater", "rated", "cannot assess", "repeats done", "time spent", "locked")
+    header = ("rater", "rated", "cannot assess", "repeats done", "time spent", "locked",
+              "failed sign-ins")
     lines = [header]
     for r in rows:
         repeats = "needs --key" if r.repeats is None else f"{r.repeats_done}/{r.repeats}"
         locked = f"yes, {r.locked_at[:16].replace('T', ' ')} UTC" if r.locked_at else "no"
         lines.append((r.rater, f"{r.rated}/{r.items}", str(r.cannot_assess), repeats,
-                      format_duration(r.seconds), locked))
+                      format_duration(r.seconds), locked, str(r.failed_sign_ins)))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
                      for line in lines)

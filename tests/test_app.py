@@ -146,6 +146,22 @@ def test_a_wrong_code_is_refused_without_saying_whether_the_rater_exists(env, ra
         "Rater id or access code not recognised. Check the details you were given and try again."]
 
 
+def test_after_repeated_wrong_codes_the_page_says_to_wait_and_the_right_code_waits_too(env):
+    at = open_app()
+    for _ in range(3):
+        sign_in(at, "derm1", "WRONG-CODE")
+    assert "Wait 2 seconds first." in at.error[0].value
+    sign_in(at, "derm1", env.access["derm1"])  # at once: refused unchecked
+    assert shown(at) is None
+    assert len(at.error) == 1 and re.fullmatch(
+        r"Too many attempts that were not recognised\. Wait (2 seconds|1 second), then try again\.",
+        at.error[0].value)
+    time.sleep(2)
+    sign_in(at, "derm1", env.access["derm1"])
+    assert shown(at) == env.rs.worklist("derm1").items[0].item
+    assert store.sign_in_failures(env.db, env.rs.set_id) == {"derm1": 4}
+
+
 # ----------------------------------------------------------------------------- rating
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import sys
 import time
@@ -175,16 +176,24 @@ def _my_worklist() -> tuple[rate.Worklist, object]:
 # ----------------------------------------------------------------------------- callbacks
 
 
+def _client() -> str:
+    return rate.client_of(st.context.ip_address, st.context.headers.get("X-Forwarded-For"))
+
+
 def _on_sign_in() -> None:
-    rater_set = _config_now()[0]
+    rater_set, db, _ = _config_now()
     rater = (ss.get("signin_id") or "").strip()
-    ok = rate.check_access(rater_set, rater, ss.get("signin_code") or "")
+    try:
+        result = rate.sign_in(rater_set, db, rater, ss.get("signin_code") or "", _client())
+    except store.StoreError as exc:
+        print(f"assess rate: sign-in not checked: {exc}", file=sys.stderr, flush=True)
+        result = None
     ss["signin_code"] = ""
-    if ok:
+    if result is not None and result.ok:
         ss.clear()
         ss["_rater"] = rater
     else:
-        ss["_signin_failed"] = True
+        ss["_signin_failed"] = result or rate.SignIn(False, checked=False)
 
 
 def _on_sign_out() -> None:
@@ -448,9 +457,18 @@ def sign_in_screen() -> None:
             st.text_input("Rater id", key="signin_id")
             st.text_input("Access code", type="password", key="signin_code")
             st.form_submit_button("Sign in", type="primary", on_click=_on_sign_in)
-        if ss.get("_signin_failed"):
-            st.error("Rater id or access code not recognised. Check the details you were given "
-                     "and try again.")
+        failed = ss.get("_signin_failed")
+        if failed:
+            n = math.ceil(failed.wait_seconds)
+            wait = f"{n} second{'s' if n != 1 else ''}"
+            if failed.checked:
+                st.error("Rater id or access code not recognised. Check the details you were given "
+                         "and try again." + (f" Wait {wait} first." if failed.wait_seconds else ""))
+            elif failed.wait_seconds:
+                st.error(f"Too many attempts that were not recognised. Wait {wait}, then try again.")
+            else:
+                st.error("Sign-in is not possible just now. Try again; if it keeps failing tell "
+                         "the study coordinator.")
 
 
 def sso_screen(problem: str | None) -> None:
