@@ -5,7 +5,9 @@
   if (window.assessGuard) { window.assessGuard.minView = minView; return; }
   var g = window.assessGuard = {minView: minView, shown: null, since: null, armed: null, armedAt: 0};
   var RATING = /^st-key-(level|better|first|reason)-/;
-  function photos() { return Array.prototype.slice.call(document.querySelectorAll(".assess-photo img")); }
+  function photos() {
+    return Array.prototype.slice.call(document.querySelectorAll(".assess-photo img"));
+  }
   function marker() { return document.querySelector(".assess-ready"); }
   function loaded(img) { return img.complete && img.naturalWidth > 0; }
   function seenFor() { return g.since !== null && performance.now() - g.since >= g.minView; }
@@ -58,8 +60,10 @@
   }
   function completes(box) {
     // A pair's answer is saved (and the page moves on) once both of its questions are answered.
-    var other = /st-key-better-/.test(box.className) ? "first" : /st-key-first-/.test(box.className) ? "better" : null;
-    return other === null || !!document.querySelector("[class*='st-key-" + other + "-'] [data-testid='stBaseButton-primary']");
+    var name = box.className;
+    var other = /st-key-better-/.test(name) ? "first" : /st-key-first-/.test(name) ? "better" : null;
+    return other === null || !!document.querySelector(
+      "[class*='st-key-" + other + "-'] [data-testid='stBaseButton-primary']");
   }
   function buttonFor(key) {
     var kbds = document.querySelectorAll("button:not([disabled]) kbd");

@@ -55,8 +55,8 @@ header[data-testid="stHeader"] {display: none;}
 </style>"""
 
 #: The page's key guard (``key_guard.js``, see the module docstring); ``__MIN_VIEW_MS__`` and
-#: ``__HINT__`` are filled in. It listens in the capture phase on ``window``, before Streamlit's own shortcut
-#: handler (on ``document``) and React's click handler (on the app's root) see the event.
+#: ``__HINT__`` are filled in. It listens in the capture phase on ``window``, before Streamlit's
+#: own shortcut handler (on ``document``) and React's click handler (on the app's root).
 GUARD_JS = (rate.APP_SCRIPT.parent / "key_guard.js").read_text(encoding="utf-8")
 
 
