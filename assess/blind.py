@@ -957,6 +957,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
             "raters": raters_json,
             "references": ref_paths,
             "seal": seal.set_json_entry(signing_key),
+            "rating": {"min_view_ms": study.rating.min_view_ms},
         }
         _write_json(rater / "set.json", manifest_json)
         _seal_rater_folder(rater)

@@ -461,8 +461,9 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None, fingerprint: 
 
     Per rater: items rated of the worklist, cannot-assess answers, disguised repeats rated
     (only with --key: the rater folder does not say which items are repeats), time spent on the
-    photos, and whether the worklist is submitted and locked. With --key, both folders are checked
-    against the seal key/seal.json and its signature first.
+    photos, whether the worklist is submitted and locked, and refused sign-in attempts under the
+    rater's id (wrong access code, or tried again during the wait that follows). With --key, both
+    folders are checked against the seal key/seal.json and its signature first.
 
     Example:
 
@@ -477,6 +478,9 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None, fingerprint: 
         click.echo(f"note: {db} does not exist (yet): no rating has been saved there; is it the "
                    "file `assess rate` writes?", err=True)
     click.echo(rating.format_status(rows))
+    others = rating.other_sign_in_failures(rater_dir, db=db)
+    if others:
+        click.echo(f"Refused sign-in attempts under ids that are no rater of this set: {others}")
     if sealed is not None:
         _show_seal(sealed)
 

@@ -72,6 +72,10 @@ __all__ = [
     "all_events",
     "locks",
     "utc_now",
+    "ACCESS_OUTCOMES",
+    "log_access",
+    "failed_access_times",
+    "sign_in_failures",
 ]
 
 #: Pair items, question 1: which photo looks better and by how much.
@@ -150,6 +154,27 @@ TRIGGERS = TRIGGERS_V1 + ("events_chained", "store_info_final_update", "store_in
 
 BUSY_TIMEOUT_MS = 10_000
 SCHEMA_VERSION = 2  # PRAGMA user_version once the schema above is in place
+
+
+#: The sign-in log, in its own block (the events schema and its version are not touched by it):
+#: every sign-in attempt with an access code, append-only like the ratings. ``rater`` is the id as
+#: typed (it may be no rater of the set), ``client`` the address the attempt came from.
+ACCESS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS access_log (
+  id INTEGER PRIMARY KEY,
+  set_id TEXT NOT NULL, rater TEXT NOT NULL, client TEXT NOT NULL, at TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'wrong', 'throttled'))
+);
+CREATE INDEX IF NOT EXISTS access_log_rater ON access_log (set_id, rater, outcome);
+CREATE INDEX IF NOT EXISTS access_log_client ON access_log (set_id, client, outcome);
+CREATE TRIGGER IF NOT EXISTS access_log_append_only_update BEFORE UPDATE ON access_log
+BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS access_log_append_only_delete BEFORE DELETE ON access_log
+BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+"""
+#: ``ok``: signed in; ``wrong``: id or code not recognised; ``throttled``: refused unchecked
+#: because of earlier wrong attempts.
+ACCESS_OUTCOMES = ("ok", "wrong", "throttled")
 
 
 class StoreError(AssessError):
@@ -705,3 +730,68 @@ def verify(db_path: str | Path, set_id: str | None = None) -> ChainReport:
         worklists[key] = wl
         warnings.extend(wl.warnings)
     return ChainReport(path, version, worklists, triggers, warnings)
+
+# ------------------------------------------------------------------------------------ sign-in log
+
+
+def log_access(conn: sqlite3.Connection, set_id: str, rater: str, client: str, outcome: str,
+               at: str | None = None) -> str:
+    """Append one sign-in attempt to ``access_log`` (created on first use); returns its time.
+
+    ``rater`` is kept as typed, cut to 64 characters, control characters dropped.
+    """
+    if outcome not in ACCESS_OUTCOMES:
+        raise StoreError(f"outcome: {outcome!r} is not one of {', '.join(ACCESS_OUTCOMES)}")
+    at = at or utc_now()
+    rater = "".join(ch for ch in str(rater) if ch.isprintable())[:64]
+    try:
+        conn.executescript("BEGIN IMMEDIATE;" + ACCESS_SCHEMA)
+        conn.execute("INSERT INTO access_log (set_id, rater, client, at, outcome) "
+                     "VALUES (?, ?, ?, ?, ?)", (set_id, rater, str(client)[:128], at, outcome))
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise StoreError(f"could not log the sign-in attempt ({exc})") from None
+    return at
+
+
+def failed_access_times(conn: sqlite3.Connection, set_id: str, since: str, *,
+                        rater: str | None = None, client: str | None = None) -> list[str]:
+    """Times of the wrong attempts for one rater id (or from one client) after ``since``.
+
+    Only the attempts after the latest successful sign-in of that rater (from that client)
+    count; oldest first. Empty while no attempt was ever logged.
+    """
+    if (rater is None) == (client is None):
+        raise ValueError("give rater or client")
+    column, value = ("rater", rater) if rater is not None else ("client", client)
+    try:
+        rows = conn.execute(
+            f"SELECT at FROM access_log WHERE set_id = ? AND {column} = ? AND outcome = 'wrong' "
+            f"AND at > ? AND id > COALESCE((SELECT MAX(id) FROM access_log WHERE set_id = ? "
+            f"AND {column} = ? AND outcome = 'ok'), 0) ORDER BY id",
+            (set_id, value, since, set_id, value)).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise StoreError(f"could not read the sign-in log ({exc})") from None
+    return [row[0] for row in rows]
+
+
+def sign_in_failures(db_path: str | Path, set_id: str) -> dict[str, int]:
+    """Wrong and throttled sign-in attempts of a set per rater id as typed (read-only).
+
+    A database written before the sign-in log existed has none: ``{}``.
+    """
+    conn = _read_only(db_path)
+    try:
+        rows = conn.execute("SELECT rater, COUNT(*) FROM access_log WHERE set_id = ? "
+                            "AND outcome != 'ok' GROUP BY rater ORDER BY rater", (set_id,)).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return {}
+        raise StoreError(f"{db_path}: could not read the sign-in log ({exc})") from None
+    finally:
+        conn.close()
+    return dict(rows)

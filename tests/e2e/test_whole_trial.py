@@ -388,9 +388,9 @@ def test_the_rater_rates_every_item_by_keyboard_across_a_break_and_every_answer_
     assert list(store.locks(trial.db)) == ["derm1"]
     status = trial.status.splitlines()
     assert status[0].split() == ["rater", "rated", "cannot", "assess", "repeats", "done", "time",
-                                 "spent", "locked"]
+                                 "spent", "locked", "failed", "sign-ins"]
     assert status[1].split()[:4] == ["derm1", f"{n}/{n}", "1", "20/20"]
-    assert "yes" in status[1]
+    assert "yes" in status[1] and status[1].split()[-1] == "0"
 
 
 def test_the_reports_paired_results_equal_scipys_wilcoxon_on_the_typed_answers(trial):
