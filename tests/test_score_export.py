@@ -105,8 +105,10 @@ def test_the_spss_file_has_one_row_per_participant_with_named_variables(scored):
 def test_the_spss_file_keeps_value_labels_from_the_scale_descriptors(scored):
     fx, result, rows = scored
     df, meta = pyreadstat.read_sav(result.out / "ratings.sav")
-    assert meta.variable_value_labels["face_wsrs_baseline_derm1"] == {
+    labels = meta.variable_value_labels["face_wsrs_baseline_derm1"]
+    assert {k: v for k, v in labels.items() if k < 90} == {
         1.0: "Absent", 2.0: "Mild", 3.0: "Moderate", 4.0: "Severe", 5.0: "Extreme"}
+    assert labels[91.0] == "Cannot assess: out of focus" and labels[99.0].startswith("Not photo")
     assert meta.variable_value_labels["hands_merz_hand_month12_derm1"][4.0] == "Very severe"
     assert set(meta.variable_value_labels["arm"].values()) == {"UC-MSC secretome",
                                                                "UC-explant secretome"}

@@ -34,7 +34,8 @@ __all__ = ["score", "analyse", "write_files", "Analysis", "ScoreResult", "ScoreE
 
 #: The files written under ``--out``, in the order they are written.
 OUTPUTS = ("ratings_long.csv", "summary.csv", "reliability.csv", "distribution.csv",
-           "ratings.xlsx", "ratings.sav", "report.html")
+           "ratings.xlsx", "ratings.sav", "ratings_long.sav", "analysis.sps",
+           "report.html")
 
 #: Progress steps reported to the ``progress`` callback.
 STEPS = ("check and unblind", "statistics", "csv", "xlsx", "sav", "report")
@@ -107,7 +108,7 @@ def write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], N
 
 def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], None]
                  ) -> list[Path]:
-    from . import export, report
+    from . import export, report, syntax
 
     out = Path(out)
     existing = [name for name in OUTPUTS if (out / name).exists()]
@@ -132,9 +133,13 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
                            "distribution": analysis.distribution}, tmp / "ratings.xlsx")
         progress("xlsx")
         meta = u.set.meta
-        export.write_sav(u.long, u.set.scales, u.timepoints, u.arms, u.set.raters,
-                         tmp / "ratings.sav", file_label=f"{meta.get('study_id', '')} "
-                                                         f"{meta.get('set_id', '')}")
+        label = f"{meta.get('study_id', '')} {meta.get('set_id', '')}"
+        wide = export.write_sav(u.long, u.set.scales, u.timepoints, u.arms, u.set.raters,
+                                tmp / "ratings.sav", file_label=label, photos=u.photos)
+        export.write_long_sav(u.long, u.set.scales, u.timepoints, u.arms,
+                              tmp / "ratings_long.sav", file_label=label)
+        (tmp / "analysis.sps").write_text(
+            syntax.spss_syntax(wide, analysis.summary, u.arms, label), encoding="utf-8")
         progress("sav")
         html = report.render_report(u, analysis.summary, analysis.reliability,
                                     analysis.distribution,

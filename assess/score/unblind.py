@@ -152,6 +152,9 @@ class Unblinded:
     findings: list[Finding] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)  # input file -> sha256
+    #: Every photo taken (first showings of the key): participant, timepoint, region, view; None
+    #: when not known, so a missing rating cannot be told from a photo never taken.
+    photos: pd.DataFrame | None = None
 
     @property
     def baseline(self) -> str:
@@ -850,7 +853,9 @@ def unblind(
         "locks": dict(locks),
         "timepoint_order_from": timepoint_source,
     }
-    return Unblinded(folder, digest, timepoints, long, arms, findings, counts, sources)
+    photos = (key.loc[key["repeat_of"] == "", ["participant", "timepoint", "region", "view"]]
+              .drop_duplicates().reset_index(drop=True))
+    return Unblinded(folder, digest, timepoints, long, arms, findings, counts, sources, photos)
 
 
 def _missing(n: int, dtype: str):
