@@ -93,3 +93,63 @@ def test_the_long_spss_file_has_one_row_per_rating_with_repeats_reasons_and_revi
     assert meta.variable_value_labels["timepoint"] == {1.0: "baseline", 2.0: "month12"}
     assert meta.variable_value_labels["score"][3.0] == "Moderate"
     assert meta.column_names_to_labels["seconds"] == "Seconds the photo was on screen"
+
+
+# ------------------------------------------------------------------------------ Stata, SAS, SDTM
+
+
+def test_the_stata_file_keeps_value_labels_and_says_why_a_rating_is_missing(scored):
+    fx, result, rows = scored
+    df, meta = pyreadstat.read_dta(result.out / "ratings.dta", user_missing=True)
+    df = _by_participant(df)
+    assert df.loc["P01", "face_wsrs_baseline"] == 4
+    assert (df.loc["P04", "face_wsrs_baseline"], df.loc["P03", "face_wsrs_month12"],
+            df.loc["P05", "face_wsrs_month12"], df.loc["P06", "face_wsrs_baseline"]) == \
+        ("a", "c", "r", "p")
+    labels = meta.variable_value_labels["face_wsrs_baseline"]
+    assert labels[3] == "Moderate" and labels["p"] == "Not photographed at this visit"
+    assert meta.variable_value_labels["arm"] == {1: "all"}
+    assert df.loc["P02", "face_wsrs_improvement_month12"] == 2
+    plain = pyreadstat.read_dta(result.out / "ratings.dta")[0]
+    assert plain["face_wsrs_baseline"].isna().sum() == 2  # Stata's missing, not a number
+
+
+def test_the_sas_transport_file_is_version_5_and_reads_back_every_rating(scored):
+    fx, result, rows = scored
+    path = result.out / "qs.xpt"
+    assert path.read_bytes().startswith(b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!")
+    qs, meta = pyreadstat.read_xport(path)
+    assert meta.table_name == "QS" and len(qs) == len(rows)
+    assert all(len(c) <= 8 for c in qs.columns)
+    assert set(qs["DOMAIN"]) == {"QS"} and set(qs["QSEVAL"]) == {"INDEPENDENT ASSESSOR"}
+    assert set(qs["USUBJID"]) == {f"NCT0000001-{p}" for p in ("P01", "P02", "P03", "P04", "P05",
+                                                               "P06")}
+    done = qs[qs["QSSTAT"] == "NOT DONE"]
+    assert sorted(done["QSREASND"]) == ["LIGHTING", "OUT OF FOCUS"]
+    assert done["QSSTRESN"].isna().all()
+    p01 = qs[(qs["USUBJID"] == "NCT0000001-P01") & (qs["VISIT"] == "BASELINE")]
+    assert sorted(p01["QSREPNUM"]) == [1, 2]  # the first showing and its disguised repeat
+    assert set(p01["QSSTRESC"]) == {"4"} and set(p01["QSORRES"]) == {"SEVERE"}
+    assert set(qs["QSTESTCD"]) == {"WSRSFACE"}
+    assert qs.groupby("USUBJID")["QSSEQ"].apply(lambda s: list(s) == list(range(1, len(s) + 1))).all()
+
+
+def test_define_xml_is_well_formed_and_describes_every_variable_of_the_dataset(scored):
+    import xml.etree.ElementTree as ET
+
+    fx, result, rows = scored
+    root = ET.parse(result.out / "define.xml").getroot()
+    ns = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.0"}
+    assert root.tag == "{http://www.cdisc.org/ns/odm/v1.3}ODM"
+    group = root.find(".//odm:ItemGroupDef", ns)
+    assert group.get("Name") == "QS"
+    leaf = group.find("def:leaf", ns)
+    assert leaf.get("{http://www.w3.org/1999/xlink}href") == "qs.xpt"
+    qs, meta = pyreadstat.read_xport(result.out / "qs.xpt")
+    refs = [r.get("ItemOID") for r in group.findall("odm:ItemRef", ns)]
+    assert refs == [f"IT.QS.{c}" for c in qs.columns]
+    defs = {d.get("OID"): d for d in root.findall(".//odm:ItemDef", ns)}
+    assert set(refs) <= set(defs)
+    assert defs["IT.QS.QSSTRESN"].get("DataType") == "float"
+    codes = [c.get("CodedValue") for c in root.findall(".//odm:CodeList/odm:CodeListItem", ns)]
+    assert codes == ["WSRSFACE"]

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -35,10 +36,10 @@ __all__ = ["score", "analyse", "write_files", "Analysis", "ScoreResult", "ScoreE
 #: The files written under ``--out``, in the order they are written.
 OUTPUTS = ("ratings_long.csv", "summary.csv", "reliability.csv", "distribution.csv",
            "ratings.xlsx", "ratings.sav", "ratings_long.sav", "analysis.sps",
-           "report.html")
+           "ratings.dta", "qs.xpt", "define.xml", "report.html")
 
 #: Progress steps reported to the ``progress`` callback.
-STEPS = ("check and unblind", "statistics", "csv", "xlsx", "sav", "report")
+STEPS = ("check and unblind", "statistics", "csv", "xlsx", "sav", "dta, xpt", "report")
 
 
 @dataclass
@@ -108,7 +109,7 @@ def write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], N
 
 def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], None]
                  ) -> list[Path]:
-    from . import export, report, syntax
+    from . import export, report, syntax, transport
 
     out = Path(out)
     existing = [name for name in OUTPUTS if (out / name).exists()]
@@ -141,6 +142,13 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
         (tmp / "analysis.sps").write_text(
             syntax.spss_syntax(wide, analysis.summary, u.arms, label), encoding="utf-8")
         progress("sav")
+        transport.write_dta(wide, u.set.scales, tmp / "ratings.dta", file_label=label)
+        qs = transport.qs_table(u.long, u.set.scales, u.timepoints, u.set.study_id)
+        transport.write_xpt(qs, tmp / "qs.xpt")
+        (tmp / "define.xml").write_bytes(transport.define_xml(
+            qs, u.set.study_id, str(meta.get("title", "")),
+            datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")))
+        progress("dta, xpt")
         html = report.render_report(u, analysis.summary, analysis.reliability,
                                     analysis.distribution,
                                     drawn=report.figures(sections, renderer))
