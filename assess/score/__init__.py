@@ -36,7 +36,7 @@ __all__ = ["score", "analyse", "write_files", "Analysis", "ScoreResult", "ScoreE
 #: The files written under ``--out``, in the order they are written.
 OUTPUTS = ("ratings_long.csv", "summary.csv", "reliability.csv", "distribution.csv",
            "ratings.xlsx", "ratings.sav", "ratings_long.sav", "analysis.sps",
-           "ratings.dta", "qs.xpt", "define.xml", "report.html")
+           "ratings.dta", "analysis.R", "qs.xpt", "define.xml", "report.html")
 
 #: Progress steps reported to the ``progress`` callback.
 STEPS = ("check and unblind", "statistics", "csv", "xlsx", "sav", "dta, xpt", "report")
@@ -148,6 +148,8 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
         (tmp / "define.xml").write_bytes(transport.define_xml(
             qs, u.set.study_id, str(meta.get("title", "")),
             datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")))
+        (tmp / "analysis.R").write_text(syntax.r_script(u.set.scales, u.timepoints, label),
+                                        encoding="utf-8")
         progress("dta, xpt")
         html = report.render_report(u, analysis.summary, analysis.reliability,
                                     analysis.distribution,

@@ -32,25 +32,32 @@ __all__ = ["STATA_MISSING", "QS_VARIABLES", "stata_name", "write_dta", "qs_table
 STATA_MISSING = {"out_of_focus": "a", "framing": "b", "lighting": "c",
                  "identifying_feature": "d", "other": "e", NOT_RATED: "r", NOT_PHOTOGRAPHED: "p"}
 
-_SHORT = (("improvement", "impr"), ("change", "chg"), ("baseline", "base"))
+_SHORT = (("improvement", "impr"), ("change", "chg"), ("baseline", "bl"))
+
+#: Longest Stata name pyreadstat writes with value labels (their label set takes the name too).
+STATA_NAME_MAX = 30
 
 
 def stata_name(name: str, taken: set[str]) -> str:
-    """A Stata variable name (at most 32 characters), unique among ``taken``.
+    """A Stata variable name (at most :data:`STATA_NAME_MAX` characters), unique among ``taken``;
+    long names lose words, then their middle, and keep their end (timepoint, rater).
 
     >>> stata_name("face_wsrs_improvement_month12", set())
     'face_wsrs_improvement_month12'
-    >>> stata_name("hands_left_merz_hand_improvement_month12", set())
-    'hands_left_merz_hand_impr_month1'
+    >>> stata_name("hands_left_merz_hand_improvement_month12_derm1", set())
+    'hands_left_merz_impr_m12_derm1'
     """
     short = name
-    for word, abbrev in _SHORT:
-        if len(short) > 32:
+    for word, abbrev in _SHORT + (("month", "m"), ("_hand", "")):
+        if len(short) > STATA_NAME_MAX:
             short = short.replace(word, abbrev)
-    candidate, n = short[:32], 1
-    while candidate.lower() in {t.lower() for t in taken}:
+    if len(short) > STATA_NAME_MAX:
+        short = short[:14] + "_" + short[-(STATA_NAME_MAX - 15):]
+    candidate, n = short, 1
+    lower = {t.lower() for t in taken}
+    while candidate.lower() in lower:
         n += 1
-        candidate = short[:32 - len(str(n)) - 1] + f"_{n}"
+        candidate = short[:STATA_NAME_MAX - len(str(n)) - 1] + f"_{n}"
     return candidate
 
 
