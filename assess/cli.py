@@ -396,18 +396,19 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None):
 @click.option("--key", "key_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The set's key/ folder (key.csv), kept by the coordinator.")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The rating app's database (results/<set-id>/ratings.sqlite).")
+              help="The rating app's database [default: results/<set-id>/ratings.sqlite].")
 @click.option("--ratings", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Or: a CSV of ratings made elsewhere (rater,code,score; see docs/formats.md).")
 @click.option("--participants", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV participant,arm; without it all participants form one arm.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for the results; existing results are never overwritten.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the results [default: a fresh results/<set-id>/scores-<UTC time>]; "
+                   "existing results are never overwritten.")
 @click.option("--allow-unlocked", is_flag=True,
               help="Score although a worklist is not locked yet (interim look; a warning says so).")
 @friendly
 def score_command(rater_dir: Path, key_dir: Path, db: Path | None, ratings: Path | None,
-                  participants: Path | None, out: Path, allow_unlocked: bool):
+                  participants: Path | None, out: Path | None, allow_unlocked: bool):
     """Unblind the ratings, check their integrity and write the trial's tables and report.
 
     Refuses when the key does not match the seal in the rater folder, when key and rater folder
@@ -415,18 +416,18 @@ def score_command(rater_dir: Path, key_dir: Path, db: Path | None, ratings: Path
     worklist, or when a worklist is not locked (unless --allow-unlocked). Warns about unrated
     items, participants with a missing timepoint and ratings "cannot assess".
 
-    Writes ratings_long.csv, summary.csv, reliability.csv, distribution.csv, ratings.xlsx,
-    ratings.sav (SPSS) and report.html into --out.
+    Writes the tables (CSV, XLSX), SPSS files with analysis.sps, a Stata file, analysis.R, the
+    ratings as an SDTM-style QS dataset (SAS transport) with define.xml, and report.html into
+    --out (docs/analysis.md says which file to open in which package).
 
     Example:
 
     \b
-        assess score --rater-dir assignments/demo/rater \\
-            --key assignments/demo/key \\
-            --db results/demo/ratings.sqlite --out results/demo/scores
+        assess score --rater-dir assignments/demo/rater --key assignments/demo/key
     """
-    from .score import STEPS, score
+    from .score import STEPS, default_inputs, score
 
+    db, ratings, out = default_inputs(rater_dir, db, ratings, out)
     with click.progressbar(length=len(STEPS), label="Scoring", file=sys.stderr) as bar:
         result = score(rater_dir, key_dir, out, db=db, ratings=ratings, participants=participants,
                        allow_unlocked=allow_unlocked, progress=lambda step: bar.update(1))

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from assess.cli import cli
-from assess.score import score
+from assess.score import OUTPUTS, score
 from assess.score.export import spss_name, write_xlsx
 from score_fixtures import make_set, rate_all, write_db, write_ratings
 
@@ -174,8 +174,7 @@ def test_the_score_command_prints_the_checks_the_warnings_and_the_files(tmp_path
         f"Warning: 1 item(s) not rated (derm2 1): derm2:{skip[0]}\n"
         "Warning: 1 participant × region × rater series lack a timepoint and are left out of the "
         f"paired tests: {missing} face derm2: no usable {tp} rating\n"
-        f"Wrote {out}: ratings_long.csv, summary.csv, reliability.csv, distribution.csv, "
-        "ratings.xlsx, ratings.sav, report.html\n")
+        f"Wrote {out}: {', '.join(OUTPUTS)}\n")
 
 
 def test_the_score_command_refuses_a_changed_key_with_one_line_and_status_1(tmp_path):
@@ -215,3 +214,34 @@ def test_a_table_longer_than_one_block_is_written_whole_and_in_order(tmp_path, m
     sheet = openpyxl.load_workbook(tmp_path / "t.xlsx")["t"]
     assert [[("" if v is None else str(v)) for v in row] for row in sheet.values] == expected
     assert sheet.dimensions == "A1:C9"
+
+
+def test_the_score_command_reads_the_rating_apps_default_database_into_a_fresh_folder(
+        tmp_path, monkeypatch):
+    fx = make_set(tmp_path / "sets", participants=("P01", "P02", "P03"))
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "results" / fx.set_id / "ratings.sqlite"
+    db.parent.mkdir(parents=True)
+    write_db(db, fx, rate_all(fx, "derm1"), lock=["derm1"])
+    args = ["score", "--rater-dir", str(fx.rater_dir), "--key", str(fx.key_dir)]
+    first = CliRunner().invoke(cli, args)
+    second = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    folders = sorted((tmp_path / "results" / fx.set_id).glob("scores-*"))
+    assert len(folders) == 2  # a second run never lands in the first one's folder
+    for folder in folders:
+        assert (folder / "report.html").is_file()
+        assert f"Wrote results/{fx.set_id}/{folder.name}: " in first.stdout + second.stdout
+
+
+def test_the_score_command_without_db_or_ratings_says_exactly_that(tmp_path, monkeypatch):
+    fx = make_set(tmp_path / "sets")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["score", "--rater-dir", str(fx.rater_dir), "--key",
+                                      str(fx.key_dir)])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: neither --db nor --ratings was given, and the rating app's database "
+        f"results/{fx.set_id}/ratings.sqlite (the default) does not exist; give --db FILE or "
+        "--ratings FILE.csv\n")
+    assert not (tmp_path / "results").exists()

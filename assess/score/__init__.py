@@ -30,7 +30,7 @@ import pandas as pd
 from .tables import distribution_table, reliability_table, summary_table
 from .unblind import Finding, ScoreError, Unblinded, unblind
 
-__all__ = ["score", "analyse", "write_files", "Analysis", "ScoreResult", "ScoreError", "Finding",
+__all__ = ["score", "analyse", "write_files", "default_inputs", "Analysis", "ScoreResult", "ScoreError", "Finding",
            "OUTPUTS", "STEPS"]
 
 #: The files written under ``--out``, in the order they are written.
@@ -164,6 +164,39 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
     finally:
         renderer.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def default_inputs(rater_dir, db=None, ratings=None, out=None, now: datetime | None = None
+                   ) -> tuple[Path | None, Path | None, Path]:
+    """``(db, ratings, out)`` with the defaults of ``assess score`` filled in.
+
+    Without ``--db`` and ``--ratings`` the ratings are the rating app's database
+    ``results/<set-id>/ratings.sqlite`` (as ``assess rate`` and ``assess status`` use it); without
+    ``--out`` the results go to a fresh folder ``results/<set-id>/scores-<UTC time>``.
+
+    Raises
+    ------
+    ScoreError
+        When neither is given and the default database does not exist, saying so.
+    """
+    from .unblind import _read_meta
+
+    set_id = str(_read_meta(Path(rater_dir))["set_id"])
+    results = Path("results") / set_id
+    if db is None and ratings is None:
+        db = results / "ratings.sqlite"
+        if not db.is_file():
+            raise ScoreError(f"neither --db nor --ratings was given, and the rating app's "
+                             f"database {db} (the default) does not exist; give --db FILE or "
+                             "--ratings FILE.csv")
+    if out is None:
+        stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+        out, n = results / f"scores-{stamp}", 1
+        while out.exists():
+            n += 1
+            out = results / f"scores-{stamp}-{n}"
+    return (Path(db) if db is not None else None,
+            Path(ratings) if ratings is not None else None, Path(out))
 
 
 def score(rater_dir, key_dir, out, *, db=None, ratings=None, participants=None,

@@ -731,9 +731,12 @@ def unblind(
     Exactly one of ``db`` (the ratings database) and ``ratings`` (a CSV of ratings made elsewhere)
     is given. Raises :class:`ScoreError` before anything is computed when the inputs do not fit.
     """
-    if (db is None) == (ratings is None):
-        raise ScoreError("give the ratings either as --db FILE (the rating app's database) or as "
-                         "--ratings FILE.csv, not both")
+    if db is None and ratings is None:
+        raise ScoreError("neither --db nor --ratings was given: give the ratings as --db FILE (the "
+                         "rating app's database) or as --ratings FILE.csv")
+    if db is not None and ratings is not None:
+        raise ScoreError("both --db and --ratings were given: give the ratings once, as --db FILE "
+                         "(the rating app's database) or as --ratings FILE.csv")
     key_dir, root = Path(key_dir), Path(rater_dir)
     meta = _read_meta(root)
     # The worklists are parsed in another process while this one reads the ratings; a problem
