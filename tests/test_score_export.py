@@ -66,7 +66,8 @@ def test_negative_changes_stay_numbers_in_csv(scored):
 def test_the_workbook_has_one_sheet_per_table_with_neutralized_text_and_numeric_numbers(scored):
     fx, result, rows = scored
     wb = openpyxl.load_workbook(result.out / "ratings.xlsx", read_only=True)
-    assert wb.sheetnames == ["ratings", "summary", "reliability", "distribution"]
+    assert wb.sheetnames == ["ratings", "wide", "summary", "reliability", "distribution",
+                             "dictionary"]
     sheet = list(wb["ratings"].values)
     header, body = sheet[0], sheet[1:]
     assert len(body) == len(rows)
@@ -77,6 +78,38 @@ def test_the_workbook_has_one_sheet_per_table_with_neutralized_text_and_numeric_
     changes = [r[col] for r in summary[1:] if r[0] == "within arm" and r[region] == "face"]
     assert len(changes) == 4
     assert all(isinstance(v, (int, float)) and v < 0 for v in changes)
+
+
+def test_the_workbook_shows_rounded_numbers_and_keeps_their_full_precision(scored):
+    fx, result, rows = scored
+    summary = pd.read_csv(result.out / "summary.csv", encoding="utf-8-sig")
+    sheet = openpyxl.load_workbook(result.out / "ratings.xlsx")["summary"]
+    header = [c.value for c in sheet[1]]
+    first = next(r for r in sheet.iter_rows(min_row=2) if r[0].value == "within arm")
+    cells = dict(zip(header, first))
+    row = summary[summary["analysis"] == "within arm"].iloc[0]
+    assert cells["z"].value == row["z"] and cells["p"].value == row["p"]  # every digit kept
+    assert (cells["z"].number_format, cells["p"].number_format) == ("0.000", "0.0000")
+    assert cells["responder_ci_low"].number_format == "0.000"
+    assert cells["n_pairs"].number_format == "General"
+    assert cells["test"].value == "Wilcoxon signed-rank"
+
+
+def test_the_workbook_has_a_wide_sheet_and_a_dictionary_of_every_column(scored):
+    fx, result, rows = scored
+    wb = openpyxl.load_workbook(result.out / "ratings.xlsx", read_only=True)
+    wide = list(wb["wide"].values)
+    sav = pyreadstat.read_sav(result.out / "ratings.sav")[0]
+    assert list(wide[0]) == list(sav.columns) and len(wide) - 1 == len(sav)
+    dictionary = list(wb["dictionary"].values)
+    described = {(s, c): d for s, c, d in dictionary[1:]}
+    for name in wb.sheetnames[:-1]:
+        header = next(wb[name].values)
+        missing = [c for c in header if not described.get((name, c))]
+        assert not missing, (name, missing)
+    assert "follow-up minus baseline" in described[("summary", "mean_change")]
+    assert described[("wide", "face_wsrs_baseline_derm1")] == \
+        "face: Wrinkle Severity Rating Scale, baseline, rater derm1"
 
 
 def test_the_workbook_round_trips_values_and_blanks():

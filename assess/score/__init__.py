@@ -39,7 +39,7 @@ OUTPUTS = ("ratings_long.csv", "summary.csv", "reliability.csv", "distribution.c
            "ratings.dta", "analysis.R", "qs.xpt", "define.xml", "report.html")
 
 #: Progress steps reported to the ``progress`` callback.
-STEPS = ("check and unblind", "statistics", "csv", "xlsx", "sav", "dta, xpt", "report")
+STEPS = ("check and unblind", "statistics", "csv", "xlsx", "sav, dta, R, xpt", "report")
 
 
 @dataclass
@@ -109,7 +109,7 @@ def write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], N
 
 def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], None]
                  ) -> list[Path]:
-    from . import export, report, syntax, transport
+    from . import export, report
 
     out = Path(out)
     existing = [name for name in OUTPUTS if (out / name).exists()]
@@ -129,28 +129,14 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
         export.write_csv(analysis.reliability, tmp / "reliability.csv")
         export.write_csv(analysis.distribution, tmp / "distribution.csv")
         progress("csv")
-        export.write_xlsx({"ratings": u.long, "summary": analysis.summary,
-                           "reliability": analysis.reliability,
-                           "distribution": analysis.distribution}, tmp / "ratings.xlsx")
-        progress("xlsx")
         meta = u.set.meta
         label = f"{meta.get('study_id', '')} {meta.get('set_id', '')}"
-        wide = export.write_sav(u.long, u.set.scales, u.timepoints, u.arms, u.set.raters,
-                                tmp / "ratings.sav", file_label=label, photos=u.photos)
-        export.write_long_sav(u.long, u.set.scales, u.timepoints, u.arms,
-                              tmp / "ratings_long.sav", file_label=label)
-        (tmp / "analysis.sps").write_text(
-            syntax.spss_syntax(wide, analysis.summary, u.arms, label), encoding="utf-8")
-        progress("sav")
-        transport.write_dta(wide, u.set.scales, tmp / "ratings.dta", file_label=label)
-        qs = transport.qs_table(u.long, u.set.scales, u.timepoints, u.set.study_id)
-        transport.write_xpt(qs, tmp / "qs.xpt")
-        (tmp / "define.xml").write_bytes(transport.define_xml(
-            qs, u.set.study_id, str(meta.get("title", "")),
-            datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")))
-        (tmp / "analysis.R").write_text(syntax.r_script(u.set.scales, u.timepoints, label),
-                                        encoding="utf-8")
-        progress("dta, xpt")
+        wide = export.wide_table(u.long, u.set.scales, u.timepoints, u.arms, u.set.raters,
+                                 u.photos)
+        export.write_xlsx(_workbook(analysis, wide), tmp / "ratings.xlsx")
+        progress("xlsx")
+        _write_packages(analysis, wide, tmp, label)
+        progress("sav, dta, R, xpt")
         html = report.render_report(u, analysis.summary, analysis.reliability,
                                     analysis.distribution,
                                     drawn=report.figures(sections, renderer))
@@ -164,6 +150,49 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
     finally:
         renderer.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _workbook(analysis: Analysis, wide) -> dict[str, pd.DataFrame]:
+    """The sheets of ``ratings.xlsx``: the tables, the wide table (a missing rating says why in
+    words) and the data dictionary of every column."""
+    from . import dictionary, export
+
+    u = analysis.unblinded
+    frame = wide.frame.copy()
+    for name in wide.missing_ranges:
+        words = {k: v for k, v in wide.value_labels[name].items()
+                 if k >= wide.missing_ranges[name][0]["lo"]}
+        values = frame[name]
+        frame[name] = values.astype(object).where(~values.isin(list(words)),
+                                                  values.map(words))
+    sheets = {"ratings": u.long, "wide": frame, "summary": analysis.summary,
+              "reliability": analysis.reliability, "distribution": analysis.distribution}
+    long_labels = {**export.LONG_LABELS,
+                   "score": "Rating; empty when the photo could not be assessed (see reason)",
+                   "improvement": "Pair: improvement score (+2 much better follow-up .. -2 much "
+                                  "better baseline); empty when not assessed"}
+    sheets["dictionary"] = dictionary.dictionary(sheets, long_labels, wide)
+    return sheets
+
+
+def _write_packages(analysis: Analysis, wide, tmp: Path, label: str) -> None:
+    """SPSS (wide and long, with analysis.sps), Stata, R, SAS transport (QS) and define.xml."""
+    from . import export, syntax, transport
+
+    u = analysis.unblinded
+    export.write_wide_sav(wide, tmp / "ratings.sav", file_label=label)
+    export.write_long_sav(u.long, u.set.scales, u.timepoints, u.arms, tmp / "ratings_long.sav",
+                          file_label=label)
+    (tmp / "analysis.sps").write_text(syntax.spss_syntax(wide, analysis.summary, u.arms, label),
+                                      encoding="utf-8")
+    transport.write_dta(wide, u.set.scales, tmp / "ratings.dta", file_label=label)
+    (tmp / "analysis.R").write_text(syntax.r_script(u.set.scales, u.timepoints, label),
+                                    encoding="utf-8")
+    qs = transport.qs_table(u.long, u.set.scales, u.timepoints, u.set.study_id)
+    transport.write_xpt(qs, tmp / "qs.xpt")
+    (tmp / "define.xml").write_bytes(transport.define_xml(
+        qs, u.set.study_id, str(u.set.meta.get("title", "")),
+        datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")))
 
 
 def default_inputs(rater_dir, db=None, ratings=None, out=None, now: datetime | None = None

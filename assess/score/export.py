@@ -25,6 +25,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 import xlsxwriter
+import xlsxwriter.format
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from ..study import Scale
@@ -174,23 +175,53 @@ def _xlsx_text(values: list[str]) -> list[str]:
     return out
 
 
-def _rows_xml(df: pd.DataFrame, first_row: int = 2) -> Iterable[str]:
+def _rows_xml(df: pd.DataFrame, first_row: int = 2, styles: list[int | None] | None = None
+              ) -> Iterable[str]:
     """Worksheet ``<row>`` elements of a frame's values, starting at Excel row ``first_row``,
-    one block of rows at a time."""
+    one block of rows at a time; ``styles`` gives each column's cell format index (or None)."""
     names = [xl_col_to_name(i) for i in range(len(df.columns))]
+    styles = styles or [None] * len(names)
     for start, frame in _chunks(df):
         rows = np.arange(first_row + start, first_row + start + len(frame)).astype(str).astype(object)
         parts: list = ['<row r="', rows, '">']
-        for name, col in zip(names, frame.columns):
+        for name, col, style in zip(names, frame.columns, styles):
             rest = _unique_render(frame[col], lambda v: f'"><v>{_number_text(v)}</v></c>',
                                   _xlsx_text, '"/>')
-            parts += [f'<c r="{name}', rows, rest]
+            parts += [f'<c r="{name}', rows, f'" s="{style}' if style else "", rest]
         parts.append("</row>")
         yield _join_rows(parts, len(frame))
 
 
+#: Columns shown with four decimals (p-values); other fractional numbers get three.
+P_COLUMNS = {"p", "p_exact", "icc_p", "binomial_p"}
+PERCENT_COLUMNS = {"share", "responder_rate", "share_identified", "exact_agreement",
+                   "within_one_agreement"}
+
+
+def number_format(name: str, values: pd.Series) -> str | None:
+    """The display format of a column: rounded for reading, the full value kept in the cell.
+
+    >>> number_format("p", pd.Series([0.01234])), number_format("n", pd.Series([3, 4]))
+    ('0.0000', None)
+    >>> number_format("share", pd.Series([0.25])), number_format("kappa", pd.Series([0.3449]))
+    ('0.0%', '0.000')
+    """
+    if not pd.api.types.is_float_dtype(values.dtype) or values.dtype == bool:
+        return None
+    v = values.to_numpy(dtype="float64", na_value=np.nan)
+    v = v[np.isfinite(v)]
+    if v.size == 0 or np.all(v == np.round(v)):
+        return None
+    if name in P_COLUMNS:
+        return "0.0000"
+    if name in PERCENT_COLUMNS or name.endswith(("_rate", "share")):
+        return "0.0%"
+    return "0.0" if name == "seconds" else "0.000"
+
+
 def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
-    """Write one sheet per table: bold frozen header, autofilter, neutralized text.
+    """Write one sheet per table: bold frozen header, autofilter, neutralized text, fractional
+    numbers shown rounded (:func:`number_format`) with their full precision kept in the cell.
 
     The workbook (styles, header, views, filters) is made by xlsxwriter; the data rows are then
     added to each sheet's XML in one pass.
@@ -201,25 +232,33 @@ def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
     wb = xlsxwriter.Workbook(str(skeleton), {"constant_memory": True, "strings_to_formulas": False,
                                              "strings_to_urls": False, "strings_to_numbers": False})
     bold = wb.add_format({"bold": True})
+    formats: dict[str, xlsxwriter.format.Format] = {}
+    column_formats: dict[str, list] = {}
     for name, df in frames.items():
         ws = wb.add_worksheet(name)
+        column_formats[name] = []
         for col, title in enumerate(df.columns):
             ws.write_string(0, col, str(title), bold)
             width = max(len(str(title)), 8) + 2
-            ws.set_column(col, col, min(width, 40))
+            shown = number_format(str(title), df[title]) if len(df) else None
+            fmt = formats.setdefault(shown, wb.add_format({"num_format": shown})) if shown else None
+            column_formats[name].append(fmt)
+            ws.set_column(col, col, min(width, 40), fmt)
         ws.freeze_panes(1, 0)
         if df.shape[1]:
             ws.autofilter(0, 0, max(len(df), 1), df.shape[1] - 1)
     wb.close()
+    styles = {name: [f.xf_index if f is not None else None for f in fmts]
+              for name, fmts in column_formats.items()}
     try:
         with zipfile.ZipFile(skeleton) as src, zipfile.ZipFile(
                 path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
-            sheet_parts = {f"xl/worksheets/sheet{i}.xml": df
-                           for i, df in enumerate(frames.values(), start=1)}
+            sheet_parts = {f"xl/worksheets/sheet{i}.xml": (df, styles[name])
+                           for i, (name, df) in enumerate(frames.items(), start=1)}
             for info in src.infolist():
                 if info.filename not in sheet_parts:
                     dst.writestr(info, src.read(info.filename))
-            for part, df in sheet_parts.items():
+            for part, (df, style) in sheet_parts.items():
                 xml = src.read(part).decode("utf-8")
                 if not (df.shape[1] and len(df)):
                     dst.writestr(part, xml)
@@ -231,7 +270,7 @@ def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
                     fh.write(head.encode("utf-8"))
                     # Compress one block (zlib lets go of the GIL) while the next is assembled.
                     pending = None
-                    for block in _rows_xml(df):
+                    for block in _rows_xml(df, styles=style):
                         data = block.encode("utf-8")
                         if pending is not None:
                             pending.result()
@@ -456,15 +495,20 @@ def write_sav(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[st
               arms: list[str], raters: list[str], path: str | Path, file_label: str = "",
               photos: pd.DataFrame | None = None) -> Wide:
     """Write the per-participant SPSS file (see :func:`wide_table`); returns its table."""
+    w = wide_table(long, scales, timepoints, arms, raters, photos)
+    write_wide_sav(w, path, file_label)
+    return w
+
+
+def write_wide_sav(w: Wide, path: str | Path, file_label: str = "") -> None:
+    """Write a table of :func:`wide_table` as an SPSS file with its dictionary."""
     import pyreadstat
 
-    w = wide_table(long, scales, timepoints, arms, raters, photos)
     formats = {c: "F8.0" for c in w.frame.columns if c != "participant"}
     formats.update({c: "F8.0" for c, m in w.measures.items() if m == "scale"})
     pyreadstat.write_sav(w.frame, str(path), file_label=file_label[:64], column_labels=w.labels,
                          variable_value_labels=w.value_labels, variable_measure=w.measures,
                          variable_format=formats, missing_ranges=w.missing_ranges)
-    return w
 
 
 def long_table(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[str, ...],
@@ -479,7 +523,7 @@ def long_table(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[s
     """
     codes = missing_codes(scales)
     lowest, highest = float(min(codes.values())), float(max(codes.values()))
-    frame = _export_frame(long[[c for c in long.columns if c in _LONG_SAV]])
+    frame = _export_frame(long[[c for c in long.columns if c in LONG_LABELS]])
     arm_codes = {a: float(i + 1) for i, a in enumerate(arms)}
     tp_codes = {t: float(i + 1) for i, t in enumerate(timepoints)}
     frame["arm"] = long["arm"].map(arm_codes).astype("float64").to_numpy()
@@ -499,7 +543,7 @@ def long_table(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[s
         score_labels = {**{float(lv.value): lv.label for lv in scales[used[0]].levels},
                         **score_labels}
     yes_no = {0.0: "No", 1.0: "Yes"}
-    w = Wide(frame, {k: v for k, v in _LONG_SAV.items() if k in frame.columns},
+    w = Wide(frame, {k: v for k, v in LONG_LABELS.items() if k in frame.columns},
              {"arm": {v: k for k, v in arm_codes.items()},
               "timepoint": {v: k for k, v in tp_codes.items()}, "score": score_labels,
               "improvement": {**_PAIR_LABELS, **missing_labels(codes)}, "repeat": yes_no,
@@ -512,7 +556,7 @@ def long_table(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[s
     return w
 
 
-_LONG_SAV = {
+LONG_LABELS = {
     "participant": "Participant", "arm": "Treatment arm", "timepoint": "Visit",
     "region": "Region", "view": "View of the region", "scale": "Scale",
     "score": "Rating (first showing or repeat); 91-99: why missing",
