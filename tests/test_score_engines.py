@@ -210,3 +210,95 @@ def test_r_psych_gives_the_reports_kappas_and_icc(r_run):
     for col in ("n", "icc", "icc_ci_low", "icc_ci_high", "icc_f", "icc_p"):
         assert icc[col].to_numpy(dtype=float) == pytest.approx(
             icc[f"{col}_r"].to_numpy(dtype=float), rel=1e-9, abs=1e-12), col
+
+
+# ------------------------------------------------------------------------------ a worked example
+
+BEFORE = [3, 4, 3, 2, 4, 3, 5, 3, 2, 4, 3, 3, 4, 2, 3, 4, 3, 5, 4]
+AFTER = [2, 3, 3, 3, 2, 2, 4, 3, 2, 3, 2, 3, 3, 2, 2, 3, 3, 3, 3]
+
+
+@pytest.fixture(scope="module")
+def worked_example(tmp_path_factory):
+    """The SPSS-style example of :func:`assess.score.stats.mean_ci`: 19 participants on a 1–5
+    scale where lower is better, with ties and 6 zero differences; SPSS's Z = −2.967954 (tie
+    correction, no continuity correction), p = 0.002998, responders 12/19."""
+    tmp = tmp_path_factory.mktemp("worked")
+    ps = [f"P{i:02d}" for i in range(1, 20)]
+    fx = make_set(tmp / "sets", participants=ps)
+    level = {(p, "baseline"): b for p, b in zip(ps, BEFORE)}
+    level.update({(p, "month12"): a for p, a in zip(ps, AFTER)})
+    ratings = write_ratings(tmp / "ratings.csv", rate_all(fx, "derm1", lambda s: level[s[:2]]))
+    return score(fx.rater_dir, fx.key_dir, tmp / "out", ratings=ratings).out
+
+
+def test_the_worked_example_gives_spss_published_numbers_in_the_report_pspp_and_r(
+        worked_example, pspp, rscript):
+    out = worked_example
+    row = _summary(out).iloc[0]
+    assert round(row["z"], 6) == -2.967954 and round(row["p"], 6) == 0.002998
+    assert (row["responders"], row["n_pairs"], row["n_unchanged"]) == (12, 19, 6)
+    assert round(row["mean_change"], 4) == -0.6842
+    subprocess.run([pspp, "-O", "format=csv", "-o", "pspp.csv", "analysis.sps"], cwd=out,
+                   check=True, capture_output=True, timeout=60)
+    block, = pspp_blocks((out / "pspp.csv").read_text(encoding="utf-8"))
+    tests = {r[0]: r[1] for r in block["Test Statistics"][1:]}
+    assert (tests["Z"], tests["Asymp. Sig. (2-tailed)"]) == ("-2.97", ".003")
+    subprocess.run([rscript, "analysis.R"], cwd=out, check=True, capture_output=True, timeout=60)
+    r = pd.read_csv(out / "r_summary.csv").iloc[0]
+    assert round(r["p"], 6) == 0.002998 and round(r["z"], 6) == -2.967954
+
+
+# ------------------------------------------------------------------------------ pairs, categories
+
+
+@pytest.fixture(scope="module")
+def pairs_and_categories(tmp_path_factory):
+    """A side-by-side pairs set (WSRS) and a set on the categorical Glogau scale."""
+    from test_score_tables import pair_rows
+
+    tmp = tmp_path_factory.mktemp("kinds")
+    ps = [f"P{i:02d}" for i in range(12)]
+    fx = make_set(tmp / "p" / "sets", participants=ps, presentation="pairs", seed=3)
+    better = dict(zip(ps, [2, 1, 1, 0, 2, -1, 1, 1, 0, 1, 2, 1]))
+    rows = pair_rows(fx, better, {p: True for p in ps})
+    ratings = write_ratings(tmp / "p.csv", rows, ("rater", "code", "better", "first"))
+    pairs = score(fx.rater_dir, fx.key_dir, tmp / "p" / "out", ratings=ratings).out
+    fx = make_set(tmp / "g" / "sets", participants=ps, regions={"face": "glogau"})
+    base = dict(zip(ps, [3, 4, 2, 3, 4, 3, 2, 4, 3, 3, 4, 2]))
+    gain = dict(zip(ps, [1, 1, 0, 1, 2, 0, -1, 1, 1, 0, 1, 0]))
+    ratings = write_ratings(tmp / "g.csv", rate_all(
+        fx, "derm1", lambda s: base[s[0]] - (gain[s[0]] if s[1] == "month12" else 0)))
+    categories = score(fx.rater_dir, fx.key_dir, tmp / "g" / "out", ratings=ratings).out
+    return pairs, categories
+
+
+def _engines(out, pspp, rscript):
+    subprocess.run([pspp, "-O", "format=csv", "-o", "pspp.csv", "analysis.sps"], cwd=out,
+                   check=True, capture_output=True, timeout=60)
+    subprocess.run([rscript, "analysis.R"], cwd=out, check=True, capture_output=True, timeout=60)
+    block, = pspp_blocks((out / "pspp.csv").read_text(encoding="utf-8"))
+    return block, pd.read_csv(out / "r_summary.csv").iloc[0], _summary(out).iloc[0]
+
+
+def test_pspp_and_r_test_the_pair_improvement_scores_against_zero_as_the_report(
+        pairs_and_categories, pspp, rscript):
+    block, r, row = _engines(pairs_and_categories[0], pspp, rscript)
+    assert row["analysis"] == "within arm (pairs)"
+    tests = {t[0]: t[1] for t in block["Test Statistics"][1:]}
+    assert near(tests["Z"], row["z"]) and near(tests["Asymp. Sig. (2-tailed)"], row["p"])
+    responder = block["Descriptive Statistics"][2]
+    assert float(responder[6]) == row["responders"] == r["responders"] == 9
+    assert r["p"] == pytest.approx(row["p"], abs=1e-12)
+
+
+def test_pspp_and_r_give_the_reports_sign_test_on_a_categorical_scale_and_no_mean(
+        pairs_and_categories, pspp, rscript):
+    block, r, row = _engines(pairs_and_categories[1], pspp, rscript)
+    assert row["test"] == "sign test (exact)"
+    tests = {t[0]: t[1] for t in block["Test Statistics"][1:]}
+    assert near(tests["Exact Sig. (2-tailed)"], row["p"])
+    assert r["p"] == pytest.approx(row["p"], abs=1e-12)
+    means = [d[0] for d in block["Descriptive Statistics"][1:]]
+    assert not any("baseline" in m or "change" in m for m in means)  # only the responders
+    assert float(block["Descriptive Statistics"][1][6]) == row["responders"]

@@ -45,7 +45,7 @@ def spss_syntax(wide: Wide, summary: pd.DataFrame, arms: list[str], title: str =
     Per region × scale × follow-up × rater × arm, on the participants with a usable rating at
     both visits: DESCRIPTIVES of baseline, follow-up, change and the responder flag (its SUM is
     the number of responders), EXAMINE for the median and quartiles (HAVERAGE, as the report),
-    and NPAR TESTS /WILCOXON (categorical scales: /SIGN). Each block starts with an ECHO line
+    and NPAR TESTS /WILCOXON (categorical scales: FREQUENCIES, the responders and /SIGN, no means). Each block starts with an ECHO line
     ``BLOCK <n>: ...`` naming the summary row it reproduces.
     """
     blocks = spss_blocks(wide, summary, arms)
@@ -77,6 +77,10 @@ def spss_syntax(wide: Wide, summary: pd.DataFrame, arms: list[str], title: str =
         test = "SIGN" if b["scale_kind"] == "categorical" else "WILCOXON"
         label = f"BLOCK {n}: {where} {b['scale']} {b['timepoint']} rater {b['rater']} arm {b['arm']}"
         out += ["", f"ECHO {_quote(label)}."]
+        if b["scale_kind"] == "categorical":
+            # Ordered categories without distances: counts and responders, no means.
+            out += select + [f"FREQUENCIES VARIABLES={b['baseline']} {b['followup']}."]
+            variables = [b["responder"]]
         out += select + [f"DESCRIPTIVES VARIABLES={' '.join(variables)} "
                          "/STATISTICS=MEAN STDDEV MIN MAX SUM."]
         if b["kind"] != "pair" and b["scale_kind"] != "categorical":
@@ -97,7 +101,7 @@ def r_script(scales: dict, timepoints: tuple[str, ...], title: str = "") -> str:
     Primary: per rater × arm × region × view × scale × follow-up, first showings with a usable
     rating at both visits; quartiles of type 6 (SPSS's HAVERAGE), mean change with its t-based CI,
     ``wilcox.test(exact = FALSE, correct = FALSE)`` (zero differences dropped, tie-corrected, as
-    SPSS), responders. Reliability: ``psych::cohen.kappa`` over the declared levels (unweighted,
+    SPSS; categorical scales: the exact sign test, ``binom.test``), responders. Reliability: ``psych::cohen.kappa`` over the declared levels (unweighted,
     linear and quadratic weights) for repeats and rater pairs, ``psych::ICC`` (ICC2) across raters.
     """
     used = {s: scales[s] for s in sorted(scales)}
@@ -155,6 +159,10 @@ for (g in seq_len(nrow(groups))) {
         wilcoxon_v = if (is.null(w)) NA else unname(w$statistic),
         p = if (is.null(w)) NA else w$p.value,
         z = if (is.null(w)) NA else qnorm(w$p.value / 2)))
+    }
+    if (sc$kind == "categorical") {
+      moved <- sum(improvement != 0)
+      out$p <- if (moved) binom.test(sum(improvement > 0), moved)$p.value else NA
     }
     summary_rows[[length(summary_rows) + 1]] <- out
   }
