@@ -181,14 +181,14 @@ def _write_packages(analysis: Analysis, wide, tmp: Path, label: str) -> None:
 
     u = analysis.unblinded
     export.write_wide_sav(wide, tmp / "ratings.sav", file_label=label)
-    export.write_long_sav(u.long, u.set.scales, u.timepoints, u.arms, tmp / "ratings_long.sav",
-                          file_label=label)
     (tmp / "analysis.sps").write_text(syntax.spss_syntax(wide, analysis.summary, u.arms, label),
                                       encoding="utf-8")
     transport.write_dta(wide, u.set.scales, tmp / "ratings.dta", file_label=label)
     (tmp / "analysis.R").write_text(syntax.r_script(u.set.scales, u.timepoints, label),
                                     encoding="utf-8")
     qs = transport.qs_table(u.long, u.set.scales, u.timepoints, u.set.study_id)
+    export.write_long_sav(u.long, u.set.scales, u.timepoints, u.arms, tmp / "ratings_long.sav",
+                          file_label=label)
     transport.write_xpt(qs, tmp / "qs.xpt")
     (tmp / "define.xml").write_bytes(transport.define_xml(
         qs, u.set.study_id, str(u.set.meta.get("title", "")),
