@@ -551,6 +551,33 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
     if len(u.arms) >= 2:
         parts.append(_between_section(between, u.arms))
     parts.append("<h2>Reliability</h2>")
+    parts.extend(_reliability_section(u, reliability))
+    for caption, svg in chart_sections.get("reliability", []):
+        parts.append(f"<figure class='chart'>{svg}<figcaption class='note'>{esc(caption)}"
+                     "</figcaption></figure>")
+    blind = reliability[reliability["analysis"] == "blinding index"].copy()
+    if len(blind):
+        blind["share_ci"] = [_range(a, b, pct=True) for a, b in zip(blind["share_ci_low"],
+                                                                    blind["share_ci_high"])]
+        parts.append("<h3>Blinding index</h3>" + _table(blind, BLINDING_HTML) +
+                     "<p class='note'>Share of answered pairs in which the rater named the baseline "
+                     "photo as taken first; 50% is guessing. Exact two-sided binomial test against "
+                     "50%; 'cannot tell' answers are counted but not in the share.</p>")
+    parts.append("<h2>Files</h2><p><code>ratings_long.csv</code> (one row per rating), "
+                 "<code>summary.csv</code>, <code>reliability.csv</code>, "
+                 "<code>distribution.csv</code>; the same tables, a wide sheet and a data "
+                 "dictionary in <code>ratings.xlsx</code>; <code>ratings.sav</code> (SPSS, one row "
+                 "per participant, with change scores) and <code>ratings_long.sav</code> (one row "
+                 "per rating) with <code>analysis.sps</code>; <code>ratings.dta</code> (Stata); "
+                 "<code>analysis.R</code>; <code>qs.xpt</code> (SDTM-style QS, SAS transport v5) "
+                 "with <code>define.xml</code>. docs/analysis.md says what each holds.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _reliability_section(u: Unblinded, reliability: pd.DataFrame) -> list[str]:
+    """The reliability table (kappas with their weights and CIs, ICC, alpha) and its notes."""
+    parts: list[str] = []
     rel = reliability[reliability["analysis"] != "blinding index"].copy()
     if len(u.set.raters) < 2:
         parts.append(f"<p class='note'>ICC and Krippendorff's α compare raters: this set has one "
@@ -573,27 +600,7 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
     else:
         parts.append("<p>No disguised repeats were rated and there is one rater: no reliability "
                      "to report.</p>")
-    for caption, svg in chart_sections.get("reliability", []):
-        parts.append(f"<figure class='chart'>{svg}<figcaption class='note'>{esc(caption)}"
-                     "</figcaption></figure>")
-    blind = reliability[reliability["analysis"] == "blinding index"].copy()
-    if len(blind):
-        blind["share_ci"] = [_range(a, b, pct=True) for a, b in zip(blind["share_ci_low"],
-                                                                    blind["share_ci_high"])]
-        parts.append("<h3>Blinding index</h3>" + _table(blind, BLINDING_HTML) +
-                     "<p class='note'>Share of answered pairs in which the rater named the baseline "
-                     "photo as taken first; 50% is guessing. Exact two-sided binomial test against "
-                     "50%; 'cannot tell' answers are counted but not in the share.</p>")
-    parts.append("<h2>Files</h2><p><code>ratings_long.csv</code> (one row per rating), "
-                 "<code>summary.csv</code>, <code>reliability.csv</code>, "
-                 "<code>distribution.csv</code>; the same tables, a wide sheet and a data "
-                 "dictionary in <code>ratings.xlsx</code>; <code>ratings.sav</code> (SPSS, one row "
-                 "per participant, with change scores) and <code>ratings_long.sav</code> (one row "
-                 "per rating) with <code>analysis.sps</code>; <code>ratings.dta</code> (Stata); "
-                 "<code>analysis.R</code>; <code>qs.xpt</code> (SDTM-style QS, SAS transport v5) "
-                 "with <code>define.xml</code>. docs/analysis.md says what each holds.</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts
 
 
 def _methods(u: Unblinded) -> str:
