@@ -302,3 +302,27 @@ def test_pspp_and_r_give_the_reports_sign_test_on_a_categorical_scale_and_no_mea
     means = [d[0] for d in block["Descriptive Statistics"][1:]]
     assert not any("baseline" in m or "change" in m for m in means)  # only the responders
     assert float(block["Descriptive Statistics"][1][6]) == row["responders"]
+
+
+def test_pspp_gives_the_reports_mann_whitney_test_between_two_arms(tmp_path, pspp):
+    ps = [f"P{i:02d}" for i in range(1, 17)]
+    fx = make_set(tmp_path / "sets", participants=ps)
+    base = dict(zip(ps, [4, 3, 4, 2, 3, 4, 3, 2, 4, 3, 4, 3, 5, 4, 3, 2]))
+    gain = dict(zip(ps, [1, 0, 2, 1, 1, 0, 1, 1, 2, 0, 1, 1, 3, 0, 0, 1]))
+    ratings = write_ratings(tmp_path / "r.csv", rate_all(
+        fx, "derm1", lambda s: base[s[0]] - (gain[s[0]] if s[1] == "month12" else 0)))
+    parts = tmp_path / "participants.csv"
+    parts.write_text("participant,arm\n" + "".join(
+        f"{p},{('vehicle', 'secretome')[i % 2]}\n" for i, p in enumerate(ps)))
+    out = score(fx.rater_dir, fx.key_dir, tmp_path / "out", ratings=ratings,
+                participants=parts).out
+    subprocess.run([pspp, "-O", "format=csv", "-o", "pspp.csv", "analysis.sps"], cwd=out,
+                   check=True, capture_output=True, timeout=60)
+    *within, between = pspp_blocks((out / "pspp.csv").read_text(encoding="utf-8"))
+    assert len(within) == 2 and between["title"].endswith("between vehicle vs secretome")
+    summary = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
+    row = summary[summary["analysis"] == "between arms"].iloc[0]
+    head, values = between["Test Statistics"][0], between["Test Statistics"][1]
+    printed = dict(zip(head[1:], values[1:]))
+    assert float(printed["Mann-Whitney U"]) == row["statistic"]
+    assert near(printed["Z"], -abs(row["z"])) and near(printed["Asymp. Sig. (2-tailed)"], row["p"])

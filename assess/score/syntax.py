@@ -45,7 +45,8 @@ def spss_syntax(wide: Wide, summary: pd.DataFrame, arms: list[str], title: str =
     Per region × scale × follow-up × rater × arm, on the participants with a usable rating at
     both visits: DESCRIPTIVES of baseline, follow-up, change and the responder flag (its SUM is
     the number of responders), EXAMINE for the median and quartiles (HAVERAGE, as the report),
-    and NPAR TESTS /WILCOXON (categorical scales: FREQUENCIES, the responders and /SIGN, no means). Each block starts with an ECHO line
+    and NPAR TESTS /WILCOXON (categorical scales: FREQUENCIES, the responders and /SIGN, no means);
+    then, for each between-arms row, NPAR TESTS /M-W on the improvement by arm. Each block starts with an ECHO line
     ``BLOCK <n>: ...`` naming the summary row it reproduces.
     """
     blocks = spss_blocks(wide, summary, arms)
@@ -87,7 +88,35 @@ def spss_syntax(wide: Wide, summary: pd.DataFrame, arms: list[str], title: str =
             out += select + [f"EXAMINE VARIABLES={b['baseline']} {b['followup']} "
                              "/PERCENTILES(25,50,75)=HAVERAGE /STATISTICS=NONE /PLOT=NONE."]
         out += select + [f"NPAR TESTS /{test}={pair}."]
+    out += _between_syntax(wide, summary, arms, len(blocks))
     return "\n".join(out) + "\n"
+
+
+def between_blocks(wide: Wide, summary: pd.DataFrame, arms: list[str]) -> list[dict]:
+    """The Mann–Whitney rows of ``summary`` with the improvement variable they test."""
+    rows = summary[summary["analysis"] == "between arms"]
+    out = []
+    for comp in wide.comparisons:
+        match = rows[(rows["region"] == comp["region"]) & (rows["view"] == comp["view"])
+                     & (rows["scale"] == comp["scale"]) & (rows["rater"] == comp["rater"])
+                     & (rows["timepoint"] == comp["timepoint"])
+                     & rows["test"].fillna("").str.startswith("Mann-Whitney")]
+        for _, row in match.iterrows():
+            a, b = str(row["arm"]).split(" vs ", 1)
+            out.append({**comp, "arms": row["arm"], "code_a": arms.index(a) + 1,
+                        "code_b": arms.index(b) + 1, "summary_row": int(row.name)})
+    return out
+
+
+def _between_syntax(wide: Wide, summary: pd.DataFrame, arms: list[str], first: int) -> list[str]:
+    out = []
+    for n, b in enumerate(between_blocks(wide, summary, arms), start=first + 1):
+        where = b["region"] + (f"/{b['view']}" if b["view"] else "")
+        label = (f"BLOCK {n}: {where} {b['scale']} {b['timepoint']} rater {b['rater']} "
+                 f"between {b['arms']}")
+        out += ["", f"ECHO {_quote(label)}.",
+                f"NPAR TESTS /M-W={b['improvement']} BY arm({b['code_a']} {b['code_b']})."]
+    return out
 
 
 def _r_string(text: str) -> str:
