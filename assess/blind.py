@@ -671,6 +671,19 @@ def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def _showings(the_plan: Plan) -> dict[int, list[str]]:
+    """Photo index -> the codes it is shown under: first showings first, then in code order.
+
+    The first code gets the photo's plain copy, every further one a disguised copy
+    (:func:`assess.deid.disguise`).
+    """
+    shown: dict[int, list[KeyRow]] = defaultdict(list)
+    for r, src in zip(the_plan.rows, the_plan.sources):
+        shown[src].append(r)
+    return {src: [r.code for r in sorted(rs, key=lambda r: (r.repeat_of != "", r.code))]
+            for src, rs in shown.items()}
+
+
 def _seal_rater_folder(rater_dir: Path) -> None:
     """Fixed permissions and the fixed mtime on every file and folder (deepest first)."""
     for dirpath, dirnames, filenames in os.walk(rater_dir, topdown=False):
@@ -772,7 +785,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
            progress: Callable[[int, int], None] | None, pool, today: date | None) -> BlindedSet:
     """:func:`randomize` once the photos are found and the workers started."""
     from . import deid
-    from .audit import audit_set
+    from .audit import audit_report
 
     warnings = list(inventory.warnings)
     seed_given = seed if seed is not None else study.blinding.seed
@@ -815,9 +828,15 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
                   key, work):
             d.mkdir(parents=True)
 
-        # 1. de-identify every photo once, into the work folder
+        # 1. de-identify every photo once, into the work folder; a photo shown under more codes
+        #    than one (a disguised repeat, a baseline in several pairs) gets a disguised copy for
+        #    each further code, with other bytes and no visible change
+        shown_as = _showings(the_plan)
+        variant_seeds = np.random.default_rng([seed_value, 6])
         jobs = [(inventory.source(inventory.photos[i]), work / f"{n}.full.jpg",
-                 work / f"{n}.display.jpg", specs[inventory.photos[i].region])
+                 work / f"{n}.display.jpg", specs[inventory.photos[i].region],
+                 tuple((work / f"{n}-{k}.full.jpg", work / f"{n}-{k}.display.jpg",
+                        int(variant_seeds.integers(2**62))) for k in range(1, len(shown_as[i]))))
                 for n, i in enumerate(used)]
         ref_jobs = []
         ref_paths: dict[str, dict[str, str]] = {}
@@ -854,23 +873,25 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         photo_results = results[:len(jobs)]
         check_decoded(inventory.images_dir, [inventory.photos[i] for i in used],
                       [r.pixel_sha256 for r in photo_results])
-        result_of = {i: photo_results[n] for n, i in enumerate(used)}
         staged = {i: n for n, i in enumerate(used)}
 
-        # 2. one copy per code, written in code order (a folder's entry order says nothing)
-        rows = [replace(r, blinded_sha256=result_of[src].full_sha256)
-                for r, src in zip(the_plan.rows, the_plan.sources)]
-        uses = Counter(the_plan.sources)
-        for r, src in sorted(zip(rows, the_plan.sources), key=lambda x: x[0].code):
-            uses[src] -= 1
+        # 2. one file per code, moved in code order (a folder's entry order says nothing), then
+        #    every file of a kind in a region padded to one size
+        copy_of = {code: (src, k) for src, codes in shown_as.items() for k, code in enumerate(codes)}
+        by_group: dict[tuple[str, str], list[Path]] = defaultdict(list)
+        for r in sorted(the_plan.rows, key=lambda r: r.code):
+            src, k = copy_of[r.code]
             for kind in ("full", "display"):
-                staged_file = work / f"{staged[src]}.{kind}.jpg"
+                stem = f"{staged[src]}" if k == 0 else f"{staged[src]}-{k}"
                 final = rater / "images" / kind / f"{r.code}.jpg"
-                if uses[src] == 0:
-                    os.replace(staged_file, final)
-                else:
-                    shutil.copyfile(staged_file, final)
+                os.replace(work / f"{stem}.{kind}.jpg", final)
+                by_group[(kind, r.region)].append(final)
         shutil.rmtree(work)
+        sha_of: dict[Path, str] = {}
+        for group in by_group.values():
+            sha_of.update(deid.equalize_sizes(group))
+        rows = [replace(r, blinded_sha256=sha_of[rater / "images" / "full" / f"{r.code}.jpg"])
+                for r in the_plan.rows]
 
         # 3. the key
         order_tp = {t: n for n, t in enumerate(study.timepoints)}
@@ -917,7 +938,11 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         os.chmod(key, KEY_DIR_MODE)
 
         # 5. audit, then move into place
-        findings = audit_set(rater, key)
+        audit = audit_report(rater, key, p_values=False)
+        findings = audit.findings
+        if audit.notes:
+            warnings.append(f"leak audit: {len(audit.notes)} note(s), e.g. {audit.notes[0]} "
+                            f"(assess audit-set {target / 'rater'} --key {target / 'key'} lists them)")
         if findings:
             lines = "".join(f"\n  {f.file}: {f.kind}: {f.message}" for f in findings[:30])
             more = f"\n  … and {len(findings) - 30} more" if len(findings) > 30 else ""
