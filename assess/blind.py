@@ -941,8 +941,10 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         audit = audit_report(rater, key, p_values=False)
         findings = audit.findings
         if audit.notes:
-            warnings.append(f"leak audit: {len(audit.notes)} note(s), e.g. {audit.notes[0]} "
-                            f"(assess audit-set {target / 'rater'} --key {target / 'key'} lists them)")
+            warnings.append(f"leak audit: {len(audit.notes)} note(s) on codes or worklist places "
+                            "that differ between the timepoints by chance (AUC above 0.55, with too "
+                            "few photos or too weak to call a leak); assess audit-set "
+                            f"{target / 'rater'} --key {target / 'key'} lists them")
         if findings:
             lines = "".join(f"\n  {f.file}: {f.kind}: {f.message}" for f in findings[:30])
             more = f"\n  … and {len(findings) - 30} more" if len(findings) > 30 else ""

@@ -500,3 +500,62 @@ def test_the_auc_without_scipy_equals_mann_whitney_u_over_n1_n2():
         for categorical in (False, True):
             fast, p = timepoint_auc(a, b, categorical, p_value=False)
             assert fast == pytest.approx(timepoint_auc(a, b, categorical)[0]) and p != p
+
+
+# --------------------------------------------------------------------------- the worked example
+
+
+def _example_generator():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "nct06217627" / "generate.py"
+    spec = importlib.util.spec_from_file_location("nct06217627_generate_audit", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_nct06217627_example_shows_every_fixed_property_at_auc_0_50_and_repeats_differ(tmp_path):
+    import hashlib
+    import re
+
+    example = _example_generator()
+    images = tmp_path / "images"
+    example.generate(images, size=(480, 360), workers=1,
+                     arms={"UC-MSC secretome": (6, ("face", "neck")),
+                           "UC-explant secretome": (6, ("hands",))},
+                     normalize={"long_edge": 432, "display_long_edge": 320, "quality": 90,
+                                "aspect": "4:3", "fit": "crop"})
+    made = CliRunner().invoke(cli, ["randomize", "--study", str(images / "study.toml"), "--images",
+                                    str(images), "--out", str(tmp_path / "sets"), "--set-id", "nct",
+                                    "--seed", "5270611913214"])
+    assert made.exit_code == 0, made.output
+    rater, key = tmp_path / "sets" / "nct" / "rater", tmp_path / "sets" / "nct" / "key"
+    result = CliRunner().invoke(cli, ["audit-set", str(rater), "--key", str(key)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith("clean: ")
+    table = {}
+    for line in result.stdout.splitlines():
+        m = re.match(r"^(.+?)\s{2,}(fixed|randomized|pixels|content)\s+([\d.]+)\s", line)
+        if m:
+            table[m.group(1)] = (m.group(2), float(m.group(3)))
+    fixed = {name for name, (kind, _) in table.items() if kind == "fixed"}
+    for copy in ("", "display "):
+        assert {f"{copy}{p}" for p in ("format", "width", "height", "file size", "quantization tables",
+                                       "Huffman tables", "chroma subsampling", "JPEG segment layout",
+                                       "metadata segments", "mtime", "permissions")} <= fixed
+    assert all(table[name][1] == 0.5 for name in fixed), {n: table[n] for n in fixed}
+    # the follow-up camera does give other compressed data: unpadded, file size would be a finding
+    assert table["display image data length"][1] > 0.55
+    rows = list(csv.DictReader(open(key / "key.csv", newline="")))
+    first = {r["code"]: r for r in rows}
+    repeats = [r for r in rows if r["repeat_of"]]
+    assert repeats
+    for r in repeats:
+        for copy in ("full", "display"):
+            mine = (rater / "images" / copy / f"{r['code']}.jpg").read_bytes()
+            theirs = (rater / "images" / copy / f"{r['repeat_of']}.jpg").read_bytes()
+            assert mine != theirs and len(mine) == len(theirs)
+        assert r["blinded_sha256"] != first[r["repeat_of"]]["blinded_sha256"]
+        assert r["blinded_sha256"] == hashlib.sha256(
+            (rater / "images" / "full" / f"{r['code']}.jpg").read_bytes()).hexdigest()
