@@ -861,25 +861,32 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None, *, p_values: bool
                     findings.append(Finding(rel, "exiftool", "exiftool reports " + "; ".join(extra[:8])
                                             + (f" (+{len(extra) - 8} more)" if len(extra) > 8 else "")))
 
-        positions, regions = _read_worklists(rater_dir)
-        if key is not None:
-            for row in key.rows:
-                regions.setdefault(row["code"], row["region"])
-        uniform, notes = _uniformity(info, regions)
-        findings.extend(uniform)
-        report.notes.extend(notes)
-        if key is not None:
-            padding = {rel: fut.result() for rel, fut in paddings.items()}
-            report.aucs, auc_findings, auc_notes = _compare_timepoints(rater_dir, key, info, padding,
-                                                                       p_values, positions)
-            findings.extend(auc_findings)
-            report.notes.extend(auc_notes)
+        padding = {rel: fut.result() for rel, fut in paddings.items()}
+        findings.extend(_property_checks(report, key, info, padding, p_values))
     finally:
         early.close()
         if measuring is not None:
             measuring.shutdown(cancel_futures=True)
     report.findings = findings
     return report
+
+
+def _property_checks(report: AuditReport, key: _Key | None, info: dict[str, dict],
+                     padding: dict[str, float], p_values: bool) -> list[Finding]:
+    """Files unlike the rest of their region, and (with the key) the AUC table; notes go to
+    ``report.notes``, the AUC rows to ``report.aucs``; returns the findings."""
+    positions, regions = _read_worklists(report.rater_dir)
+    if key is not None:
+        for row in key.rows:
+            regions.setdefault(row["code"], row["region"])
+    findings, notes = _uniformity(info, regions)
+    report.notes.extend(notes)
+    if key is not None:
+        report.aucs, auc_findings, auc_notes = _compare_timepoints(report.rater_dir, key, info, padding,
+                                                                   p_values, positions)
+        findings += auc_findings
+        report.notes.extend(auc_notes)
+    return findings
 
 
 def _cores() -> int:
@@ -1030,17 +1037,12 @@ _HINTS = {
 }
 
 
-def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict], padding: dict[str, float],
-                        p_values: bool = True, positions: dict | None = None
-                        ) -> tuple[list[PropertyAUC], list[Finding], list[str]]:
-    """The AUC of every property between the timepoints of each region, its findings and notes."""
-    if positions is None:
-        positions = _read_worklists(rater_dir)[0]
+def _properties(key: _Key, info: dict[str, dict], padding: dict[str, float], positions: dict
+                ) -> tuple[dict[str, dict[str, object]], dict[str, tuple[str, bool]]]:
+    """code -> property -> value, and property -> (kind, categorical), for every key row."""
     codes_sorted = sorted(row["code"] for row in key.rows)
     code_rank = {c: i for i, c in enumerate(codes_sorted)}
     pairs = any(row.get("pair") for row in key.rows)
-    padded = any(p["walk"].fill > 0 for p in info.values())
-
     props: dict[str, dict[str, object]] = {}  # code -> property -> value
     kinds: dict[str, tuple[str, bool]] = {}  # property -> (kind, categorical)
 
@@ -1081,7 +1083,17 @@ def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict], paddi
                 put(code, f"position in {rater}'s worklist", pos[code][0], "randomized", False)
                 if pairs:
                     put(code, f"pair side in {rater}'s worklist", pos[code][1], "randomized", True)
+    return props, kinds
 
+
+def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict], padding: dict[str, float],
+                        p_values: bool = True, positions: dict | None = None
+                        ) -> tuple[list[PropertyAUC], list[Finding], list[str]]:
+    """The AUC of every property between the timepoints of each region, its findings and notes."""
+    if positions is None:
+        positions = _read_worklists(rater_dir)[0]
+    props, kinds = _properties(key, info, padding, positions)
+    padded = any(p["walk"].fill > 0 for p in info.values())
     timepoints: list[str] = []
     for row in key.rows:
         if row["timepoint"] not in timepoints:

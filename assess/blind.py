@@ -684,6 +684,43 @@ def _showings(the_plan: Plan) -> dict[int, list[str]]:
             for src, rs in shown.items()}
 
 
+def _deid_jobs(inventory: Inventory, used: list[int], specs: dict, shown_as: dict[int, list[str]],
+               work: Path, seed: int) -> list[tuple]:
+    """The :func:`assess.deid.prepare_files` job of each photo in the set: its plain copy into
+    ``work/<n>.full.jpg`` and ``work/<n>.display.jpg``, and a disguised copy ``<n>-<k>`` for each
+    further code it is shown under, drawn from generator ``[seed, 6]``."""
+    variant_seeds = np.random.default_rng([seed, 6])
+    return [(inventory.source(inventory.photos[i]), work / f"{n}.full.jpg", work / f"{n}.display.jpg",
+             specs[inventory.photos[i].region],
+             tuple((work / f"{n}-{k}.full.jpg", work / f"{n}-{k}.display.jpg",
+                    int(variant_seeds.integers(2**62))) for k in range(1, len(shown_as[i]))))
+            for n, i in enumerate(used)]
+
+
+def _place_images(the_plan: Plan, shown_as: dict[int, list[str]], staged: dict[int, int], work: Path,
+                  rater: Path) -> list[KeyRow]:
+    """Move each code's staged files into ``rater/images`` in code order, pad every file of a kind
+    in a region to one size (:func:`assess.deid.equalize_sizes`) and return the key rows with the
+    sha256 of each code's full copy as written. Removes ``work``."""
+    from .deid import equalize_sizes
+
+    copy_of = {code: (src, k) for src, codes in shown_as.items() for k, code in enumerate(codes)}
+    by_group: dict[tuple[str, str], list[Path]] = defaultdict(list)
+    for r in sorted(the_plan.rows, key=lambda r: r.code):
+        src, k = copy_of[r.code]
+        stem = f"{staged[src]}" if k == 0 else f"{staged[src]}-{k}"
+        for kind in ("full", "display"):
+            final = rater / "images" / kind / f"{r.code}.jpg"
+            os.replace(work / f"{stem}.{kind}.jpg", final)
+            by_group[(kind, r.region)].append(final)
+    shutil.rmtree(work)
+    sha_of: dict[Path, str] = {}
+    for group in by_group.values():
+        sha_of.update(equalize_sizes(group))
+    return [replace(r, blinded_sha256=sha_of[rater / "images" / "full" / f"{r.code}.jpg"])
+            for r in the_plan.rows]
+
+
 def _seal_rater_folder(rater_dir: Path) -> None:
     """Fixed permissions and the fixed mtime on every file and folder (deepest first)."""
     for dirpath, dirnames, filenames in os.walk(rater_dir, topdown=False):
@@ -832,12 +869,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         #    than one (a disguised repeat, a baseline in several pairs) gets a disguised copy for
         #    each further code, with other bytes and no visible change
         shown_as = _showings(the_plan)
-        variant_seeds = np.random.default_rng([seed_value, 6])
-        jobs = [(inventory.source(inventory.photos[i]), work / f"{n}.full.jpg",
-                 work / f"{n}.display.jpg", specs[inventory.photos[i].region],
-                 tuple((work / f"{n}-{k}.full.jpg", work / f"{n}-{k}.display.jpg",
-                        int(variant_seeds.integers(2**62))) for k in range(1, len(shown_as[i]))))
-                for n, i in enumerate(used)]
+        jobs = _deid_jobs(inventory, used, specs, shown_as, work, seed_value)
         ref_jobs = []
         ref_paths: dict[str, dict[str, str]] = {}
         for scale_id, (region, files) in sorted(references.items()):
@@ -877,21 +909,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
 
         # 2. one file per code, moved in code order (a folder's entry order says nothing), then
         #    every file of a kind in a region padded to one size
-        copy_of = {code: (src, k) for src, codes in shown_as.items() for k, code in enumerate(codes)}
-        by_group: dict[tuple[str, str], list[Path]] = defaultdict(list)
-        for r in sorted(the_plan.rows, key=lambda r: r.code):
-            src, k = copy_of[r.code]
-            for kind in ("full", "display"):
-                stem = f"{staged[src]}" if k == 0 else f"{staged[src]}-{k}"
-                final = rater / "images" / kind / f"{r.code}.jpg"
-                os.replace(work / f"{stem}.{kind}.jpg", final)
-                by_group[(kind, r.region)].append(final)
-        shutil.rmtree(work)
-        sha_of: dict[Path, str] = {}
-        for group in by_group.values():
-            sha_of.update(deid.equalize_sizes(group))
-        rows = [replace(r, blinded_sha256=sha_of[rater / "images" / "full" / f"{r.code}.jpg"])
-                for r in the_plan.rows]
+        rows = _place_images(the_plan, shown_as, staged, work, rater)
 
         # 3. the key
         order_tp = {t: n for n, t in enumerate(study.timepoints)}
