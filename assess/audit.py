@@ -45,6 +45,8 @@ the category that separates best. Four kinds of property:
   of its kind and region is a finding too, naming the file (one tampered file among 60 moves the
   AUC by less than 0.02). A rater folder written before file sizes were made equal (no file has
   fill bytes) gets a note instead of the second check for file size; its AUC still decides.
+  Two image files of one kind with the same bytes are a finding (``duplicate``: a disguised
+  repeat must not be a copy of its first showing), a note in such an older folder.
 * **randomized** (code, position in each rater's worklist, side in a pair): they vary by chance, and
   with a few dozen photos a chance AUC above 0.55 is common, so they are findings only when AUC >
   0.55 **and** the two-sided Mann–Whitney p-value is below :data:`P_LIMIT` (10⁻⁴). An AUC above
@@ -121,6 +123,8 @@ ADVICE = {
     "timepoint-property": "see the advice in each message",
     "uniform-property": "build the set again with assess randomize (the same --seed gives the same "
                         "codes and worklists); never edit or re-save its files",
+    "duplicate": "build the set again with assess randomize (every code gets its own bytes); "
+                 "never copy one image file over another",
 }
 """What a coordinator can do about each kind of finding (``assess audit-set`` prints it)."""
 
@@ -819,7 +823,8 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None, *, p_values: bool
                 for what, message in walk.problems:
                     findings.append(Finding(rel, what, message))
                 jpegs.append(path)
-                info[rel] = {"walk": walk, "size": len(data), "mtime": st.st_mtime_ns, "mode": st.st_mode & 0o7777}
+                info[rel] = {"walk": walk, "size": len(data), "mtime": st.st_mtime_ns, "mode": st.st_mode & 0o7777,
+                             "sha256": hashlib.sha256(data).digest()}
                 if match_all is not None and match_long is not None:
                     outside = bytearray()
                     pos = 0
@@ -978,10 +983,12 @@ def _shown(value: object, name: str) -> str:
 
 
 def _uniformity(info: dict[str, dict], regions: dict[str, str]) -> tuple[list[Finding], list[str]]:
-    """Findings for files whose fixed property differs from the rest of their kind and region.
+    """Findings for files whose fixed property differs from the rest of their kind and region,
+    and for image files of one kind with the same bytes (a repeat must not be a copy).
 
-    Also the note for a rater folder written before file sizes were made equal (no file has fill
-    bytes before its end marker), whose file sizes are then judged by their AUC alone.
+    A rater folder written before file sizes were made equal and repeats disguised (no file has
+    fill bytes before its end marker) gets notes instead: its file sizes are then judged by their
+    AUC alone, and its byte-identical repeats are named once.
     """
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for rel in sorted(info):
@@ -1015,6 +1022,24 @@ def _uniformity(info: dict[str, dict], regions: dict[str, str]) -> tuple[list[Fi
                                     f"region is written with one {name}, so these were changed "
                                     f"afterwards — {ADVICE['uniform-property']}"))
     notes = []
+    same: dict[tuple[str, bytes], list[str]] = defaultdict(list)
+    for (copy, _), rels in groups.items():
+        for rel in rels:
+            same[(copy, info[rel]["sha256"])].append(rel)
+    twins = sorted(rels for rels in same.values() if len(rels) > 1)
+    if twins and not padded:
+        notes.append(f"{len(twins)} group(s) of byte-identical image files (e.g. "
+                     f"{' and '.join(twins[0][:2])}): this rater folder was written before assess "
+                     "gave a disguised repeat bytes of its own, so a duplicate finder pairs each "
+                     "repeat with its first showing; build the set again with assess randomize "
+                     "(the same --seed gives the same codes and worklists)")
+    elif twins:
+        for rels in twins:
+            findings.append(Finding(rels[0], "duplicate",
+                                    f"byte-identical to {', '.join(rels[1:4])}"
+                                    f"{' …' if len(rels) > 4 else ''}: a checksum or duplicate "
+                                    "finder pairs them (a repeat with its first showing); "
+                                    f"{ADVICE['duplicate']}"))
     if unequal:
         notes.append(f"file sizes differ among the {', '.join(unequal)}: this rater folder was "
                      "written before assess made every file of a region one size, so file size is "

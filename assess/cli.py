@@ -115,7 +115,7 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None):
         click.echo(f"note: {note}")
     if report.findings:
         for kind in dict.fromkeys(f.kind for f in report.findings):
-            if kind in ADVICE and kind not in ("timepoint-property", "uniform-property"):
+            if kind in ADVICE and kind not in ("timepoint-property", "uniform-property", "duplicate"):
                 click.echo(f"what to do ({kind}): {ADVICE[kind]}")
         click.echo(f"{len(report.findings)} finding(s) in {report.files_checked} files checked")
         sys.exit(1)

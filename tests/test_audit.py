@@ -361,6 +361,27 @@ def test_one_tampered_file_among_many_is_named_although_its_auc_stays_under_the_
     assert (rel, "file size") in named
 
 
+def test_an_image_file_copied_under_another_code_is_a_duplicate_finding(tmp_path):
+    rater, key = make_set(tmp_path, participants=3)
+    a, b = sorted((rater / "images" / "display").glob("*.jpg"))[:2]
+    b.write_bytes(a.read_bytes())
+    fix_mtimes(rater)
+    found = [f for f in audit_set(rater) if f.kind == "duplicate"]
+    assert [(f.file, f.message.split(":")[0]) for f in found] == [
+        (a.relative_to(rater).as_posix(), f"byte-identical to {b.relative_to(rater).as_posix()}")]
+    assert "assess randomize" in found[0].message
+
+
+def test_byte_identical_repeats_of_a_folder_from_before_disguised_repeats_are_a_note(tmp_path):
+    rater, key = make_set(tmp_path, participants=3, pad=False)
+    a, b = sorted((rater / "images" / "full").glob("*.jpg"))[:2]
+    b.write_bytes(a.read_bytes())
+    fix_mtimes(rater)
+    report = audit_report(rater)
+    assert not [f for f in report.findings if f.kind == "duplicate"]
+    assert [n for n in report.notes if n.startswith("1 group(s) of byte-identical image files")]
+
+
 def test_a_follow_up_camera_of_another_aspect_at_6_plus_6_is_a_padding_border_finding(tmp_path):
     rater, key = make_set(tmp_path, participants=6, followup_size=(320, 180))
     findings = [f for f in audit_set(rater, key) if f.kind == "timepoint-property"]
