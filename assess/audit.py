@@ -131,7 +131,8 @@ ADVICE = {
 SOI, EOI, SOS, APP0, DQT, SOF0, DHT, COM = 0xD8, 0xD9, 0xDA, 0xE0, 0xDB, 0xC0, 0xC4, 0xFE
 ALLOWED_SEGMENTS = {DQT, SOF0, DHT, SOS}
 _RST = set(range(0xD0, 0xD8))
-_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+_FILL = re.compile(rb"\xff+")
 _MARKER_NAMES = {
     **{0xE0 + n: f"APP{n}" for n in range(16)},
     **{0xC0 + n: f"SOF{n}" for n in (0, 1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15)},
@@ -273,7 +274,9 @@ def walk_jpeg(data: bytes) -> JpegWalk:
                                   "where a marker should start"))
             return walk
         run = i
-        while i < n and data[i] == 0xFF:  # fill bytes
+        if data[i + 1:i + 2] == b"\xff":  # fill bytes (a long run when padded: skipped in C)
+            i = _FILL.match(data, i).end()
+        else:
             i += 1
         if i >= n:
             walk.problems.append(("jpeg-structure", "ends inside a marker"))
@@ -328,8 +331,9 @@ def walk_jpeg(data: bytes) -> JpegWalk:
             walk.sampling = tuple((payload[6 + 3 * k + 1] >> 4, payload[6 + 3 * k + 1] & 15)
                                   for k in range(comps) if 6 + 3 * k + 2 <= len(payload))
         if marker == SOS:
-            # the scan runs to the first 0xFF that is not a stuffed 0xFF00, a restart marker or a
-            # fill byte (of a run of 0xFF, the last one starts the marker)
+            # the scan runs to the first 0xFF that is not a stuffed 0xFF00 or a restart marker:
+            # a marker, or the first of a run of fill bytes before one (a data byte 0xFF is
+            # always stuffed, so 0xFF 0xFF cannot be data)
             end_of_scan = _SCAN_END.search(data, i)
             if end_of_scan is None:
                 walk.scans.append((i, n))
@@ -337,9 +341,6 @@ def walk_jpeg(data: bytes) -> JpegWalk:
                                       "(truncated)"))
                 return walk
             stop = end_of_scan.start()
-            # a run of 0xFF before the marker is fill (a data byte 0xFF is always followed by 0x00)
-            while stop > i and data[stop - 1] == 0xFF:
-                stop -= 1
             walk.scans.append((i, stop))
             i = stop
     walk.dqt = b"".join(dqt)
@@ -831,6 +832,9 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None, *, p_values: bool
                     for s, e in walk.scans:
                         outside += data[pos:s] + b"\x00"
                         pos = e
+                    if walk.end is not None and walk.fill:  # fill bytes: no text can hide in 0xFF
+                        outside += data[pos:walk.end - 2 - walk.fill] + b"\x00"
+                        pos = walk.end - 2
                     outside += data[pos:]
                     hits = match_all.find(bytes(outside))
                     for s, e in walk.scans:
