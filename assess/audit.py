@@ -35,26 +35,41 @@ Properties compared between timepoints (with the key)
 For each region and each timepoint against the others, the AUC of every property is computed from
 the Mann–Whitney U statistic (``U / (n1·n2)``, folded to ``max(AUC, 1 − AUC)``: 0.5 means the property
 says nothing about the timepoint, 1.0 that it separates them perfectly). Categorical properties use
-the category that separates best. Three kinds of property:
+the category that separates best. Four kinds of property:
 
-* **fixed by design** (width, height, format, quantization tables, chroma subsampling, JPEG segment
-  layout, metadata segments, mtime, permissions; for the full and the display copy): the pipeline
-  makes them equal for every photo of a region, so AUC > :data:`AUC_LIMIT` (0.55) is a finding
-  whatever the sample size.
+* **fixed by design** (format, width, height, file size, quantization tables, Huffman tables,
+  chroma subsampling, JPEG segment layout, metadata segments, mtime, permissions; for the full and
+  the display copy): ``assess randomize`` makes them equal for every file of a kind in a region, so
+  they are judged by their effect size alone: AUC > :data:`AUC_LIMIT` (0.55) is a finding at any
+  sample size. With or without the key, a file whose fixed property differs from the other files
+  of its kind and region is a finding too, naming the file (one tampered file among 60 moves the
+  AUC by less than 0.02). A rater folder written before file sizes were made equal (no file has
+  fill bytes) gets a note instead of the second check for file size; its AUC still decides.
+  Two image files of one kind with the same bytes are a finding (``duplicate``: a disguised
+  repeat must not be a copy of its first showing), a note in such an older folder.
 * **randomized** (code, position in each rater's worklist, side in a pair): they vary by chance, and
   with a few dozen photos a chance AUC above 0.55 is common, so they are findings only when AUC >
-  0.55 **and** the two-sided Mann–Whitney p-value is below :data:`P_LIMIT` (10⁻⁴). (``assess
-  randomize`` balances them to 0.55 or less anyway; the audit judges sets built any other way.)
-* **from the pixels** (file size, padding border): they follow from what the photo shows and are
-  reported for information; they are findings only when extreme (AUC > :data:`AUC_EXTREME_LIMIT`,
-  0.8, with p < :data:`P_LIMIT`). A padding border that separates timepoints means the cameras had
-  different aspect ratios: set ``fit = "crop"`` in ``[normalize]``. File sizes that separate them
-  can be made equal with :func:`assess.deid.equalize_sizes` (JPEG fill bytes, pixels unchanged).
+  0.55 **and** the two-sided Mann–Whitney p-value is below :data:`P_LIMIT` (10⁻⁴). An AUC above
+  0.55 that is not a finding is reported as a note saying so, and saying when the sample is too
+  small for any AUC to reach that p-value (:func:`small_sample`), never as clean. (``assess
+  randomize`` balances them to 0.55 or less wherever a region has 5 or more photos a timepoint.)
+* **from the pixels** (padding border): it follows from the cameras' aspect ratios and a rater
+  sees it; AUC > :data:`AUC_EXTREME_LIMIT` (0.8) is a finding at any sample size. The fix is
+  ``fit = "crop"`` in ``[normalize]``.
+* **content** (length of the entropy-coded image data, padding excluded): it follows from the
+  detail and noise in the pixels, which the rater sees as they are; reported, never a finding.
+  The files' sizes do not show it; only a program that parses the JPEG does.
+
+Every finding's advice is something the coordinator can do in ``study.toml`` or on the command
+line (:data:`ADVICE`).
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -62,7 +77,7 @@ import stat
 import subprocess
 import tempfile
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +99,8 @@ __all__ = [
     "contact_sheet",
     "AUC_LIMIT",
     "AUC_EXTREME_LIMIT",
+    "ADVICE",
+    "small_sample",
     "P_LIMIT",
     "MIN_SCAN_TERM",
 ]
@@ -93,10 +110,30 @@ AUC_EXTREME_LIMIT = 0.8
 P_LIMIT = 1e-4
 MIN_SCAN_TERM = 6
 
+ADVICE = {
+    "metadata": "build the set with assess randomize and copy the rater folder as it is; never "
+                "open and save its files with another program",
+    "trailer": "build the set with assess randomize and copy the rater folder as it is",
+    "jpeg-structure": "build the set with assess randomize and copy the rater folder as it is",
+    "not-jpeg": "remove the file; assess randomize writes only baseline JPEGs",
+    "exiftool": "build the set with assess randomize and copy the rater folder as it is",
+    "identifier": "remove what names it, or build the set again with assess randomize",
+    "symlink": "copy real files into the rater folder (e.g. cp -rL)",
+    "mtime": "copy the rater folder with its times kept (cp -a, rsync -a), or build it again",
+    "unreadable": "check the file's permissions, or build the set again",
+    "timepoint-property": "see the advice in each message",
+    "uniform-property": "build the set again with assess randomize (the same --seed gives the same "
+                        "codes and worklists); never edit or re-save its files",
+    "duplicate": "build the set again with assess randomize (every code gets its own bytes); "
+                 "never copy one image file over another",
+}
+"""What a coordinator can do about each kind of finding (``assess audit-set`` prints it)."""
+
 SOI, EOI, SOS, APP0, DQT, SOF0, DHT, COM = 0xD8, 0xD9, 0xDA, 0xE0, 0xDB, 0xC0, 0xC4, 0xFE
 ALLOWED_SEGMENTS = {DQT, SOF0, DHT, SOS}
 _RST = set(range(0xD0, 0xD8))
-_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+_FILL = re.compile(rb"\xff+")
 _MARKER_NAMES = {
     **{0xE0 + n: f"APP{n}" for n in range(16)},
     **{0xC0 + n: f"SOF{n}" for n in (0, 1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15)},
@@ -144,7 +181,7 @@ class PropertyAUC:
     """How well one property separates one timepoint from the others within one region."""
 
     property: str
-    kind: str  # "fixed" | "randomized" | "pixels"
+    kind: str  # "fixed" | "randomized" | "pixels" | "content"
     region: str
     comparison: str  # e.g. "baseline vs month12"
     auc: float
@@ -161,10 +198,12 @@ class AuditReport:
     findings: list[Finding] = field(default_factory=list)
     aucs: list[PropertyAUC] = field(default_factory=list)
     exiftool: bool = False
+    notes: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return not self.findings
+        """No finding and no note: nothing to look at (a note is never "clean")."""
+        return not self.findings and not self.notes
 
     def worst_aucs(self) -> list[PropertyAUC]:
         """Per property, the row with the highest AUC over regions and comparisons."""
@@ -186,6 +225,8 @@ class JpegWalk:
     ``segments``: ``(marker, offset, length)`` for every marker (length counts the 2 length bytes;
     0 for standalone markers); ``scans``: ``(start, end)`` byte ranges of entropy-coded data;
     ``end``: offset just after EOI (``None`` if there is none); ``problems``: what is not allowed.
+    Fill bytes (``0xFF`` before a marker) are allowed before EOI only, where
+    :func:`assess.deid.equalize_sizes` puts them; ``fill`` counts them.
     """
 
     segments: list[tuple[int, int, int]] = field(default_factory=list)
@@ -193,8 +234,15 @@ class JpegWalk:
     end: int | None = None
     problems: list[tuple[str, str]] = field(default_factory=list)
     dqt: bytes = b""
+    dht: bytes = b""
     sampling: tuple = ()
     size: tuple[int, int] = (0, 0)
+    fill: int = 0  # fill bytes (0xFF) just before EOI: the padding to the size of the region's files
+
+    @property
+    def scan_bytes(self) -> int:
+        """Length of the entropy-coded data, padding excluded (it follows from the pixels)."""
+        return sum(end - start for start, end in self.scans)
 
     @property
     def layout(self) -> str:
@@ -217,7 +265,7 @@ def walk_jpeg(data: bytes) -> JpegWalk:
     walk.segments.append((SOI, 0, 0))
     i = 2
     app0_seen = False
-    dqt = []
+    dqt, dht = [], []
     while True:
         if i >= n:
             walk.problems.append(("jpeg-structure", "ends without an end-of-image marker (truncated)"))
@@ -226,11 +274,15 @@ def walk_jpeg(data: bytes) -> JpegWalk:
             walk.problems.append(("jpeg-structure", f"unexpected byte 0x{data[i]:02X} at offset {i} "
                                   "where a marker should start"))
             return walk
-        while i < n and data[i] == 0xFF:  # fill bytes
+        run = i
+        if data[i + 1:i + 2] == b"\xff":  # fill bytes (a long run when padded: skipped in C)
+            i = _FILL.match(data, i).end()
+        else:
             i += 1
         if i >= n:
             walk.problems.append(("jpeg-structure", "ends inside a marker"))
             return walk
+        fill = i - run - 1
         marker = data[i]
         start = i - 1
         i += 1
@@ -238,7 +290,11 @@ def walk_jpeg(data: bytes) -> JpegWalk:
         if marker == EOI:
             walk.segments.append((EOI, start, 0))
             walk.end = i
+            walk.fill = fill
             break
+        if fill:
+            walk.problems.append(("jpeg-structure", f"{fill} fill byte(s) before the {name} marker at "
+                                  f"offset {start} (assess pads only before the end-of-image marker)"))
         if marker in _RST or marker == 0x01 or marker == SOI:
             walk.segments.append((marker, start, 0))
             walk.problems.append(("jpeg-structure", f"stray {name} marker at offset {start}"))
@@ -268,23 +324,28 @@ def walk_jpeg(data: bytes) -> JpegWalk:
                                   "SOF0/DQT/DHT/SOS are written)"))
         if marker == DQT:
             dqt.append(payload)
+        if marker == DHT:
+            dht.append(payload)
         if 0xC0 <= marker <= 0xCF and marker not in (DHT, 0xC8, 0xCC) and len(payload) >= 6:
             walk.size = (int.from_bytes(payload[3:5], "big"), int.from_bytes(payload[1:3], "big"))
             comps = payload[5]
             walk.sampling = tuple((payload[6 + 3 * k + 1] >> 4, payload[6 + 3 * k + 1] & 15)
                                   for k in range(comps) if 6 + 3 * k + 2 <= len(payload))
         if marker == SOS:
-            # the scan runs to the first 0xFF that is not a stuffed 0xFF00, a restart marker or a
-            # fill byte (of a run of 0xFF, the last one starts the marker)
+            # the scan runs to the first 0xFF that is not a stuffed 0xFF00 or a restart marker:
+            # a marker, or the first of a run of fill bytes before one (a data byte 0xFF is
+            # always stuffed, so 0xFF 0xFF cannot be data)
             end_of_scan = _SCAN_END.search(data, i)
             if end_of_scan is None:
                 walk.scans.append((i, n))
                 walk.problems.append(("jpeg-structure", "ends inside the compressed image data "
                                       "(truncated)"))
                 return walk
-            walk.scans.append((i, end_of_scan.start()))
-            i = end_of_scan.start()
+            stop = end_of_scan.start()
+            walk.scans.append((i, stop))
+            i = stop
     walk.dqt = b"".join(dqt)
+    walk.dht = b"".join(dht)
     if walk.end is not None and walk.end < n:
         extra = n - walk.end
         walk.problems.append(("trailer", f"{extra} byte(s) after the end-of-image marker "
@@ -757,13 +818,17 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None, *, p_values: bool
                 for what, message in walk.problems:
                     findings.append(Finding(rel, what, message))
                 jpegs.append(path)
-                info[rel] = {"walk": walk, "size": len(data), "mtime": st.st_mtime_ns, "mode": st.st_mode & 0o7777}
+                info[rel] = {"walk": walk, "size": len(data), "mtime": st.st_mtime_ns, "mode": st.st_mode & 0o7777,
+                             "sha256": hashlib.sha256(data).digest()}
                 if match_all is not None and match_long is not None:
                     outside = bytearray()
                     pos = 0
                     for s, e in walk.scans:
                         outside += data[pos:s] + b"\x00"
                         pos = e
+                    if walk.end is not None and walk.fill:  # fill bytes: no text can hide in 0xFF
+                        outside += data[pos:walk.end - 2 - walk.fill] + b"\x00"
+                        pos = walk.end - 2
                     outside += data[pos:]
                     hits = match_all.find(bytes(outside))
                     for s, e in walk.scans:
@@ -799,16 +864,32 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None, *, p_values: bool
                     findings.append(Finding(rel, "exiftool", "exiftool reports " + "; ".join(extra[:8])
                                             + (f" (+{len(extra) - 8} more)" if len(extra) > 8 else "")))
 
-        if key is not None:
-            padding = {rel: fut.result() for rel, fut in paddings.items()}
-            report.aucs, auc_findings = _compare_timepoints(rater_dir, key, info, padding, p_values)
-            findings.extend(auc_findings)
+        padding = {rel: fut.result() for rel, fut in paddings.items()}
+        findings.extend(_property_checks(report, key, info, padding, p_values))
     finally:
         early.close()
         if measuring is not None:
             measuring.shutdown(cancel_futures=True)
     report.findings = findings
     return report
+
+
+def _property_checks(report: AuditReport, key: _Key | None, info: dict[str, dict],
+                     padding: dict[str, float], p_values: bool) -> list[Finding]:
+    """Files unlike the rest of their region, and (with the key) the AUC table; notes go to
+    ``report.notes``, the AUC rows to ``report.aucs``; returns the findings."""
+    positions, regions = _read_worklists(report.rater_dir)
+    if key is not None:
+        for row in key.rows:
+            regions.setdefault(row["code"], row["region"])
+    findings, notes = _uniformity(info, regions)
+    report.notes.extend(notes)
+    if key is not None:
+        report.aucs, auc_findings, auc_notes = _compare_timepoints(report.rater_dir, key, info, padding,
+                                                                   p_values, positions)
+        findings += auc_findings
+        report.notes.extend(auc_notes)
+    return findings
 
 
 def _cores() -> int:
@@ -827,20 +908,27 @@ def audit_set(rater_dir: Path, key_dir: Path | None = None) -> list[Finding]:
     return audit_report(rater_dir, key_dir, p_values=False).findings
 
 
-def _worklist_positions(rater_dir: Path) -> dict[str, dict[str, tuple[int, int]]]:
-    """rater -> photo code -> (position of its item, index within the item)."""
+def _read_worklists(rater_dir: Path) -> tuple[dict[str, dict[str, tuple[int, int]]], dict[str, str]]:
+    """rater -> photo code -> (position of its item, index within the item); and code -> region."""
     out: dict[str, dict[str, tuple[int, int]]] = {}
+    regions: dict[str, str] = {}
     for wl in sorted((rater_dir / "worklists").glob("*.json")):
         try:
             data = json.loads(wl.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             continue
+        if not isinstance(data, dict):
+            continue
         pos: dict[str, tuple[int, int]] = {}
         for k, item in enumerate(data.get("items", [])):
+            if not isinstance(item, dict):
+                continue
             for side, code in enumerate(item.get("photos", [])):
-                pos[code] = (k, side)
+                pos[str(code)] = (k, side)
+                if isinstance(item.get("region"), str):
+                    regions.setdefault(str(code), item["region"])
         out[str(data.get("rater", wl.stem))] = pos
-    return out
+    return out, regions
 
 
 def _padding(path: Path) -> float:
@@ -852,13 +940,132 @@ def _padding(path: Path) -> float:
         return -1.0
 
 
-def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict], padding: dict[str, float],
-                        p_values: bool = True) -> tuple[list[PropertyAUC], list[Finding]]:
-    positions = _worklist_positions(rater_dir)
+def small_sample(n1: int, n2: int, p_limit: float = P_LIMIT) -> bool:
+    """Whether ``n1`` + ``n2`` photos are too few for any AUC, even 1.0, to reach ``p_limit``.
+
+    The smallest two-sided Mann–Whitney p-value (normal approximation with continuity correction,
+    as :func:`_auc` computes it) is that of perfect separation. With fewer than about 11 photos a
+    timepoint a p-value threshold of 10⁻⁴ can never be met, so a p-value says nothing there.
+
+    >>> small_sample(6, 6), small_sample(10, 10), small_sample(12, 12)
+    (True, True, False)
+    """
+    if n1 < 1 or n2 < 1:
+        return True
+    sigma = math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
+    z = (n1 * n2 / 2 - 0.5) / sigma
+    return math.erfc(z / math.sqrt(2)) >= p_limit
+
+
+# fixed properties that every file of a kind in a region shares: (name, value from the file's info)
+_UNIFORM = (
+    ("width", lambda p: p["walk"].size[0]),
+    ("height", lambda p: p["walk"].size[1]),
+    ("file size", lambda p: p["size"]),
+    ("quantization tables", lambda p: p["walk"].dqt),
+    ("Huffman tables", lambda p: p["walk"].dht),
+    ("chroma subsampling", lambda p: p["walk"].sampling),
+    ("JPEG segment layout", lambda p: p["walk"].layout),
+    ("permissions", lambda p: p["mode"]),
+)
+
+
+def _shown(value: object, name: str) -> str:
+    if name == "file size":
+        return f"{value} bytes"
+    if name == "permissions" and isinstance(value, int):
+        return oct(value)
+    if isinstance(value, bytes):
+        return f"tables of {len(value)} bytes (sha256 {hashlib.sha256(value).hexdigest()[:12]})"
+    return str(value)
+
+
+def _uniformity(info: dict[str, dict], regions: dict[str, str]) -> tuple[list[Finding], list[str]]:
+    """Findings for files whose fixed property differs from the rest of their kind and region,
+    and for image files of one kind with the same bytes (a repeat must not be a copy).
+
+    A rater folder written before file sizes were made equal and repeats disguised (no file has
+    fill bytes before its end marker) gets notes instead: its file sizes are then judged by their
+    AUC alone, and its byte-identical repeats are named once.
+    """
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for rel in sorted(info):
+        parts = rel.split("/")
+        if info[rel]["walk"].problems:  # a finding already; its layout and size differ anyway
+            continue
+        if len(parts) == 3 and parts[0] == "images" and parts[1] in ("full", "display"):
+            code = parts[2].rsplit(".", 1)[0]
+            if code in regions:
+                groups[(parts[1], regions[code])].append(rel)
+    padded = any(p["walk"].fill > 0 for p in info.values())
+    findings: list[Finding] = []
+    unequal: list[str] = []
+    for (copy, region), rels in sorted(groups.items()):
+        for name, get in _UNIFORM:
+            values = {rel: get(info[rel]) for rel in rels}
+            counts = Counter(values.values())
+            if len(counts) < 2:
+                continue
+            if name == "file size" and not padded:
+                unequal.append(f"{copy} copies of {region}")
+                continue
+            common, _ = counts.most_common(1)[0]
+            odd = [rel for rel, v in values.items() if v != common]
+            label = name if copy == "full" else f"display {name}"
+            examples = ", ".join(f"{rel} ({_shown(values[rel], name)})" for rel in odd[:3])
+            findings.append(Finding(odd[0], "uniform-property",
+                                    f"{label}: {len(odd)} of the {len(rels)} {copy} copies of region "
+                                    f"{region} differ from the others' {_shown(common, name)}: "
+                                    f"{examples}{' …' if len(odd) > 3 else ''}; every file of a "
+                                    f"region is written with one {name}, so these were changed "
+                                    f"afterwards — {ADVICE['uniform-property']}"))
+    notes = []
+    same: dict[tuple[str, bytes], list[str]] = defaultdict(list)
+    for (copy, _), rels in groups.items():
+        for rel in rels:
+            same[(copy, info[rel]["sha256"])].append(rel)
+    twins = sorted(rels for rels in same.values() if len(rels) > 1)
+    if twins and not padded:
+        notes.append(f"{len(twins)} group(s) of byte-identical image files (e.g. "
+                     f"{' and '.join(twins[0][:2])}): this rater folder was written before assess "
+                     "gave a disguised repeat bytes of its own, so a duplicate finder pairs each "
+                     "repeat with its first showing; build the set again with assess randomize "
+                     "(the same --seed gives the same codes and worklists)")
+    elif twins:
+        for rels in twins:
+            findings.append(Finding(rels[0], "duplicate",
+                                    f"byte-identical to {', '.join(rels[1:4])}"
+                                    f"{' …' if len(rels) > 4 else ''}: a checksum or duplicate "
+                                    "finder pairs them (a repeat with its first showing); "
+                                    f"{ADVICE['duplicate']}"))
+    if unequal:
+        notes.append(f"file sizes differ among the {', '.join(unequal)}: this rater folder was "
+                     "written before assess made every file of a region one size, so file size is "
+                     "judged only by how it separates the timepoints (with --key); build the set "
+                     "again with assess randomize (the same --seed gives the same codes and "
+                     "worklists)")
+    return findings, notes
+
+
+_FIXED_HINT = ("assess randomize writes every file of a region alike, so a file was changed after "
+               "it — build the set again with assess randomize (the same --seed gives the same "
+               "codes and worklists)")
+_OLD_SIZE_HINT = ("this rater folder was written before assess made every file of a region one "
+                  "size — build it again with assess randomize (the same --seed gives the same "
+                  "codes and worklists)")
+_HINTS = {
+    "padding border": "the cameras had other aspect ratios — set fit = \"crop\" in [normalize] of "
+                      "study.toml and randomize again",
+    "randomized": "randomize again with another --seed (or without blinding.seed in study.toml)",
+}
+
+
+def _properties(key: _Key, info: dict[str, dict], padding: dict[str, float], positions: dict
+                ) -> tuple[dict[str, dict[str, object]], dict[str, tuple[str, bool]]]:
+    """code -> property -> value, and property -> (kind, categorical), for every key row."""
     codes_sorted = sorted(row["code"] for row in key.rows)
     code_rank = {c: i for i, c in enumerate(codes_sorted)}
     pairs = any(row.get("pair") for row in key.rows)
-
     props: dict[str, dict[str, object]] = {}  # code -> property -> value
     kinds: dict[str, tuple[str, bool]] = {}  # property -> (kind, categorical)
 
@@ -882,13 +1089,15 @@ def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict], paddi
             put(code, f"{label}format", "JPEG", "fixed", True)
             put(code, f"{label}width", walk.size[0], "fixed", True)
             put(code, f"{label}height", walk.size[1], "fixed", True)
+            put(code, f"{label}file size", p["size"], "fixed", False)
             put(code, f"{label}quantization tables", walk.dqt, "fixed", True)
+            put(code, f"{label}Huffman tables", walk.dht, "fixed", True)
             put(code, f"{label}chroma subsampling", walk.sampling, "fixed", True)
             put(code, f"{label}JPEG segment layout", walk.layout, "fixed", True)
             put(code, f"{label}metadata segments", len(walk.problems), "fixed", False)
             put(code, f"{label}mtime", p["mtime"], "fixed", False)
             put(code, f"{label}permissions", p["mode"], "fixed", True)
-            put(code, f"{label}file size", p["size"], "pixels", False)
+            put(code, f"{label}image data length", walk.scan_bytes, "content", False)
             if copy == "display":
                 put(code, "padding border", paddings.get(code, -1.0), "pixels", False)
         put(code, "code", code_rank[code], "randomized", False)
@@ -897,7 +1106,17 @@ def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict], paddi
                 put(code, f"position in {rater}'s worklist", pos[code][0], "randomized", False)
                 if pairs:
                     put(code, f"pair side in {rater}'s worklist", pos[code][1], "randomized", True)
+    return props, kinds
 
+
+def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict], padding: dict[str, float],
+                        p_values: bool = True, positions: dict | None = None
+                        ) -> tuple[list[PropertyAUC], list[Finding], list[str]]:
+    """The AUC of every property between the timepoints of each region, its findings and notes."""
+    if positions is None:
+        positions = _read_worklists(rater_dir)[0]
+    props, kinds = _properties(key, info, padding, positions)
+    padded = any(p["walk"].fill > 0 for p in info.values())
     timepoints: list[str] = []
     for row in key.rows:
         if row["timepoint"] not in timepoints:
@@ -907,6 +1126,7 @@ def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict], paddi
     regions = sorted({row["region"] for row in key.rows})
     rows: list[PropertyAUC] = []
     findings: list[Finding] = []
+    notes: list[str] = []
     for region in regions:
         in_region = [row for row in key.rows if row["region"] == region]
         for tp, other in comparisons:
@@ -918,32 +1138,56 @@ def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict], paddi
                 b = [props[c][name] for c in group_b if name in props.get(c, {})]
                 if not a or not b:
                     continue
-                limit = AUC_EXTREME_LIMIT if kind == "pixels" else AUC_LIMIT
-                if p_values:
-                    auc, p = _auc(a, b, categorical)
-                else:
-                    auc, p = timepoint_auc(a, b, categorical, p_value=False)
-                    if auc > limit - 1e-9:  # a possible finding: its p-value decides and is reported
-                        auc, p = _auc(a, b, categorical)
-                if kind == "fixed":
-                    flag = auc > AUC_LIMIT
-                elif kind == "randomized":
-                    flag = auc > AUC_LIMIT and p < P_LIMIT
-                else:
-                    flag = auc > AUC_EXTREME_LIMIT and p < P_LIMIT
-                rows.append(PropertyAUC(name, kind, region, label, round(auc, 4), p, len(a), len(b), flag))
-                if flag:
-                    if name == "padding border":
-                        hint = "the cameras had other aspect ratios — use fit = \"crop\" in [normalize]"
-                    elif name.endswith("file size"):
-                        hint = ("the cameras differ in noise or sharpness — pad the files to one size "
-                                "(assess.deid.equalize_sizes)")
+                row = _judge(name, kind, categorical, a, b, region, label, p_values)
+                rows.append(row)
+                where = f"in region {region} with AUC {row.auc:.2f} (n={row.n1}+{row.n2}"
+                if row.finding:
+                    if kind == "randomized":
+                        why, hint = f", p={row.p_value:.2g})", _HINTS["randomized"]
                     else:
-                        hint = "it should not depend on the timepoint"
+                        limit = AUC_LIMIT if kind == "fixed" else AUC_EXTREME_LIMIT
+                        small = "; few photos, " if small_sample(row.n1, row.n2) else "; "
+                        why = (f"{small}judged by the AUC alone, above {limit:g} at any sample size)")
+                        hint = _HINTS.get(name) or (_OLD_SIZE_HINT if name.endswith("file size")
+                                                    and not padded else _FIXED_HINT)
                     findings.append(Finding(".", "timepoint-property",
-                                            f"{name} separates {label} in region {region} "
-                                            f"(AUC {auc:.2f}, p={p:.2g}, n={len(a)}+{len(b)}); {hint}"))
-    return rows, findings
+                                            f"{name} separates {label} {where}{why}; {hint}"))
+                elif kind == "randomized" and row.auc > AUC_LIMIT:
+                    if small_sample(row.n1, row.n2):
+                        notes.append(f"{name} separates {label} {where}): too few photos to tell a "
+                                     "chance imbalance from a leak (at this n even an AUC of 1.00 "
+                                     f"has p ≥ {P_LIMIT:g}); not counted as a finding")
+                    else:
+                        notes.append(f"{name} separates {label} {where}, p={row.p_value:.2g}): "
+                                     "within chance for a property drawn at random; not counted as "
+                                     f"a finding — {_HINTS['randomized']} for a balanced draw")
+    return rows, findings, notes
+
+
+def _judge(name: str, kind: str, categorical: bool, a: list, b: list, region: str, label: str,
+           p_values: bool) -> PropertyAUC:
+    """The AUC row of one property in one comparison, and whether it is a finding.
+
+    Fixed properties are findings above :data:`AUC_LIMIT` and pixel-derived ones above
+    :data:`AUC_EXTREME_LIMIT`, at any sample size; randomized ones also need p < :data:`P_LIMIT`;
+    content is never a finding. Without ``p_values`` the p-value is computed only where it is
+    reported (a randomized property above the limit).
+    """
+    if p_values:
+        auc, p = _auc(a, b, categorical)
+    else:
+        auc, p = timepoint_auc(a, b, categorical, p_value=False)
+        if kind == "randomized" and auc > AUC_LIMIT - 1e-9:
+            auc, p = _auc(a, b, categorical)
+    if kind == "fixed":
+        flag = auc > AUC_LIMIT
+    elif kind == "randomized":
+        flag = auc > AUC_LIMIT and p < P_LIMIT
+    elif kind == "pixels":
+        flag = auc > AUC_EXTREME_LIMIT
+    else:
+        flag = False
+    return PropertyAUC(name, kind, region, label, round(auc, 4), p, len(a), len(b), flag)
 
 
 # --------------------------------------------------------------------------- contact sheet

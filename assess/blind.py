@@ -681,6 +681,56 @@ def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def _showings(the_plan: Plan) -> dict[int, list[str]]:
+    """Photo index -> the codes it is shown under: first showings first, then in code order.
+
+    The first code gets the photo's plain copy, every further one a disguised copy
+    (:func:`assess.deid.disguise`).
+    """
+    shown: dict[int, list[KeyRow]] = defaultdict(list)
+    for r, src in zip(the_plan.rows, the_plan.sources):
+        shown[src].append(r)
+    return {src: [r.code for r in sorted(rs, key=lambda r: (r.repeat_of != "", r.code))]
+            for src, rs in shown.items()}
+
+
+def _deid_jobs(inventory: Inventory, used: list[int], specs: dict, shown_as: dict[int, list[str]],
+               work: Path, seed: int) -> list[tuple]:
+    """The :func:`assess.deid.prepare_files` job of each photo in the set: its plain copy into
+    ``work/<n>.full.jpg`` and ``work/<n>.display.jpg``, and a disguised copy ``<n>-<k>`` for each
+    further code it is shown under, drawn from generator ``[seed, 6]``."""
+    variant_seeds = np.random.default_rng([seed, 6])
+    return [(inventory.source(inventory.photos[i]), work / f"{n}.full.jpg", work / f"{n}.display.jpg",
+             specs[inventory.photos[i].region],
+             tuple((work / f"{n}-{k}.full.jpg", work / f"{n}-{k}.display.jpg",
+                    int(variant_seeds.integers(2**62))) for k in range(1, len(shown_as[i]))))
+            for n, i in enumerate(used)]
+
+
+def _place_images(the_plan: Plan, shown_as: dict[int, list[str]], staged: dict[int, int], work: Path,
+                  rater: Path) -> list[KeyRow]:
+    """Move each code's staged files into ``rater/images`` in code order, pad every file of a kind
+    in a region to one size (:func:`assess.deid.equalize_sizes`) and return the key rows with the
+    sha256 of each code's full copy as written. Removes ``work``."""
+    from .deid import equalize_sizes
+
+    copy_of = {code: (src, k) for src, codes in shown_as.items() for k, code in enumerate(codes)}
+    by_group: dict[tuple[str, str], list[Path]] = defaultdict(list)
+    for r in sorted(the_plan.rows, key=lambda r: r.code):
+        src, k = copy_of[r.code]
+        stem = f"{staged[src]}" if k == 0 else f"{staged[src]}-{k}"
+        for kind in ("full", "display"):
+            final = rater / "images" / kind / f"{r.code}.jpg"
+            os.replace(work / f"{stem}.{kind}.jpg", final)
+            by_group[(kind, r.region)].append(final)
+    shutil.rmtree(work)
+    sha_of: dict[Path, str] = {}
+    for group in by_group.values():
+        sha_of.update(equalize_sizes(group))
+    return [replace(r, blinded_sha256=sha_of[rater / "images" / "full" / f"{r.code}.jpg"])
+            for r in the_plan.rows]
+
+
 def _seal_rater_folder(rater_dir: Path) -> None:
     """Fixed permissions and the fixed mtime on every file and folder (deepest first)."""
     for dirpath, dirnames, filenames in os.walk(rater_dir, topdown=False):
@@ -809,7 +859,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
            signing_key: SigningKey | None = None) -> BlindedSet:
     """:func:`randomize` once the photos are found and the workers started."""
     from . import deid
-    from .audit import audit_set
+    from .audit import audit_report
 
     warnings = list(inventory.warnings)
     seed_given = seed if seed is not None else study.blinding.seed
@@ -862,10 +912,11 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
                   key, work):
             d.mkdir(parents=True)
 
-        # 1. de-identify every photo once, into the work folder
-        jobs = [(inventory.source(inventory.photos[i]), work / f"{n}.full.jpg",
-                 work / f"{n}.display.jpg", specs[inventory.photos[i].region])
-                for n, i in enumerate(used)]
+        # 1. de-identify every photo once, into the work folder; a photo shown under more codes
+        #    than one (a disguised repeat, a baseline in several pairs) gets a disguised copy for
+        #    each further code, with other bytes and no visible change
+        shown_as = _showings(the_plan)
+        jobs = _deid_jobs(inventory, used, specs, shown_as, work, seed_value)
         ref_jobs = []
         ref_paths: dict[str, dict[str, str]] = {}
         for scale_id, (region, files) in sorted(references.items()):
@@ -901,23 +952,11 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         photo_results = results[:len(jobs)]
         check_decoded(inventory.images_dir, [inventory.photos[i] for i in used],
                       [r.pixel_sha256 for r in photo_results])
-        result_of = {i: photo_results[n] for n, i in enumerate(used)}
         staged = {i: n for n, i in enumerate(used)}
 
-        # 2. one copy per code, written in code order (a folder's entry order says nothing)
-        rows = [replace(r, blinded_sha256=result_of[src].full_sha256)
-                for r, src in zip(the_plan.rows, the_plan.sources)]
-        uses = Counter(the_plan.sources)
-        for r, src in sorted(zip(rows, the_plan.sources), key=lambda x: x[0].code):
-            uses[src] -= 1
-            for kind in ("full", "display"):
-                staged_file = work / f"{staged[src]}.{kind}.jpg"
-                final = rater / "images" / kind / f"{r.code}.jpg"
-                if uses[src] == 0:
-                    os.replace(staged_file, final)
-                else:
-                    shutil.copyfile(staged_file, final)
-        shutil.rmtree(work)
+        # 2. one file per code, moved in code order (a folder's entry order says nothing), then
+        #    every file of a kind in a region padded to one size
+        rows = _place_images(the_plan, shown_as, staged, work, rater)
 
         # 3. the key
         order_tp = {t: n for n, t in enumerate(study.timepoints)}
@@ -967,7 +1006,13 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         seal.write_seal(rater, key, set_id, signing_key)  # last: it covers every file above
 
         # 5. audit, then move into place
-        findings = audit_set(rater, key)
+        audit = audit_report(rater, key, p_values=False)
+        findings = audit.findings
+        if audit.notes:
+            warnings.append(f"leak audit: {len(audit.notes)} note(s) on codes or worklist places "
+                            "that differ between the timepoints by chance (AUC above 0.55, with too "
+                            "few photos or too weak to call a leak); assess audit-set "
+                            f"{target / 'rater'} --key {target / 'key'} lists them")
         if findings:
             lines = "".join(f"\n  {f.file}: {f.kind}: {f.message}" for f in findings[:30])
             more = f"\n  … and {len(findings) - 30} more" if len(findings) > 30 else ""

@@ -145,15 +145,20 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None, fingerprint: str | 
     when installed), data after the JPEG end marker, non-JPEG images, differing file times. With
     --key, also every participant id, timepoint name and source file name anywhere in any byte, and
     whether a file property (size, dimensions, encoding, worklist position, ...) separates the
-    timepoints (AUC table), and every file of both folders against the seal key/seal.json and its
-    signature. Exit status 1 when anything is found, 0 when clean.
+    timepoints (AUC table, with the number of photos compared). A property fixed by design (size,
+    dimensions, tables) is a finding when its AUC is above 0.55, whatever the number of photos; a
+    file that differs from the others of its region is named. Exit status 1 when anything is
+    found, with what to do; 0 otherwise ("clean" only when there is no note either: a note says
+    when too few photos were compared to judge a randomized property).
+    With --key, every file of both folders is first checked against the seal key/seal.json and its
+    signature.
 
     Example:
 
     \b
         assess audit-set assignments/demo/rater --key assignments/demo/key
     """
-    from .audit import audit_report
+    from .audit import ADVICE, audit_report
 
     _check_seal(rater_dir, key_dir, fingerprint)
     report = audit_report(rater_dir, key_dir)
@@ -163,20 +168,30 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None, fingerprint: str | 
         click.echo(f"{finding.file}: {finding.kind}: {finding.message}")
     if report.aucs:
         click.echo(format_auc_table(report.worst_aucs()))
+    for note in report.notes:
+        click.echo(f"note: {note}")
     if report.findings:
+        for kind in dict.fromkeys(f.kind for f in report.findings):
+            if kind in ADVICE and kind not in ("timepoint-property", "uniform-property", "duplicate"):
+                click.echo(f"what to do ({kind}): {ADVICE[kind]}")
         click.echo(f"{len(report.findings)} finding(s) in {report.files_checked} files checked")
         sys.exit(1)
+    if report.notes:
+        click.echo(f"no finding in {report.files_checked} files checked, {len(report.notes)} "
+                   "note(s) above")
+        return
     click.echo(f"clean: {report.files_checked} files checked")
 
 
 def format_auc_table(rows) -> str:
     """The AUC table of ``assess audit-set --key``: one line per property, its worst region."""
-    lines = ["property                              kind         AUC   p-value  region      timepoints",
-             "------------------------------------  ----------  -----  -------  ----------  ----------"]
+    lines = ["property                              kind         AUC   p-value        n  region      timepoints",
+             "------------------------------------  ----------  -----  -------  -------  ----------  ----------"]
     for row in rows:
         mark = "  <- finding" if row.finding else ""
+        n = f"{row.n1}+{row.n2}"
         lines.append(f"{row.property[:36]:<36}  {row.kind:<10}  {row.auc:5.2f}  {row.p_value:7.2g}  "
-                     f"{row.region[:10]:<10}  {row.comparison}{mark}")
+                     f"{n:>7}  {row.region[:10]:<10}  {row.comparison}{mark}")
     return "\n".join(lines)
 
 

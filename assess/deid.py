@@ -9,6 +9,11 @@ encoder setting for every photo of the study: baseline JPEG, the same quantizati
 chroma subsampling, the standard Huffman tables and one fixed JFIF header. Two cameras therefore give
 files that differ only in their pixels.
 
+Two things are done to the written files so that no file property tells a photo apart
+(docs/formats.md): :func:`equalize_sizes` pads every file of a kind and region to one size with JPEG
+fill bytes, and a photo shown under a second code (a disguised repeat) gets a copy made by
+:func:`disguise`, which encodes to other bytes with no visible change.
+
 Speed and memory: a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still covers the
 canvas, and a large HEIC is reduced strip by strip as it comes out of libheif, so a 12 MP phone
 photo or a 24 MP DSLR photo is decoded at about a quarter of its pixels for the default 2000-pixel
@@ -25,9 +30,11 @@ process per core, one full-size decode at a time, with the C heap trimmed after 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
+import random
 import threading
 import time
 import warnings
@@ -35,7 +42,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageFont, UnidentifiedImageError
 
@@ -52,6 +59,8 @@ __all__ = [
     "prepare_files",
     "Workers",
     "encode_jpeg",
+    "disguise",
+    "DISGUISE_SHARE",
     "padding_fraction",
     "render_contact_sheet",
     "equalize_sizes",
@@ -218,7 +227,10 @@ class Spec:
 
 @dataclass(frozen=True)
 class Result:
-    """What ``prepare_file`` wrote: the hashes of both copies and of the decoded source pixels."""
+    """What ``prepare_file`` wrote: the hashes of both copies and of the decoded source pixels.
+
+    ``variants``: for each disguised copy asked for, the sha256 of its full and display copy.
+    """
 
     source: Path
     full_sha256: str
@@ -226,6 +238,7 @@ class Result:
     pixel_sha256: str
     size: tuple[int, int]
     display_size: tuple[int, int] = (0, 0)
+    variants: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------- opening
@@ -530,6 +543,91 @@ def encode_jpeg(img: Image.Image, quality: int) -> bytes:
     return data
 
 
+DISGUISE_SHARE = 0.02
+"""Share of a disguised copy's 8×8 blocks whose brightness is moved by one step (see :func:`disguise`)."""
+
+
+@functools.lru_cache(maxsize=8)
+def _luma_dc_step(quality: int) -> int:
+    """The quantization step of the luminance DC coefficient at ``quality`` (3 at quality 90)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "JPEG", quality=quality, subsampling=SUBSAMPLING)
+    with Image.open(buf) as img:
+        return int(img.quantization[0][0])
+
+
+def disguise(img: Image.Image, seed: int, quality: int, share: float = DISGUISE_SHARE) -> Image.Image:
+    """A copy of ``img`` that encodes to other bytes than ``img`` and looks the same.
+
+    A disguised repeat shows the photo of its first showing again under a new code; a byte-identical
+    file would pair the two for any duplicate finder or checksum. Here the first 8×8 block and a
+    random ``share`` of the others (drawn from ``seed``) are made brighter or darker by the same
+    small amount in red, green and blue, which moves only the block's luminance DC coefficient:
+    the amount is the smallest that always changes the quantized coefficient at ``quality`` (one
+    grey level at quality 90, ``ceil(step / 8)`` for a DC quantization step ``step``). A block
+    that would clip at 0 or 255 either way is left alone, so no other coefficient changes. The
+    JPEG's entropy-coded data then differs from its first block on, and the decoded pixels differ
+    by at most about two grey levels on 2% of the area (measured in ``tests/test_deid.py``); the
+    encoder's own error against the source is larger everywhere.
+
+    Parameters
+    ----------
+    img
+        The RGB canvas that :func:`encode_jpeg` would encode.
+    seed
+        Which blocks move and which way; the same seed gives the same copy.
+    quality
+        The JPEG quality the copy will be encoded with.
+    share
+        Share of the blocks that move (besides the first).
+
+    Returns
+    -------
+    PIL.Image.Image
+        A new RGB image of the same size.
+    """
+    if img.mode != "RGB":
+        raise ValueError("disguise takes RGB images")
+    w, h = img.size
+    bw, bh = max(1, w // 8), max(1, h // 8)
+    step = max(1, -(-_luma_dc_step(quality) // 8))
+    rnd = random.Random(seed)
+    n = bw * bh
+    chosen = [0] + rnd.sample(range(n), min(n, round(n * share)))
+    moves = Image.new("L", (bw, bh), 128)  # 128: no change
+    for block in dict.fromkeys(chosen):  # block 0 first, each once
+        bx, by = block % bw, block // bw
+        extrema = img.crop((bx * 8, by * 8, min(w, bx * 8 + 8), min(h, by * 8 + 8))).getextrema()
+        lo, hi = min(e[0] for e in extrema), max(e[1] for e in extrema)
+        up = rnd.random() < 0.5
+        if (up and hi + step > 255) or (not up and lo - step < 0):
+            up = not up
+        if (up and hi + step > 255) or (not up and lo - step < 0):
+            continue
+        moves.putpixel((bx, by), 128 + (step if up else -step))
+    delta = Image.new("L", (w, h), 128)
+    delta.paste(moves.resize((bw * 8, bh * 8), Image.Resampling.NEAREST))
+    moves.close()
+    shift = Image.merge("RGB", (delta, delta, delta))
+    delta.close()
+    out = ImageChops.add(img, shift, 1.0, -128)
+    shift.close()
+    return out
+
+
+def _write_disguised(img: Image.Image, seed: int, quality: int, path: Path, taken: set[str]) -> str:
+    """Encode a disguised copy of ``img`` whose sha256 is none of ``taken`` (which it joins)."""
+    for attempt in range(16):
+        copy = disguise(img, seed + attempt, quality)
+        data = encode_jpeg(copy, quality)
+        copy.close()
+        sha = hashlib.sha256(data).hexdigest()
+        if sha not in taken:
+            taken.add(sha)
+            return _write(path, data)
+    raise RuntimeError("no disguised copy with other bytes was found")  # pragma: no cover
+
+
 def _write(path: Path, data: bytes) -> str:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -564,7 +662,8 @@ def _display_copy(full: _Fitted, spec: Spec) -> Image.Image:
     return display
 
 
-def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec) -> Result:
+def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
+                 variants: Sequence[tuple[Path, Path, int]] = ()) -> Result:
     """De-identify one photo: write its full copy and display copy, return their hashes.
 
     Steps: full decode (JPEG at the smallest DCT scale that still covers the canvas) → EXIF/XMP
@@ -576,29 +675,44 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec) -> Re
     on the photo's size and the study's long edge, aspect and fit, never on the region's canvas
     orientation), so the same photo in two slots gives the same value.
 
+    ``variants``: ``(full_out, display_out, seed)`` for each further code the photo is shown under
+    (a disguised repeat): a :func:`disguise` copy of the same canvas pixels, with bytes unlike
+    those of every other copy of the photo (the display copy's drawn with ``seed`` + 2**32).
+
     Raises
     ------
     DeidError
         naming ``src`` for unreadable, truncated, corrupt or oversized files. Nothing is left at
-        ``full_out``/``display_out`` when it raises.
+        ``full_out``/``display_out`` (or a variant's paths) when it raises.
     """
     src, full_out, display_out = Path(src), Path(full_out), Path(display_out)
+    variants = [(Path(f), Path(d), int(seed)) for f, d, seed in variants]
     full = _fitted(src, spec)
     try:
         full_data = encode_jpeg(full.image, spec.quality)
         full_sha = _write(full_out, full_data)
         del full_data
+        taken = {full_sha}
+        variant_full = [_write_disguised(full.image, seed, spec.quality, f, taken)
+                        for f, _, seed in variants]
         display = _display_copy(full, spec)
         display_data = encode_jpeg(display, spec.quality)
-        display.close()
         display_sha = _write(display_out, display_data)
+        del display_data
+        taken = {display_sha}
+        variant_display = [_write_disguised(display, seed + 2**32, spec.quality, d, taken)
+                           for _, d, seed in variants]
+        display.close()
     except OSError as exc:
-        for p in (full_out, display_out):
+        for p in (full_out, display_out, *(q for f, d, _ in variants for q in (f, d))):
             p.unlink(missing_ok=True)
         raise DeidError(f"{src}: cannot write the blinded copy ({exc.strerror or exc}); check free disk "
                         "space and permissions of the output folder") from None
+    finally:
+        full.image.close()
     return Result(source=src, full_sha256=full_sha, display_sha256=display_sha,
-                  pixel_sha256=full.pixel_sha256, size=spec.canvas, display_size=spec.display_canvas)
+                  pixel_sha256=full.pixel_sha256, size=spec.canvas, display_size=spec.display_canvas,
+                  variants=tuple(zip(variant_full, variant_display)))
 
 
 @dataclass
@@ -937,6 +1051,9 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
                   pool: Workers | None = None) -> list[Result]:
     """Run :func:`prepare_file` over many photos on all cores; results in job order.
 
+    Each job is the arguments of :func:`prepare_file`: ``(src, full_out, display_out, spec)``,
+    with a fifth, ``variants``, for a photo that is shown under more than one code.
+
     Workers are fresh processes (``spawn``) that hold one photo at a time, so memory stays flat
     whatever the batch size; only one worker at a time decodes an image at full size (HEIC, PNG,
     TIFF, or a JPEG that DCT scaling cannot reduce), so two large decodes never add up, and such
@@ -1009,30 +1126,41 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
     return results  # type: ignore[return-value]
 
 
-def equalize_sizes(paths: list[Path]) -> dict[Path, str]:
-    """Pad JPEGs written by :func:`prepare_file` to one file size; return their new sha256.
+def equalize_sizes(paths: Sequence[Path]) -> dict[Path, str]:
+    """Pad JPEGs written by :func:`prepare_file` to one file size; return the sha256 of each.
 
-    File size follows from the pixels, and a camera change between visits can make follow-up
-    files systematically smaller or larger, which any file browser shows. Each file is padded
-    to the size of the largest with JPEG fill bytes (``0xFF``, allowed before any marker by the
-    standard, ISO/IEC 10918-1 B.1.1.2) placed before its end-of-image marker: no segment, no
-    metadata, nothing after EOI, and the decoded pixels do not change.
+    File size follows from the pixels: a follow-up camera with more noise or detail makes larger
+    files, which any file browser shows. ``assess randomize`` pads every file of one kind (full,
+    display) in one region to the size of the largest with JPEG fill bytes: ``0xFF`` bytes, which
+    the standard allows before any marker (ISO/IEC 10918-1 B.1.1.2) and every decoder skips,
+    placed before the end-of-image marker. They add no segment (nothing that exiftool or any
+    metadata reader lists), nothing after the end marker, and the decoded pixels do not change.
+    Files are padded in place.
+
+    Raises
+    ------
+    DeidError
+        naming a file that does not end with the JPEG end-of-image marker.
     """
-    sizes = {Path(p): Path(p).stat().st_size for p in paths}
+    sizes: dict[Path, int] = {}
+    for path in map(Path, paths):
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - 2))
+            if size < 4 or fh.read(2) != b"\xff\xd9":
+                raise DeidError(f"{path}: not a JPEG written by assess (no end-of-image marker at its "
+                                "end); build the set again with assess randomize")
+        sizes[path] = size
     if not sizes:
         return {}
     target = max(sizes.values())
     out = {}
     for path, size in sizes.items():
-        data = path.read_bytes()
-        if not data.endswith(b"\xff\xd9"):
-            raise DeidError(f"{path}: not a JPEG written by assess (no end-of-image marker at its end)")
         if size < target:
-            data = data[:-2] + b"\xff" * (target - size) + b"\xff\xd9"
-            tmp = path.with_name(path.name + ".pad")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        out[path] = hashlib.sha256(data).hexdigest()
+            with open(path, "r+b") as fh:
+                fh.seek(size - 2)
+                fh.write(b"\xff" * (target - size) + b"\xff\xd9")
+        out[path] = _sha256_file(path)
     return out
 
 

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, PngImagePlugin
 
 from assess.audit import AuditError, audit_report, audit_set, contact_sheet, walk_jpeg
 from assess.cli import cli
-from assess.deid import Spec, prepare_file, render_contact_sheet
+from assess.deid import Spec, equalize_sizes, prepare_file, render_contact_sheet
 
 SPEC = Spec(long_edge=256, display_long_edge=128, quality=90, aspect=(4, 3), fit="pad", portrait=False)
 FIXED_MTIME = 946684800  # 2000-01-01T00:00:00Z
@@ -39,8 +39,13 @@ def photo(path: Path, seed: int, size=(320, 240), noisy: bool = False, **save) -
 
 
 def make_set(root: Path, participants: int = 12, worklist_order: str = "shuffled",
-             followup_spec: Spec = SPEC, noisy_followup: bool = False) -> tuple[Path, Path]:
-    """A small blinded set in the formats.md layout, built with the real pixel pipeline."""
+             followup_spec: Spec = SPEC, noisy_followup: bool = False,
+             pad: bool = True, followup_size: tuple[int, int] = (320, 240)) -> tuple[Path, Path]:
+    """A small blinded set in the formats.md layout, built with the real pixel pipeline.
+
+    ``pad``: every file of a kind padded to one size, as ``assess randomize`` does (``False``:
+    as sets were written before it did).
+    """
     rater, key = root / "set" / "rater", root / "set" / "key"
     raw = root / "raw"
     raw.mkdir(parents=True)
@@ -56,6 +61,7 @@ def make_set(root: Path, participants: int = 12, worklist_order: str = "shuffled
             codes.add(code)
             name = f"P{i:02d}_{timepoint}_face.jpg"
             src = photo(raw / name, seed=i * 10 + (timepoint == "month12"),
+                        size=(320, 240) if timepoint == "baseline" else followup_size,
                         noisy=noisy_followup and timepoint == "month12")
             spec = SPEC if timepoint == "baseline" else followup_spec
             res = prepare_file(src, rater / "images" / "full" / f"{code}.jpg",
@@ -63,6 +69,12 @@ def make_set(root: Path, participants: int = 12, worklist_order: str = "shuffled
             rows.append({"code": code, "participant": f"P{i:02d}", "timepoint": timepoint, "region": "face",
                          "view": "", "source_file": name, "source_sha256": "", "blinded_sha256": res.full_sha256,
                          "repeat_of": "", "pair": "", "pair_side": ""})
+    if pad:
+        for copy in ("full", "display"):
+            hashes = equalize_sizes(sorted((rater / "images" / copy).glob("*.jpg")))
+            if copy == "full":
+                for r in rows:
+                    r["blinded_sha256"] = hashes[rater / "images" / "full" / f"{r['code']}.jpg"]
     items = [{"item": r["code"], "kind": "single", "scale": "wsrs", "region": "face", "photos": [r["code"]]}
              for r in rows]
     if worklist_order == "shuffled":
@@ -281,8 +293,8 @@ def test_follow_up_photos_encoded_differently_are_a_timepoint_property_finding(t
     flagged = {row.property for row in report.aucs if row.finding}
     assert {"quantization tables", "display quantization tables"} <= flagged
     assert "chroma subsampling" not in flagged
-    assert any("quantization tables separates baseline vs month12 in region face (AUC 1.00"
-               in f.message for f in report.findings)
+    assert any("quantization tables separates baseline vs month12 in region face with AUC 1.00 "
+               "(n=6+6; few photos, judged by the AUC alone" in f.message for f in report.findings)
 
 
 def test_a_worklist_showing_every_baseline_photo_first_is_a_finding(tmp_path):
@@ -293,17 +305,128 @@ def test_a_worklist_showing_every_baseline_photo_first_is_a_finding(tmp_path):
     assert [f.kind for f in report.findings] == ["timepoint-property"]
 
 
-def test_a_grainier_follow_up_camera_is_a_file_size_finding_until_sizes_are_equalized(tmp_path):
-    from assess.deid import equalize_sizes
-
-    rater, key = make_set(tmp_path, participants=12, noisy_followup=True)
-    findings = audit_set(rater, key)
+def test_a_grainier_follow_up_camera_at_6_plus_6_is_a_file_size_finding_with_advice_on_the_command_line(
+        tmp_path):
+    rater, key = make_set(tmp_path, participants=6, noisy_followup=True, pad=False)
+    report = audit_report(rater, key)
+    findings = report.findings
     assert {f.message.split(" separates")[0] for f in findings} == {"file size", "display file size"}
-    assert all("equalize_sizes" in f.message for f in findings)
+    for f in findings:
+        assert "with AUC 1.00 (n=6+6; few photos, judged by the AUC alone, above 0.55" in f.message
+        assert "build it again with assess randomize" in f.message
+        assert "equalize_sizes" not in f.message and "assess." not in f.message
+    # a folder from before equal file sizes says so rather than naming every file
+    assert [n for n in report.notes if "written before assess made every file" in n]
+    assert not [f for f in findings if f.kind == "uniform-property"]
     for copy in ("full", "display"):
         equalize_sizes(sorted((rater / "images" / copy).glob("*.jpg")))
     fix_mtimes(rater)
-    assert audit_set(rater, key) == []
+    report = audit_report(rater, key)
+    assert report.findings == [] and not [n for n in report.notes if "written before" in n]
+    sizes = next(r for r in report.aucs if r.property == "display file size")
+    assert sizes.auc == 0.5 and sizes.kind == "fixed"
+    # the padding hides the size, not the compressed data, which only a JPEG parser reads
+    content = next(r for r in report.aucs if r.property == "display image data length")
+    assert content.auc == 1.0 and content.kind == "content" and not content.finding
+
+
+def test_one_tampered_file_at_6_plus_6_is_a_timepoint_finding_and_is_named(tmp_path):
+    rater, key = make_set(tmp_path, participants=6)
+    target = sorted((rater / "images" / "display").glob("*.jpg"))[3]
+    data = target.read_bytes()
+    target.write_bytes(data[:-2] + b"\xff" * 300 + b"\xff\xd9")  # still a valid, padded JPEG
+    fix_mtimes(rater)
+    findings = audit_set(rater, key)
+    rel = target.relative_to(rater).as_posix()
+    named = [f for f in findings if f.kind == "uniform-property"]
+    assert [(f.file, f.message.split(":")[0]) for f in named] == [(rel, "display file size")]
+    assert f"{len(data) + 300} bytes" in named[0].message and "assess randomize" in named[0].message
+    timed = [f for f in findings if f.kind == "timepoint-property"]
+    assert [f.message.split(" separates")[0] for f in timed] == ["display file size"]
+    assert "AUC 0.58 (n=6+6" in timed[0].message
+    assert audit_set(rater) == named  # without the key too: the worklist gives each file's region
+
+
+def test_one_tampered_file_among_many_is_named_although_its_auc_stays_under_the_limit(tmp_path):
+    rater, key = make_set(tmp_path, participants=12)
+    target = sorted((rater / "images" / "full").glob("*.jpg"))[5]
+    with Image.open(target) as img:
+        img.convert("RGB").save(target, "JPEG", quality=90)  # re-saved by another program
+    fix_mtimes(rater)
+    report = audit_report(rater, key)
+    rel = target.relative_to(rater).as_posix()
+    size = next(r for r in report.aucs if r.property == "file size")
+    assert size.auc <= 0.55 and not size.finding
+    named = [(f.file, f.message.split(":")[0]) for f in report.findings if f.kind == "uniform-property"]
+    assert (rel, "file size") in named
+
+
+def test_an_image_file_copied_under_another_code_is_a_duplicate_finding(tmp_path):
+    rater, key = make_set(tmp_path, participants=3)
+    a, b = sorted((rater / "images" / "display").glob("*.jpg"))[:2]
+    b.write_bytes(a.read_bytes())
+    fix_mtimes(rater)
+    found = [f for f in audit_set(rater) if f.kind == "duplicate"]
+    assert [(f.file, f.message.split(":")[0]) for f in found] == [
+        (a.relative_to(rater).as_posix(), f"byte-identical to {b.relative_to(rater).as_posix()}")]
+    assert "assess randomize" in found[0].message
+
+
+def test_byte_identical_repeats_of_a_folder_from_before_disguised_repeats_are_a_note(tmp_path):
+    rater, key = make_set(tmp_path, participants=3, pad=False)
+    a, b = sorted((rater / "images" / "full").glob("*.jpg"))[:2]
+    b.write_bytes(a.read_bytes())
+    fix_mtimes(rater)
+    report = audit_report(rater)
+    assert not [f for f in report.findings if f.kind == "duplicate"]
+    assert [n for n in report.notes if n.startswith("1 group(s) of byte-identical image files")]
+
+
+def test_a_follow_up_camera_of_another_aspect_at_6_plus_6_is_a_padding_border_finding(tmp_path):
+    rater, key = make_set(tmp_path, participants=6, followup_size=(320, 180))
+    findings = [f for f in audit_set(rater, key) if f.kind == "timepoint-property"]
+    assert [f.message.split(" separates")[0] for f in findings] == ["padding border"]
+    assert "AUC 1.00 (n=6+6; few photos, judged by the AUC alone, above 0.8" in findings[0].message
+    assert 'set fit = "crop" in [normalize] of study.toml' in findings[0].message
+
+
+def test_a_randomized_property_above_the_limit_at_3_plus_3_is_a_note_and_never_clean(tmp_path):
+    rater, key = make_set(tmp_path, participants=3, worklist_order="baseline-first")
+    report = audit_report(rater, key)
+    row = next(r for r in report.aucs if r.property == "position in derm1's worklist")
+    assert row.auc == 1.0 and not row.finding and row.p_value > 1e-4
+    assert not report.clean and report.findings == []
+    note = next(n for n in report.notes if n.startswith("position in derm1's worklist"))
+    assert "AUC 1.00 (n=3+3): too few photos to tell a chance imbalance from a leak" in note
+    result = CliRunner().invoke(cli, ["audit-set", str(rater), "--key", str(key)])
+    assert result.exit_code == 0
+    assert f"note: {note}" in result.stdout.splitlines()
+    assert result.stdout.splitlines()[-1].startswith("no finding in 14 files checked, ")
+    assert "clean" not in result.stdout
+
+
+def test_small_sample_means_no_auc_could_reach_the_p_value_limit():
+    from scipy.stats import mannwhitneyu
+
+    from assess.audit import P_LIMIT, small_sample
+
+    for n1 in range(1, 16):
+        for n2 in range(1, 16):
+            best = mannwhitneyu(list(range(n1)), list(range(n1, n1 + n2)), method="asymptotic").pvalue
+            assert small_sample(n1, n2) == (best >= P_LIMIT), (n1, n2)
+
+
+def test_fill_bytes_before_the_end_marker_are_padding_and_anywhere_else_a_structure_finding(tmp_path):
+    rater, _ = make_set(tmp_path, participants=2, pad=False)
+    target = some_image(rater)
+    data = target.read_bytes()
+    plain = walk_jpeg(data)
+    padded = walk_jpeg(data[:-2] + b"\xff" * 50 + b"\xff\xd9")
+    assert (padded.fill, padded.scan_bytes, padded.problems) == (50, plain.scan_bytes, [])
+    sos = data.index(b"\xff\xda")
+    hidden = walk_jpeg(data[:sos] + b"\xff" * 7 + data[sos:])
+    assert [k for k, _ in hidden.problems] == ["jpeg-structure"]
+    assert "7 fill byte(s) before the SOS marker" in hidden.problems[0][1]
 
 
 def test_a_chance_difference_in_a_randomized_property_is_not_a_finding(tmp_path):
@@ -332,6 +455,8 @@ def test_the_command_lists_findings_and_exits_1(tmp_path):
     assert result.exit_code == 1
     rel = target.relative_to(rater).as_posix()
     assert result.stdout == (f"{rel}: trailer: 2 byte(s) after the end-of-image marker (starting b'xy')\n"
+                             "what to do (trailer): build the set with assess randomize and copy "
+                             "the rater folder as it is\n"
                              "1 finding(s) in 10 files checked\n")
 
 
@@ -340,9 +465,13 @@ def test_the_command_prints_the_auc_table_with_the_key(tmp_path):
     result = CliRunner().invoke(cli, ["audit-set", str(rater), "--key", str(key)])
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["property", "kind", "AUC", "p-value", "region", "timepoints"]
+    assert lines[0].split() == ["property", "kind", "AUC", "p-value", "n", "region", "timepoints"]
+    assert any(line.startswith("file size ") and " 0.50 " in line and " 2+2 " in line for line in lines)
     assert any(line.startswith("quantization tables ") and " 0.50 " in line for line in lines)
-    assert lines[-1] == "clean: 10 files checked"
+    # the codes' order is AUC 0.75 by chance at 2+2: too few photos to call the folder clean
+    assert lines[-2].startswith("note: code separates baseline vs month12 in region face with AUC 0.75 "
+                                "(n=2+2): too few photos")
+    assert lines[-1] == "no finding in 10 files checked, 1 note(s) above"
 
 
 def test_the_command_reports_a_missing_key_file(tmp_path):
@@ -392,3 +521,62 @@ def test_the_auc_without_scipy_equals_mann_whitney_u_over_n1_n2():
         for categorical in (False, True):
             fast, p = timepoint_auc(a, b, categorical, p_value=False)
             assert fast == pytest.approx(timepoint_auc(a, b, categorical)[0]) and p != p
+
+
+# --------------------------------------------------------------------------- the worked example
+
+
+def _example_generator():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "nct06217627" / "generate.py"
+    spec = importlib.util.spec_from_file_location("nct06217627_generate_audit", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_nct06217627_example_shows_every_fixed_property_at_auc_0_50_and_repeats_differ(tmp_path):
+    import hashlib
+    import re
+
+    example = _example_generator()
+    images = tmp_path / "images"
+    example.generate(images, size=(480, 360), workers=1,
+                     arms={"UC-MSC secretome": (6, ("face", "neck")),
+                           "UC-explant secretome": (6, ("hands",))},
+                     normalize={"long_edge": 432, "display_long_edge": 320, "quality": 90,
+                                "aspect": "4:3", "fit": "crop"})
+    made = CliRunner().invoke(cli, ["randomize", "--study", str(images / "study.toml"), "--images",
+                                    str(images), "--out", str(tmp_path / "sets"), "--set-id", "nct",
+                                    "--seed", "5270611913214"])
+    assert made.exit_code == 0, made.output
+    rater, key = tmp_path / "sets" / "nct" / "rater", tmp_path / "sets" / "nct" / "key"
+    result = CliRunner().invoke(cli, ["audit-set", str(rater), "--key", str(key)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith("clean: ")
+    table = {}
+    for line in result.stdout.splitlines():
+        m = re.match(r"^(.+?)\s{2,}(fixed|randomized|pixels|content)\s+([\d.]+)\s", line)
+        if m:
+            table[m.group(1)] = (m.group(2), float(m.group(3)))
+    fixed = {name for name, (kind, _) in table.items() if kind == "fixed"}
+    for copy in ("", "display "):
+        assert {f"{copy}{p}" for p in ("format", "width", "height", "file size", "quantization tables",
+                                       "Huffman tables", "chroma subsampling", "JPEG segment layout",
+                                       "metadata segments", "mtime", "permissions")} <= fixed
+    assert all(table[name][1] == 0.5 for name in fixed), {n: table[n] for n in fixed}
+    # the follow-up camera does give other compressed data: unpadded, file size would be a finding
+    assert table["display image data length"][1] > 0.55
+    rows = list(csv.DictReader(open(key / "key.csv", newline="")))
+    first = {r["code"]: r for r in rows}
+    repeats = [r for r in rows if r["repeat_of"]]
+    assert repeats
+    for r in repeats:
+        for copy in ("full", "display"):
+            mine = (rater / "images" / copy / f"{r['code']}.jpg").read_bytes()
+            theirs = (rater / "images" / copy / f"{r['repeat_of']}.jpg").read_bytes()
+            assert mine != theirs and len(mine) == len(theirs)
+        assert r["blinded_sha256"] != first[r["repeat_of"]]["blinded_sha256"]
+        assert r["blinded_sha256"] == hashlib.sha256(
+            (rater / "images" / "full" / f"{r['code']}.jpg").read_bytes()).hexdigest()

@@ -238,16 +238,65 @@ def test_the_worklists_show_each_photo_once_and_each_repeat_under_its_new_code(b
                 assert k - first >= min_repeat_gap(len(items))
 
 
-def test_a_repeat_shows_the_same_blinded_pixels_as_its_first_showing(built):
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.int16)
+
+
+def test_a_repeat_has_other_bytes_than_its_first_showing_the_same_size_and_pixels_within_two_levels(built):
     rows = read_key(built.key_dir)
     repeats = [r for r in rows if r.repeat_of]
     assert len(repeats) == 6
     first = {r.code: r for r in rows}
+    images = built.rater_dir / "images"
     for r in repeats:
-        assert r.blinded_sha256 == first[r.repeat_of].blinded_sha256
-        assert r.source_file == first[r.repeat_of].source_file
-        full = (built.rater_dir / "images" / "full" / f"{r.code}.jpg").read_bytes()
+        original = first[r.repeat_of]
+        assert r.source_file == original.source_file
+        assert r.blinded_sha256 != original.blinded_sha256
+        for kind in ("full", "display"):
+            mine, theirs = images / kind / f"{r.code}.jpg", images / kind / f"{original.code}.jpg"
+            assert mine.read_bytes() != theirs.read_bytes()
+            assert mine.stat().st_size == theirs.stat().st_size
+            diff = np.abs(_pixels(mine) - _pixels(theirs))
+            assert diff.shape == _pixels(theirs).shape
+            assert diff.max() <= 2 and diff.mean() < 0.1, (r.code, kind, diff.max(), diff.mean())
+    for r in rows:  # blinded_sha256 stays the sha256 of the code's full copy
+        full = (images / "full" / f"{r.code}.jpg").read_bytes()
         assert hashlib.sha256(full).hexdigest() == r.blinded_sha256
+
+
+def test_every_file_of_a_kind_in_a_region_has_one_size_dimensions_and_encoding_whatever_the_camera(built):
+    from assess.audit import walk_jpeg
+
+    rows = read_key(built.key_dir)
+    for region in ("face", "neck", "hands"):
+        codes = [r.code for r in rows if r.region == region]
+        for kind in ("full", "display"):
+            walks = {c: walk_jpeg((built.rater_dir / "images" / kind / f"{c}.jpg").read_bytes())
+                     for c in codes}
+            sizes = {(built.rater_dir / "images" / kind / f"{c}.jpg").stat().st_size for c in codes}
+            assert len(sizes) == 1, (region, kind, sizes)
+            for prop in ("size", "dqt", "dht", "sampling", "layout"):
+                assert len({getattr(w, prop) for w in walks.values()}) == 1, (region, kind, prop)
+            assert all(w.problems == [] for w in walks.values())
+            # the cameras did give data of other lengths: the padding is what makes them equal
+            assert len({w.scan_bytes for w in walks.values()}) > len(codes) // 2
+            assert min(w.fill for w in walks.values()) == 0 < max(w.fill for w in walks.values())
+
+
+def test_a_baseline_photo_in_two_pairs_has_other_bytes_under_each_of_its_codes(tmp_path):
+    synth = make_study(tmp_path / "raw", participants=3, size=SMALL, regions={"face": "wsrs"},
+                       timepoints=("baseline", "month6", "month12"), presentation="pairs",
+                       repeat_fraction=0.0)
+    made = randomize(synth.study_path, synth.root, tmp_path / "out", set_id="p3", seed=10**13,
+                     workers=1)
+    rows = read_key(made.key_dir)
+    baselines = [r for r in rows if r.timepoint == "baseline"]
+    assert len(baselines) == 6 and len({r.source_file for r in baselines}) == 3
+    assert len({r.blinded_sha256 for r in rows}) == len(rows)
+    displays = {(made.rater_dir / "images" / "display" / f"{r.code}.jpg").read_bytes() for r in rows}
+    assert len(displays) == len(rows)
+    assert audit_set(made.rater_dir, made.key_dir) == []
 
 
 def test_set_json_seals_the_key_and_verifies_each_access_code(built):

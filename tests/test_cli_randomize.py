@@ -38,6 +38,9 @@ def test_randomize_prints_the_counts_then_where_the_rater_folder_and_the_key_wen
         "neck           3        3\n"
         "hands          3        3\n"
         "total          9        9\n"
+        "Warning: leak audit: 5 note(s) on codes or worklist places that differ between the "
+        "timepoints by chance (AUC above 0.55, with too few photos or too weak to call a leak); "
+        f"assess audit-set {out / 'trial-a' / 'rater'} --key {out / 'trial-a' / 'key'} lists them\n"
         "Blinded set trial-a: 18 photos + 2 disguised repeats = 20 items in each worklist "
         "(raters: derm1).\n"
         f"  Rater folder: {out / 'trial-a' / 'rater'}\n"
@@ -65,7 +68,8 @@ def test_randomize_prints_warnings_before_building(synth, tmp_path):
     assert lines[6:8] == ["Warning: participant S1002 has no hands photo at month12",
                           "Warning: the seed 7 is short: whoever knows it and the photo names can "
                           "rebuild the key; keep it secret, or leave it out to draw a long one"]
-    assert lines[8].startswith("Blinded set w: 17 photos")
+    assert lines[8].startswith("Warning: leak audit: ")  # 3 photos a timepoint: too few to judge
+    assert lines[9].startswith("Blinded set w: 17 photos")
 
 
 def test_the_same_seed_on_the_command_line_gives_the_same_key(synth, tmp_path):

@@ -15,6 +15,9 @@ from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageStat, PngImagePlugi
 from assess.audit import walk_jpeg
 from assess.deid import (
     BACKGROUND,
+    DISGUISE_SHARE,
+    disguise,
+    encode_jpeg,
     equalize_sizes,
     JFIF_APP0,
     MAX_PIXELS,
@@ -428,6 +431,94 @@ def test_equalized_files_all_have_one_size_the_same_pixels_and_no_trailer(tmp_pa
     import hashlib
     assert hashes == {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in fulls}
     assert sorted(hashes.values()) != sorted([a.full_sha256, b.full_sha256])  # the smaller one grew
+
+
+def grainy_scene(size=(1200, 900), seed=3) -> Image.Image:
+    """A photo-like picture: smooth shapes under camera noise, which the encoder keeps."""
+    img = scene(size)
+    grain = Image.effect_noise(size, 30).convert("RGB")
+    return Image.blend(img, grain, 0.2)
+
+
+def decoded(data: bytes) -> "np.ndarray":
+    import numpy as np
+
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.int16)
+
+
+@pytest.mark.parametrize("quality", [90, 75, 50])
+def test_a_disguised_copy_has_other_bytes_and_moves_no_pixel_by_more_than_two_grey_levels(quality):
+    import numpy as np
+
+    img = grainy_scene()
+    plain = encode_jpeg(img, quality)
+    copies = [encode_jpeg(disguise(img, seed, quality), quality) for seed in (1, 2)]
+    assert len({plain, *copies}) == 3
+    reference = decoded(plain)
+    source = np.asarray(img, dtype=np.int16)
+    for data in copies:
+        diff = np.abs(decoded(data) - reference)
+        # measured: at most 2 grey levels (one DC step of an 8x8 block and the IDCT's rounding),
+        # on about DISGUISE_SHARE of the pixels; the encoder's own error is larger everywhere
+        assert diff.max() <= 2 + (quality < 60)
+        assert 0.3 * DISGUISE_SHARE < np.mean(diff.any(axis=2)) < 1.5 * DISGUISE_SHARE + 0.01
+        assert diff.mean() < np.abs(reference - source).mean() / 10
+        # the entropy-coded data differs from its first block on, not in one spot: only where
+        # the bit shift of the codes after a changed block happens to be whole bytes (about one
+        # place in eight) do bytes at the same offset agree
+        scan = walk_jpeg(plain).scans[0][0]
+        assert data[:scan] == plain[:scan] and data[scan:scan + 8] != plain[scan:scan + 8]
+        same = np.frombuffer(data[scan:scan + 10000], np.uint8) == np.frombuffer(plain[scan:scan + 10000], np.uint8)
+        assert same.mean() < 0.5
+
+
+def test_the_same_seed_gives_the_same_disguised_copy_and_clipped_blocks_stay_untouched():
+    import numpy as np
+
+    img = Image.new("RGB", (64, 64), (255, 255, 255))
+    img.paste((0, 0, 0), (0, 0, 8, 8))
+    img.putpixel((3, 3), (255, 255, 255))  # block 0 holds 0 and 255: either way would clip
+    a, b = disguise(img, 5, 90, share=1.0), disguise(img, 5, 90, share=1.0)
+    assert a.tobytes() == b.tobytes()
+    moved = np.abs(np.asarray(a, np.int16) - np.asarray(img, np.int16))
+    assert moved[:8, :8].max() == 0 and moved.max() == 1 and moved[8:, 8:].min() == 1
+
+
+def test_prepare_file_writes_a_disguised_copy_per_further_code(tmp_path):
+    src = camera_a(tmp_path / "a.jpg")
+    out = tmp_path / "out"
+    res = prepare_file(src, out / "f.jpg", out / "d.jpg", SMALL,
+                       [(out / "f1.jpg", out / "d1.jpg", 11), (out / "f2.jpg", out / "d2.jpg", 12)])
+    import hashlib
+
+    fulls = [(out / n).read_bytes() for n in ("f.jpg", "f1.jpg", "f2.jpg")]
+    displays = [(out / n).read_bytes() for n in ("d.jpg", "d1.jpg", "d2.jpg")]
+    assert len(set(fulls)) == 3 and len(set(displays)) == 3
+    assert res.variants == tuple((hashlib.sha256(f).hexdigest(), hashlib.sha256(d).hexdigest())
+                                 for f, d in zip(fulls[1:], displays[1:]))
+    for data in fulls + displays:
+        assert walk_jpeg(data).problems == []
+    again = prepare_file(src, tmp_path / "again" / "f.jpg", tmp_path / "again" / "d.jpg", SMALL,
+                         [(tmp_path / "again" / "f1.jpg", tmp_path / "again" / "d1.jpg", 11)])
+    assert again.variants[0] == res.variants[0]
+
+
+def test_padded_files_show_exiftool_nothing_more_than_unpadded_ones(tmp_path, exiftool):
+    a = run(camera_a(tmp_path / "a.jpg"), tmp_path / "a")
+    b = run(camera_b(tmp_path / "b.jpg"), tmp_path / "b")
+    fulls = [tmp_path / "a" / "out" / "full.jpg", tmp_path / "b" / "out" / "full.jpg"]
+    before = [json.loads(subprocess.run([exiftool, "-a", "-G1", "-s", "-j", "-e", str(p)],
+                                        capture_output=True, check=True).stdout)[0] for p in fulls]
+    equalize_sizes(fulls)
+    after = [json.loads(subprocess.run([exiftool, "-a", "-G1", "-s", "-j", "-e", str(p)],
+                                       capture_output=True, check=True).stdout)[0] for p in fulls]
+    for old, new in zip(before, after):
+        drop = {"System:FileSize", "System:FileModifyDate", "System:FileAccessDate",
+                "System:FileInodeChangeDate"}
+        assert {k: v for k, v in old.items() if k not in drop} == \
+            {k: v for k, v in new.items() if k not in drop}
+        assert not [k for k in new if "Warning" in k or "Trailer" in k or "Comment" in k]
 
 
 # --------------------------------------------------------------------------- pixel identity

@@ -485,6 +485,8 @@ AUDITED_PROPERTIES = {
     "width": "dimensions", "height": "dimensions", "display width": "dimensions",
     "display height": "dimensions", "format": "format", "display format": "format",
     "quantization tables": "quantization tables", "display quantization tables": "quantization tables",
+    "file size": "file size", "display file size": "file size",
+    "Huffman tables": "Huffman tables", "display Huffman tables": "Huffman tables",
     "chroma subsampling": "subsampling", "display chroma subsampling": "subsampling",
     "metadata segments": "metadata", "display metadata segments": "metadata",
     "JPEG segment layout": "metadata", "display JPEG segment layout": "metadata",
