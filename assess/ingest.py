@@ -46,18 +46,24 @@ __all__ = [
     "format_counts",
 ]
 
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif")
-"""Photo file types read by ``assess`` (any case)."""
+EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".heic", ".heif", ".hif")
+"""Photo file types read by ``assess`` (any case); ``.jpe``/``.jfif`` are JPEG, ``.hif`` is HEIF."""
 
 # Image types we do not read: a warning, so that a photo in such a format is not silently lost.
 _OTHER_IMAGE_TYPES = (".webp", ".bmp", ".gif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf",
                       ".rw2", ".raf", ".raw", ".jxl", ".avif", ".jp2", ".psd", ".mpo")
 
+# Image files by their first bytes, whatever their name: JPEG, PNG, TIFF (both byte orders), GIF,
+# WebP, ISO-BMFF (HEIF, AVIF), JPEG XL, JPEG 2000, Photoshop
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"GIF8", b"\xff\x0a",
+                b"\x00\x00\x00\x0cJXL ", b"\x00\x00\x00\x0cjP  ", b"8BPS")
+
+# \Z, not $: a name is matched whole ($ would also match before a trailing newline)
 _PART = r"[A-Za-z0-9][A-Za-z0-9-]*"
-_NAME_RE = re.compile(rf"^(?P<participant>[A-Za-z0-9]+)_(?P<timepoint>{_PART})_(?P<region>{_PART})"
-                      rf"(?:_(?P<view>{_PART}))?$")
-_PARTICIPANT_RE = re.compile(r"^[A-Za-z0-9]+$")
-_VIEW_RE = re.compile(rf"^(?:{_PART})?$")
+_NAME_RE = re.compile(rf"(?P<participant>[A-Za-z0-9]+)_(?P<timepoint>{_PART})_(?P<region>{_PART})"
+                      rf"(?:_(?P<view>{_PART}))?\Z")
+_PARTICIPANT_RE = re.compile(r"[A-Za-z0-9]+\Z")
+_VIEW_RE = re.compile(rf"(?:{_PART})?\Z")
 MANIFEST_COLUMNS = ("participant", "timepoint", "region", "file")
 
 
@@ -244,41 +250,13 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
                                  "once"))
         candidates = unique
         listed = {os.path.normpath(c[4]) for c in candidates}
-        unlisted = sorted(e.name for e in _entries(images_dir) if e.is_file()
-                          and e.name.lower().endswith(EXTENSIONS) and e.name not in listed)
+        unlisted = [rel for rel in _image_files(images_dir, _reference_folders(study))
+                    if os.path.normpath(rel) not in listed]
         if unlisted:
             warnings.append(f"{len(unlisted)} photo file(s) in {images_dir} are not in the manifest "
                             f"and are left out: {_some(unlisted)}")
     else:
-        ignored: list[str] = []
-        hidden: list[str] = []
-        for entry in _entries(images_dir):
-            name = entry.name
-            lower = name.lower()
-            if not lower.endswith(EXTENSIONS):
-                if lower.endswith(_OTHER_IMAGE_TYPES):
-                    ignored.append(name)
-                continue
-            if name.startswith("."):
-                hidden.append(name)
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                continue
-            parsed = parse_name(name)
-            if parsed is None:
-                problems.append((name, "the name does not fit <participant>_<timepoint>_<region>"
-                                 "[_<view>].<ext> (participant: letters and digits; e.g. "
-                                 f"P07_{study.baseline}_{next(iter(study.regions))}.jpg); rename it, "
-                                 "list the photos in a manifest (--manifest), or move it out of the "
-                                 "folder"))
-                continue
-            candidates.append((*parsed, name))
-        if ignored:
-            warnings.append(f"{len(ignored)} file(s) of an image type assess does not read are left "
-                            f"out: {_some(ignored)}; export them as JPEG, PNG, TIFF or HEIC if they "
-                            "are trial photos")
-        if hidden:
-            warnings.append(f"{len(hidden)} hidden file(s) are left out: {_some(hidden)}")
+        candidates = _by_name(images_dir, study, problems, warnings)
 
     # Slot names, paths inside the folder. A file in an unknown slot is still read and hashed,
     # so that one run reports everything wrong with it.
@@ -425,6 +403,150 @@ def check_decoded(images_dir: str | Path | None, photos: Sequence[Photo],
                                  "in two slots — replace the wrong copy with the right photo"))
     if problems:
         raise _error(root, problems)
+
+
+# --------------------------------------------------------------------------- every file accounted for
+
+
+def _by_name(images_dir: Path, study: Study, problems: list[tuple[str, str]],
+             warnings: list[str]) -> list[tuple[str, str, str, str, str]]:
+    """The photos of the top of ``images_dir`` by their names; every other file is accounted for.
+
+    A file with a photo extension is a candidate or refused (its name does not fit, or has a space
+    or invisible character at its start or end). Hidden files, image types assess does not read,
+    images without a photo extension and sub-folders holding photos are named in a warning; an
+    image without a photo extension whose name fits a slot is refused. Files that are not images
+    (``study.toml``, ``participants.csv``, a README, notes) are left without a word.
+    """
+    candidates: list[tuple[str, str, str, str, str]] = []
+    unread: list[str] = []
+    hidden: list[str] = []
+    unnamed: list[str] = []
+    folders: list[str] = []
+    refs = _reference_folders(study)
+    example = f"P07_{study.baseline}_{next(iter(study.regions))}.jpg"
+    for entry in _entries(images_dir):
+        name, path = entry.name, Path(entry.path)
+        shown = _shown(name)
+        if entry.is_dir():
+            count = 0 if name.startswith(".") else _photos_below(path, refs)
+            if count:
+                folders.append(f"{shown}/ ({count})")
+            continue
+        lower = name.lower().strip()
+        image_ext = lower.endswith(EXTENSIONS + _OTHER_IMAGE_TYPES)
+        if name.startswith("."):
+            if image_ext or _looks_like_image(path):
+                hidden.append(shown)
+            continue
+        if name != name.strip() or not name.isprintable():
+            if image_ext or _looks_like_image(path):
+                problems.append((shown, "the name has a space or an invisible character in it "
+                                 f"(at its start or end); rename it, e.g. to {_clean(name)!r}"))
+            continue
+        if lower.endswith(EXTENSIONS):
+            parsed = parse_name(name)
+            if parsed is None:
+                problems.append((name, "the name does not fit <participant>_<timepoint>_<region>"
+                                 "[_<view>].<ext> (participant: letters and digits; e.g. "
+                                 f"{example}); rename it, list the photos in a manifest "
+                                 "(--manifest), or move it out of the folder"))
+            else:
+                candidates.append((*parsed, name))
+        elif lower.endswith(_OTHER_IMAGE_TYPES):
+            unread.append(name)
+        elif _looks_like_image(path):
+            if parse_name(name.split(".")[0] + ".x") is not None:
+                problems.append((name, "an image without a photo extension; rename it to end in "
+                                 f"{', '.join(EXTENSIONS[:2])}, … as its format is, or move it out "
+                                 "of the folder"))
+            else:
+                unnamed.append(name)
+    if unread:
+        warnings.append(f"{len(unread)} file(s) of an image type assess does not read are left "
+                        f"out: {_some(unread)}; export them as JPEG, PNG, TIFF or HEIC if they "
+                        "are trial photos")
+    if unnamed:
+        warnings.append(f"{len(unnamed)} file(s) hold an image but have no photo extension and are "
+                        f"left out: {_some(unnamed)}; give them their extension and a "
+                        "<participant>_<timepoint>_<region> name if they are trial photos")
+    if hidden:
+        warnings.append(f"{len(hidden)} hidden file(s) are left out: {_some(hidden)}")
+    if folders:
+        warnings.append(f"photos in {len(folders)} sub-folder(s) are left out (only the top of "
+                        f"{images_dir} is read by name): {_some(folders)}; move them up or list "
+                        "them in a manifest (--manifest)")
+    return candidates
+
+
+def _shown(name: str) -> str:
+    """A file name as printed: quoted when it has spaces at its ends or invisible characters."""
+    return name if name == name.strip() and name.isprintable() else repr(name)
+
+
+def _clean(name: str) -> str:
+    return "".join(ch for ch in name if ch.isprintable()).strip()
+
+
+def _looks_like_image(path: Path) -> bool:
+    """Whether the file's first bytes are those of an image format, whatever its name."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return False
+    return (head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+            or (head[4:8] == b"ftyp" and head[8:12] in _BMFF_IMAGE_BRANDS))
+
+
+_BMFF_IMAGE_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
+                      b"avif", b"avis")
+
+
+def _reference_folders(study: Study) -> set[Path]:
+    out = set()
+    for region in study.regions.values():
+        if region.references is not None:
+            try:
+                out.add(Path(region.references).resolve())
+            except (OSError, RuntimeError):
+                continue
+    return out
+
+
+def _image_files(images_dir: Path, refs: set[Path]) -> list[str]:
+    """Paths (relative, ``/``) of every image file under ``images_dir`` outside hidden and
+    reference folders: by extension, and at the top also by content."""
+    found = []
+    for entry in _entries(images_dir):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            found += _photos_below(Path(entry.path), refs, names=True)
+        elif (entry.name.lower().strip().endswith(EXTENSIONS + _OTHER_IMAGE_TYPES)
+              or _looks_like_image(Path(entry.path))):
+            found.append(entry.name)
+    return found
+
+
+def _photos_below(folder: Path, refs: set[Path], names: bool = False):
+    """Image files (by extension) under a sub-folder, outside hidden and reference folders: their
+    number, or with ``names`` their paths relative to the folder's parent."""
+    found = []
+    base = folder.parent
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        try:
+            if Path(top).resolve() in refs:
+                continue
+        except (OSError, RuntimeError):
+            continue
+        for f in sorted(files):
+            if not f.startswith(".") and f.lower().strip().endswith(EXTENSIONS + _OTHER_IMAGE_TYPES):
+                found.append(Path(top, f).relative_to(base).as_posix())
+        if len(found) > 10000:
+            break
+    return found if names else len(found)
 
 
 # --------------------------------------------------------------------------- helpers
