@@ -43,6 +43,7 @@ __all__ = [
     "parse_name",
     "check_pixel_duplicates",
     "check_decoded",
+    "check_near_duplicates",
     "format_counts",
 ]
 
@@ -92,6 +93,7 @@ class Photo:
     width: int = 0  # after EXIF orientation
     height: int = 0
     format: str = ""
+    frame: int | None = None  # the frame used of a multi-frame file (0 = first), from study.toml
 
     @property
     def slot(self) -> tuple[str, str, str, str]:
@@ -300,8 +302,12 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
         if info is None:
             problems.append((rel, why))
             continue
-        photo = Photo(participant, tp, region, view, Path(rel), info.bytes_sha256, info.width,
-                      info.height, info.format)
+        frame, width, height, why = _frame(study, rel, info)
+        if why:
+            problems.append((rel, why))
+            continue
+        photo = Photo(participant, tp, region, view, Path(rel), info.bytes_sha256, width, height,
+                      info.format, frame)
         readable.append(photo)
         if valid:
             photos.append(photo)
@@ -345,6 +351,7 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
     photos.sort(key=lambda p: (p.participant, p.region, p.view, order[p.timepoint], str(p.path)))
     warnings.extend(_missing(photos, study))
     warnings.extend(_case_clashes(photos))
+    warnings.extend(_unused_settings(study, {p.path.as_posix() for p in readable}))
     return Inventory(images_dir, study, photos, warnings, manifest)
 
 
@@ -363,14 +370,18 @@ def check_pixel_duplicates(photos: Sequence[Photo], pixel_sha256: Sequence[str])
 
 
 def check_decoded(images_dir: str | Path | None, photos: Sequence[Photo],
-                  pixel_sha256: Sequence[str | None], failures: dict[int, str] | None = None) -> None:
-    """Refuse, after decoding, the photos that could not be decoded and the same pixels in two
-    slots, in one error naming every file concerned.
+                  pixel_sha256: Sequence[str | None], failures: dict[int, str] | None = None, *,
+                  fingerprints: Sequence | None = None, study: Study | None = None) -> list[str]:
+    """Refuse, after decoding, the photos that could not be decoded, the same pixels in two slots
+    and near-duplicates, in one error naming every file concerned.
 
     For a caller that read only the headers in :func:`discover` (``decode=False``) and then
     decoded every photo: ``failures`` maps the index of each photo that failed to its reason (the
     :class:`assess.deid.DeidError` message; a leading ``<path>: `` is dropped), and
     ``pixel_sha256[i]`` is the pixel hash of ``photos[i]`` (``None`` for a failed one).
+    ``fingerprints[i]`` (:attr:`assess.deid.Result.fingerprint`, optional) lets the photos of one
+    participant and region in different slots be compared (:func:`check_near_duplicates`); pairs
+    listed in the study's ``[photos] distinct`` pass with a warning.
 
     >>> check_decoded("images", [Photo("S1", "baseline", "face", "", Path("S1_baseline_face.jpg"))],
     ...               [None], {0: "images/S1_baseline_face.jpg: the image data is truncated"})
@@ -378,6 +389,11 @@ def check_decoded(images_dir: str | Path | None, photos: Sequence[Photo],
     ...
     assess.ingest.IngestError: images: 1 photo file(s) cannot be used; nothing was written. Fix or remove them and run again:
       S1_baseline_face.jpg: the image data is truncated
+
+    Returns
+    -------
+    list of str
+        Warnings: near-duplicate pairs let pass by ``[photos] distinct``.
 
     Raises
     ------
@@ -394,15 +410,70 @@ def check_decoded(images_dir: str | Path | None, photos: Sequence[Photo],
     for photo, digest in zip(photos, pixel_sha256, strict=True):
         if digest is not None:
             groups[digest].append(photo)
+    identical: set[frozenset[str]] = set()
     for group in groups.values():
         if len({p.slot for p in group}) > 1:
             names = sorted(str(p.path) for p in group)
+            identical.update(frozenset((a, b)) for a in names for b in names if a != b)
             for name in names:
                 problems.append((name, f"the same photo (identical pixels) as "
                                  f"{', '.join(n for n in names if n != name)}; one photo cannot be "
                                  "in two slots — replace the wrong copy with the right photo"))
+    warnings: list[str] = []
+    if fingerprints is not None:
+        near, warnings = check_near_duplicates(photos, fingerprints, study, skip=identical)
+        problems += near
     if problems:
         raise _error(root, problems)
+    return warnings
+
+
+def check_near_duplicates(photos: Sequence[Photo], fingerprints: Sequence, study: Study | None = None,
+                          skip: set[frozenset[str]] = frozenset(), workers: int = 2
+                          ) -> tuple[list[tuple[str, str]], list[str]]:
+    """Compare the photos of each participant and region across slots and find the same photo
+    re-encoded, resized, cropped a little or brightened (a follow-up "filled in" from the baseline).
+
+    Two photos of one participant and region in different slots (timepoint or view) whose
+    :func:`assess.deid.similarity` reaches :data:`assess.deid.NEAR_DUPLICATE` are a problem naming
+    both, unless the study lists the pair in ``[photos] distinct`` (then a warning). ``None``
+    fingerprints (photos that failed) are left out.
+
+    Returns
+    -------
+    (problems, warnings)
+        ``problems`` as ``(file, reason)`` for :class:`IngestError`; ``warnings`` for the pairs
+        let pass.
+    """
+    from . import deid
+
+    by_group: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, (photo, fp) in enumerate(zip(photos, fingerprints, strict=True)):
+        if fp is not None:
+            by_group[(photo.participant, photo.region)].append(i)
+    pairs = [(i, j) for members in by_group.values() for n, i in enumerate(members)
+             for j in members[n + 1:] if photos[i].slot != photos[j].slot
+             and frozenset((str(photos[i].path), str(photos[j].path))) not in skip]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        scores = list(pool.map(lambda ij: deid.similarity(fingerprints[ij[0]], fingerprints[ij[1]]),
+                               pairs))
+    problems: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    for (i, j), score in zip(pairs, scores):
+        if score < deid.NEAR_DUPLICATE:
+            continue
+        a, b = photos[i].path.as_posix(), photos[j].path.as_posix()
+        if study is not None and study.photos.is_distinct(a, b):
+            warnings.append(f"{a} and {b} look like the same photo (similarity {score:.2f}) and are "
+                            "kept as different photos, as [photos] distinct in the study file says")
+            continue
+        for name, other in ((a, b), (b, a)):
+            problems.append((name, f"looks like the same photo as {other} (re-saved, resized or "
+                             f"cropped; similarity {score:.2f}, limit {deid.NEAR_DUPLICATE:.2f}): "
+                             "replace the wrong copy with the photo taken at that visit, or, if both "
+                             "are genuine photos, list them in study.toml: [photos] distinct = "
+                             f"[[\"{a}\", \"{b}\"]]"))
+    return problems, warnings
 
 
 # --------------------------------------------------------------------------- every file accounted for
@@ -477,6 +548,40 @@ def _by_name(images_dir: Path, study: Study, problems: list[tuple[str, str]],
                         f"{images_dir} is read by name): {_some(folders)}; move them up or list "
                         "them in a manifest (--manifest)")
     return candidates
+
+
+def _frame(study: Study, rel: str, info) -> tuple[int | None, int, int, str]:
+    """``(frame index or None, width, height, problem)`` of a photo: a multi-frame file needs its
+    frame named in ``[photos] frames``."""
+    chosen = study.photos.frame_of(Path(rel).as_posix())
+    frames = info.frames
+    if not frames:
+        if chosen not in (None, 1):
+            return None, 0, 0, (f"has one frame, so frame {chosen} does not exist; fix [photos] "
+                                "frames in study.toml")
+        return (0 if chosen else None), info.width, info.height, ""
+    listed = ", ".join(f"{i}: {w}x{h}" if w else f"{i}: ?" for i, (w, h) in enumerate(frames, 1))
+    if chosen is None:
+        return None, 0, 0, (f"holds {len(frames)} frames ({listed}); say which is the photo in "
+                            f"study.toml: [photos] frames = {{\"{Path(rel).as_posix()}\" = 1}}, "
+                            "or save that frame alone")
+    if chosen > len(frames):
+        return None, 0, 0, (f"has {len(frames)} frames ({listed}), so frame {chosen} does not "
+                            "exist; fix [photos] frames in study.toml")
+    w, h = frames[chosen - 1]
+    if info.orientation in (5, 6, 7, 8):
+        w, h = h, w
+    return chosen - 1, w, h, ""
+
+
+def _unused_settings(study: Study, files: set[str]) -> list[str]:
+    """Warnings for ``[photos]`` settings that name no photo of the folder (a typo, a renamed file)."""
+    names = sorted({n for n in study.photos.frames if n not in files}
+                   | {n for pair in study.photos.distinct for n in pair if n not in files})
+    if not names:
+        return []
+    return [f"[photos] in the study file names {len(names)} file(s) that are not photos of the "
+            f"folder: {_some(names)}; check the names"]
 
 
 def _shown(name: str) -> str:
