@@ -839,6 +839,9 @@ one side, or brightened copies score 0.79-1.00 (median 0.86-0.99); a participant
 follow-up photos (synthetic, same framing and camera) at most 0.67, real photos of other scenes
 at most 0.3."""
 
+COARSE_FLOOR = 0.35
+"""Below this correlation on the quarter-size copies two photos are not compared further."""
+
 _SCALES_COARSE = tuple(0.84 ** (1 - k / 6) for k in range(13))  # 0.84 … 1/0.84, even in log
 
 
@@ -877,6 +880,8 @@ def _similarity(a: Fingerprint, b: Fingerprint) -> float:
         value = _match(coarse_a, _detail(_scaled(B, 0.25 * s), 1.0))
         if value > best:
             best_s, best = s, value
+    if best < COARSE_FLOOR:  # other pictures: their coarse detail does not match anywhere
+        return best
     fine_a = _detail(A, 0.75)
     best = -1.0
     for s in best_s * np.exp(np.linspace(-0.04, 0.04, 11)):
