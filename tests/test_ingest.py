@@ -420,3 +420,93 @@ def test_a_manifest_names_unlisted_photos_in_sub_folders_too(tmp_path):
     inv = discover(tmp_path, STUDY, manifest=manifest)
     assert inv.warnings[0] == (f"1 photo file(s) in {tmp_path} are not in the manifest and are "
                                "left out: visit2/IMG_7788.jfif")
+
+
+# ----------------------------------------------------------------- frames and near-duplicates
+
+
+def two_page_tiff(path: Path) -> Path:
+    frames = [Image.new("RGB", (64, 48), (200, 30, 30)), Image.new("RGB", (32, 24), (30, 200, 30))]
+    frames[0].save(path, format="TIFF", save_all=True, append_images=frames[1:])
+    return path
+
+
+def test_a_multi_page_tiff_is_refused_naming_its_frames_and_the_setting(tmp_path):
+    full_set(tmp_path)
+    two_page_tiff(tmp_path / "S3_baseline_face.tif")
+    with pytest.raises(IngestError) as exc:
+        discover(tmp_path, STUDY)
+    assert problems_of(exc) == {"S3_baseline_face.tif": (
+        'holds 2 frames (1: 64x48, 2: 32x24); say which is the photo in study.toml: [photos] '
+        'frames = {"S3_baseline_face.tif" = 1}, or save that frame alone')}
+
+
+def test_a_multi_page_tiff_is_read_at_the_frame_the_study_names(tmp_path):
+    two_page_tiff(tmp_path / "S3_baseline_face.tif")
+    study = parse_study(STUDY.text + '[photos]\nframes = {"S3_baseline_face.tif" = 2, "gone.tif" = 1}\n')
+    inv = discover(tmp_path, study)
+    assert [(p.frame, p.width, p.height) for p in inv.photos] == [(1, 32, 24)]
+    assert ("[photos] in the study file names 1 file(s) that are not photos of the folder: gone.tif; "
+            "check the names") in inv.warnings
+
+
+def skin_photo(path: Path, visit: int, size=(480, 360), quality=92) -> Path:
+    from assess.synth import draw_skin
+
+    img = Image.fromarray(draw_skin(size[1], size[0], "face", 0.5, geometry_seed=(3,),
+                                    visit_seed=(3, visit)))
+    img.save(path, quality=quality)
+    return path
+
+
+def near_set(folder: Path) -> None:
+    """S1's follow-up "filled in" from the baseline (re-saved at quality 60, halved); S2 genuine."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = skin_photo(folder / "S1_baseline_face.jpg", 1)
+    with Image.open(base) as img:
+        img.resize((240, 180)).save(folder / "S1_month12_face.jpg", quality=60)
+    skin_photo(folder / "S2_baseline_face.jpg", 1, size=(400, 300))
+    skin_photo(folder / "S2_month12_face.jpg", 2, size=(400, 300))
+
+
+NEAR_STUDY = '''
+[study]
+id = "T2"
+timepoints = ["baseline", "month12"]
+[regions.face]
+scale = "wsrs"
+[blinding]
+raters = ["derm1"]
+repeat_fraction = 0
+seed = 12345678901234
+[normalize]
+long_edge = 480
+display_long_edge = 320
+'''
+
+
+def test_a_follow_up_filled_in_from_the_baseline_is_refused_naming_both_files(tmp_path):
+    from assess.blind import randomize
+
+    near_set(tmp_path / "images")
+    with pytest.raises(IngestError) as exc:
+        randomize(parse_study(NEAR_STUDY), tmp_path / "images", tmp_path / "out", set_id="near",
+                  workers=1)
+    problems = problems_of(exc)
+    assert set(problems) == {"S1_baseline_face.jpg", "S1_month12_face.jpg"}
+    assert problems["S1_month12_face.jpg"].startswith("looks like the same photo as "
+                                                      "S1_baseline_face.jpg")
+    assert '[photos] distinct = [["S1_baseline_face.jpg", "S1_month12_face.jpg"]]' in \
+        problems["S1_month12_face.jpg"]
+    assert not (tmp_path / "out" / "near").exists()
+
+
+def test_a_pair_confirmed_distinct_in_the_study_passes_with_a_warning_and_is_kept_in_the_key(tmp_path):
+    from assess.blind import randomize
+
+    near_set(tmp_path / "images")
+    text = NEAR_STUDY + '[photos]\ndistinct = [["S1_month12_face.jpg", "S1_baseline_face.jpg"]]\n'
+    made = randomize(parse_study(text), tmp_path / "images", tmp_path / "out", set_id="near", workers=1)
+    assert any(w.startswith("S1_baseline_face.jpg and S1_month12_face.jpg look like the same photo")
+               for w in made.warnings)
+    assert "distinct = [[" in (made.key_dir / "study.toml").read_text()
