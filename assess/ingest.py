@@ -380,7 +380,7 @@ def check_decoded(images_dir: str | Path | None, photos: Sequence[Photo],
     :class:`assess.deid.DeidError` message; a leading ``<path>: `` is dropped), and
     ``pixel_sha256[i]`` is the pixel hash of ``photos[i]`` (``None`` for a failed one).
     ``fingerprints[i]`` (:attr:`assess.deid.Result.fingerprint`, optional) lets the photos of one
-    participant and region in different slots be compared (:func:`check_near_duplicates`); pairs
+    participant, region and view at different timepoints be compared (:func:`check_near_duplicates`); pairs
     listed in the study's ``[photos] distinct`` pass with a warning.
 
     >>> check_decoded("images", [Photo("S1", "baseline", "face", "", Path("S1_baseline_face.jpg"))],
@@ -431,10 +431,11 @@ def check_decoded(images_dir: str | Path | None, photos: Sequence[Photo],
 def check_near_duplicates(photos: Sequence[Photo], fingerprints: Sequence, study: Study | None = None,
                           skip: set[frozenset[str]] = frozenset(), workers: int = 2
                           ) -> tuple[list[tuple[str, str]], list[str]]:
-    """Compare the photos of each participant and region across slots and find the same photo
-    re-encoded, resized, cropped a little or brightened (a follow-up "filled in" from the baseline).
+    """Compare the photos of each participant, region and view across timepoints and find the same
+    photo re-encoded, resized, cropped a little or brightened (a follow-up "filled in" from the
+    baseline).
 
-    Two photos of one participant and region in different slots (timepoint or view) whose
+    Two photos of one participant, region and view at different timepoints whose
     :func:`assess.deid.similarity` reaches :data:`assess.deid.NEAR_DUPLICATE` are a problem naming
     both, unless the study lists the pair in ``[photos] distinct`` (then a warning). ``None``
     fingerprints (photos that failed) are left out.
@@ -450,7 +451,7 @@ def check_near_duplicates(photos: Sequence[Photo], fingerprints: Sequence, study
     by_group: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, (photo, fp) in enumerate(zip(photos, fingerprints, strict=True)):
         if fp is not None:
-            by_group[(photo.participant, photo.region)].append(i)
+            by_group[(photo.participant, photo.region, photo.view)].append(i)
     pairs = [(i, j) for members in by_group.values() for n, i in enumerate(members)
              for j in members[n + 1:] if photos[i].slot != photos[j].slot
              and frozenset((str(photos[i].path), str(photos[j].path))) not in skip]
