@@ -380,8 +380,9 @@ def check_decoded(images_dir: str | Path | None, photos: Sequence[Photo],
     :class:`assess.deid.DeidError` message; a leading ``<path>: `` is dropped), and
     ``pixel_sha256[i]`` is the pixel hash of ``photos[i]`` (``None`` for a failed one).
     ``fingerprints[i]`` (:attr:`assess.deid.Result.fingerprint`, optional) lets the photos of one
-    participant, region and view at different timepoints be compared (:func:`check_near_duplicates`); pairs
-    listed in the study's ``[photos] distinct`` pass with a warning.
+    participant, region and view at different timepoints be compared
+    (:func:`check_near_duplicates`); pairs listed in the study's ``[photos] distinct`` pass with a
+    warning.
 
     >>> check_decoded("images", [Photo("S1", "baseline", "face", "", Path("S1_baseline_face.jpg"))],
     ...               [None], {0: "images/S1_baseline_face.jpg: the image data is truncated"})
