@@ -703,7 +703,8 @@ def _deid_jobs(inventory: Inventory, used: list[int], specs: dict, shown_as: dic
     return [(inventory.source(inventory.photos[i]), work / f"{n}.full.jpg", work / f"{n}.display.jpg",
              specs[inventory.photos[i].region],
              tuple((work / f"{n}-{k}.full.jpg", work / f"{n}-{k}.display.jpg",
-                    int(variant_seeds.integers(2**62))) for k in range(1, len(shown_as[i]))))
+                    int(variant_seeds.integers(2**62))) for k in range(1, len(shown_as[i]))),
+             inventory.photos[i].frame)
             for n, i in enumerate(used)]
 
 
@@ -943,15 +944,18 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
                 raise
             # photos that cannot be decoded are refused as ingest refuses any unusable photo,
             # together with the same pixels in two slots among the others
+            done = exc.results[:len(jobs)]
             check_decoded(inventory.images_dir, [inventory.photos[i] for i in used],
-                          [r.pixel_sha256 if r is not None else None for r in exc.results[:len(jobs)]],
-                          photo_failures)
+                          [r.pixel_sha256 if r is not None else None for r in done], photo_failures,
+                          fingerprints=[r.fingerprint if r is not None else None for r in done],
+                          study=study)
             raise  # pragma: no cover - check_decoded raises
         finally:
             pool.close()  # the workers' memory is free for the rest
         photo_results = results[:len(jobs)]
-        check_decoded(inventory.images_dir, [inventory.photos[i] for i in used],
-                      [r.pixel_sha256 for r in photo_results])
+        warnings += check_decoded(inventory.images_dir, [inventory.photos[i] for i in used],
+                                  [r.pixel_sha256 for r in photo_results],
+                                  fingerprints=[r.fingerprint for r in photo_results], study=study)
         staged = {i: n for n, i in enumerate(used)}
 
         # 2. one file per code, moved in code order (a folder's entry order says nothing), then

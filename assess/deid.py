@@ -171,6 +171,7 @@ class Probe:
     format: str
     bytes_sha256: str
     orientation: int = 1
+    frames: tuple[tuple[int, int], ...] = ()  # (width, height) of each frame of a multi-frame file
 
     @property
     def portrait(self) -> bool:
@@ -239,6 +240,22 @@ class Result:
     size: tuple[int, int]
     display_size: tuple[int, int] = (0, 0)
     variants: tuple[tuple[str, str], ...] = ()
+    fingerprint: "Fingerprint | None" = None  # for the near-duplicate check (:func:`similarity`)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A small greyscale copy of a photo's upright decoded pixels (long edge :data:`PRINT_EDGE`),
+    compared by :func:`similarity` to find the same photo re-encoded, resized or cropped."""
+
+    width: int
+    height: int
+    pixels: bytes
+
+    def array(self):
+        import numpy as np
+
+        return np.frombuffer(self.pixels, dtype=np.uint8).reshape(self.height, self.width)
 
 
 # --------------------------------------------------------------------------- opening
@@ -349,6 +366,8 @@ def probe(path: Path, full: bool = False) -> Probe:
         orientation = _orientation(img)
         fmt = img.format or "?"
         w, h = img.size
+        _check_depth(img, path)
+        frames = _frame_sizes(img)
         if full:
             if fmt in ("JPEG", "MPO"):
                 img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else None, (max(1, w // 8), max(1, h // 8)))
@@ -364,7 +383,45 @@ def probe(path: Path, full: bool = False) -> Probe:
         img.close()
     if orientation in (5, 6, 7, 8):
         w, h = h, w
-    return Probe(width=w, height=h, format=fmt, bytes_sha256=_sha256_file(path), orientation=orientation)
+    return Probe(width=w, height=h, format=fmt, bytes_sha256=_sha256_file(path), orientation=orientation,
+                 frames=frames)
+
+
+MULTI_FRAME_FORMATS = ("TIFF", "PNG")
+"""Formats whose extra frames are other pictures (pages of a TIFF, frames of an animated PNG): such a
+file is refused unless the study names the frame to use. An MPO's (JPEG) later frames are previews
+or a stereo partner, and a HEIF file's primary image is the photo: those formats use their first or
+primary image, as any viewer shows."""
+
+
+def _frame_sizes(img: Image.Image, limit: int = 20) -> tuple[tuple[int, int], ...]:
+    """``(width, height)`` of each frame (at most ``limit``) of a multi-frame TIFF or PNG, else ``()``."""
+    if img.format not in MULTI_FRAME_FORMATS:
+        return ()
+    try:
+        count = getattr(img, "n_frames", 1)
+        if count <= 1:
+            return ()
+        sizes = []
+        for i in range(min(count, limit)):
+            img.seek(i)
+            sizes.append(img.size)
+        img.seek(0)
+        return tuple(sizes) + ((0, 0),) * (count - len(sizes))
+    except (OSError, EOFError, ValueError, SyntaxError):
+        return ((img.width, img.height), (0, 0))  # a damaged second frame: refused as multi-frame
+
+
+def _check_depth(img: Image.Image, path: Path) -> None:
+    """Refuse 32-bit integer images: their range has no defined white (16-bit, float 0..1 and 8-bit
+    are read; see :func:`_to_eight_bit`)."""
+    raw = ""
+    if img.tile:
+        args = img.tile[0].args
+        raw = args[0] if isinstance(args, tuple) and args else str(args or "")
+    if img.mode == "I" and "32" in str(raw):
+        raise DeidError(f"{path}: a 32-bit integer image, whose values have no defined white; export "
+                        "it as an 8- or 16-bit TIFF or PNG (or as JPEG)")
 
 
 def _load(img: Image.Image, path: Path) -> None:
@@ -460,14 +517,36 @@ def _to_base_mode(img: Image.Image) -> Image.Image:
     if mode == "1":
         return img.convert("L")
     if mode.startswith("I;16") or mode in ("I", "F"):
-        # 16- and 32-bit greyscale: map the 16-bit range (or 0..255 when the values fit) to 8 bits
-        wide = img.convert("F") if mode == "F" else img.convert("I")
-        hi = wide.getextrema()[1]
-        divisor = 257 if hi is not None and hi > 255 else 1
-        return wide.point(lambda v: v / divisor).convert("L")
+        return _to_eight_bit(img, None)
     if mode in ("YCbCr", "LAB", "HSV"):
         return img.convert("RGB")
     return img.convert("RGB")
+
+
+FLOAT_TOLERANCE = 0.002
+"""How far a float image's values may lie outside 0..1 (rounding in the program that wrote it)
+before it is refused; the values within are clipped."""
+
+
+def _to_eight_bit(img: Image.Image, path: Path | None) -> Image.Image:
+    """A 16-bit or float greyscale image in 8 bits, by its bit depth, never by its content.
+
+    16-bit (``I;16*``, or ``I`` from a 16-bit file): 0..65535 maps to 0..255 (v / 257), so a dark
+    16-bit photo stays dark. Float (``F``): 0..1 maps to 0..255 (1.0 is white, the convention of
+    float TIFFs); values outside 0..1 (beyond :data:`FLOAT_TOLERANCE`) or not numbers are refused,
+    since stretching each photo by its own range would change its exposure from one visit to the
+    next. 32-bit integer images are refused when opened (:func:`_check_depth`).
+    """
+    if img.mode == "F":
+        lo, hi = img.getextrema()
+        if not (lo == lo and hi == hi) or lo < -FLOAT_TOLERANCE or hi > 1 + FLOAT_TOLERANCE:
+            where = f"{path}: " if path else ""
+            raise DeidError(f"{where}a floating-point image with values from {lo:g} to {hi:g}; assess "
+                            "reads float images on 0..1 (1 = white): export it as an 8- or 16-bit "
+                            "TIFF or PNG (or as JPEG)")
+        return img.point(lambda v: v * 255.0 + 0.5).convert("L")
+    wide = img.convert("I")
+    return wide.point(lambda v: v / 257.0 + 0.5).convert("L")
 
 
 def _pixel_digest(img: Image.Image) -> str:
@@ -663,7 +742,7 @@ def _display_copy(full: _Fitted, spec: Spec) -> Image.Image:
 
 
 def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
-                 variants: Sequence[tuple[Path, Path, int]] = ()) -> Result:
+                 variants: Sequence[tuple[Path, Path, int]] = (), frame: int | None = None) -> Result:
     """De-identify one photo: write its full copy and display copy, return their hashes.
 
     Steps: full decode (JPEG at the smallest DCT scale that still covers the canvas) → EXIF/XMP
@@ -673,7 +752,11 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
 
     ``pixel_sha256`` identifies the photo's pixels as decoded at that scale (the scale depends only
     on the photo's size and the study's long edge, aspect and fit, never on the region's canvas
-    orientation), so the same photo in two slots gives the same value.
+    orientation), so the same photo in two slots gives the same value. ``fingerprint`` is a small
+    greyscale copy of those pixels for :func:`similarity`.
+
+    ``frame`` (0 = first) is the frame of a multi-frame TIFF or PNG to use; without it such a file
+    is refused (:data:`MULTI_FRAME_FORMATS`).
 
     ``variants``: ``(full_out, display_out, seed)`` for each further code the photo is shown under
     (a disguised repeat): a :func:`disguise` copy of the same canvas pixels, with bytes unlike
@@ -687,7 +770,7 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
     """
     src, full_out, display_out = Path(src), Path(full_out), Path(display_out)
     variants = [(Path(f), Path(d), int(seed)) for f, d, seed in variants]
-    full = _fitted(src, spec)
+    full = _fitted(src, spec, frame)
     try:
         full_data = encode_jpeg(full.image, spec.quality)
         full_sha = _write(full_out, full_data)
@@ -712,7 +795,7 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
         full.image.close()
     return Result(source=src, full_sha256=full_sha, display_sha256=display_sha,
                   pixel_sha256=full.pixel_sha256, size=spec.canvas, display_size=spec.display_canvas,
-                  variants=tuple(zip(variant_full, variant_display)))
+                  variants=tuple(zip(variant_full, variant_display)), fingerprint=full.fingerprint)
 
 
 @dataclass
@@ -720,9 +803,10 @@ class _Fitted:
     image: Image.Image
     pixel_sha256: str
     box: tuple[int, int, int, int] = (0, 0, 0, 0)  # where the photo lies on the canvas (the rest is border)
+    fingerprint: Fingerprint | None = None
 
 
-def _fitted(src: Path, spec: Spec) -> _Fitted:
+def _fitted(src: Path, spec: Spec, frame: int | None = None) -> _Fitted:
     """Decode, orient, hash, fit and colour-convert one photo into a fresh canvas image.
 
     Holds at most two full-size images at a time (the decoded one and its transposed or resized
@@ -731,6 +815,8 @@ def _fitted(src: Path, spec: Spec) -> _Fitted:
     img = _open(src)
     base: Image.Image | None = None
     try:
+        _check_depth(img, src)
+        _seek_frame(img, src, frame)
         orientation = _orientation(img)
         icc = img.info.get("icc_profile") or None
         stored = img.size
@@ -738,7 +824,7 @@ def _fitted(src: Path, spec: Spec) -> _Fitted:
         if img.format in ("JPEG", "MPO"):
             target = _draft_target(stored, upright, spec)
             img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else None, target)
-        if img.format == "HEIF" and orientation == 1:
+        if img.format == "HEIF" and orientation == 1 and not frame:
             reduced = _heif_reduced(src, _draft_target(stored, upright, spec))
             if reduced is not None:
                 img.close()
@@ -759,7 +845,10 @@ def _fitted(src: Path, spec: Spec) -> _Fitted:
         if orientation != 1:
             pixels = img.transpose(_TRANSPOSE[orientation])
             img.close()
-        base = _to_base_mode(pixels)
+        if pixels.mode.startswith("I;16") or pixels.mode in ("I", "F"):
+            base = _to_eight_bit(pixels, src)
+        else:
+            base = _to_base_mode(pixels)
         if base is not pixels:
             pixels.close()
         pixel_sha256 = _pixel_digest(base)
@@ -769,8 +858,43 @@ def _fitted(src: Path, spec: Spec) -> _Fitted:
     return _finish(base, pixel_sha256, icc, spec)
 
 
+def _seek_frame(img: Image.Image, src: Path, frame: int | None) -> None:
+    """Go to the chosen frame of a multi-frame TIFF or PNG; refuse such a file without a choice."""
+    count = getattr(img, "n_frames", 1) if img.format in MULTI_FRAME_FORMATS else 1
+    if frame is None:
+        if count > 1:
+            raise DeidError(f"{src}: holds {count} frames (pages or animation); say which is the photo "
+                            "in study.toml under [photos] frames, or save that frame alone")
+        return
+    if not 0 <= frame < count:
+        raise DeidError(f"{src}: has {count} frame(s), so frame {frame + 1} does not exist; fix "
+                        "[photos] frames in study.toml")
+    if frame:
+        try:
+            img.seek(frame)
+        except (OSError, EOFError, ValueError) as exc:
+            raise DeidError(f"{src}: frame {frame + 1} cannot be read ({exc}); save the photo again "
+                            "or choose another frame") from None
+
+
+PRINT_EDGE = 256
+"""Long edge (pixels) of a photo's :class:`Fingerprint`."""
+
+
+def _fingerprint(img: Image.Image) -> Fingerprint:
+    w, h = img.size
+    s = PRINT_EDGE / max(w, h)
+    size = (max(8, round(w * s)), max(8, round(h * s)))
+    small = img.resize(size, Image.Resampling.BOX, reducing_gap=2.0) if s < 1 else img
+    grey = small.convert("L")
+    if grey.size != size:
+        grey = grey.resize(size, Image.Resampling.BILINEAR)
+    return Fingerprint(size[0], size[1], grey.tobytes())
+
+
 def _finish(base: Image.Image, pixel_sha256: str, icc: bytes | None, spec: Spec) -> _Fitted:
     """Fit the upright pixels to the canvas, convert to sRGB and paste into a fresh image."""
+    fingerprint = _fingerprint(base)
     resized, offset = _fit(base, spec.canvas, spec.fit)
     if resized is not base:
         base.close()
@@ -781,7 +905,7 @@ def _finish(base: Image.Image, pixel_sha256: str, icc: bytes | None, spec: Spec)
     canvas.paste(colour, offset)
     box = (offset[0], offset[1], offset[0] + colour.width, offset[1] + colour.height)
     colour.close()
-    return _Fitted(canvas, pixel_sha256, box)
+    return _Fitted(canvas, pixel_sha256, box, fingerprint)
 
 
 def _heif_reduced(src: Path, target: tuple[int, int]) -> tuple[Image.Image, str] | None:
@@ -834,6 +958,109 @@ def _heif_reduced(src: Path, target: tuple[int, int]) -> tuple[Image.Image, str]
     if out.mode != "RGB":
         out = out.convert("RGB")
     return out, digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- near-duplicates
+
+
+NEAR_DUPLICATE = 0.75
+"""Similarity (:func:`similarity`) from which two photos count as the same photo. Measured on
+synthetic skin photos: copies re-saved at quality 60, halved, cropped 3% a side or brightened are
+caught 63-64 times in 64, cropped 5% on one side 56 in 64; genuine follow-ups of one participant
+and region (same framing and camera) score at most 0.72, different real-camera pictures at most
+0.32 (docs/formats.md)."""
+
+COARSE_FLOOR = 0.35
+"""Below this correlation on the quarter-size copies two photos are not compared further."""
+
+_SCALES_COARSE = tuple(0.84 ** (1 - k / 6) for k in range(13))  # 0.84 … 1/0.84, even in log
+
+
+def similarity(a: Fingerprint, b: Fingerprint) -> float:
+    """How surely two fingerprints show the same photo: from about 0 (other photos) to 1.
+
+    The fine detail of both (each pixel minus a blur of its neighbourhood, which drops colour,
+    exposure and lighting) is compared after the best match of ``b`` onto ``a`` under a change of
+    scale (0.84-1.19, as a resize or a crop gives) and a shift (up to 12% of the long edge):
+    the correlation of the overlapping detail. A copy that was re-encoded, resized, cropped a little
+    or brightened keeps its detail in place; another photo of the same person and region (taken
+    again, the skin moved, the noise new) does not. The scale is found on a quarter-size copy and
+    refined at full fingerprint size.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> pic = rng.integers(0, 255, (96, 128), dtype=np.uint8)
+    >>> fp = Fingerprint(128, 96, pic.tobytes())
+    >>> other = Fingerprint(128, 96, rng.integers(0, 255, (96, 128), dtype=np.uint8).tobytes())
+    >>> round(similarity(fp, fp), 2), similarity(fp, other) < 0.2
+    (1.0, True)
+    """
+    one = _similarity(a, b)
+    if 0.35 <= one < NEAR_DUPLICATE:  # the match is best found with the larger view scaled down
+        one = max(one, _similarity(b, a))
+    return max(0.0, round(one, 4))
+
+
+def _similarity(a: Fingerprint, b: Fingerprint) -> float:
+    import numpy as np
+
+    A, B = a.array().astype(np.float32), b.array()
+    coarse_a = _detail(_scaled(A, 0.25), 1.0)
+    best_s, best = 1.0, -1.0
+    for s in _SCALES_COARSE:
+        value = _match(coarse_a, _detail(_scaled(B, 0.25 * s), 1.0))
+        if value > best:
+            best_s, best = s, value
+    if best < COARSE_FLOOR:  # other pictures: their coarse detail does not match anywhere
+        return best
+    fine_a = _detail(A, 0.75)
+    best = -1.0
+    for s in best_s * np.exp(np.linspace(-0.04, 0.04, 11)):
+        best = max(best, _match(fine_a, _detail(_scaled(B, float(s)), 0.75)))
+    return best
+
+
+def _scaled(pixels, factor: float):
+    import numpy as np
+
+    h, w = pixels.shape
+    size = (max(8, round(w * factor)), max(8, round(h * factor)))
+    img = Image.fromarray(np.asarray(pixels, dtype=np.uint8))
+    out = img.resize(size, Image.Resampling.BOX if factor < 0.5 else Image.Resampling.BILINEAR)
+    return np.asarray(out, dtype=np.float32)
+
+
+def _detail(pixels, sigma: float):
+    from scipy.ndimage import gaussian_filter
+
+    return pixels - gaussian_filter(pixels, 2 * sigma)
+
+
+def _match(A, B, max_shift: float = 0.12, min_overlap: float = 0.6) -> float:
+    """Correlation of ``B`` over ``A`` at the shift where their cross-correlation peaks."""
+    import numpy as np
+    from scipy import fft
+
+    H = fft.next_fast_len(A.shape[0] + B.shape[0], real=True)
+    W = fft.next_fast_len(A.shape[1] + B.shape[1], real=True)
+    corr = fft.irfft2(fft.rfft2(A - A.mean(), (H, W)) * np.conj(fft.rfft2(B - B.mean(), (H, W))),
+                      (H, W))
+    m = int(max_shift * max(A.shape)) + 2
+    ys = np.r_[0:min(m + 1, H), max(H - m, m + 1):H]
+    xs = np.r_[0:min(m + 1, W), max(W - m, m + 1):W]
+    sub = corr[np.ix_(ys, xs)]
+    i, j = np.unravel_index(int(np.argmax(sub)), sub.shape)
+    dy, dx = int(ys[i]), int(xs[j])
+    dy, dx = (dy - H if dy > H // 2 else dy), (dx - W if dx > W // 2 else dx)
+    y0, x0 = max(0, dy), max(0, dx)
+    y1, x1 = min(A.shape[0], B.shape[0] + dy), min(A.shape[1], B.shape[1] + dx)
+    if (y1 - y0) * (x1 - x0) < min_overlap * min(A.size, B.size):
+        return -1.0
+    pa = A[y0:y1, x0:x1]
+    pb = B[y0 - dy:y1 - dy, x0 - dx:x1 - dx]
+    pa, pb = pa - pa.mean(), pb - pb.mean()
+    denom = float(np.sqrt((pa * pa).sum() * (pb * pb).sum()))
+    return float((pa * pb).sum() / denom) if denom > 0 else -1.0
 
 
 # --------------------------------------------------------------------------- batches

@@ -43,21 +43,28 @@ __all__ = [
     "parse_name",
     "check_pixel_duplicates",
     "check_decoded",
+    "check_near_duplicates",
     "format_counts",
 ]
 
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif")
-"""Photo file types read by ``assess`` (any case)."""
+EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".heic", ".heif", ".hif")
+"""Photo file types read by ``assess`` (any case); ``.jpe``/``.jfif`` are JPEG, ``.hif`` is HEIF."""
 
 # Image types we do not read: a warning, so that a photo in such a format is not silently lost.
 _OTHER_IMAGE_TYPES = (".webp", ".bmp", ".gif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf",
                       ".rw2", ".raf", ".raw", ".jxl", ".avif", ".jp2", ".psd", ".mpo")
 
+# Image files by their first bytes, whatever their name: JPEG, PNG, TIFF (both byte orders), GIF,
+# WebP, ISO-BMFF (HEIF, AVIF), JPEG XL, JPEG 2000, Photoshop
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"GIF8", b"\xff\x0a",
+                b"\x00\x00\x00\x0cJXL ", b"\x00\x00\x00\x0cjP  ", b"8BPS")
+
+# \Z, not $: a name is matched whole ($ would also match before a trailing newline)
 _PART = r"[A-Za-z0-9][A-Za-z0-9-]*"
-_NAME_RE = re.compile(rf"^(?P<participant>[A-Za-z0-9]+)_(?P<timepoint>{_PART})_(?P<region>{_PART})"
-                      rf"(?:_(?P<view>{_PART}))?$")
-_PARTICIPANT_RE = re.compile(r"^[A-Za-z0-9]+$")
-_VIEW_RE = re.compile(rf"^(?:{_PART})?$")
+_NAME_RE = re.compile(rf"(?P<participant>[A-Za-z0-9]+)_(?P<timepoint>{_PART})_(?P<region>{_PART})"
+                      rf"(?:_(?P<view>{_PART}))?\Z")
+_PARTICIPANT_RE = re.compile(r"[A-Za-z0-9]+\Z")
+_VIEW_RE = re.compile(rf"(?:{_PART})?\Z")
 MANIFEST_COLUMNS = ("participant", "timepoint", "region", "file")
 
 
@@ -86,6 +93,7 @@ class Photo:
     width: int = 0  # after EXIF orientation
     height: int = 0
     format: str = ""
+    frame: int | None = None  # the frame used of a multi-frame file (0 = first), from study.toml
 
     @property
     def slot(self) -> tuple[str, str, str, str]:
@@ -244,41 +252,13 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
                                  "once"))
         candidates = unique
         listed = {os.path.normpath(c[4]) for c in candidates}
-        unlisted = sorted(e.name for e in _entries(images_dir) if _file_like(e)
-                          and e.name.lower().endswith(EXTENSIONS) and e.name not in listed)
+        unlisted = [rel for rel in _image_files(images_dir, _reference_folders(study))
+                    if os.path.normpath(rel) not in listed]
         if unlisted:
             warnings.append(f"{len(unlisted)} photo file(s) in {images_dir} are not in the manifest "
                             f"and are left out: {_some(unlisted)}")
     else:
-        ignored: list[str] = []
-        hidden: list[str] = []
-        for entry in _entries(images_dir):
-            name = entry.name
-            lower = name.lower()
-            if not lower.endswith(EXTENSIONS):
-                if lower.endswith(_OTHER_IMAGE_TYPES):
-                    ignored.append(name)
-                continue
-            if name.startswith("."):
-                hidden.append(name)
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                continue
-            parsed = parse_name(name)
-            if parsed is None:
-                problems.append((name, "the name does not fit <participant>_<timepoint>_<region>"
-                                 "[_<view>].<ext> (participant: letters and digits; e.g. "
-                                 f"P07_{study.baseline}_{next(iter(study.regions))}.jpg); rename it, "
-                                 "list the photos in a manifest (--manifest), or move it out of the "
-                                 "folder"))
-                continue
-            candidates.append((*parsed, name))
-        if ignored:
-            warnings.append(f"{len(ignored)} file(s) of an image type assess does not read are left "
-                            f"out: {_some(ignored)}; export them as JPEG, PNG, TIFF or HEIC if they "
-                            "are trial photos")
-        if hidden:
-            warnings.append(f"{len(hidden)} hidden file(s) are left out: {_some(hidden)}")
+        candidates = _by_name(images_dir, study, problems, warnings)
 
     # Slot names, paths inside the folder. A file in an unknown slot is still read and hashed,
     # so that one run reports everything wrong with it.
@@ -322,8 +302,12 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
         if info is None:
             problems.append((rel, why))
             continue
-        photo = Photo(participant, tp, region, view, Path(rel), info.bytes_sha256, info.width,
-                      info.height, info.format)
+        frame, width, height, why = _frame(study, rel, info)
+        if why:
+            problems.append((rel, why))
+            continue
+        photo = Photo(participant, tp, region, view, Path(rel), info.bytes_sha256, width, height,
+                      info.format, frame)
         readable.append(photo)
         if valid:
             photos.append(photo)
@@ -367,6 +351,7 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
     photos.sort(key=lambda p: (p.participant, p.region, p.view, order[p.timepoint], str(p.path)))
     warnings.extend(_missing(photos, study))
     warnings.extend(_case_clashes(photos))
+    warnings.extend(_unused_settings(study, {p.path.as_posix() for p in readable}))
     return Inventory(images_dir, study, photos, warnings, manifest)
 
 
@@ -385,14 +370,19 @@ def check_pixel_duplicates(photos: Sequence[Photo], pixel_sha256: Sequence[str])
 
 
 def check_decoded(images_dir: str | Path | None, photos: Sequence[Photo],
-                  pixel_sha256: Sequence[str | None], failures: dict[int, str] | None = None) -> None:
-    """Refuse, after decoding, the photos that could not be decoded and the same pixels in two
-    slots, in one error naming every file concerned.
+                  pixel_sha256: Sequence[str | None], failures: dict[int, str] | None = None, *,
+                  fingerprints: Sequence | None = None, study: Study | None = None) -> list[str]:
+    """Refuse, after decoding, the photos that could not be decoded, the same pixels in two slots
+    and near-duplicates, in one error naming every file concerned.
 
     For a caller that read only the headers in :func:`discover` (``decode=False``) and then
     decoded every photo: ``failures`` maps the index of each photo that failed to its reason (the
     :class:`assess.deid.DeidError` message; a leading ``<path>: `` is dropped), and
     ``pixel_sha256[i]`` is the pixel hash of ``photos[i]`` (``None`` for a failed one).
+    ``fingerprints[i]`` (:attr:`assess.deid.Result.fingerprint`, optional) lets the photos of one
+    participant, region and view at different timepoints be compared
+    (:func:`check_near_duplicates`); pairs listed in the study's ``[photos] distinct`` pass with a
+    warning.
 
     >>> check_decoded("images", [Photo("S1", "baseline", "face", "", Path("S1_baseline_face.jpg"))],
     ...               [None], {0: "images/S1_baseline_face.jpg: the image data is truncated"})
@@ -400,6 +390,11 @@ def check_decoded(images_dir: str | Path | None, photos: Sequence[Photo],
     ...
     assess.ingest.IngestError: images: 1 photo file(s) cannot be used; nothing was written. Fix or remove them and run again:
       S1_baseline_face.jpg: the image data is truncated
+
+    Returns
+    -------
+    list of str
+        Warnings: near-duplicate pairs let pass by ``[photos] distinct``.
 
     Raises
     ------
@@ -416,15 +411,249 @@ def check_decoded(images_dir: str | Path | None, photos: Sequence[Photo],
     for photo, digest in zip(photos, pixel_sha256, strict=True):
         if digest is not None:
             groups[digest].append(photo)
+    identical: set[frozenset[str]] = set()
     for group in groups.values():
         if len({p.slot for p in group}) > 1:
             names = sorted(str(p.path) for p in group)
+            identical.update(frozenset((a, b)) for a in names for b in names if a != b)
             for name in names:
                 problems.append((name, f"the same photo (identical pixels) as "
                                  f"{', '.join(n for n in names if n != name)}; one photo cannot be "
                                  "in two slots — replace the wrong copy with the right photo"))
+    warnings: list[str] = []
+    if fingerprints is not None:
+        near, warnings = check_near_duplicates(photos, fingerprints, study, skip=identical)
+        problems += near
     if problems:
         raise _error(root, problems)
+    return warnings
+
+
+def check_near_duplicates(photos: Sequence[Photo], fingerprints: Sequence, study: Study | None = None,
+                          skip: set[frozenset[str]] = frozenset(), workers: int = 2
+                          ) -> tuple[list[tuple[str, str]], list[str]]:
+    """Compare the photos of each participant, region and view across timepoints and find the same
+    photo re-encoded, resized, cropped a little or brightened (a follow-up "filled in" from the
+    baseline).
+
+    Two photos of one participant, region and view at different timepoints whose
+    :func:`assess.deid.similarity` reaches :data:`assess.deid.NEAR_DUPLICATE` are a problem naming
+    both, unless the study lists the pair in ``[photos] distinct`` (then a warning). ``None``
+    fingerprints (photos that failed) are left out.
+
+    Returns
+    -------
+    (problems, warnings)
+        ``problems`` as ``(file, reason)`` for :class:`IngestError`; ``warnings`` for the pairs
+        let pass.
+    """
+    from . import deid
+
+    by_group: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, (photo, fp) in enumerate(zip(photos, fingerprints, strict=True)):
+        if fp is not None:
+            by_group[(photo.participant, photo.region, photo.view)].append(i)
+    pairs = [(i, j) for members in by_group.values() for n, i in enumerate(members)
+             for j in members[n + 1:] if photos[i].slot != photos[j].slot
+             and frozenset((str(photos[i].path), str(photos[j].path))) not in skip]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        scores = list(pool.map(lambda ij: deid.similarity(fingerprints[ij[0]], fingerprints[ij[1]]),
+                               pairs))
+    problems: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    for (i, j), score in zip(pairs, scores):
+        if score < deid.NEAR_DUPLICATE:
+            continue
+        a, b = photos[i].path.as_posix(), photos[j].path.as_posix()
+        if study is not None and study.photos.is_distinct(a, b):
+            warnings.append(f"{a} and {b} look like the same photo (similarity {score:.2f}) and are "
+                            "kept as different photos, as [photos] distinct in the study file says")
+            continue
+        for name, other in ((a, b), (b, a)):
+            problems.append((name, f"looks like the same photo as {other} (re-saved, resized or "
+                             f"cropped; similarity {score:.2f}, limit {deid.NEAR_DUPLICATE:.2f}): "
+                             "replace the wrong copy with the photo taken at that visit, or, if both "
+                             "are genuine photos, list them in study.toml: [photos] distinct = "
+                             f"[[\"{a}\", \"{b}\"]]"))
+    return problems, warnings
+
+
+# --------------------------------------------------------------------------- every file accounted for
+
+
+def _by_name(images_dir: Path, study: Study, problems: list[tuple[str, str]],
+             warnings: list[str]) -> list[tuple[str, str, str, str, str]]:
+    """The photos of the top of ``images_dir`` by their names; every other file is accounted for.
+
+    A file with a photo extension is a candidate or refused (its name does not fit, or has a space
+    or invisible character at its start or end). Hidden files, image types assess does not read,
+    images without a photo extension and sub-folders holding photos are named in a warning; an
+    image without a photo extension whose name fits a slot is refused. Files that are not images
+    (``study.toml``, ``participants.csv``, a README, notes) are left without a word.
+    """
+    candidates: list[tuple[str, str, str, str, str]] = []
+    unread: list[str] = []
+    hidden: list[str] = []
+    unnamed: list[str] = []
+    folders: list[str] = []
+    refs = _reference_folders(study)
+    example = f"P07_{study.baseline}_{next(iter(study.regions))}.jpg"
+    for entry in _entries(images_dir):
+        name, path = entry.name, Path(entry.path)
+        shown = _shown(name)
+        if entry.is_dir():
+            count = 0 if name.startswith(".") else _photos_below(path, refs)
+            if count:
+                folders.append(f"{shown}/ ({count})")
+            continue
+        lower = name.lower().strip()
+        image_ext = lower.endswith(EXTENSIONS + _OTHER_IMAGE_TYPES)
+        if name.startswith("."):
+            if image_ext or _looks_like_image(path):
+                hidden.append(shown)
+            continue
+        if name != name.strip() or not name.isprintable():
+            if image_ext or _looks_like_image(path):
+                problems.append((shown, "the name has a space or an invisible character in it "
+                                 f"(at its start or end); rename it, e.g. to {_clean(name)!r}"))
+            continue
+        if lower.endswith(EXTENSIONS):
+            parsed = parse_name(name)
+            if parsed is None:
+                problems.append((name, "the name does not fit <participant>_<timepoint>_<region>"
+                                 "[_<view>].<ext> (participant: letters and digits; e.g. "
+                                 f"{example}); rename it, list the photos in a manifest "
+                                 "(--manifest), or move it out of the folder"))
+            else:
+                candidates.append((*parsed, name))
+        elif lower.endswith(_OTHER_IMAGE_TYPES):
+            unread.append(name)
+        elif _looks_like_image(path):
+            if parse_name(name.split(".")[0] + ".x") is not None:
+                problems.append((name, "an image without a photo extension; rename it to end in "
+                                 f"{', '.join(EXTENSIONS[:2])}, … as its format is, or move it out "
+                                 "of the folder"))
+            else:
+                unnamed.append(name)
+    if unread:
+        warnings.append(f"{len(unread)} file(s) of an image type assess does not read are left "
+                        f"out: {_some(unread)}; export them as JPEG, PNG, TIFF or HEIC if they "
+                        "are trial photos")
+    if unnamed:
+        warnings.append(f"{len(unnamed)} file(s) hold an image but have no photo extension and are "
+                        f"left out: {_some(unnamed)}; give them their extension and a "
+                        "<participant>_<timepoint>_<region> name if they are trial photos")
+    if hidden:
+        warnings.append(f"{len(hidden)} hidden file(s) are left out: {_some(hidden)}")
+    if folders:
+        warnings.append(f"photos in {len(folders)} sub-folder(s) are left out (only the top of "
+                        f"{images_dir} is read by name): {_some(folders)}; move them up or list "
+                        "them in a manifest (--manifest)")
+    return candidates
+
+
+def _frame(study: Study, rel: str, info) -> tuple[int | None, int, int, str]:
+    """``(frame index or None, width, height, problem)`` of a photo: a multi-frame file needs its
+    frame named in ``[photos] frames``."""
+    chosen = study.photos.frame_of(Path(rel).as_posix())
+    frames = info.frames
+    if not frames:
+        if chosen not in (None, 1):
+            return None, 0, 0, (f"has one frame, so frame {chosen} does not exist; fix [photos] "
+                                "frames in study.toml")
+        return (0 if chosen else None), info.width, info.height, ""
+    listed = ", ".join(f"{i}: {w}x{h}" if w else f"{i}: ?" for i, (w, h) in enumerate(frames, 1))
+    if chosen is None:
+        return None, 0, 0, (f"holds {len(frames)} frames ({listed}); say which is the photo in "
+                            f"study.toml: [photos] frames = {{\"{Path(rel).as_posix()}\" = 1}}, "
+                            "or save that frame alone")
+    if chosen > len(frames):
+        return None, 0, 0, (f"has {len(frames)} frames ({listed}), so frame {chosen} does not "
+                            "exist; fix [photos] frames in study.toml")
+    w, h = frames[chosen - 1]
+    if info.orientation in (5, 6, 7, 8):
+        w, h = h, w
+    return chosen - 1, w, h, ""
+
+
+def _unused_settings(study: Study, files: set[str]) -> list[str]:
+    """Warnings for ``[photos]`` settings that name no photo of the folder (a typo, a renamed file)."""
+    names = sorted({n for n in study.photos.frames if n not in files}
+                   | {n for pair in study.photos.distinct for n in pair if n not in files})
+    if not names:
+        return []
+    return [f"[photos] in the study file names {len(names)} file(s) that are not photos of the "
+            f"folder: {_some(names)}; check the names"]
+
+
+def _shown(name: str) -> str:
+    """A file name as printed: quoted when it has spaces at its ends or invisible characters."""
+    return name if name == name.strip() and name.isprintable() else repr(name)
+
+
+def _clean(name: str) -> str:
+    return "".join(ch for ch in name if ch.isprintable()).strip()
+
+
+def _looks_like_image(path: Path) -> bool:
+    """Whether the file's first bytes are those of an image format, whatever its name."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return False
+    return (head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+            or (head[4:8] == b"ftyp" and head[8:12] in _BMFF_IMAGE_BRANDS))
+
+
+_BMFF_IMAGE_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
+                      b"avif", b"avis")
+
+
+def _reference_folders(study: Study) -> set[Path]:
+    out = set()
+    for region in study.regions.values():
+        if region.references is not None:
+            try:
+                out.add(Path(region.references).resolve())
+            except (OSError, RuntimeError):
+                continue
+    return out
+
+
+def _image_files(images_dir: Path, refs: set[Path]) -> list[str]:
+    """Paths (relative, ``/``) of every image file under ``images_dir`` outside hidden and
+    reference folders: by extension, and at the top also by content."""
+    found = []
+    for entry in _entries(images_dir):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            found += _photos_below(Path(entry.path), refs, names=True)
+        elif (entry.name.lower().strip().endswith(EXTENSIONS + _OTHER_IMAGE_TYPES)
+              or _looks_like_image(Path(entry.path))):
+            found.append(entry.name)
+    return found
+
+
+def _photos_below(folder: Path, refs: set[Path], names: bool = False):
+    """Image files (by extension) under a sub-folder, outside hidden and reference folders: their
+    number, or with ``names`` their paths relative to the folder's parent."""
+    found = []
+    base = folder.parent
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        try:
+            if Path(top).resolve() in refs:
+                continue
+        except (OSError, RuntimeError):
+            continue
+        for f in sorted(files):
+            if not f.startswith(".") and f.lower().strip().endswith(EXTENSIONS + _OTHER_IMAGE_TYPES):
+                found.append(Path(top, f).relative_to(base).as_posix())
+        if len(found) > 10000:
+            break
+    return found if names else len(found)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -15,8 +15,10 @@ validated scale in ``assess/scales/`` and a study may define its own under ``[sc
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,6 +33,7 @@ __all__ = [
     "Normalize",
     "Blinding",
     "Rating",
+    "Photos",
     "Study",
     "StudyError",
     "shipped_scales",
@@ -39,12 +42,102 @@ __all__ = [
     "TEMPLATE",
 ]
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\Z")
+"""An id (timepoint, region, rater, scale, set): letters, digits and dashes, matched whole (``\\Z``:
+a trailing newline does not pass, as it would with ``$``). Use with :data:`MAX_NAME`."""
+MAX_NAME = 64
+"""Longest id accepted (timepoints, regions, raters, scales, study and set ids)."""
 PRESENTATIONS = ("single", "pairs")
+
+KNOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "study": ("id", "title", "timepoints"),
+    "regions.*": ("scale", "references"),
+    "blinding": ("raters", "repeat_fraction", "presentation", "seed"),
+    "normalize": ("long_edge", "display_long_edge", "quality", "aspect", "fit"),
+    "rating": ("min_view_ms",),
+    "photos": ("frames", "distinct"),
+    "scales.*": ("id", "name", "source", "kind", "better", "levels"),
+    "scales.*.levels": ("value", "label", "description"),
+}
+"""The keys each section of a study file may hold (``*``: any region or scale id). A key not listed
+is refused with the nearest valid one; a new setting is added here and read where its section is."""
+SECTIONS = tuple(dict.fromkeys(k.split(".")[0] for k in KNOWN_KEYS))
 
 
 class StudyError(AssessError):
     """A study file is invalid; the message names the file and the field."""
+
+
+def is_name(value: object) -> bool:
+    """Whether ``value`` is a valid id: letters, digits and dashes, whole, at most :data:`MAX_NAME`.
+
+    >>> is_name("derm1"), is_name("derm1\\n"), is_name("x" * 65), is_name("-a")
+    (True, False, False, False)
+    """
+    return isinstance(value, str) and len(value) <= MAX_NAME and NAME_RE.match(value) is not None
+
+
+def _nearest(key: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    near = f"did you mean {close[0]!r}? " if close else ""
+    return f"{near}valid keys: {', '.join(known)}"
+
+
+def check_keys(table: dict[str, Any], section: str, where: str) -> None:
+    """Refuse a key of ``table`` that :data:`KNOWN_KEYS` does not list for ``section``.
+
+    ``section`` is a key of :data:`KNOWN_KEYS` (``"blinding"``, ``"regions.*"``, …); ``where`` is the
+    field path printed (``"study.toml: blinding"``).
+
+    >>> check_keys({"rater": ["derm1"]}, "blinding", "study.toml: blinding")
+    Traceback (most recent call last):
+    ...
+    assess.study.StudyError: study.toml: blinding.rater: unknown key; did you mean 'raters'? valid keys: raters, repeat_fraction, presentation, seed
+    """
+    known = KNOWN_KEYS[section]
+    for key in table:
+        if key not in known:
+            raise StudyError(f"{where}.{key}: unknown key; {_nearest(key, known)}")
+
+
+def _check_text(value: Any, where: str, field_path: str = "") -> None:
+    """Refuse control characters (and lone surrogates) in any key or text of a study file, at any
+    depth; newlines and tabs are allowed in free text only (``title``, ``name``, ``description``,
+    ``source``)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{field_path}.{key}" if field_path else key
+            _check_chars(key, f"{where}: {inner!r} (a name)", allow="")
+            _check_text(item, where, inner)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_text(item, where, f"{field_path}[{i}]")
+    elif isinstance(value, str):
+        free = field_path.rsplit(".", 1)[-1] in ("title", "name", "description", "source")
+        _check_chars(value, f"{where}: {field_path}", allow="\n\t" if free else "")
+
+
+def _check_chars(text: str, where: str, allow: str) -> None:
+    for ch in text:
+        if ch in allow:
+            continue
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            raise StudyError(f"{where}: holds the control character U+{ord(ch):04X}; retype the text "
+                             "without it")
+
+
+def _fail(where: str, field_name: str, message: str) -> StudyError:
+    return StudyError(f"{where}: {field_name}: {message}")
+
+
+def _case_clash(names: Any, what: str, where: str) -> None:
+    """Refuse ids that differ only in case (``FACE`` beside ``face``)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        other = seen.setdefault(str(name).lower(), str(name))
+        if other != name:
+            raise StudyError(f"{where}: {what} {other!r} and {name!r} differ only in case; "
+                             "give them different names (or keep one)")
 
 
 @dataclass(frozen=True)
@@ -145,6 +238,28 @@ class Rating:
 
 
 @dataclass(frozen=True)
+class Photos:
+    """``[photos]``: settings for single files of the images folder, named as in it.
+
+    ``frames`` maps a multi-frame file (multi-page TIFF, animated PNG) to the frame to use, counted
+    from 1; ``distinct`` lists pairs of files confirmed as different photos although they look
+    alike (the near-duplicate check lets them pass).
+    """
+
+    frames: dict[str, int] = field(default_factory=dict)
+    distinct: tuple[tuple[str, str], ...] = ()
+
+    def frame_of(self, name: str) -> int | None:
+        """The frame (from 1) chosen for file ``name`` (its path in the images folder), if any."""
+        return self.frames.get(str(name).replace("\\", "/"))
+
+    def is_distinct(self, a: str, b: str) -> bool:
+        """Whether files ``a`` and ``b`` are confirmed as different photos."""
+        a, b = str(a).replace("\\", "/"), str(b).replace("\\", "/")
+        return (a, b) in self.distinct or (b, a) in self.distinct
+
+
+@dataclass(frozen=True)
 class Study:
     id: str
     title: str
@@ -154,6 +269,7 @@ class Study:
     blinding: Blinding = field(default_factory=Blinding)
     normalize: Normalize = field(default_factory=Normalize)
     rating: Rating = field(default_factory=Rating)
+    photos: Photos = field(default_factory=Photos)
     path: Path | None = None
     text: str = field(default="", repr=False, compare=False)  # the study file as written
 
@@ -187,8 +303,16 @@ def shipped_scales() -> dict[str, Scale]:
 def _parse_scale(scale_id: str, data: dict[str, Any], where: str) -> Scale:
     if not isinstance(data, dict):
         raise StudyError(f"{where}: must be a table")
-    if not scale_id or not NAME_RE.match(str(scale_id)):
-        raise StudyError(f"{where}: scale id {scale_id!r} must be letters, digits and dashes")
+    if not is_name(scale_id):
+        raise StudyError(f"{where}: scale id {scale_id!r} must be letters, digits and dashes "
+                         f"(at most {MAX_NAME})")
+    check_keys(data, "scales.*", where)
+    if "id" in data and data["id"] != scale_id:
+        raise StudyError(f"{where}.id: {data['id']!r} differs from the scale's table name "
+                         f"{scale_id!r}; leave id out")
+    for key in ("name", "source"):
+        if key in data and not isinstance(data[key], str):
+            raise StudyError(f"{where}.{key}: must be a text in quotes, not {data[key]!r}")
     better = data.get("better", "lower")
     if better not in ("lower", "higher"):
         raise StudyError(f"{where}.better: must be \"lower\" or \"higher\", not {better!r}")
@@ -203,6 +327,9 @@ def _parse_scale(scale_id: str, data: dict[str, Any], where: str) -> Scale:
     for i, lv in enumerate(raw_levels):
         if not isinstance(lv, dict):
             raise StudyError(f"{where}.levels[{i}]: must be a table with value and label")
+        check_keys(lv, "scales.*.levels", f"{where}.levels[{i}]")
+        if not isinstance(lv.get("description", ""), str):
+            raise StudyError(f"{where}.levels[{i}].description: must be a text in quotes")
         value = lv.get("value")
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 9:
             raise StudyError(f"{where}.levels[{i}].value: must be a whole number 0 to 9, not {value!r}")
@@ -226,98 +353,179 @@ def _parse_scale(scale_id: str, data: dict[str, Any], where: str) -> Scale:
 
 
 def load_study(path: str | Path) -> Study:
-    """Read and validate a ``study.toml``; errors name the file and the field."""
+    """Read and validate a ``study.toml``; errors name the file and the field.
+
+    The file must be UTF-8 (a byte-order mark is accepted and dropped).
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise StudyError(f"{path}: no such study file; create one with `assess init DIR`") from None
+    except IsADirectoryError:
+        raise StudyError(f"{path}: a folder, not a study file; give the path of study.toml") from None
     except OSError as exc:
         raise StudyError(f"{path}: cannot read the study file ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise StudyError(f"{path}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02X}); save "
+                         "the file as UTF-8 in your editor") from None
     return parse_study(text, path)
 
 
 def parse_study(text: str, path: Path | None = None) -> Study:
+    """Parse and validate the text of a study file; ``path`` (for messages and ``references``).
+
+    Raises
+    ------
+    StudyError
+        naming the file and the field: bad TOML, an unknown section or key (with the nearest valid
+        one), a wrong type or value, a control character, ids that are not plain names or differ
+        only in case, a redefined shipped scale.
+    """
     where = str(path) if path else "study.toml"
+    if not isinstance(text, str):
+        raise StudyError(f"{where}: the study file must be text")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise StudyError(f"{where}: not valid TOML ({exc})") from None
 
-    def fail(field_name: str, message: str) -> StudyError:
-        return StudyError(f"{where}: {field_name}: {message}")
-
-    known = {"study", "regions", "blinding", "normalize", "rating", "scales"}
     for key in data:
-        if key not in known:
-            raise fail(key, f"unknown section; expected one of {', '.join(sorted(known))}")
+        if key not in SECTIONS:
+            close = difflib.get_close_matches(key, SECTIONS, n=1, cutoff=0.6)
+            near = f"did you mean [{close[0]}]? " if close else ""
+            raise _fail(where, f"[{key}]",
+                        f"unknown section; {near}expected one of {', '.join(SECTIONS)}")
+    _check_text(data, where)
+    for name in SECTIONS:
+        if name in data and not isinstance(data[name], dict):
+            raise _fail(where, f"[{name}]", f"must be a table, e.g. [{name}] on a line of its own")
 
-    st = data.get("study")
+    study_id, title, timepoints = _parse_head(data.get("study"), where)
+    scales = _parse_scales(data.get("scales", {}), where)
+    regions = _parse_regions(data.get("regions"), scales, path, where)
+    blinding = _parse_blinding(data.get("blinding", {}), where)
+    normalize = _parse_normalize(data.get("normalize", {}), where)
+    photos = _parse_photos(data.get("photos", {}), where)
+
+    used = {r.scale for r in regions.values()}
+    return Study(
+        id=study_id,
+        title=title,
+        timepoints=timepoints,
+        regions=regions,
+        scales={k: v for k, v in scales.items() if k in used},
+        blinding=blinding,
+        normalize=normalize,
+        photos=photos,
+        path=path,
+        text=text,
+    )
+
+
+def _parse_head(st: Any, where: str) -> tuple[str, str, tuple[str, ...]]:
+    """``[study]``: id, title and timepoints."""
     if not isinstance(st, dict):
-        raise fail("[study]", "missing; give at least id and timepoints")
+        raise _fail(where, "[study]", "missing; give at least id and timepoints")
+    check_keys(st, "study", f"{where}: study")
     study_id = st.get("id")
     if not isinstance(study_id, str) or not study_id.strip():
-        raise fail("study.id", "missing or empty; e.g. id = \"NCT06217627\"")
+        raise _fail(where, "study.id", "missing or empty; e.g. id = \"NCT06217627\"")
+    if len(study_id.strip()) > MAX_NAME:
+        raise _fail(where, "study.id", f"at most {MAX_NAME} characters, not {len(study_id.strip())}")
+    title = st.get("title", study_id)
+    if not isinstance(title, str):
+        raise _fail(where, "study.title", f"must be a text in quotes, not {title!r}")
     timepoints = st.get("timepoints")
     if (not isinstance(timepoints, list) or len(timepoints) < 2
-            or not all(isinstance(t, str) and NAME_RE.match(t) for t in timepoints)):
-        raise fail("study.timepoints", "give two or more names in order, the first is baseline, "
-                   "e.g. [\"baseline\", \"month12\"] (letters, digits and dashes)")
-    if len(set(t.lower() for t in timepoints)) != len(timepoints):
-        raise fail("study.timepoints", f"names must be unique, got {timepoints}")
+            or not all(is_name(t) for t in timepoints)):
+        raise _fail(where, "study.timepoints", "give two or more names in order, the first is baseline, "
+                    "e.g. [\"baseline\", \"month12\"] (letters, digits and dashes, at most "
+                    f"{MAX_NAME})")
+    if len(set(timepoints)) != len(timepoints):
+        raise _fail(where, "study.timepoints", f"names must be unique, got {timepoints}")
+    _case_clash(timepoints, "timepoints", f"{where}: study.timepoints")
+    return study_id.strip(), title.strip(), tuple(timepoints)
 
+
+def _parse_scales(own: Any, where: str) -> dict[str, Scale]:
+    """The shipped scales and the study's own ``[scales.<id>]``, which may not reuse a shipped id."""
     scales = shipped_scales()
-    own = data.get("scales", {})
     if not isinstance(own, dict):
-        raise fail("[scales]", "must be tables, e.g. [scales.my-scale]")
+        raise _fail(where, "[scales]", "must be tables, e.g. [scales.my-scale]")
+    shipped = {sid.lower(): sid for sid in scales}
     for sid, sdata in own.items():
+        if sid.lower() in shipped:
+            theirs = shipped[sid.lower()]
+            raise _fail(where, f"scales.{sid}", f"{theirs!r} is a shipped scale and cannot be "
+                        f"redefined; define a new id (e.g. [scales.my-{theirs}]) and name it in the "
+                        "region's scale")
         scales[sid] = _parse_scale(sid, sdata, f"{where}: scales.{sid}")
+    _case_clash(own, "scale ids", f"{where}: [scales]")
+    return scales
 
-    regions_raw = data.get("regions")
+
+def _parse_regions(regions_raw: Any, scales: dict[str, Scale], path: Path | None,
+                   where: str) -> dict[str, Region]:
+    """``[regions.<name>]``: the scale of each region and its optional reference photos."""
     if not isinstance(regions_raw, dict) or not regions_raw:
-        raise fail("[regions]", "missing; add one table per region, e.g. [regions.face] scale = \"wsrs\"")
+        raise _fail(where, "[regions]",
+                    "missing; add one table per region, e.g. [regions.face] scale = \"wsrs\"")
     regions = {}
     for name, rdata in regions_raw.items():
-        if not NAME_RE.match(name) or "_" in name:
-            raise fail(f"regions.{name}", "region names are letters, digits and dashes")
+        if not is_name(name):
+            raise _fail(where, f"regions.{name!r}", "region names are letters, digits and dashes "
+                        f"(at most {MAX_NAME})")
         if not isinstance(rdata, dict) or "scale" not in rdata:
-            raise fail(f"regions.{name}.scale", "missing; e.g. scale = \"wsrs\"")
+            raise _fail(where, f"regions.{name}.scale", "missing; e.g. scale = \"wsrs\"")
+        check_keys(rdata, "regions.*", f"{where}: regions.{name}")
         scale_id = rdata["scale"]
-        if scale_id not in scales:
-            raise fail(f"regions.{name}.scale", f"unknown scale {scale_id!r}; shipped scales are "
-                       f"{', '.join(sorted(shipped_scales()))}, or define [scales.{scale_id}]")
+        if not isinstance(scale_id, str) or scale_id not in scales:
+            raise _fail(where, f"regions.{name}.scale", f"unknown scale {scale_id!r}; shipped scales "
+                        f"are {', '.join(sorted(shipped_scales()))}, or define [scales.{scale_id}]")
         refs = rdata.get("references")
         ref_path = None
         if refs is not None:
+            if not isinstance(refs, str) or not refs.strip():
+                raise _fail(where, f"regions.{name}.references", "must be a folder path in quotes, e.g. "
+                            "references = \"refs/face\"")
             ref_path = Path(refs)
             if path is not None and not ref_path.is_absolute():
                 ref_path = path.parent / ref_path
         regions[name] = Region(name=name, scale=scale_id, references=ref_path)
+    _case_clash(regions, "regions", f"{where}: [regions]")
+    return regions
 
-    bl = data.get("blinding", {})
-    if not isinstance(bl, dict):
-        raise fail("[blinding]", "must be a table")
+
+def _parse_blinding(bl: dict[str, Any], where: str) -> Blinding:
+    """``[blinding]``: raters, repeats, presentation and seed."""
+    check_keys(bl, "blinding", f"{where}: blinding")
     raters = bl.get("raters", ["rater1"])
-    if (not isinstance(raters, list) or not raters
-            or not all(isinstance(r, str) and NAME_RE.match(r) for r in raters)):
-        raise fail("blinding.raters", "give one or more rater ids, e.g. [\"derm1\"] "
-                   "(letters, digits and dashes)")
+    if not isinstance(raters, list) or not raters or not all(is_name(r) for r in raters):
+        raise _fail(where, "blinding.raters", "give one or more rater ids, e.g. [\"derm1\"] "
+                    f"(letters, digits and dashes, at most {MAX_NAME})")
     if len(set(raters)) != len(raters):
-        raise fail("blinding.raters", f"rater ids must be unique, got {raters}")
+        raise _fail(where, "blinding.raters", f"rater ids must be unique, got {raters}")
+    _case_clash(raters, "rater ids", f"{where}: blinding.raters")
     rf = bl.get("repeat_fraction", 0.1)
     if isinstance(rf, bool) or not isinstance(rf, (int, float)) or not 0 <= rf <= 1:
-        raise fail("blinding.repeat_fraction", f"must be a number from 0 to 1, not {rf!r}")
+        raise _fail(where, "blinding.repeat_fraction", f"must be a number from 0 to 1, not {rf!r}")
     presentation = bl.get("presentation", "single")
     if presentation not in PRESENTATIONS:
-        raise fail("blinding.presentation", f"must be \"single\" or \"pairs\", not {presentation!r}")
+        raise _fail(where, "blinding.presentation",
+                    f"must be \"single\" or \"pairs\", not {presentation!r}")
     seed = bl.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise fail("blinding.seed", f"must be a whole number >= 0, not {seed!r}")
-    blinding = Blinding(tuple(raters), float(rf), presentation, seed)
+        raise _fail(where, "blinding.seed", f"must be a whole number >= 0, not {seed!r}")
+    return Blinding(tuple(raters), float(rf), presentation, seed)
 
-    nm = data.get("normalize", {})
-    if not isinstance(nm, dict):
-        raise fail("[normalize]", "must be a table")
+
+def _parse_normalize(nm: dict[str, Any], where: str) -> Normalize:
+    """``[normalize]``: canvas size, quality, aspect and fit."""
+    check_keys(nm, "normalize", f"{where}: normalize")
     defaults = Normalize()
     long_edge = nm.get("long_edge", defaults.long_edge)
     display = nm.get("display_long_edge", defaults.display_long_edge)
@@ -326,50 +534,63 @@ def parse_study(text: str, path: Path | None = None) -> Study:
                                  ("display_long_edge", display, 256, 8000),
                                  ("quality", quality, 50, 100)):
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise fail(f"normalize.{fname}", f"must be a whole number from {lo} to {hi}, not {value!r}")
+            raise _fail(where, f"normalize.{fname}",
+                        f"must be a whole number from {lo} to {hi}, not {value!r}")
     if display > long_edge:
-        raise fail("normalize.display_long_edge", "must not exceed normalize.long_edge")
+        raise _fail(where, "normalize.display_long_edge", "must not exceed normalize.long_edge")
     aspect_raw = nm.get("aspect", "4:3")
-    m = re.match(r"^(\d+):(\d+)$", str(aspect_raw))
-    if not m or int(m.group(1)) == 0 or int(m.group(2)) == 0:
-        raise fail("normalize.aspect", f"must look like \"4:3\", not {aspect_raw!r}")
+    m = re.fullmatch(r"(\d{1,3}):(\d{1,3})", aspect_raw) if isinstance(aspect_raw, str) else None
+    if (not m or int(m.group(1)) == 0 or int(m.group(2)) == 0
+            or max(int(m.group(1)), int(m.group(2))) > 4 * min(int(m.group(1)), int(m.group(2)))):
+        raise _fail(where, "normalize.aspect",
+                    f"must look like \"4:3\" (at most 4:1), not {aspect_raw!r}")
     fit = nm.get("fit", defaults.fit)
     if fit not in ("pad", "crop"):
-        raise fail("normalize.fit", f"must be \"pad\" or \"crop\", not {fit!r}")
-    normalize = Normalize(long_edge, display, quality, (int(m.group(1)), int(m.group(2))), fit)
+        raise _fail(where, "normalize.fit", f"must be \"pad\" or \"crop\", not {fit!r}")
+    return Normalize(long_edge, display, quality, (int(m.group(1)), int(m.group(2))), fit)
 
-    rating = _parse_rating(data.get("rating", {}), fail)
 
-    used = {r.scale for r in regions.values()}
-    return Study(
-        id=study_id.strip(),
-        title=str(st.get("title", study_id)).strip(),
-        timepoints=tuple(timepoints),
-        regions=regions,
-        scales={k: v for k, v in scales.items() if k in used},
-        blinding=blinding,
-        normalize=normalize,
-        rating=rating,
-        path=path,
-        text=text,
-    )
+def _parse_photos(ph: dict[str, Any], where: str) -> Photos:
+    """``[photos]``: the frame of each multi-frame file, and pairs confirmed as distinct photos."""
+    check_keys(ph, "photos", f"{where}: photos")
+    frames_raw = ph.get("frames", {})
+    if not isinstance(frames_raw, dict):
+        raise _fail(where, "photos.frames", "must be a table of file name = frame number, e.g. "
+                    "frames = {\"P07_baseline_face.tif\" = 1}")
+    frames = {}
+    for name, number in frames_raw.items():
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 10000:
+            raise _fail(where, f"photos.frames.{name!r}",
+                        f"must be a frame number from 1 (the first), not {number!r}")
+        if not name.strip() or name != name.strip():
+            raise _fail(where, f"photos.frames.{name!r}",
+                        "give the file name exactly, without spaces around it")
+        frames[name] = number
+    distinct_raw = ph.get("distinct", [])
+    if not isinstance(distinct_raw, list):
+        raise _fail(where, "photos.distinct", "must be a list of pairs of file names, e.g. "
+                    "distinct = [[\"P07_baseline_face.jpg\", \"P07_month12_face.jpg\"]]")
+    pairs = []
+    for i, pair in enumerate(distinct_raw):
+        if (not isinstance(pair, list) or len(pair) != 2
+                or not all(isinstance(n, str) and n.strip() for n in pair) or pair[0] == pair[1]):
+            raise _fail(where, f"photos.distinct[{i}]", "must be two different file names, e.g. "
+                        "[\"P07_baseline_face.jpg\", \"P07_month12_face.jpg\"]")
+        pairs.append((pair[0], pair[1]))
+    return Photos(frames=frames, distinct=tuple(pairs))
 
 
 MIN_VIEW_MS_RANGE = (0, 10_000)
 
 
-def _parse_rating(raw: Any, fail) -> Rating:
+def _parse_rating(raw: dict[str, Any], where: str) -> Rating:
     """The ``[rating]`` section: ``min_view_ms`` (whole milliseconds, 0 to 10 000)."""
-    if not isinstance(raw, dict):
-        raise fail("[rating]", "must be a table")
-    for key in raw:
-        if key != "min_view_ms":
-            raise fail(f"rating.{key}", "unknown key; the only key is min_view_ms")
+    check_keys(raw, "rating", f"{where}: rating")
     value = raw.get("min_view_ms", Rating.min_view_ms)
     lo, hi = MIN_VIEW_MS_RANGE
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise fail("rating.min_view_ms", f"must be a whole number of milliseconds from {lo} to "
-                   f"{hi}, not {value!r}")
+        raise _fail(where, "rating.min_view_ms", f"must be a whole number of milliseconds from "
+                    f"{lo} to {hi}, not {value!r}")
     return Rating(value)
 
 
@@ -413,7 +634,12 @@ fit = "pad"                 # "pad" keeps every pixel on a neutral border; "crop
 [rating]                    # how the rating app takes answers
 min_view_ms = 400           # a photo must be loaded and on screen this long before it can be rated
 
-# A study's own scale:
+[photos]                    # settings for single files of the images folder, named as in it
+# frames = {"P07_baseline_face.tif" = 1}   # a multi-page TIFF or animated PNG: the frame to use (1 = first)
+# distinct = [["P07_baseline_face.jpg", "P07_month12_face.jpg"]]   # confirmed different photos of
+#                           # one participant that look alike (passes the near-duplicate check)
+
+# A study's own scale (a new id; the shipped ids cannot be redefined):
 # [scales.my-scale]
 # name = "My scale"
 # better = "lower"

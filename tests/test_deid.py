@@ -712,3 +712,135 @@ def test_memory_a_reading_thread_freed_goes_back_to_the_system_when_threads_shar
 
     assert kept("own") >= 8  # a thread with a heap of its own keeps it after a trim
     assert kept("one") <= 2
+
+
+# --------------------------------------------------------------------------- bit depth and frames
+
+
+def test_a_32_bit_float_tiff_on_0_to_1_comes_out_at_its_brightness_not_black(tmp_path):
+    src = tmp_path / "float.tif"
+    Image.new("F", (320, 240), 0.6).save(src)
+    run(src, tmp_path, Spec(320, 160, 95, (4, 3), "pad", False))
+    value = Image.open(tmp_path / "out" / "full.jpg").getpixel((160, 120))[0]
+    assert abs(value - 0.6 * 255) <= 3
+
+
+def test_a_float_tiff_with_values_outside_0_to_1_is_refused_naming_it(tmp_path):
+    src = tmp_path / "float255.tif"
+    Image.new("F", (320, 240), 180.0).save(src)
+    with pytest.raises(DeidError, match=rf"{src}: a floating-point image with values from 180 to "
+                                        r"180; assess reads float images on 0\.\.1"):
+        run(src, tmp_path)
+    assert not (tmp_path / "out" / "full.jpg").exists()
+
+
+def test_a_dark_16_bit_photo_stays_dark_whatever_its_largest_value(tmp_path):
+    src = tmp_path / "dark16.png"
+    Image.new("I;16", (320, 240), 200).save(src)
+    run(src, tmp_path, Spec(320, 160, 95, (4, 3), "pad", False))
+    assert Image.open(tmp_path / "out" / "full.jpg").getpixel((160, 120))[0] <= 3  # 200 / 257
+
+
+def test_a_32_bit_integer_tiff_is_refused_naming_it(tmp_path):
+    src = tmp_path / "int32.tif"
+    Image.new("I", (64, 48), 70000).save(src)
+    with pytest.raises(DeidError, match=rf"{src}: a 32-bit integer image"):
+        probe(src)
+    with pytest.raises(DeidError, match="32-bit integer"):
+        run(src, tmp_path)
+
+
+def pages(path: Path, colours, fmt="TIFF") -> Path:
+    frames = [Image.new("RGB", (320, 240), c) for c in colours]
+    frames[0].save(path, format=fmt, save_all=True, append_images=frames[1:])
+    return path
+
+
+def test_a_multi_page_tiff_is_refused_unless_a_frame_is_chosen(tmp_path):
+    src = pages(tmp_path / "two.tif", [(200, 30, 30), (30, 200, 30)])
+    assert probe(src).frames == ((320, 240), (320, 240))
+    with pytest.raises(DeidError, match=rf"{src}: holds 2 frames .* \[photos\] frames"):
+        run(src, tmp_path)
+    prepare_file(src, tmp_path / "o" / "f.jpg", tmp_path / "o" / "d.jpg", SMALL, frame=1)
+    r, g, b = Image.open(tmp_path / "o" / "f.jpg").getpixel((320, 240))
+    assert g > 150 and r < 80  # the second page, green
+    with pytest.raises(DeidError, match="frame 3 does not exist"):
+        prepare_file(src, tmp_path / "o" / "f.jpg", tmp_path / "o" / "d.jpg", SMALL, frame=2)
+
+
+def test_an_animated_png_is_refused_without_a_frame(tmp_path):
+    src = pages(tmp_path / "anim.png", [(200, 30, 30), (30, 200, 30), (30, 30, 200)], fmt="PNG")
+    assert len(probe(src).frames) == 3
+    with pytest.raises(DeidError, match="holds 3 frames"):
+        run(src, tmp_path)
+
+
+# --------------------------------------------------------------------------- near-duplicates
+
+
+def skin(visit: int, severity=0.5, size=(480, 360)) -> Image.Image:
+    from assess.synth import draw_skin
+
+    return Image.fromarray(draw_skin(size[1], size[0], "face", severity, geometry_seed=(7,),
+                                     visit_seed=(7, visit)))
+
+
+def print_of(img: Image.Image, tmp: Path, name: str):
+    src = tmp / f"{name}.jpg"
+    img.save(src, quality=95)
+    return prepare_file(src, tmp / name / "f.jpg", tmp / name / "d.jpg", SMALL).fingerprint
+
+
+@pytest.mark.parametrize("change", ["quality 60", "half size", "crop 3% a side", "crop 5% one side",
+                                    "brighter 12%"])
+def test_the_same_photo_re_encoded_resized_cropped_or_brightened_is_a_near_duplicate(change, tmp_path):
+    from PIL import ImageEnhance
+
+    from assess.deid import NEAR_DUPLICATE, similarity
+
+    base = skin(1)
+    w, h = base.size
+    if change == "quality 60":
+        buf = io.BytesIO()
+        base.save(buf, "JPEG", quality=60)
+        other = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    elif change == "half size":
+        other = base.resize((w // 2, h // 2), Image.Resampling.LANCZOS)
+    elif change == "crop 3% a side":
+        other = base.crop((w * 3 // 100, h * 3 // 100, w - w * 3 // 100, h - h * 3 // 100))
+    elif change == "crop 5% one side":
+        other = base.crop((w * 5 // 100, 0, w, h))
+    else:
+        other = ImageEnhance.Brightness(base).enhance(1.12)
+    assert similarity(print_of(base, tmp_path, "a"), print_of(other, tmp_path, "b")) >= NEAR_DUPLICATE
+
+
+def test_two_visits_of_one_participant_and_region_are_not_near_duplicates(tmp_path):
+    from assess.deid import NEAR_DUPLICATE, similarity
+
+    first = print_of(skin(1), tmp_path, "a")
+    for visit, severity in ((2, 0.5), (3, 0.3)):
+        assert similarity(first, print_of(skin(visit, severity), tmp_path, f"v{visit}")) < NEAR_DUPLICATE
+
+
+def test_real_camera_photos_of_other_scenes_are_not_near_duplicates_and_orientations_of_one_are(
+        corpus_outputs):
+    from itertools import combinations
+
+    from assess.deid import NEAR_DUPLICATE, similarity
+
+    # the camera photos (the Pillow test images are mostly one picture in many encodings)
+    prints = {name: res.fingerprint for name, (_, res) in corpus_outputs.items()
+              if not name.startswith("pillow__")}
+    fixtures = {n for n in prints if "landscape_" in n or "portrait_" in n}
+
+    def picture(name):  # the corpus holds a few pictures more than once (other format or tags)
+        if name in fixtures:
+            return "orientation"
+        return "hopper" if "hopper" in name else "exif-png" if name.startswith("pillow__exif") else name
+
+    flagged = [(a, b) for a, b in combinations(sorted(prints), 2)
+               if similarity(prints[a], prints[b]) >= NEAR_DUPLICATE]
+    assert [(a, b) for a, b in flagged if picture(a) != picture(b)] == []
+    landscapes = sorted(n for n in fixtures if "landscape_" in n)
+    assert all(similarity(prints[landscapes[0]], prints[n]) >= NEAR_DUPLICATE for n in landscapes[1:])

@@ -85,10 +85,21 @@ def test_a_heic_photo_is_found_and_read(tmp_path):
 
 def test_files_that_are_not_photos_are_left_alone(tmp_path):
     full_set(tmp_path)
-    for name in ("study.toml", "README.md", "truth.csv", "manifest.csv", "notes.txt"):
+    for name in ("study.toml", "README.md", "truth.csv", "manifest.csv", "notes.txt", ".DS_Store",
+                 "S1_baseline_face.txt"):
         (tmp_path / name).write_text("participant S1 baseline\n")
     photo(tmp_path / "refs" / "face" / "1.jpg")
-    inv = discover(tmp_path, STUDY)
+    study = parse_study(f'''
+[study]
+id = "T1"
+timepoints = ["baseline", "month12"]
+[regions.face]
+scale = "wsrs"
+references = "{tmp_path / 'refs' / 'face'}"
+[regions.hands]
+scale = "merz-hand"
+''')
+    inv = discover(tmp_path, study)
     assert len(inv.photos) == 8
     assert inv.warnings == []
 
@@ -314,3 +325,188 @@ def test_photos_that_failed_to_decode_and_the_same_pixels_in_two_slots_are_named
     assert problems["S3_baseline_face.jpg"] == "the image data is truncated or corrupt"
     assert "identical pixels" in problems["S1_baseline_face.jpg"]
     assert str(exc.value).startswith("images: 3 photo file(s) cannot be used; nothing was written.")
+
+
+# ----------------------------------------------------------------- every file accounted for
+
+
+def test_jpeg_aliases_jfif_jpe_and_hif_are_read_as_photos(tmp_path):
+    photo(tmp_path / "S1_baseline_face.jfif", fmt="JPEG")
+    photo(tmp_path / "S1_month12_face.JPE", colour=(1, 2, 3), fmt="JPEG")
+    inv = discover(tmp_path, STUDY)
+    assert [p.path.name for p in inv.photos] == ["S1_baseline_face.jfif", "S1_month12_face.JPE"]
+    assert all(p.format == "JPEG" for p in inv.photos)
+
+
+def test_a_photo_whose_name_ends_in_a_space_is_refused_naming_it(tmp_path):
+    full_set(tmp_path)
+    photo(tmp_path / "S3_month12_face.jpg ", colour=(9, 9, 9), fmt="JPEG")
+    photo(tmp_path / " S3_baseline_face.jpg", colour=(8, 9, 9), fmt="JPEG")
+    with pytest.raises(IngestError) as exc:
+        discover(tmp_path, STUDY)
+    problems = problems_of(exc)
+    assert set(problems) == {"'S3_month12_face.jpg '", "' S3_baseline_face.jpg'"}
+    assert "rename it, e.g. to 'S3_month12_face.jpg'" in problems["'S3_month12_face.jpg '"]
+
+
+def test_a_photo_with_a_newline_before_its_extension_is_refused_not_read_as_its_slot(tmp_path):
+    full_set(tmp_path)
+    photo(tmp_path / "S3_month12_face\n.jpg", colour=(9, 9, 9), fmt="JPEG")
+    with pytest.raises(IngestError) as exc:
+        discover(tmp_path, STUDY)
+    assert list(problems_of(exc)) == ["'S3_month12_face\\n.jpg'"]
+
+
+def test_an_image_without_a_photo_extension_is_refused_when_its_name_fits_a_slot(tmp_path):
+    full_set(tmp_path)
+    photo(tmp_path / "S3_month12_face", colour=(9, 9, 9), fmt="JPEG")
+    photo(tmp_path / "S3_baseline_face.jpg.bak", colour=(9, 8, 9), fmt="PNG")
+    with pytest.raises(IngestError) as exc:
+        discover(tmp_path, STUDY)
+    assert {f: why.split(";")[0] for f, why in problems_of(exc).items()} == {
+        "S3_month12_face": "an image without a photo extension",
+        "S3_baseline_face.jpg.bak": "an image without a photo extension"}
+
+
+def test_an_image_without_a_photo_extension_and_another_name_is_named_in_a_warning(tmp_path):
+    full_set(tmp_path)
+    photo(tmp_path / "scan0001.dat", colour=(9, 9, 9), fmt="TIFF")
+    inv = discover(tmp_path, STUDY)
+    assert len(inv.photos) == 8
+    assert inv.warnings == ["1 file(s) hold an image but have no photo extension and are left out: "
+                            "scan0001.dat; give them their extension and a "
+                            "<participant>_<timepoint>_<region> name if they are trial photos"]
+
+
+def test_photos_in_a_sub_folder_are_named_in_a_warning(tmp_path):
+    full_set(tmp_path)
+    photo(tmp_path / "month12" / "S3_month12_face.jpg", colour=(9, 9, 9))
+    photo(tmp_path / "month12" / "more" / "S4_month12_face.jpg", colour=(9, 9, 8))
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "protocol.pdf").write_text("x")
+    inv = discover(tmp_path, STUDY)
+    assert len(inv.photos) == 8
+    assert inv.warnings == [f"photos in 1 sub-folder(s) are left out (only the top of {tmp_path} is "
+                            "read by name): month12/ (2); move them up or list them in a manifest "
+                            "(--manifest)"]
+
+
+def test_a_hidden_image_is_named_in_a_warning_and_a_hidden_non_image_is_not(tmp_path):
+    full_set(tmp_path)
+    photo(tmp_path / "._S1_baseline_face.jpg", colour=(9, 9, 9))
+    (tmp_path / ".hidden-notes").write_text("x")
+    inv = discover(tmp_path, STUDY)
+    assert inv.warnings == ["1 hidden file(s) are left out: ._S1_baseline_face.jpg"]
+
+
+def test_every_file_of_a_messy_folder_is_ingested_or_named(tmp_path):
+    """The property itself: each image file appears in the photos, the refusal or a warning."""
+    full_set(tmp_path)
+    names = ["S3_baseline_face.jfif", "S3_month12_face.jpe", "odd.webp", "noext", ".x.png",
+             "sub/S9_baseline_face.jpg"]
+    for n, name in enumerate(names):
+        photo(tmp_path / name, colour=(n, 9, 9), fmt="JPEG")
+    inv = discover(tmp_path, STUDY)
+    said = " ".join(inv.warnings) + " ".join(str(p.path) for p in inv.photos)
+    for name in names:
+        assert name.split("/")[0] in said, name
+
+
+def test_a_manifest_names_unlisted_photos_in_sub_folders_too(tmp_path):
+    photo(tmp_path / "visit1" / "DSC_0001.JPG", colour=(1, 2, 3))
+    photo(tmp_path / "visit2" / "IMG_7788.jfif", colour=(4, 5, 6))
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("participant,timepoint,region,file\nS1,baseline,face,visit1/DSC_0001.JPG\n")
+    inv = discover(tmp_path, STUDY, manifest=manifest)
+    assert inv.warnings[0] == (f"1 photo file(s) in {tmp_path} are not in the manifest and are "
+                               "left out: visit2/IMG_7788.jfif")
+
+
+# ----------------------------------------------------------------- frames and near-duplicates
+
+
+def two_page_tiff(path: Path) -> Path:
+    frames = [Image.new("RGB", (64, 48), (200, 30, 30)), Image.new("RGB", (32, 24), (30, 200, 30))]
+    frames[0].save(path, format="TIFF", save_all=True, append_images=frames[1:])
+    return path
+
+
+def test_a_multi_page_tiff_is_refused_naming_its_frames_and_the_setting(tmp_path):
+    full_set(tmp_path)
+    two_page_tiff(tmp_path / "S3_baseline_face.tif")
+    with pytest.raises(IngestError) as exc:
+        discover(tmp_path, STUDY)
+    assert problems_of(exc) == {"S3_baseline_face.tif": (
+        'holds 2 frames (1: 64x48, 2: 32x24); say which is the photo in study.toml: [photos] '
+        'frames = {"S3_baseline_face.tif" = 1}, or save that frame alone')}
+
+
+def test_a_multi_page_tiff_is_read_at_the_frame_the_study_names(tmp_path):
+    two_page_tiff(tmp_path / "S3_baseline_face.tif")
+    study = parse_study(STUDY.text + '[photos]\nframes = {"S3_baseline_face.tif" = 2, "gone.tif" = 1}\n')
+    inv = discover(tmp_path, study)
+    assert [(p.frame, p.width, p.height) for p in inv.photos] == [(1, 32, 24)]
+    assert ("[photos] in the study file names 1 file(s) that are not photos of the folder: gone.tif; "
+            "check the names") in inv.warnings
+
+
+def skin_photo(path: Path, visit: int, size=(480, 360), quality=92) -> Path:
+    from assess.synth import draw_skin
+
+    img = Image.fromarray(draw_skin(size[1], size[0], "face", 0.5, geometry_seed=(3,),
+                                    visit_seed=(3, visit)))
+    img.save(path, quality=quality)
+    return path
+
+
+def near_set(folder: Path) -> None:
+    """S1's follow-up "filled in" from the baseline (re-saved at quality 60, halved); S2 genuine."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = skin_photo(folder / "S1_baseline_face.jpg", 1)
+    with Image.open(base) as img:
+        img.resize((240, 180)).save(folder / "S1_month12_face.jpg", quality=60)
+    skin_photo(folder / "S2_baseline_face.jpg", 1, size=(400, 300))
+    skin_photo(folder / "S2_month12_face.jpg", 2, size=(400, 300))
+
+
+NEAR_STUDY = '''
+[study]
+id = "T2"
+timepoints = ["baseline", "month12"]
+[regions.face]
+scale = "wsrs"
+[blinding]
+raters = ["derm1"]
+repeat_fraction = 0
+seed = 12345678901234
+[normalize]
+long_edge = 480
+display_long_edge = 320
+'''
+
+
+def test_a_follow_up_filled_in_from_the_baseline_is_refused_naming_both_files(tmp_path):
+    from assess.blind import randomize
+
+    near_set(tmp_path / "images")
+    with pytest.raises(IngestError) as exc:
+        randomize(parse_study(NEAR_STUDY), tmp_path / "images", tmp_path / "out", set_id="near",
+                  workers=1)
+    problems = problems_of(exc)
+    assert set(problems) == {"S1_baseline_face.jpg", "S1_month12_face.jpg"}
+    assert problems["S1_month12_face.jpg"].startswith("looks like the same photo as "
+                                                      "S1_baseline_face.jpg")
+    assert '[photos] distinct = [["S1_baseline_face.jpg", "S1_month12_face.jpg"]]' in \
+        problems["S1_month12_face.jpg"]
+    assert not (tmp_path / "out" / "near").exists()
+
+
+def test_a_pair_confirmed_distinct_in_the_study_passes_with_a_warning_and_is_kept_in_the_key(tmp_path):
+    from assess.blind import randomize
+
+    near_set(tmp_path / "images")
+    text = NEAR_STUDY + '[photos]\ndistinct = [["S1_month12_face.jpg", "S1_baseline_face.jpg"]]\n'
+    made = randomize(parse_study(text), tmp_path / "images", tmp_path / "out", set_id="near", workers=1)
+    assert any(w.startswith("S1_baseline_face.jpg and S1_month12_face.jpg look like the same photo")
+               for w in made.warnings)
+    assert "distinct = [[" in (made.key_dir / "study.toml").read_text()
