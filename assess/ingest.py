@@ -501,7 +501,7 @@ def _by_name(images_dir: Path, study: Study, problems: list[tuple[str, str]],
     for entry in _entries(images_dir):
         name, path = entry.name, Path(entry.path)
         shown = _shown(name)
-        if entry.is_dir():
+        if _is_dir(entry):
             count = 0 if name.startswith(".") else _photos_below(path, refs)
             if count:
                 folders.append(f"{shown}/ ({count})")
@@ -628,7 +628,7 @@ def _image_files(images_dir: Path, refs: set[Path]) -> list[str]:
     for entry in _entries(images_dir):
         if entry.name.startswith("."):
             continue
-        if entry.is_dir():
+        if _is_dir(entry):
             found += _photos_below(Path(entry.path), refs, names=True)
         elif (entry.name.lower().strip().endswith(EXTENSIONS + _OTHER_IMAGE_TYPES)
               or _looks_like_image(Path(entry.path))):
@@ -667,12 +667,13 @@ def _entries(folder: Path) -> list[os.DirEntry]:
         raise IngestError(f"{folder}: cannot list the folder ({exc.strerror})") from None
 
 
-def _file_like(entry: os.DirEntry) -> bool:
-    """A file, or a link that cannot be followed (a loop): named, never a traceback."""
+def _is_dir(entry: os.DirEntry) -> bool:
+    """A folder (a link that cannot be followed, a loop, counts as a file: named, never a
+    traceback)."""
     try:
-        return entry.is_file()
+        return entry.is_dir()
     except OSError:
-        return True
+        return False
 
 
 def _read_manifest(path: Path) -> list[tuple[int, dict[str, str]]]:

@@ -410,6 +410,7 @@ def parse_study(text: str, path: Path | None = None) -> Study:
     blinding = _parse_blinding(data.get("blinding", {}), where)
     normalize = _parse_normalize(data.get("normalize", {}), where)
     photos = _parse_photos(data.get("photos", {}), where)
+    rating = _parse_rating(data.get("rating", {}), where)
 
     used = {r.scale for r in regions.values()}
     return Study(
@@ -421,6 +422,7 @@ def parse_study(text: str, path: Path | None = None) -> Study:
         blinding=blinding,
         normalize=normalize,
         photos=photos,
+        rating=rating,
         path=path,
         text=text,
     )
