@@ -66,7 +66,6 @@ line (:data:`ADVICE`).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import subprocess
 
 import pytest
 from click.testing import CliRunner
@@ -14,27 +12,12 @@ from assess import blind
 from assess.blind import BlindError
 from assess.cli import cli
 from assess.synth import make_study
+from mounts import tmpfs
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     return make_study(tmp_path_factory.mktemp("raw") / "images", participants=3, size=(64, 48))
-
-
-@contextlib.contextmanager
-def tmpfs(path, options: str):
-    """A small RAM file system mounted at ``path`` (needs root); skip where it cannot be made."""
-    path.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                          capture_output=True, text=True)
-    if made.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def _randomize(synth, out):

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import subprocess
 
 import pytest
 from click.testing import CliRunner
 
 from assess.cli import cli
 from assess.synth import make_study
+from mounts import tmpfs
 
 
 @pytest.fixture(scope="module")
@@ -34,20 +32,9 @@ def one_message(result, exit_code: int = 1) -> str:
     return lines[0]
 
 
-@contextlib.contextmanager
 def read_only_folder(path):
     """A folder nobody can write to, root included: a read-only tmpfs (skips where not root)."""
-    path.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a read-only tmpfs needs root")
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(path)],
-                          capture_output=True, text=True)
-    if made.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
+    return tmpfs(path, "size=64k,ro")
 
 
 def test_randomize_into_a_rater_folder_is_refused_so_no_key_travels_to_the_rater(synth, tmp_path,
