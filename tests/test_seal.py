@@ -21,7 +21,6 @@ from click.testing import CliRunner
 
 from assess import blind, seal, synth
 from assess.cli import cli
-from assess.score import score
 
 SET_ID = "seal-20260101"
 
@@ -169,9 +168,9 @@ def test_a_set_re_signed_with_another_key_is_refused_under_the_pinned_fingerprin
                                              rf"expected coordinator key {made['key'].fingerprint}"):
         seal.verify(signed / "rater", signed / "key", fingerprint=made["key"].fingerprint)
     result = score_cli(signed, "--fingerprint", made["key"].fingerprint)
-    assert result.exit_code == 1 and f"not by the expected coordinator key" in result.output
+    assert result.exit_code == 1 and "not by the expected coordinator key" in result.output
     result = score_cli(signed, env={"ASSESS_FINGERPRINT": made["key"].fingerprint})
-    assert result.exit_code == 1 and f"not by the expected coordinator key" in result.output
+    assert result.exit_code == 1 and "not by the expected coordinator key" in result.output
 
 
 def test_a_key_folder_re_signed_with_another_key_is_refused_by_the_rater_folder(signed, tmp_path):
