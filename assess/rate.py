@@ -506,9 +506,9 @@ def status(rater_dir: str | Path, db: str | Path | None = None,
     one sealed in ``set.json``.
     """
     rs = load_rater_set(rater_dir)
-    db = Path(db) if db is not None else default_db(rs)
+    db = store.location(db) if db is not None else default_db(rs)
     repeat_codes = _repeat_codes(rs, key_dir) if key_dir is not None else None
-    if db.is_file():
+    if store.exists(db):
         current = store.current_ratings(db)
         events = store.all_events(db)
         locked = store.locks(db, rs.set_id)
@@ -587,7 +587,7 @@ def verify(rater_dir: str | Path, db: str | Path | None = None,
     the event of every break; returns the report (with its warnings) when all is whole.
     """
     rs = load_rater_set(rater_dir)
-    db = Path(db) if db is not None else default_db(rs)
+    db = store.location(db) if db is not None else default_db(rs)
     report = store.verify(db, rs.set_id).check()
     heads = {rater: wl.head for (_, rater), wl in report.worklists.items()}
     wrong = []
@@ -760,7 +760,7 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
         rs.worklist(rater)
     if sso_raters is not None:
         load_sso_raters(sso_raters, rs)
-    db = Path(db) if db is not None else default_db(rs)
+    db = store.location(db) if db is not None else default_db(rs)
     from streamlit.web import cli as stcli
 
     # The server holds one idle connection for its whole life (opening it also checks the file
@@ -776,7 +776,7 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
             tempfile.TemporaryDirectory(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-") as run_dir:
         script = prepare_run_dir(rs, run_dir)
         os.environ[ENV_RATER_DIR] = str(rs.root)
-        os.environ[ENV_DB] = str(db.resolve())
+        os.environ[ENV_DB] = str(db if store.is_url(db) else db.resolve())
         if sso_raters is not None:
             os.environ[ENV_SSO] = str(Path(sso_raters).resolve())
         try:
@@ -787,7 +787,7 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
                 os.environ.pop(name, None)
 
 
-def app_config() -> tuple[RaterSet, Path, dict[str, str] | None]:
+def app_config() -> tuple[RaterSet, Path | str, dict[str, str] | None]:
     """What the app was started with (environment of :func:`serve`).
 
     The rater folder, the database, and the single sign-on accounts (``None`` when raters sign in
@@ -799,7 +799,7 @@ def app_config() -> tuple[RaterSet, Path, dict[str, str] | None]:
                         "are not set)")
     rater_set = load_rater_set(rater_dir)
     sso = os.environ.get(ENV_SSO)
-    return rater_set, Path(db), (load_sso_raters(sso, rater_set) if sso else None)
+    return rater_set, store.location(db), (load_sso_raters(sso, rater_set) if sso else None)
 
 
 def display_url(code: str) -> str:

@@ -54,3 +54,68 @@ def make_rater_set(tmp_path):
         return build_rater_set(tmp_path / kwargs.pop("name", "set"), **kwargs)
 
     return make
+
+
+# ------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server for the tests: ``(admin URL maker, cluster or None)``.
+
+    ``ASSESS_TEST_PG_URL`` names an existing server; otherwise a throwaway cluster is started on
+    127.0.0.1 (tests/pg_cluster.py) and stopped at the end. Skips, saying how to run the tests,
+    when neither is possible.
+    """
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    from pg_cluster import HOW, Cluster
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("PostgreSQL tests skipped: pip install -r requirements.txt (psycopg)")
+    given = os.environ.get("ASSESS_TEST_PG_URL")
+    if given:
+        parts = urlsplit(given)
+        yield (lambda db: urlunsplit(parts._replace(path=f"/{db}"))), None
+        return
+    try:
+        cluster = Cluster()
+    except RuntimeError as exc:
+        pytest.skip(f"{HOW} ({exc})" if "initdb" not in str(exc) or HOW not in str(exc) else HOW)
+    old = os.environ.get("PGPASSFILE")
+    os.environ["PGPASSFILE"] = str(cluster.passfile)
+    try:
+        yield cluster.url, cluster
+    finally:
+        from assess.store import postgres
+
+        postgres.close_pools()
+        if old is None:
+            os.environ.pop("PGPASSFILE", None)
+        else:
+            os.environ["PGPASSFILE"] = old
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server, request):
+    """The URL of a fresh, empty database on the test server, dropped after the test."""
+    import re
+
+    import psycopg
+
+    from assess.store import postgres
+
+    make_url, _ = pg_server
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + f"_{id(request) % 10**6}"
+    with psycopg.connect(make_url("postgres"), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield make_url(name)
+    postgres.close_pools()
+    postgres._READY.clear()
+    with psycopg.connect(make_url("postgres"), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
