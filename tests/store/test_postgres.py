@@ -177,3 +177,30 @@ def test_assess_score_reads_a_postgresql_url(rated_set_pg, tmp_path):
     assert result.exit_code == 0, result.output
     assert "every rater's hash chain is whole" in result.output
     assert (tmp_path / "scores" / "ratings_long.csv").is_file()
+
+
+def test_the_password_can_come_from_streamlit_secrets_instead_of_the_environment(
+        pg_url, pg_server, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    _, cluster = pg_server
+    if cluster is None:
+        pytest.skip("needs the throwaway cluster, whose password the test knows")
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text(
+        f'[assess]\ndb_password = "{cluster.password}"\n')
+    env = {k: v for k, v in os.environ.items() if k not in ("PGPASSFILE", "PGPASSWORD")}
+    env["PGPASSFILE"] = str(tmp_path / "none")  # no password file either
+    code = ("import sys, streamlit\nfrom assess import store\n"
+            "store.connect(sys.argv[1]).close()\nprint(len(store.current_ratings(sys.argv[1])))")
+    done = subprocess.run([sys.executable, "-c", code, pg_url], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"
+    (tmp_path / ".streamlit" / "secrets.toml").unlink()
+    refused = subprocess.run([sys.executable, "-c", code, pg_url], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "cannot connect to the ratings database" in refused.stderr
+    assert "password" in refused.stderr
