@@ -23,8 +23,11 @@ HOW = ("PostgreSQL tests skipped: install PostgreSQL (apt-get install postgresql
 
 
 def _bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0)
+    def major(path: str) -> int:
+        name = Path(path).parent.parent.name
+        return int(name) if name.isdigit() else 0
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=major)
     if found:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")

@@ -816,8 +816,8 @@ def unblind(
     is given. Raises :class:`ScoreError` before anything is computed when the inputs do not fit.
     """
     if (db is None) == (ratings is None):
-        raise ScoreError("give the ratings either as --db FILE|URL (the rating app's database) or as "
-                         "--ratings FILE.csv, not both")
+        raise ScoreError("give the ratings either as --db FILE or URL (the rating app's database) "
+                         "or as --ratings FILE.csv, not both")
     key_dir, root = Path(key_dir), Path(rater_dir)
     meta = _read_meta(root)
     # The worklists are parsed in another process while this one reads the ratings; a problem
