@@ -293,3 +293,14 @@ def test_a_database_of_a_newer_schema_version_is_refused_naming_it(db):
     with pytest.raises(store.StoreError, match=r"written by a newer version of assess \(schema "
                                                r"version 9\)"):
         store.connect(db)
+
+
+def test_the_readers_open_the_database_read_only(db):
+    rated(db, n=1)
+    reader = store._read_only(db)
+    try:
+        with pytest.raises(Exception, match="read-only|readonly"):
+            reader.execute("INSERT INTO store_info (key, value) VALUES ('x', 'y')")
+    finally:
+        reader.close()
+    assert len(store.all_events(db)) == 1
