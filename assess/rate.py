@@ -763,10 +763,10 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
     db = store.location(db) if db is not None else default_db(rs)
     from streamlit.web import cli as stcli
 
-    # The server holds one idle connection for its whole life (opening it also checks the file
-    # before the server starts). It is never used for ratings; it keeps SQLite from checkpointing
-    # the WAL each time a script run closes the last connection, which would cost every save a
-    # few extra disk flushes.
+    # The server holds one idle connection for its whole life (opening it also checks the file,
+    # or the PostgreSQL server and its schema, before the server starts). It is never used for
+    # ratings; it keeps SQLite from checkpointing the WAL each time a script run closes the last
+    # connection, which would cost every save a few extra disk flushes.
     # The script runs in one thread and the server sends its output from another; switching
     # between them every millisecond (instead of every five) gets each piece of the page out as
     # soon as it is made.
