@@ -608,7 +608,7 @@ class ChainReport:
             n = len(self.triggers) + len(self.problems)
             raise IntegrityError(
                 f"{self.path}: the ratings fail their integrity check ({n} problem(s)); they may "
-                "have been changed outside assess. Do not use them; keep the file as it is and "
+                "have been changed outside assess. Do not use them; keep the database as it is and "
                 "tell the study's quality assurance:\n" + self.describe())
         return self
 

@@ -304,3 +304,43 @@ def test_the_readers_open_the_database_read_only(db):
     finally:
         reader.close()
     assert len(store.all_events(db)) == 1
+
+
+#: The tables of schema version 1 (before the chain), with two ratings and one lock.
+TABLES_V1 = """
+CREATE TABLE events (id INTEGER PRIMARY KEY, set_id TEXT NOT NULL, rater TEXT NOT NULL,
+  item TEXT NOT NULL, revision INTEGER NOT NULL, score INTEGER, better TEXT, first TEXT,
+  cannot_assess TEXT, comment TEXT, change_reason TEXT, shown_at TEXT NOT NULL,
+  answered_at TEXT NOT NULL, seconds REAL, UNIQUE (set_id, rater, item, revision));
+CREATE TABLE locks (set_id TEXT, rater TEXT, locked_at TEXT, PRIMARY KEY (set_id, rater));
+INSERT INTO events (set_id, rater, item, revision, score, shown_at, answered_at, seconds) VALUES
+  ('S1', 'derm1', 'AAA-AAAA', 1, 2, 't0', 't1', 3.0), ('S1', 'derm2', 'AAA-AAAA', 1, 4, 't0', 't1', 2.0);
+INSERT INTO locks VALUES ('S1', 'derm1', '2026-01-01T12:00:00.000Z');
+"""
+
+
+def test_a_version_1_database_is_migrated_forward_by_the_same_migrations(db):
+    if store.is_url(db):
+        import psycopg
+
+        from assess.store import postgres
+
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute(postgres._pg(TABLES_V1))
+    else:
+        db.parent.mkdir(parents=True)
+        with closing(sqlite3.connect(db)) as conn:
+            conn.executescript(TABLES_V1 + "PRAGMA user_version = 1;")
+    with closing(store.connect(db)) as conn:
+        rate(conn, item="BBB-BBBB", rater="derm2", score=1)
+        with pytest.raises(store.LockedError):
+            rate(conn, item="BBB-BBBB", rater="derm1")
+    with owner(db) as conn:
+        version, columns, _ = store._backend(db).describe(conn)
+        assert store._backend(db).check_triggers(conn, version) == []
+    assert version == store.SCHEMA_VERSION and {"parent", "hash"} <= columns
+    report = store.verify(db, SET).check()
+    derm2 = report.worklists[(SET, "derm2")]
+    assert (derm2.unchained, derm2.events) == (1, 1)
+    assert any("derm1: the worklist was locked before locks were signed" in w
+               for w in report.warnings)
