@@ -54,7 +54,6 @@ the category that separates best. Three kinds of property:
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -69,6 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from .csvfile import read_table
 from .deid import JFIF_APP0
 from .errors import AssessError
 
@@ -326,17 +326,11 @@ class _Key:
 
 def _read_key(key_dir: Path) -> _Key:
     key_csv = key_dir / "key.csv"
-    try:
-        with open(key_csv, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except FileNotFoundError:
-        raise AuditError(f"{key_csv}: no key file; give the key folder of the set (…/<set-id>/key)") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise AuditError(f"{key_csv}: cannot read the key ({exc})") from None
-    needed = {"code", "participant", "timepoint", "region", "source_file"}
-    if rows and not needed <= set(rows[0]):
-        raise AuditError(f"{key_csv}: columns {sorted(needed - set(rows[0]))} missing; "
-                         "see docs/formats.md")
+    if not key_csv.exists():
+        raise AuditError(f"{key_csv}: no key file; give the key folder of the set (…/<set-id>/key)")
+    table = read_table(key_csv, ("code", "participant", "timepoint", "region", "source_file"),
+                       error=AuditError, what="key", written_safe=True)
+    rows = [row for _, row in table.records()]
     terms: set[str] = set()
     for row in rows:
         for col in ("participant", "timepoint"):
@@ -350,10 +344,9 @@ def _read_key(key_dir: Path) -> _Key:
             terms.add(row["source_sha256"])
     access = key_dir / "access.csv"
     if access.is_file():
-        with open(access, newline="", encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
-                if row.get("access_code"):
-                    terms.add(row["access_code"])
+        terms.update(code for code in read_table(
+            access, ("access_code",), error=AuditError, what="access codes file",
+            written_safe=True).column("access_code") if code)
     seed = key_dir / "seed.txt"
     if seed.is_file():
         value = seed.read_text(encoding="utf-8").strip()

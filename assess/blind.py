@@ -49,9 +49,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import __version__
+from . import __version__, seal
+from .csvfile import read_table, spreadsheet_safe
 from .errors import AssessError
 from .ingest import EXTENSIONS, Inventory, Photo, check_decoded, discover
+from .seal import SigningKey
 from .study import NAME_RE, Study, load_study
 
 __all__ = [
@@ -155,6 +157,7 @@ class BlindedSet:
     access: dict[str, str]  # rater -> access code (also in key/access.csv)
     seed: int
     warnings: list[str] = field(default_factory=list)
+    fingerprint: str | None = None  # of the coordinator key that signed the seal; None: unsigned
 
     @property
     def rater_dir(self) -> Path:
@@ -564,25 +567,18 @@ def access_hash(code: str, salt_hex: str) -> str:
 
 def read_access(key_dir: str | Path) -> dict[str, str]:
     """Rater → access code from ``key/access.csv``."""
-    path = Path(key_dir) / "access.csv"
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            return {r["rater"]: r["access_code"] for r in csv.DictReader(fh)}
-    except (OSError, KeyError, csv.Error) as exc:
-        raise BlindError(f"{path}: cannot read the access codes ({exc})") from None
+    table = read_table(Path(key_dir) / "access.csv", ("rater", "access_code"), error=BlindError,
+                       what="access codes file", written_safe=True)
+    return dict(zip(table.column("rater"), table.column("access_code")))
 
 
 def read_key(key_dir: str | Path) -> list[KeyRow]:
     """The rows of ``key/key.csv``."""
     path = Path(key_dir) / "key.csv"
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            if tuple(reader.fieldnames or ()) != KEY_COLUMNS:
-                raise BlindError(f"{path}: columns must be {','.join(KEY_COLUMNS)}")
-            return [KeyRow(**r) for r in reader]
-    except OSError as exc:
-        raise BlindError(f"{path}: cannot read the key ({exc.strerror})") from None
+    table = read_table(path, error=BlindError, what="key", written_safe=True)
+    if table.header != KEY_COLUMNS:
+        raise BlindError(f"{path}: columns must be {','.join(KEY_COLUMNS)}")
+    return [KeyRow(*row) for row in table.rows]
 
 
 # --------------------------------------------------------------------------- writing a set
@@ -609,6 +605,19 @@ def _check_set_id(set_id: str) -> None:
     if not NAME_RE.match(set_id) or len(set_id) > 64:
         raise BlindError(f"set id {set_id!r}: use letters, digits and dashes (at most 64), "
                          "e.g. nct06217627-20261125")
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse an ``--out`` inside a set's rater folder (the new key would travel to the rater with
+    it) or key folder."""
+    for folder in (out_dir.resolve(), *out_dir.resolve().parents):
+        if (folder / "set.json").is_file() and (folder / "worklists").is_dir():
+            raise BlindError(f"{out_dir}: is inside the rater folder {folder} of a set, and the new "
+                             "set's key would be copied to the rater with it; give --out a folder "
+                             "outside any set, e.g. assignments")
+        if (folder / "key.csv").is_file() and (folder / "access.csv").is_file():
+            raise BlindError(f"{out_dir}: is inside the key folder {folder} of a set; give --out a "
+                             "folder outside any set, e.g. assignments")
 
 
 def _spec_for(study: Study, photos: Sequence[Photo], region: str):
@@ -660,10 +669,11 @@ def _references(study: Study, regions: Sequence[str]) -> dict[str, tuple[str, di
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A key-folder CSV; every cell spreadsheet-safe (the readers undo it: ``written_safe``)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([spreadsheet_safe(v) for v in row] for row in rows)
     path.write_text(buf.getvalue(), encoding="utf-8")
 
 
@@ -680,6 +690,27 @@ def _seal_rater_folder(rater_dir: Path) -> None:
             os.utime(p, (FIXED_MTIME, FIXED_MTIME))
         os.chmod(dirpath, DIR_MODE)
         os.utime(dirpath, (FIXED_MTIME, FIXED_MTIME))
+
+
+def _write_failed(exc: BaseException, out_dir: Path, tmp: Path | None) -> BlindError:
+    """The error for a set that could not be written or moved into place (full disk, …)."""
+    import errno
+
+    from .deid import OutputError
+
+    if isinstance(exc, OutputError):
+        number, reason = exc.errno, exc.reason
+    else:
+        number, reason = getattr(exc, "errno", None), getattr(exc, "strerror", None) or str(exc)
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        advice = "free space there, or give --out a folder on another disk, and run it again"
+    elif number in (errno.EROFS, errno.EACCES, errno.EPERM):
+        advice = "give --out a folder you can write to"
+    else:
+        advice = "fix that and run it again"
+    left = (f"; the unfinished folder {tmp} could not be removed: delete it"
+            if tmp is not None and tmp.exists() else "; nothing was left behind")
+    return BlindError(f"{out_dir}: the set could not be written ({reason}){left}; {advice}")
 
 
 def _raise_on_sigterm() -> Callable[[], None]:
@@ -711,6 +742,7 @@ def randomize(
     workers: int | None = None,
     today: date | None = None,
     announce: Callable[[Inventory], None] | None = None,
+    signing_key: SigningKey | None = None,
 ) -> BlindedSet:
     """Build a blinded set ``<out_dir>/<set_id>/`` with ``rater/`` and ``key/`` (docs/formats.md).
 
@@ -743,6 +775,9 @@ def randomize(
     announce
         Called with the inventory once the photos are found and checked, before anything is
         written (the command prints the counts per region and timepoint with it).
+    signing_key
+        The coordinator's key (:func:`assess.seal.load_signing_key`): it signs ``key/seal.json``,
+        the sha256 of every file of both folders. Without it the seal is written unsigned.
 
     Raises
     ------
@@ -763,13 +798,15 @@ def randomize(
                 inventory = discover(images_dir, study, manifest, decode=False)
             if announce is not None:
                 announce(inventory)
-            return _build(study, inventory, Path(out_dir), set_id, seed, progress, pool, today)
+            return _build(study, inventory, Path(out_dir), set_id, seed, progress, pool, today,
+                          signing_key)
     finally:
         restore()
 
 
 def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None, seed: int | None,
-           progress: Callable[[int, int], None] | None, pool, today: date | None) -> BlindedSet:
+           progress: Callable[[int, int], None] | None, pool, today: date | None,
+           signing_key: SigningKey | None = None) -> BlindedSet:
     """:func:`randomize` once the photos are found and the workers started."""
     from . import deid
     from .audit import audit_set
@@ -788,10 +825,13 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
 
     the_plan = plan(study, inventory.photos, seed_value)
     warnings += the_plan.warnings
+    if signing_key is not None:
+        warnings += seal.key_warnings(signing_key, out_dir)
 
     if set_id is None:
         set_id = default_set_id(study, out_dir, today)
     _check_set_id(set_id)
+    _check_out_dir(out_dir)
     target = out_dir / set_id
     if target.exists() or target.is_symlink():
         raise BlindError(f"{target}: a set with this id exists already and is never overwritten; "
@@ -802,7 +842,14 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
     specs = {r: _spec_for(study, [inventory.photos[i] for i in used], r) for r in regions}
 
     out_created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise BlindError(f"{out_dir}: is a file, not a folder; give --out a folder for the sets"
+                         ) from None
+    except OSError as exc:
+        raise BlindError(f"{out_dir}: cannot make the folder ({exc.strerror}); give --out a folder "
+                         "you can write to") from None
     stale = sorted(p.name for p in out_dir.glob(".*.partial-*"))
     if stale:
         warnings.append(f"{len(stale)} unfinished set folder(s) from an interrupted run in {out_dir}: "
@@ -909,12 +956,15 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
             "counts": the_plan.counts,
             "raters": raters_json,
             "references": ref_paths,
+            "seal": seal.set_json_entry(signing_key),
+            "rating": {"min_view_ms": study.rating.min_view_ms},
         }
         _write_json(rater / "set.json", manifest_json)
         _seal_rater_folder(rater)
         for p in key.iterdir():
             os.chmod(p, KEY_FILE_MODE)
         os.chmod(key, KEY_DIR_MODE)
+        seal.write_seal(rater, key, set_id, signing_key)  # last: it covers every file above
 
         # 5. audit, then move into place
         findings = audit_set(rater, key)
@@ -928,7 +978,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
                              "it is left alone — choose another --set-id")
         os.chmod(tmp, DIR_MODE)
         os.rename(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         if out_created:
@@ -936,6 +986,8 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
                 out_dir.rmdir()  # only if this run made it and nothing else is in it
             except OSError:
                 pass
+        if isinstance(exc, (OSError, deid.OutputError)):
+            raise _write_failed(exc, out_dir, tmp) from None
         raise
     return BlindedSet(set_id, target, dict(the_plan.counts), tuple(study.blinding.raters), access,
-                      seed_value, warnings)
+                      seed_value, warnings, signing_key.fingerprint if signing_key else None)

@@ -19,7 +19,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def friendly(func):
-    """Turn an ``AssessError`` into ``Error: <message>`` and exit status 1."""
+    """Turn an ``AssessError`` into ``Error: <message>`` and exit status 1; so too a file that
+    cannot be read or written where no stage said more (``Error: <file>: <reason>``)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -27,6 +28,10 @@ def friendly(func):
             return func(*args, **kwargs)
         except AssessError as exc:
             click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
             sys.exit(1)
 
     return wrapper
@@ -58,7 +63,7 @@ def cli():
     """Blinded photo assessment for clinical trials.
 
     \b
-    Coordinator:  init, randomize, audit-set, contact-sheet
+    Coordinator:  keygen, init, randomize, audit-set, contact-sheet
     Rater:        rate
     Coordinator:  status, verify, db init
     Statistician: score
@@ -96,20 +101,72 @@ def init(directory: Path):
                f"assess randomize --study {target} --images {directory} --out assignments")
 
 
+FINGERPRINT_HELP = ("The coordinator key's fingerprint as filed at randomization (XXXX-XXXX-XXXX-XXXX; "
+                    "or $ASSESS_FINGERPRINT): a set not signed by that key is refused.")
+
+
+def _check_seal(rater_dir: Path, key_dir: Path | None, fingerprint: str | None,
+                images: bool = True, show: bool = True):
+    """Verify the set against its seal; print what was checked (on stderr) unless ``show`` is
+    false (then :func:`_show_seal` prints it later)."""
+    from .seal import verify
+
+    if key_dir is None:
+        if fingerprint:
+            click.echo("Warning: --fingerprint is checked only with --key (the seal is in the key "
+                       "folder)", err=True)
+        return None
+    sealed = verify(rater_dir, key_dir, fingerprint=fingerprint, images=images)
+    if show:
+        _show_seal(sealed, err=True)
+    return sealed
+
+
+def _show_seal(sealed, err: bool = False) -> None:
+    click.echo(f"Seal: {sealed.describe()}", err=err)
+    for warning in sealed.warnings:
+        click.echo(f"Warning: {warning}", err=err)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@friendly
+def keygen(path: Path):
+    """Write a new coordinator signing key to PATH and print its fingerprint.
+
+    The key (Ed25519, mode 0600) signs the seal of every set made with
+    `assess randomize --signing-key PATH`. Keep it with the coordinator, outside assignments/ and
+    outside every rater and key folder, and file the fingerprint in the trial master file: the
+    statistician gives it to `assess score --fingerprint`. An existing file is never overwritten.
+
+    Example:
+
+    \b
+        assess keygen ~/.assess/coordinator.key
+    """
+    from .seal import generate_key
+
+    fingerprint = generate_key(path)
+    click.echo(f"Wrote the signing key {path} (keep it secret, outside every set).")
+    click.echo(f"Fingerprint: {fingerprint}  (file it in the trial master file)")
+
+
 @cli.command("audit-set", context_settings=CONTEXT)
 @click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--key", "key_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The set's key folder: also search for participant ids, timepoints and file names "
                    "and compare file properties between timepoints.")
+@click.option("--fingerprint", envvar="ASSESS_FINGERPRINT", default=None, help=FINGERPRINT_HELP)
 @friendly
-def audit_set_command(rater_dir: Path, key_dir: Path | None):
+def audit_set_command(rater_dir: Path, key_dir: Path | None, fingerprint: str | None):
     """Check that a rater folder shows nothing but pixels.
 
     Every file is scanned: metadata of any kind in the images (own JPEG marker walk, plus exiftool
     when installed), data after the JPEG end marker, non-JPEG images, differing file times. With
     --key, also every participant id, timepoint name and source file name anywhere in any byte, and
     whether a file property (size, dimensions, encoding, worklist position, ...) separates the
-    timepoints (AUC table). Exit status 1 when anything is found, 0 when clean.
+    timepoints (AUC table), and every file of both folders against the seal key/seal.json and its
+    signature. Exit status 1 when anything is found, 0 when clean.
 
     Example:
 
@@ -118,6 +175,7 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None):
     """
     from .audit import audit_report
 
+    _check_seal(rater_dir, key_dir, fingerprint)
     report = audit_report(rater_dir, key_dir)
     if not report.exiftool:
         click.echo("note: exiftool not found; ran the built-in checks only", err=True)
@@ -182,15 +240,20 @@ def contact_sheet_command(rater_dir: Path, out: Path | None, columns: int):
               help="Seed for a reproducible set [default: blinding.seed, else a long random one].")
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV participant,timepoint,region,file[,view] instead of file names.")
+@click.option("--signing-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              envvar="ASSESS_SIGNING_KEY",
+              help="The coordinator's key from `assess keygen` (or $ASSESS_SIGNING_KEY): signs the "
+                   "seal of the set. Without it the set is sealed but not signed.")
 @friendly
 def randomize(study_file: Path, images_dir: Path, out_dir: Path, set_id: str | None,
-              seed: int | None, manifest: Path | None):
+              seed: int | None, manifest: Path | None, signing_key: Path | None):
     """De-identify, code and shuffle a study's photos into a blinded set.
 
     Checks every photo first (counts per region and timepoint, then one error naming every
     file that cannot be used), writes OUT/<set-id>/rater (photos with nothing but pixels under
     random codes, one shuffled worklist per rater, set.json) and OUT/<set-id>/key (key.csv,
-    seed.txt, access.csv), audits the rater folder for leaks and only then moves the set into
+    seed.txt, access.csv, study.toml, and seal.json: the sha256 of every file of both folders,
+    signed with --signing-key), audits the rater folder for leaks and only then moves the set into
     place: on any error nothing is left behind. Photos are named
     <participant>_<timepoint>_<region>[_<view>].<ext>, or listed in --manifest.
 
@@ -198,13 +261,16 @@ def randomize(study_file: Path, images_dir: Path, out_dir: Path, set_id: str | N
 
     \b
         assess randomize --study images/NCT06217627/study.toml \\
-            --images images/NCT06217627 --out assignments
+            --images images/NCT06217627 --out assignments \\
+            --signing-key ~/.assess/coordinator.key
     """
     from .blind import randomize as build
     from .ingest import format_counts
+    from .seal import load_signing_key
     from .study import load_study
 
     study = load_study(study_file)
+    key = load_signing_key(signing_key) if signing_key is not None else None
     shown: list[str] = []
 
     def announce(inventory) -> None:
@@ -216,10 +282,20 @@ def randomize(study_file: Path, images_dir: Path, out_dir: Path, set_id: str | N
 
     with _ProgressBar("De-identifying") as bar:
         made = build(study, images_dir, out_dir, set_id=set_id, seed=seed, manifest=manifest,
-                     progress=bar, announce=announce)
+                     progress=bar, announce=announce, signing_key=key)
     for warning in made.warnings[len(shown):]:
         click.echo(f"Warning: {warning}")
     click.echo(_set_summary(made))
+    click.echo(_seal_line(made))
+
+
+def _seal_line(made) -> str:
+    if made.fingerprint:
+        return (f"Sealed and signed: coordinator key fingerprint {made.fingerprint} — file it in the "
+                "trial master file; the statistician checks it with assess score --fingerprint.")
+    return ("Warning: sealed but not signed (no --signing-key): the seal in key/seal.json catches "
+            "changed files, but whoever can write the key folder could rewrite it; make a key "
+            "with `assess keygen PATH` and pass --signing-key PATH.")
 
 
 def _set_summary(made) -> str:
@@ -331,6 +407,7 @@ def demo(images_dir: Path, out_dir: Path, host: str, port: int, no_serve: bool,
 
 
 def _check_port(host: str, port: int) -> None:
+    import errno
     import os
     import socket
 
@@ -342,9 +419,16 @@ def _check_port(host: str, port: int) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
-            raise AssessError(f"port {port} on {host} is in use (another app running?); "
-                              f"stop it or give another --port") from None
+        except socket.gaierror:
+            raise AssessError(f"--host {host}: not an address or name this machine knows; give "
+                              "one such as 127.0.0.1 (this machine only) or 0.0.0.0") from None
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise AssessError(f"port {port} on {host} is in use (another app running?); "
+                                  f"stop it or give another --port") from None
+            raise AssessError(f"--host {host} --port {port}: cannot listen there "
+                              f"({exc.strerror}); give an address of this machine such as "
+                              "127.0.0.1 or 0.0.0.0") from None
 
 
 # --------------------------------------------------------------------------- rater
@@ -379,6 +463,7 @@ def rate(rater_dir: Path, db: Path | str | None, host: str, port: int, sso_rater
 
     rater_set = rating.load_rater_set(rater_dir)
     db = db if db is not None else rating.default_db(rater_set)
+    _check_port(host, port)
     click.echo(f"Ratings database: {db}", err=True)
     rating.serve(rater_dir, db=db, host=host, port=port, sso_raters=sso_raters)
 
@@ -389,13 +474,17 @@ def rate(rater_dir: Path, db: Path | str | None, host: str, port: int, sso_rater
               help=DB_HELP + " [default: results/<set-id>/ratings.sqlite].")
 @click.option("--key", "key_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The set's key folder, to count the disguised repeats rated (read only when given).")
+@click.option("--fingerprint", envvar="ASSESS_FINGERPRINT", default=None, help=FINGERPRINT_HELP)
 @friendly
-def status(rater_dir: Path, db: Path | str | None, key_dir: Path | None):
+def status(rater_dir: Path, db: Path | str | None, key_dir: Path | None,
+           fingerprint: str | None):
     """Show each rater's progress on the set in RATER_DIR; never a score.
 
     Per rater: items rated of the worklist, cannot-assess answers, disguised repeats rated
     (only with --key: the rater folder does not say which items are repeats), time spent on the
-    photos, and whether the worklist is submitted and locked.
+    photos, whether the worklist is submitted and locked, and refused sign-in attempts under the
+    rater's id (wrong access code, or tried again during the wait that follows). With --key, both
+    folders are checked against the seal key/seal.json and its signature first.
 
     Example:
 
@@ -404,7 +493,17 @@ def status(rater_dir: Path, db: Path | str | None, key_dir: Path | None):
     """
     from . import rate as rating
 
-    click.echo(rating.format_status(rating.status(rater_dir, db=db, key_dir=key_dir)))
+    sealed = _check_seal(rater_dir, key_dir, fingerprint, images=False, show=False)
+    rows = rating.status(rater_dir, db=db, key_dir=key_dir)
+    if db is not None and isinstance(db, Path) and not db.exists():  # a mistyped --db shows none
+        click.echo(f"note: {db} does not exist (yet): no rating has been saved there; is it the "
+                   "file `assess rate` writes?", err=True)
+    click.echo(rating.format_status(rows))
+    others = rating.other_sign_in_failures(rater_dir, db=db)
+    if others:
+        click.echo(f"Refused sign-in attempts under ids that are no rater of this set: {others}")
+    if sealed is not None:
+        _show_seal(sealed)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -498,7 +597,7 @@ def db_init(url, app_role: str | None):
 
 @cli.command("score", context_settings=CONTEXT)
 @click.option("--rater-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="The set's rater/ folder (set.json, worklists/).")
+              help="The set's rater/ folder, complete (set.json, worklists/, images/).")
 @click.option("--key", "key_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The set's key/ folder (key.csv), kept by the coordinator.")
 @click.option("--db", type=Database(), default=None,
@@ -512,13 +611,17 @@ def db_init(url, app_role: str | None):
               help="Folder for the results; existing results are never overwritten.")
 @click.option("--allow-unlocked", is_flag=True,
               help="Score although a worklist is not locked yet (interim look; a warning says so).")
+@click.option("--fingerprint", envvar="ASSESS_FINGERPRINT", default=None, help=FINGERPRINT_HELP)
 @friendly
 def score_command(rater_dir: Path, key_dir: Path, db: Path | str | None, ratings: Path | None,
-                  participants: Path | None, out: Path, allow_unlocked: bool):
+                  participants: Path | None, out: Path, allow_unlocked: bool,
+                  fingerprint: str | None):
     """Unblind the ratings, check their integrity and write the trial's tables and report.
 
-    Refuses when the key does not match the seal in the rater folder, when the ratings database
-    fails its integrity check (see assess verify), when key and rater folder belong to different sets, when a rated code is not in the key or not in that rater's
+    Refuses when a file of the key or rater folder differs from, is missing from or is extra to
+    the seal key/seal.json, when its signature fails or is not by the key of --fingerprint, when
+    the ratings database fails its integrity check (see assess verify), when the key does not
+    match the key_sha256 in set.json, when key and rater folder belong to different sets, when a rated code is not in the key or not in that rater's
     worklist, or when a worklist is not locked (unless --allow-unlocked). Warns about unrated
     items, participants with a missing timepoint and ratings "cannot assess".
 
@@ -536,9 +639,11 @@ def score_command(rater_dir: Path, key_dir: Path, db: Path | str | None, ratings
 
     with click.progressbar(length=len(STEPS), label="Scoring", file=sys.stderr) as bar:
         result = score(rater_dir, key_dir, out, db=db, ratings=ratings, participants=participants,
-                       allow_unlocked=allow_unlocked, progress=lambda step: bar.update(1))
+                       allow_unlocked=allow_unlocked, progress=lambda step: bar.update(1),
+                       fingerprint=fingerprint)
     u = result.analysis.unblinded
     c = u.counts
+    _show_seal(u.sealed)
     click.echo(f"Checked: key.csv matches the seal in set.json; {c['ratings']:,} ratings by "
                f"{c['raters']} rater(s) of {c['participants']:,} participants in "
                f"{len(u.arms)} arm(s) unblinded.")

@@ -29,6 +29,7 @@ import hashlib
 import io
 import os
 import threading
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from .errors import AssessError
 
 __all__ = [
     "DeidError",
+    "OutputError",
     "Probe",
     "Spec",
     "Result",
@@ -96,6 +98,20 @@ _FULL_DECODES = threading.BoundedSemaphore(2)  # full-size decodes in probe(full
 _WORKER_GATE = None  # in pool workers: a semaphore shared by all workers for full-size decodes
 _GATE_TIMEOUT = 600.0  # seconds; a worker never waits forever for a crashed sibling
 _GATE_PIXELS = 8_000_000  # decodes larger than this (after DCT scaling) take the gate
+
+
+class OutputError(AssessError):
+    """A de-identified copy cannot be written (a full disk, a read-only folder): the output
+    folder is at fault, not the photo. ``reason`` is the system's word for it, ``path`` the file,
+    ``errno`` the error number (``errno.ENOSPC`` for a full disk).
+    """
+
+    def __init__(self, reason: str, path: str, errno: int | None = None):
+        super().__init__(reason, path, errno)
+        self.reason, self.path, self.errno = reason, path, errno
+
+    def __str__(self) -> str:
+        return f"{self.path}: cannot write the de-identified copy ({self.reason})"
 
 
 class DeidError(AssessError):
@@ -515,9 +531,12 @@ def encode_jpeg(img: Image.Image, quality: int) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as fh:
-        fh.write(data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise OutputError(exc.strerror or str(exc), str(path), exc.errno) from None
     return hashlib.sha256(data).hexdigest()
 
 
@@ -716,6 +735,36 @@ def _glibc(name: str) -> Callable | None:
         return None
 
 
+PARENT_CHECK_SECONDS = 0.5
+"""How often a worker checks that the process that started it still runs."""
+
+
+def end_with_parent(parent: int) -> None:
+    """End this process as soon as ``parent`` (the process that started it) ends, killed included.
+
+    A worker waits for photos on a pipe that it holds open itself, so a parent killed outright
+    (SIGKILL, the out-of-memory killer) would leave it blocked forever. On Linux the kernel ends it
+    with the parent's thread that started it (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon
+    thread also checks every :data:`PARENT_CHECK_SECONDS` that the parent is still its parent and
+    ends the process otherwise. A parent already gone ends it at once.
+    """
+    prctl = _glibc("prctl")
+    if prctl is not None:
+        import signal
+
+        prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # gone before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_SECONDS)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="assess-parent-watch", daemon=True).start()
+
+
 def share_one_heap() -> None:
     """Make every thread of this process allocate from one C heap (glibc's ``M_ARENA_MAX = 1``).
 
@@ -734,8 +783,10 @@ def share_one_heap() -> None:
         mallopt(-8, 1)  # M_ARENA_MAX
 
 
-def _init_worker(gate) -> None:
+def _init_worker(gate, parent: int | None = None) -> None:
     global _WORKER_GATE, _TRIM_HEAP
+    if parent is not None:
+        end_with_parent(parent)
     _WORKER_GATE = gate
     _TRIM_HEAP = _heap_trimmer()
     share_one_heap()  # libheif's decoding threads: the worker's memory stays flat
@@ -784,6 +835,8 @@ def _job(job: tuple[Path, Path, Path, Spec]) -> tuple[bool, object]:
 def _job_inner(job: tuple[Path, Path, Path, Spec]) -> tuple[bool, object]:
     try:
         return True, prepare_file(*job)
+    except OutputError:
+        raise  # the output folder, not the photo: the whole batch stops
     except DeidError as exc:
         return False, str(exc)
     except MemoryError:
@@ -846,7 +899,9 @@ class Workers:
     stops them at the end, dropping photos not started yet if the block fails.
 
     With one worker (``workers=1`` or a one-core machine) no process is started and
-    :func:`prepare_files` works in the calling process.
+    :func:`prepare_files` works in the calling process. The workers end with this process even
+    when it is killed outright (:func:`end_with_parent`); on Linux also with the thread that made
+    the pool, so make it in a thread that outlives it.
     """
 
     def __init__(self, workers: int | None = None) -> None:
@@ -858,7 +913,8 @@ class Workers:
             # the pool hangs once more than workers x limit jobs are queued (CPython gh-115634)
             gate = ctx.BoundedSemaphore(1)
             self.executor = ProcessPoolExecutor(max_workers=self.size, mp_context=ctx,
-                                                initializer=_init_worker, initargs=(gate,))
+                                                initializer=_init_worker,
+                                                initargs=(gate, os.getpid()))
             for _ in range(self.size):  # workers are started on demand: one per job submitted
                 self.executor.submit(_ready)
 
@@ -895,6 +951,8 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
     DeidError
         once, after every photo has been tried, listing every failing file and why. Files already
         written for other photos are left for the caller (who builds the set aside) to discard.
+    OutputError
+        at once when a copy cannot be written (a full disk): the photos not started are dropped.
     """
     jobs = list(jobs)
     if not jobs:
@@ -921,6 +979,8 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
             i = futures[fut]
             try:
                 ok, value = fut.result()
+            except OutputError:
+                raise
             except Exception as exc:  # a worker died (e.g. killed for memory)
                 ok, value = False, f"{jobs[i][0]}: the worker processing it stopped ({exc}); retry"
             yield i, ok, value

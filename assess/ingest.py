@@ -22,7 +22,6 @@ True
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from collections import defaultdict
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from .csvfile import read_table
 from .errors import AssessError
 from .study import Study
 
@@ -244,7 +244,7 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
                                  "once"))
         candidates = unique
         listed = {os.path.normpath(c[4]) for c in candidates}
-        unlisted = sorted(e.name for e in _entries(images_dir) if e.is_file()
+        unlisted = sorted(e.name for e in _entries(images_dir) if _file_like(e)
                           and e.name.lower().endswith(EXTENSIONS) and e.name not in listed)
         if unlisted:
             warnings.append(f"{len(unlisted)} photo file(s) in {images_dir} are not in the manifest "
@@ -438,26 +438,19 @@ def _entries(folder: Path) -> list[os.DirEntry]:
         raise IngestError(f"{folder}: cannot list the folder ({exc.strerror})") from None
 
 
-def _read_manifest(path: Path) -> list[tuple[int, dict[str, str]]]:
+def _file_like(entry: os.DirEntry) -> bool:
+    """A file, or a link that cannot be followed (a loop): named, never a traceback."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = [h.strip().lower() for h in (reader.fieldnames or [])]
-            missing = [c for c in MANIFEST_COLUMNS if c not in header]
-            if missing:
-                raise IngestError(f"{path}: columns {', '.join(missing)} missing; the manifest needs "
-                                  "a header participant,timepoint,region,file[,view]")
-            reader.fieldnames = header
-            rows = []
-            for row in reader:
-                if not any((v or "").strip() for k, v in row.items() if k is not None):
-                    continue
-                rows.append((reader.line_num, {k: (v or "") for k, v in row.items() if k}))
-            return rows
-    except FileNotFoundError:
-        raise IngestError(f"{path}: no such manifest file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise IngestError(f"{path}: cannot read the manifest ({exc}); save it as UTF-8 CSV") from None
+        return entry.is_file()
+    except OSError:
+        return True
+
+
+def _read_manifest(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """``(line, row)`` of each photo listed; any other column is allowed and left unread."""
+    table = read_table(path, MANIFEST_COLUMNS, error=IngestError, fold_case=True,
+                       what="manifest")
+    return list(table.records())
 
 
 def _inside(root: Path, images_dir: Path, rel: str) -> tuple[Path | None, str]:

@@ -30,12 +30,16 @@ import re
 import statistics
 import sys
 import tempfile
+import threading
+import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
 from . import store
+from .csvfile import parse_table, read_table
 from .errors import AssessError
 from .study import NAME_RE, Scale
 
@@ -47,12 +51,21 @@ __all__ = [
     "RateError",
     "SignatureError",
     "recent_sign_in",
+    "TooSoonError",
+    "OnScreen",
+    "DEFAULT_MIN_VIEW_MS",
+    "TOO_SOON_HINT",
+    "check_seen",
     "Item",
     "RaterSet",
     "Progress",
     "RaterStatus",
     "load_rater_set",
     "check_access",
+    "SignIn",
+    "sign_in",
+    "backoff_seconds",
+    "client_of",
     "default_db",
     "Worklist",
     "first_unrated",
@@ -63,7 +76,9 @@ __all__ = [
     "format_status",
     "verify",
     "format_chains",
+    "other_sign_in_failures",
     "serve",
+    "neutral_script_path",
     "streamlit_flags",
     "load_sso_raters",
 ]
@@ -132,6 +147,55 @@ def recent_sign_in(claims: Mapping[str, object], now: float,
     except (TypeError, ValueError):
         return False
 
+class TooSoonError(RateError):
+    """An answer for a photo that was not on screen, or not on screen long enough, to be seen."""
+
+
+#: How long a photo must be on screen before it can be rated, for sets that do not say
+#: (``set.json`` written before the study file had ``[rating] min_view_ms``).
+DEFAULT_MIN_VIEW_MS = 400
+#: What the rater reads when a press comes too soon (the app and the page's key guard).
+TOO_SOON_HINT = "Too fast — look at the photo first"
+
+
+@dataclass(frozen=True)
+class OnScreen:
+    """The item the rater's screen shows and since when (``time.monotonic()`` seconds).
+
+    ``since`` is taken when the server starts drawing the item, before its photo is sent, so the
+    time the photo has really been in front of the rater is never longer than ``now - since``.
+    """
+
+    item: str
+    since: float
+
+
+def check_seen(item: str, on_screen: OnScreen | None, min_view_ms: int,
+               now: float | None = None) -> None:
+    """Refuse an answer for ``item`` unless it is the item on screen, shown ``min_view_ms`` ago.
+
+    An answer carrying another item than the one on screen (a press meant for the photo before,
+    arriving after the screen moved on) and an answer that comes sooner than ``min_view_ms``
+    after the item was put on screen raise :class:`TooSoonError`; nothing is saved.
+
+    >>> check_seen("AAA-AAAA", OnScreen("AAA-AAAA", 10.0), 400, now=10.5)
+    >>> check_seen("AAA-AAAA", OnScreen("AAA-AAAA", 10.0), 400, now=10.12)
+    Traceback (most recent call last):
+    ...
+    assess.rate.TooSoonError: AAA-AAAA: answered 120 ms after it was shown (at least 400 ms)
+    >>> check_seen("AAA-AAAA", OnScreen("CCC-CCCC", 1.0), 400, now=10.0)
+    Traceback (most recent call last):
+    ...
+    assess.rate.TooSoonError: AAA-AAAA: not on screen (CCC-CCCC is)
+    """
+    if on_screen is None or on_screen.item != item:
+        shown = on_screen.item if on_screen is not None else "nothing"
+        raise TooSoonError(f"{item}: not on screen ({shown} is)")
+    elapsed_ms = 1000 * ((time.monotonic() if now is None else now) - on_screen.since)
+    if elapsed_ms < min_view_ms:
+        raise TooSoonError(f"{item}: answered {elapsed_ms:.0f} ms after it was shown "
+                           f"(at least {min_view_ms} ms)")
+
 
 @dataclass(frozen=True)
 class Item:
@@ -155,6 +219,8 @@ class RaterSet:
     counts: Mapping[str, int]
     raters: Mapping[str, Mapping[str, object]]
     references: Mapping[str, Mapping[int, Path]] = field(default_factory=dict)
+    #: How long a photo must have been on screen before it can be rated (``set.json`` ``rating``).
+    min_view_ms: int = DEFAULT_MIN_VIEW_MS
 
     def worklist(self, rater: str) -> "Worklist":
         """The rater's worklist (``worklists/<rater>.json``), checked against the set."""
@@ -225,7 +291,19 @@ def load_rater_set(rater_dir: str | Path) -> RaterSet:
                 raise _fail(path, f"references.{sid}: {value!r} is not a level value") from None
     counts = {k: v for k, v in (data.get("counts") or {}).items() if isinstance(v, int)}
     return RaterSet(root=root.resolve(), set_id=set_id, presentation=presentation, scales=scales,
-                    counts=counts, raters=raters, references=references)
+                    counts=counts, raters=raters, references=references,
+                    min_view_ms=_min_view_ms(path, data.get("rating")))
+
+
+def _min_view_ms(path: Path, rating: object) -> int:
+    """``rating.min_view_ms`` of ``set.json``; sets written before it existed get the default."""
+    if rating is None:
+        return DEFAULT_MIN_VIEW_MS
+    value = rating.get("min_view_ms", DEFAULT_MIN_VIEW_MS) if isinstance(rating, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
+        raise _fail(path, f"rating.min_view_ms: must be a whole number of milliseconds from 0 to "
+                    f"10000, not {value!r}; copy the rater folder again")
+    return value
 
 
 def _is_hex(value: object) -> bool:
@@ -252,6 +330,101 @@ def check_access(rater_set: RaterSet, rater: str, code: str) -> bool:
     expected = entry["hash"] if entry else "0" * 64
     given = hashlib.pbkdf2_hmac("sha256", str(code).strip().encode(), salt, PBKDF2_ITERATIONS).hex()
     return hmac.compare_digest(given, str(expected)) and entry is not None
+
+
+#: Wrong attempts (per rater id, and per client) that are checked without any wait.
+FREE_ATTEMPTS = 3
+#: The longest wait after wrong attempts: a rater is never kept out longer than this.
+MAX_WAIT_SECONDS = 60
+#: Wrong attempts older than this no longer count.
+FAILURE_WINDOW = timedelta(minutes=15)
+#: One access-code check at a time in a server: a flood of attempts costs at most one core.
+_HASHING = threading.Lock()
+
+
+def backoff_seconds(failures: int) -> float:
+    """How long to wait after the latest of ``failures`` wrong attempts before the next check.
+
+    >>> [backoff_seconds(n) for n in (0, 2, 3, 4, 5, 6, 7, 8, 20)]
+    [0, 0, 2, 4, 8, 16, 32, 60, 60]
+    """
+    if failures < FREE_ATTEMPTS:
+        return 0
+    return min(MAX_WAIT_SECONDS, 2 ** (failures - FREE_ATTEMPTS + 1))
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in attempt.
+
+    ``ok``: signed in. ``checked``: the code was checked (``False`` when refused unchecked during
+    a wait). ``wait_seconds``: how long until the next attempt will be checked.
+    """
+
+    ok: bool
+    checked: bool = True
+    wait_seconds: float = 0.0
+
+
+def _wait_left(times: list[str], now: datetime) -> float:
+    if not times:
+        return 0.0
+    last = datetime.fromisoformat(times[-1].replace("Z", "+00:00"))
+    return max(0.0, backoff_seconds(len(times)) - (now - last).total_seconds())
+
+
+def sign_in(rater_set: RaterSet, db_path: str | Path, rater: str, code: str, client: str,
+            now: datetime | None = None) -> SignIn:
+    """Check a sign-in attempt with the back-off of earlier wrong ones, and log it.
+
+    After :data:`FREE_ATTEMPTS` wrong attempts for a rater id, or from a client, since its last
+    successful sign-in, the next is refused unchecked (no hashing, so a flood costs little) until
+    :func:`backoff_seconds` have passed since the latest wrong one: 2 s, 4 s, ... up to
+    :data:`MAX_WAIT_SECONDS`. Refused attempts do not lengthen the wait. Every attempt goes to the
+    ``access_log`` table (:func:`assess.store.log_access`). An unknown rater id is treated as a
+    known one, so the answers do not say whether an id exists.
+    """
+    now = now or datetime.now(timezone.utc)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as the log keeps times
+    rater = (rater or "").strip() if isinstance(rater, str) else ""
+    client = client or "unknown"
+    set_id = rater_set.set_id
+    with closing(store.connect(db_path)) as conn:
+
+        def wait_left() -> float:
+            since = _iso(now - FAILURE_WINDOW)
+            return max(_wait_left(store.failed_access_times(conn, set_id, since, rater=rater), now),
+                       _wait_left(store.failed_access_times(conn, set_id, since, client=client), now))
+
+        wait = wait_left()
+        if wait > 0:
+            store.log_access(conn, set_id, rater, client, "throttled", at=_iso(now))
+            return SignIn(False, checked=False, wait_seconds=wait)
+        with _HASHING:
+            ok = check_access(rater_set, rater, code)
+        store.log_access(conn, set_id, rater, client, "ok" if ok else "wrong", at=_iso(now))
+        return SignIn(True) if ok else SignIn(False, wait_seconds=wait_left())
+
+
+def client_of(ip_address: str | None, forwarded_for: str | None) -> str:
+    """Who a sign-in attempt comes from, for the per-client wait and the log.
+
+    The address the server sees (``st.context.ip_address``). Streamlit gives none for the
+    server's own machine: that is a browser on it, or a reverse proxy on it, whose
+    ``X-Forwarded-For`` then names the client (the last address, the one the proxy added).
+
+    >>> client_of("10.1.2.3", "6.6.6.6"), client_of(None, "6.6.6.6, 10.1.2.3"), client_of(None, None)
+    ('10.1.2.3', '10.1.2.3', 'local')
+    """
+    if isinstance(ip_address, str) and ip_address:
+        return ip_address[:64]
+    last = (forwarded_for if isinstance(forwarded_for, str) else "").split(",")[-1].strip()
+    return last[:64] if last else "local"
+
+
+def _iso(when: datetime) -> str:
+    """``when`` as :func:`assess.store.utc_now` writes times (ISO 8601 UTC, milliseconds)."""
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def default_db(rater_set: RaterSet, cwd: str | Path | None = None) -> Path:
@@ -429,9 +602,18 @@ class Worklist:
     def save(self, db_path: str | Path, item: str, *, score: int | None = None,
              better: str | None = None, first: str | None = None, cannot_assess: str | None = None,
              comment: str | None = None, change_reason: str | None = None,
-             shown_at: str | None = None, seconds: float | None = None) -> store.Event:
-        """Save one answer of this rater for one of their items; committed when this returns."""
+             shown_at: str | None = None, seconds: float | None = None,
+             on_screen: OnScreen | None | object = ...) -> store.Event:
+        """Save one answer of this rater for one of their items; committed when this returns.
+
+        The app passes ``on_screen`` (what the rater's screen shows): the answer is then taken only
+        for the item on screen, once it has been shown the set's ``min_view_ms``
+        (:func:`check_seen`, :class:`TooSoonError`). Left out, the answer is not timed (answers
+        entered by a program).
+        """
         it = self._check_item(item)
+        if on_screen is not ...:
+            check_seen(item, on_screen, self.set.min_view_ms)
         if score is not None:
             if it.kind != "single":
                 raise RateError(f"{item} is a pair: answer which looks better and which came first")
@@ -494,6 +676,8 @@ class RaterStatus:
     repeats: int | None
     seconds: float
     locked_at: str | None
+    #: Sign-in attempts under this rater's id that were refused (wrong code, or during a wait).
+    failed_sign_ins: int = 0
 
 
 def status(rater_dir: str | Path, db: str | Path | None = None,
@@ -512,11 +696,12 @@ def status(rater_dir: str | Path, db: str | Path | None = None,
         current = store.current_ratings(db)
         events = store.all_events(db)
         locked = store.locks(db, rs.set_id)
+        failures = store.sign_in_failures(db, rs.set_id)
         current = current[current["set_id"] == rs.set_id]
         events = events[events["set_id"] == rs.set_id]
     else:
         current = events = None
-        locked = {}
+        locked, failures = {}, {}
     out = []
     for rater in rs.raters:
         wl = rs.worklist(rater)
@@ -534,13 +719,21 @@ def status(rater_dir: str | Path, db: str | Path | None = None,
             mine_repeats = codes & repeat_codes
             repeats, repeats_done = len(mine_repeats), len(mine_repeats & rated)
         out.append(RaterStatus(rater, len(rated), len(codes), cannot, repeats_done, repeats,
-                               seconds, locked.get(rater)))
+                               seconds, locked.get(rater), failures.get(rater, 0)))
     return out
 
 
-def _repeat_codes(rs: RaterSet, key_dir: str | Path) -> set[str]:
-    import csv
+def other_sign_in_failures(rater_dir: str | Path, db: str | Path | None = None) -> int:
+    """Refused sign-in attempts under ids that are no rater of the set (read-only)."""
+    rs = load_rater_set(rater_dir)
+    db = store.location(db) if db is not None else default_db(rs)
+    if not store.exists(db):
+        return 0
+    return sum(n for rater, n in store.sign_in_failures(db, rs.set_id).items()
+               if rater not in rs.raters)
 
+
+def _repeat_codes(rs: RaterSet, key_dir: str | Path) -> set[str]:
     key_csv = Path(key_dir) / "key.csv"
     try:
         raw = key_csv.read_bytes()
@@ -551,27 +744,27 @@ def _repeat_codes(rs: RaterSet, key_dir: str | Path) -> set[str]:
     if sealed and hashlib.sha256(raw).hexdigest() != sealed:
         raise RateError(f"{key_csv}: does not match the checksum sealed in set.json; "
                         "is it the key of this set?")
-    repeats = set()
-    for row in csv.DictReader(raw.decode("utf-8").splitlines()):
-        if (row.get("repeat_of") or "").strip():
-            repeats.add((row.get("pair") or "").strip() or row["code"])
-    return repeats
+    table = parse_table(raw, key_csv, ("code", "repeat_of", "pair"), error=RateError,
+                        what="key", written_safe=True)
+    return {row["pair"].strip() or row["code"] for _, row in table.records()
+            if row["repeat_of"].strip()}
 
 
 def format_status(rows: list[RaterStatus]) -> str:
     """A plain table for the terminal.
 
-    >>> print(format_status([RaterStatus("derm1", 3, 10, 1, None, None, 95.0, None)]))
-    rater  rated  cannot assess  repeats done  time spent  locked
-    derm1  3/10   1              needs --key   1 min 35 s  no
+    >>> print(format_status([RaterStatus("derm1", 3, 10, 1, None, None, 95.0, None, 4)]))
+    rater  rated  cannot assess  repeats done  time spent  locked  failed sign-ins
+    derm1  3/10   1              needs --key   1 min 35 s  no      4
     """
-    header = ("rater", "rated", "cannot assess", "repeats done", "time spent", "locked")
+    header = ("rater", "rated", "cannot assess", "repeats done", "time spent", "locked",
+              "failed sign-ins")
     lines = [header]
     for r in rows:
         repeats = "needs --key" if r.repeats is None else f"{r.repeats_done}/{r.repeats}"
         locked = f"yes, {r.locked_at[:16].replace('T', ' ')} UTC" if r.locked_at else "no"
         lines.append((r.rater, f"{r.rated}/{r.items}", str(r.cannot_assess), repeats,
-                      format_duration(r.seconds), locked))
+                      format_duration(r.seconds), locked, str(r.failed_sign_ins)))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
                      for line in lines)
@@ -648,18 +841,13 @@ def load_sso_raters(path: str | Path, rater_set: RaterSet) -> dict[str, str]:
     identity provider reports for the person (``st.user.email``), ``rater`` a rater id of the set.
     Returns account (lower case) → rater id. An account may rate as one rater only.
     """
-    import csv
-
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise RateError(f"{path}: cannot read the list of accounts ({exc.strerror})") from None
-    rows = list(csv.DictReader(text.splitlines()))
-    if not rows or not {"account", "rater"} <= set(rows[0]):
+    table = read_table(path, ("account", "rater"), error=RateError, fold_case=True,
+                       what="list of accounts")
+    if not table.rows:
         raise RateError(f"{path}: needs the columns account,rater (one row per person)")
     out: dict[str, str] = {}
-    for n, row in enumerate(rows, start=2):
+    for n, row in table.records():
         account = (row["account"] or "").strip().lower()
         rater = (row["rater"] or "").strip()
         if not account or rater not in rater_set.raters:
@@ -747,6 +935,33 @@ def sweep_run_dirs(parent: str | Path | None = None) -> list[Path]:
     return removed
 
 
+@contextmanager
+def neutral_script_path(script: str | Path) -> Iterator[str]:
+    """A path to the app script that says nothing about the server, for as long as it is open.
+
+    Streamlit sends the main script's path to every browser (``new_session.main_script_path``).
+    The per-run folder's own path names the temporary folder, the server's process id and, where
+    the temporary folder is in a home folder, the user. Where the system offers ``/dev/fd`` (Linux),
+    the script is reached through a handle on its folder instead: ``/dev/fd/<n>/app.py``, which
+    names only a small handle number. Elsewhere the script's own path is given.
+    """
+    script = Path(script)
+    try:
+        fd = os.open(script.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        yield str(script)
+        return
+    try:
+        neutral = f"/dev/fd/{fd}/{script.name}"
+        try:
+            usable = os.path.samefile(neutral, script)
+        except OSError:
+            usable = False
+        yield neutral if usable else str(script)
+    finally:
+        os.close(fd)
+
+
 def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.0.0.1",
           port: int = 8501, sso_raters: str | Path | None = None) -> None:
     """Serve the rating app for a rater folder until interrupted (blocks).
@@ -773,14 +988,14 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
     sys.setswitchinterval(0.001)
     sweep_run_dirs()
     with closing(store.connect(db)), \
-            tempfile.TemporaryDirectory(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-") as run_dir:
-        script = prepare_run_dir(rs, run_dir)
+            tempfile.TemporaryDirectory(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-") as run_dir, \
+            neutral_script_path(prepare_run_dir(rs, run_dir)) as script:
         os.environ[ENV_RATER_DIR] = str(rs.root)
         os.environ[ENV_DB] = str(db if store.is_url(db) else db.resolve())
         if sso_raters is not None:
             os.environ[ENV_SSO] = str(Path(sso_raters).resolve())
         try:
-            stcli.main.main(args=["run", str(script), *streamlit_flags(host, port)],
+            stcli.main.main(args=["run", script, *streamlit_flags(host, port)],
                             prog_name="streamlit", standalone_mode=False)
         finally:
             for name in (ENV_RATER_DIR, ENV_DB, ENV_SSO):

@@ -30,6 +30,7 @@ __all__ = [
     "Region",
     "Normalize",
     "Blinding",
+    "Rating",
     "Study",
     "StudyError",
     "shipped_scales",
@@ -133,6 +134,17 @@ class Blinding:
 
 
 @dataclass(frozen=True)
+class Rating:
+    """How the rating app takes answers.
+
+    ``min_view_ms``: a photo must have finished loading and been on screen this long before an
+    answer for it is taken; a quicker press is refused with a hint.
+    """
+
+    min_view_ms: int = 400
+
+
+@dataclass(frozen=True)
 class Study:
     id: str
     title: str
@@ -141,6 +153,7 @@ class Study:
     scales: dict[str, Scale]
     blinding: Blinding = field(default_factory=Blinding)
     normalize: Normalize = field(default_factory=Normalize)
+    rating: Rating = field(default_factory=Rating)
     path: Path | None = None
     text: str = field(default="", repr=False, compare=False)  # the study file as written
 
@@ -234,7 +247,7 @@ def parse_study(text: str, path: Path | None = None) -> Study:
     def fail(field_name: str, message: str) -> StudyError:
         return StudyError(f"{where}: {field_name}: {message}")
 
-    known = {"study", "regions", "blinding", "normalize", "scales"}
+    known = {"study", "regions", "blinding", "normalize", "rating", "scales"}
     for key in data:
         if key not in known:
             raise fail(key, f"unknown section; expected one of {', '.join(sorted(known))}")
@@ -325,6 +338,8 @@ def parse_study(text: str, path: Path | None = None) -> Study:
         raise fail("normalize.fit", f"must be \"pad\" or \"crop\", not {fit!r}")
     normalize = Normalize(long_edge, display, quality, (int(m.group(1)), int(m.group(2))), fit)
 
+    rating = _parse_rating(data.get("rating", {}), fail)
+
     used = {r.scale for r in regions.values()}
     return Study(
         id=study_id.strip(),
@@ -334,9 +349,28 @@ def parse_study(text: str, path: Path | None = None) -> Study:
         scales={k: v for k, v in scales.items() if k in used},
         blinding=blinding,
         normalize=normalize,
+        rating=rating,
         path=path,
         text=text,
     )
+
+
+MIN_VIEW_MS_RANGE = (0, 10_000)
+
+
+def _parse_rating(raw: Any, fail) -> Rating:
+    """The ``[rating]`` section: ``min_view_ms`` (whole milliseconds, 0 to 10 000)."""
+    if not isinstance(raw, dict):
+        raise fail("[rating]", "must be a table")
+    for key in raw:
+        if key != "min_view_ms":
+            raise fail(f"rating.{key}", "unknown key; the only key is min_view_ms")
+    value = raw.get("min_view_ms", Rating.min_view_ms)
+    lo, hi = MIN_VIEW_MS_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise fail("rating.min_view_ms", f"must be a whole number of milliseconds from {lo} to "
+                   f"{hi}, not {value!r}")
+    return Rating(value)
 
 
 TEMPLATE = '''\
@@ -375,6 +409,9 @@ display_long_edge = 1600    # display copy, for fast paging
 quality = 90                # JPEG quality
 aspect = "4:3"              # canvas of every photo (turned to portrait where a region's photos mostly are)
 fit = "pad"                 # "pad" keeps every pixel on a neutral border; "crop" fills the canvas
+
+[rating]                    # how the rating app takes answers
+min_view_ms = 400           # a photo must be loaded and on screen this long before it can be rated
 
 # A study's own scale:
 # [scales.my-scale]

@@ -6,6 +6,7 @@ import csv
 import html
 import re
 from contextlib import closing
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -16,19 +17,36 @@ from assess import rate, store
 APP = str(rate.APP_SCRIPT)
 
 
+# The tests of what an answer does take it at once (no minimum time on the photo); the minimum
+# time is tested on its own below, on sets that ask for it.
 @pytest.fixture
 def env(make_rater_set, tmp_path, monkeypatch):
-    return _env(make_rater_set, tmp_path, monkeypatch, "single")
+    return _env(make_rater_set, tmp_path, monkeypatch, "single", 0)
 
 
 @pytest.fixture
 def pairs_env(make_rater_set, tmp_path, monkeypatch):
-    return _env(make_rater_set, tmp_path, monkeypatch, "pairs")
+    return _env(make_rater_set, tmp_path, monkeypatch, "pairs", 0)
 
 
-def _env(make_rater_set, tmp_path, monkeypatch, presentation):
+#: Long enough that a click right after a run surely comes sooner, even on a busy machine.
+TIMED_MS = 1500
+
+
+@pytest.fixture
+def timed_env(make_rater_set, tmp_path, monkeypatch):
+    return _env(make_rater_set, tmp_path, monkeypatch, "single", TIMED_MS)
+
+
+@pytest.fixture
+def timed_pairs_env(make_rater_set, tmp_path, monkeypatch):
+    return _env(make_rater_set, tmp_path, monkeypatch, "pairs", TIMED_MS)
+
+
+def _env(make_rater_set, tmp_path, monkeypatch, presentation, min_view_ms):
     rater_dir, key_dir, access = make_rater_set(raters=("derm1", "derm2"), participants=2,
-                                                presentation=presentation)
+                                                presentation=presentation,
+                                                min_view_ms=min_view_ms)
     db = tmp_path / "results" / "ratings.sqlite"
     monkeypatch.setenv(rate.ENV_RATER_DIR, str(rater_dir))
     monkeypatch.setenv(rate.ENV_DB, str(db))
@@ -87,6 +105,12 @@ def events(env):
     return store.all_events(env.db)
 
 
+def hints(at: AppTest) -> list[str]:
+    """The hints on the page (a press refused because it came too soon)."""
+    return [html.unescape(m.group(1)) for md in at.markdown
+            for m in re.finditer(r'class="assess-hint"[^>]*>([^<]*)<', md.value)]
+
+
 def page_text(at: AppTest) -> str:
     out = []
 
@@ -121,6 +145,22 @@ def test_a_wrong_code_is_refused_without_saying_whether_the_rater_exists(env, ra
     assert shown(at) is None
     assert [e.value for e in at.error] == [
         "Rater id or access code not recognised. Check the details you were given and try again."]
+
+
+def test_after_repeated_wrong_codes_the_page_says_to_wait_and_the_right_code_waits_too(env):
+    at = open_app()
+    for _ in range(3):
+        sign_in(at, "derm1", "WRONG-CODE")
+    assert "Wait 2 seconds first." in at.error[0].value
+    sign_in(at, "derm1", env.access["derm1"])  # at once: refused unchecked
+    assert shown(at) is None
+    assert len(at.error) == 1 and re.fullmatch(
+        r"Too many attempts that were not recognised\. Wait (2 seconds|1 second), then try again\.",
+        at.error[0].value)
+    time.sleep(2)
+    sign_in(at, "derm1", env.access["derm1"])
+    assert shown(at) == env.rs.worklist("derm1").items[0].item
+    assert store.sign_in_failures(env.db, env.rs.set_id) == {"derm1": 4}
 
 
 # ----------------------------------------------------------------------------- rating
@@ -420,3 +460,65 @@ def test_behind_single_sign_on_signing_needs_a_fresh_sign_in(sso_env):
     with closing(store.connect(sso_env.db)) as conn:
         sig = store.signature(conn, sso_env.rs.set_id, "derm1")
     assert (sig.auth_method, sig.account) == ("single sign-on", "dr.one@clinic.example")
+
+# ----------------------------------------------------------------------------- only what was seen
+
+
+def test_the_sets_minimum_time_on_the_photo_reaches_the_app(timed_env):
+    assert timed_env.rs.min_view_ms == TIMED_MS
+
+
+def test_a_rating_sooner_than_the_minimum_time_on_the_photo_is_refused_with_a_hint(timed_env):
+    env = timed_env
+    at = signed_in(env)
+    item = shown(at)
+    click(at, level_key(env, "derm1", item, 1))
+    assert not env.db.exists() or events(env).empty
+    assert shown(at) == item and progress_text(at) == "0 of 8 rated"
+    assert hints(at) == [rate.TOO_SOON_HINT]
+    time.sleep(TIMED_MS / 1000)
+    click(at, level_key(env, "derm1", item, 1))
+    df = events(env)
+    assert list(df["item"]) == [item]
+    assert df["seconds"][0] >= TIMED_MS / 1000  # the time on the photo is recorded as before
+    assert shown(at) != item and hints(at) == []
+
+
+def test_two_quick_ratings_rate_only_the_photo_that_was_on_screen_long_enough(timed_env):
+    env = timed_env
+    at = signed_in(env)
+    first = shown(at)
+    time.sleep(TIMED_MS / 1000)
+    click(at, level_key(env, "derm1", first, 0))
+    second = shown(at)
+    assert second != first
+    click(at, level_key(env, "derm1", second, 2))  # at once: the second photo was not seen
+    assert list(events(env)["item"]) == [first]
+    assert shown(at) == second and hints(at) == [rate.TOO_SOON_HINT]
+
+
+def test_going_back_to_a_photo_starts_its_minimum_time_again(timed_env):
+    env = timed_env
+    at = signed_in(env)
+    first = shown(at)
+    time.sleep(TIMED_MS / 1000)
+    click(at, level_key(env, "derm1", first, 0))
+    click(at, "nav-back")
+    assert shown(at) == first
+    click(at, level_key(env, "derm1", first, 3))
+    df = events(env)
+    assert list(df["revision"]) == [1] and hints(at) == [rate.TOO_SOON_HINT]
+
+
+def test_a_pair_question_answered_too_soon_is_not_kept(timed_pairs_env):
+    env = timed_pairs_env
+    at = signed_in(env)
+    item = shown(at)
+    click(at, "better-better_right")
+    assert hints(at) == [rate.TOO_SOON_HINT]
+    time.sleep(TIMED_MS / 1000)
+    click(at, "first-cannot_tell")  # the first question was refused: nothing is saved yet
+    assert (not env.db.exists() or events(env).empty) and shown(at) == item
+    click(at, "better-better_right")
+    df = events(env)
+    assert list(zip(df["item"], df["better"], df["first"])) == [(item, "better_right", "cannot_tell")]

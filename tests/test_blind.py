@@ -205,8 +205,8 @@ def test_default_set_id_is_the_study_id_and_date_and_never_an_existing_set(tmp_p
 
 def test_a_set_has_the_documented_layout(built):
     assert sorted(p.name for p in built.path.iterdir()) == ["key", "rater"]
-    assert sorted(p.name for p in built.key_dir.iterdir()) == ["access.csv", "key.csv", "seed.txt",
-                                                               "study.toml"]
+    assert sorted(p.name for p in built.key_dir.iterdir()) == ["access.csv", "key.csv", "seal.json",
+                                                               "seed.txt", "study.toml"]
     assert sorted(p.name for p in built.rater_dir.iterdir()) == ["images", "set.json", "worklists"]
     assert sorted(p.name for p in (built.rater_dir / "worklists").iterdir()) == ["derm1.json", "derm2.json"]
     rows = read_key(built.key_dir)
@@ -310,7 +310,11 @@ def test_the_same_seed_gives_the_same_set_except_the_access_codes(synth, built, 
     a, b = _tree(built.path), _tree(again.path)
     assert a.keys() == b.keys()
     differ = sorted(k for k in a if a[k] != b[k])
-    assert differ == ["key/access.csv", "rater/set.json"]
+    # the seal differs only through the sha256 of those two files
+    assert differ == ["key/access.csv", "key/seal.json", "rater/set.json"]
+    sa, sb = (json.loads(t["key/seal.json"]) for t in (a, b))
+    assert {k for k in sa["files"] if sa["files"][k] != sb["files"][k]} == {"key/access.csv",
+                                                                           "rater/set.json"}
     ja, jb = (json.loads(t["rater/set.json"]) for t in (a, b))
     ja.pop("raters"), jb.pop("raters")
     assert ja == jb

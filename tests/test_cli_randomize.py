@@ -44,7 +44,10 @@ def test_randomize_prints_the_counts_then_where_the_rater_folder_and_the_key_wen
         "      copy this folder, and only this folder, to the rater's machine\n"
         f"  Key:          {out / 'trial-a' / 'key'}\n"
         "      keep it with the coordinator, never with a rater: it unblinds the set\n"
-        f"Give each rater their access code from {out / 'trial-a' / 'key' / 'access.csv'}.\n")
+        f"Give each rater their access code from {out / 'trial-a' / 'key' / 'access.csv'}.\n"
+        "Warning: sealed but not signed (no --signing-key): the seal in key/seal.json catches "
+        "changed files, but whoever can write the key folder could rewrite it; make a key with "
+        "`assess keygen PATH` and pass --signing-key PATH.\n")
     assert "De-identifying" in result.stderr
     assert len(read_key(out / "trial-a" / "key")) == 20
 

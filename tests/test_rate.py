@@ -180,9 +180,9 @@ def test_status_prints_progress_per_rater_and_never_a_score(rater_set, tmp_path)
     code, out = _status_output(rs.root, "--db", str(db))
     assert code == 0
     assert out == (
-        "rater  rated  cannot assess  repeats done  time spent  locked\n"
-        "derm1  3/8    1              needs --key   2 min 00 s  no\n"
-        "derm2  0/8    0              needs --key   0 s         no\n")
+        "rater  rated  cannot assess  repeats done  time spent  locked  failed sign-ins\n"
+        "derm1  3/8    1              needs --key   2 min 00 s  no      0\n"
+        "derm2  0/8    0              needs --key   0 s         no      0\n")
 
 
 def test_status_shows_a_locked_worklist(rater_set, tmp_path):
@@ -222,7 +222,7 @@ def test_status_refuses_a_key_that_is_not_the_one_sealed_in_the_set(rater_set, t
         fh.write("ZZZ-ZZZZ,S9999,baseline,face,,S9999_baseline_face.jpg,,,,,\n")
     code, out = _status_output(rs.root, "--db", str(tmp_path / "r.sqlite"), "--key", str(key_dir))
     assert code == 1
-    assert "key.csv: does not match the checksum sealed in set.json" in out
+    assert f"{key_dir / 'key.csv'}: changed since the set was sealed" in out
 
 
 def test_status_before_any_rating_needs_no_database(rater_set, tmp_path):
@@ -319,3 +319,163 @@ def test_signing_checks_the_access_code_again_and_a_wrong_one_locks_nothing(make
     sig = wl.sign_and_lock(db, code=access["derm1"])
     assert (sig.signer, sig.auth_method) == ("derm1", "access code")
     assert wl.state(db).signature == sig
+
+# ------------------------------------------------------------------------------------ seen only
+
+
+def test_a_set_takes_ratings_after_400_ms_on_the_photo_unless_its_study_says_otherwise(
+        rater_set, make_rater_set):
+    rs, _, _ = rater_set
+    assert rs.min_view_ms == 400
+    assert json.loads((rs.root / "set.json").read_text())["rating"] == {"min_view_ms": 400}
+    own, _, _ = make_rater_set(name="slow", min_view_ms=900)
+    assert rate.load_rater_set(own).min_view_ms == 900
+
+
+def test_a_set_written_before_the_minimum_time_existed_gets_the_default(rater_set):
+    rs, _, _ = rater_set
+    data = json.loads((rs.root / "set.json").read_text())
+    del data["rating"]
+    (rs.root / "set.json").write_text(json.dumps(data))
+    assert rate.load_rater_set(rs.root).min_view_ms == rate.DEFAULT_MIN_VIEW_MS
+
+
+def test_a_broken_minimum_time_in_set_json_is_refused_naming_the_field(rater_set):
+    rs, _, _ = rater_set
+    data = json.loads((rs.root / "set.json").read_text())
+    data["rating"] = {"min_view_ms": "fast"}
+    (rs.root / "set.json").write_text(json.dumps(data))
+    with pytest.raises(rate.RateError, match=r"set\.json: rating\.min_view_ms"):
+        rate.load_rater_set(rs.root)
+
+
+def test_an_answer_for_an_item_not_on_screen_is_refused_and_saves_nothing(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    wl = rs.worklist("derm1")
+    db = tmp_path / "r.sqlite"
+    first, second = wl.items[0].item, wl.items[1].item
+    score = rs.scales[wl.items[0].scale].values[0]
+    long_ago = time.monotonic() - 10
+    for screen in (rate.OnScreen(second, long_ago), None):  # the screen moved on, or shows nothing
+        with pytest.raises(rate.TooSoonError, match=f"{first}: not on screen"):
+            wl.save(db, first, score=score, on_screen=screen)
+    with pytest.raises(rate.TooSoonError, match="ms after it was shown"):
+        wl.save(db, first, score=score, on_screen=rate.OnScreen(first, time.monotonic()))
+    assert not db.exists() or store.all_events(db).empty
+    wl.save(db, first, score=score, on_screen=rate.OnScreen(first, long_ago))
+    assert list(store.all_events(db)["item"]) == [first]
+
+
+# ------------------------------------------------------------------------------------ sign-in throttle
+
+
+def _log(db):
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT rater, client, outcome FROM access_log ORDER BY id").fetchall()
+
+
+def test_every_sign_in_attempt_is_logged_with_its_client_and_outcome(rater_set, tmp_path):
+    rs, _, access = rater_set
+    db = tmp_path / "r.sqlite"
+    assert rate.sign_in(rs, db, "derm1", "WRONG-CODE", "10.0.0.7") == rate.SignIn(False)
+    assert rate.sign_in(rs, db, "nobody", access["derm1"], "10.0.0.7") == rate.SignIn(False)
+    assert rate.sign_in(rs, db, "derm1", access["derm1"], "10.0.0.7") == rate.SignIn(True)
+    assert _log(db) == [("derm1", "10.0.0.7", "wrong"), ("nobody", "10.0.0.7", "wrong"),
+                        ("derm1", "10.0.0.7", "ok")]
+
+
+def test_the_sign_in_log_is_append_only(rater_set, tmp_path):
+    import sqlite3
+
+    rs, _, _ = rater_set
+    db = tmp_path / "r.sqlite"
+    rate.sign_in(rs, db, "derm1", "WRONG-CODE", "10.0.0.7")
+    with sqlite3.connect(db) as conn:
+        for sql in ("UPDATE access_log SET outcome = 'ok'", "DELETE FROM access_log"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute(sql)
+
+
+def test_after_three_wrong_codes_a_rater_waits_longer_each_time_but_never_over_a_minute(
+        rater_set, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    rs, _, access = rater_set
+    db = tmp_path / "r.sqlite"
+    t0 = datetime.now(timezone.utc)
+    for n in range(3):  # three tries without a wait, from three places
+        assert rate.sign_in(rs, db, "derm1", "WRONG", f"10.0.0.{n}", now=t0).checked
+    # the right code now waits too: the wait holds for the rater id, whatever the code
+    refused = rate.sign_in(rs, db, "derm1", access["derm1"], "10.0.0.9", now=t0 + timedelta(seconds=1))
+    assert refused == rate.SignIn(False, checked=False, wait_seconds=1.0)
+    t = t0 + timedelta(seconds=2)
+    out = rate.sign_in(rs, db, "derm1", "WRONG", "10.0.0.9", now=t)
+    waits = [out.wait_seconds]
+    for _ in range(7):  # always wrong, each time as soon as allowed
+        t += timedelta(seconds=out.wait_seconds)
+        out = rate.sign_in(rs, db, "derm1", "WRONG", "10.0.0.9", now=t)
+        assert out.checked
+        waits.append(out.wait_seconds)
+    assert waits == [4, 8, 16, 32, 60, 60, 60, 60]
+    t += timedelta(seconds=out.wait_seconds)
+    # refused tries in between do not make the wait longer
+    for k in range(5):
+        rate.sign_in(rs, db, "derm1", "WRONG", "10.0.0.9", now=t - timedelta(seconds=50 - k))
+    assert rate.sign_in(rs, db, "derm1", access["derm1"], "10.0.0.9", now=t).ok
+    assert rate.sign_in(rs, db, "derm1", "WRONG", "10.0.0.9", now=t).checked  # the count starts again
+    outcomes = [o for _, _, o in _log(db)]
+    assert outcomes.count("throttled") == 6 and outcomes.count("ok") == 1
+
+
+def test_one_client_trying_many_rater_ids_is_slowed_down_as_well(rater_set, tmp_path):
+    from datetime import datetime, timezone
+
+    rs, _, access = rater_set
+    db = tmp_path / "r.sqlite"
+    t0 = datetime.now(timezone.utc)
+    for n in range(3):
+        rate.sign_in(rs, db, f"guess{n}", "WRONG", "10.6.6.6", now=t0)
+    assert not rate.sign_in(rs, db, "guess9", "WRONG", "10.6.6.6", now=t0).checked
+    assert rate.sign_in(rs, db, "derm2", access["derm2"], "10.0.0.1", now=t0).ok  # others are not
+
+
+def test_a_throttled_attempt_is_refused_without_the_cost_of_checking_the_code(rater_set, tmp_path):
+    from datetime import datetime, timezone
+
+    rs, _, _ = rater_set
+    db = tmp_path / "r.sqlite"
+    t0 = datetime.now(timezone.utc)
+    start = time.process_time()
+    for _ in range(3):
+        rate.sign_in(rs, db, "derm1", "WRONG", "10.0.0.1", now=t0)
+    checked = (time.process_time() - start) / 3
+    start = time.process_time()
+    for _ in range(20):
+        assert not rate.sign_in(rs, db, "derm1", "WRONG", "10.0.0.1", now=t0).checked
+    refused = (time.process_time() - start) / 20
+    assert refused < checked / 10, (refused, checked)
+
+
+def test_status_shows_failed_sign_ins_per_rater_and_under_unknown_ids(rater_set, tmp_path):
+    rs, _, access = rater_set
+    db = tmp_path / "r.sqlite"
+    for rater, code in (("derm1", "WRONG"), ("derm1", "WRONG"), ("derm1", access["derm1"]),
+                        ("derm2", "WRONG"), ("mallory", "WRONG")):
+        rate.sign_in(rs, db, rater, code, "10.0.0.1")
+    assert {r.rater: r.failed_sign_ins for r in rate.status(rs.root, db)} == {"derm1": 2, "derm2": 1}
+    code, out = _status_output(rs.root, "--db", str(db))
+    assert code == 0
+    assert out.splitlines()[0].endswith("failed sign-ins")
+    assert out.splitlines()[1].endswith("  2") and out.splitlines()[2].endswith("  1")
+    assert out.splitlines()[3] == ("Refused sign-in attempts under ids that are no rater of this "
+                                   "set: 1")
+
+
+def test_status_reads_a_database_from_before_the_sign_in_log(rater_set, tmp_path):
+    rs, _, _ = rater_set
+    db = tmp_path / "r.sqlite"
+    wl = rs.worklist("derm1")
+    wl.save(db, wl.items[0].item, score=rs.scales[wl.items[0].scale].values[0])
+    assert [r.failed_sign_ins for r in rate.status(rs.root, db)] == [0, 0]

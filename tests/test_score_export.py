@@ -166,6 +166,10 @@ def test_the_score_command_prints_the_checks_the_warnings_and_the_files(tmp_path
     tp = "baseline" if fx.code(missing, "baseline", "face") == skip[0] else "month12"
     heads = {rater: wl.head for (_, rater), wl in store.verify(db).worklists.items()}
     assert result.stdout == (
+        "Seal: key.csv only (a set made before the seal)\n"
+        f"Warning: {fx.key_dir}: the set was made before sets were sealed: only key.csv is checked "
+        "(against key_sha256 in set.json); study.toml, access.csv, seed.txt and the rater "
+        "folder's files are not\n"
         "Checked: key.csv matches the seal in set.json; 11 ratings by 2 rater(s) of 3 participants "
         "in 1 arm(s) unblinded.\n"
         "Checked: every rater's hash chain is whole and the guard triggers are in place; chain "

@@ -198,7 +198,7 @@ def test_a_ratings_file_with_an_unknown_column_is_refused(tmp_path):
 def test_a_ratings_file_without_rater_and_code_is_refused(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("code,score\nABC-DEFG,3\n")
-    with pytest.raises(ScoreError, match=r"column\(s\) rater missing"):
+    with pytest.raises(ScoreError, match=r"column rater missing"):
         read_ratings_csv(path)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from click.testing import CliRunner
 
@@ -76,3 +78,22 @@ def test_a_scale_with_duplicate_levels_is_refused():
 def test_a_missing_study_file_says_how_to_create_one(tmp_path):
     with pytest.raises(StudyError, match="assess init"):
         load_study(tmp_path / "nope.toml")
+
+
+def test_the_minimum_time_on_a_photo_is_400_ms_unless_the_study_sets_it():
+    assert parse_study(TEMPLATE).rating.min_view_ms == 400
+    text = TEMPLATE.replace("min_view_ms = 400", "min_view_ms = 1200")
+    assert parse_study(text).rating.min_view_ms == 1200
+    without = re.sub(r"\[rating\][^\n]*\nmin_view_ms[^\n]*\n", "", TEMPLATE)
+    assert "[rating]" not in without
+    assert parse_study(without).rating.min_view_ms == 400
+
+
+@pytest.mark.parametrize("line, field", [("min_view_ms = -1", "rating.min_view_ms"),
+                                         ("min_view_ms = 0.4", "rating.min_view_ms"),
+                                         ('min_view_ms = "400"', "rating.min_view_ms"),
+                                         ("min_view_ms = 60000", "rating.min_view_ms"),
+                                         ("min_view = 400", "rating.min_view")])
+def test_a_bad_minimum_time_on_a_photo_is_refused_naming_the_field(line, field):
+    with pytest.raises(StudyError, match=rf"study\.toml: {re.escape(field)}: "):
+        parse_study(TEMPLATE.replace("min_view_ms = 400", line))

@@ -7,11 +7,19 @@ and the time on screen. Each answer is saved in its button's callback, before th
 
 The photo is the first element of every run (the browser starts loading it before the controls
 arrive), and the next item's photos are prefetched so that paging shows a cached image.
+
+Only a photo that was seen can be rated. The server takes an answer only for the item on screen,
+once it has been shown the set's ``min_view_ms`` (``assess.rate.check_seen``). In the page, a small
+key guard (:data:`GUARD_JS`) drops auto-repeated key presses, holds rating presses and clicks until
+the photo has finished loading and been on screen ``min_view_ms``, and after a rating press holds
+the next until the page the press caused is on screen. Either refusal shows a hint.
 """
 
 from __future__ import annotations
 
 import html
+import json
+import math
 import os
 import sys
 import time
@@ -39,7 +47,17 @@ header[data-testid="stHeader"] {display: none;}
 .assess-progress {font-size: 0.875rem;}
 .assess-bar {height: 0.3rem; margin-top: 0.3rem; background: #eee; border-radius: 0.15rem;}
 .assess-bar div {height: 100%; background: #ff4b4b; border-radius: 0.15rem;}
+.assess-hint {position: fixed; left: 50%; bottom: 1.5rem; transform: translateX(-50%); z-index: 1000;
+  background: #31333f; color: #fff; padding: 0.45rem 0.9rem; border-radius: 0.4rem;
+  font-size: 0.95rem; pointer-events: none; animation: assess-hint 2.5s forwards;}
+@keyframes assess-hint {0%, 70% {opacity: 1;} 100% {opacity: 0;}}
+.st-key-assess-guard {display: none;}
 </style>"""
+
+#: The page's key guard (``key_guard.js``, see the module docstring); ``__MIN_VIEW_MS__`` and
+#: ``__HINT__`` are filled in. It listens in the capture phase on ``window``, before Streamlit's
+#: own shortcut handler (on ``document``) and React's click handler (on the app's root).
+GUARD_JS = (rate.APP_SCRIPT.parent / "key_guard.js").read_text(encoding="utf-8")
 
 
 @st.cache_resource(show_spinner=False)
@@ -66,16 +84,24 @@ def _my_worklist() -> tuple[rate.Worklist, object]:
 # ----------------------------------------------------------------------------- callbacks
 
 
+def _client() -> str:
+    return rate.client_of(st.context.ip_address, st.context.headers.get("X-Forwarded-For"))
+
+
 def _on_sign_in() -> None:
-    rater_set = _config_now()[0]
+    rater_set, db, _ = _config_now()
     rater = (ss.get("signin_id") or "").strip()
-    ok = rate.check_access(rater_set, rater, ss.get("signin_code") or "")
+    try:
+        result = rate.sign_in(rater_set, db, rater, ss.get("signin_code") or "", _client())
+    except store.StoreError as exc:
+        print(f"assess rate: sign-in not checked: {exc}", file=sys.stderr, flush=True)
+        result = None
     ss["signin_code"] = ""
-    if ok:
+    if result is not None and result.ok:
         ss.clear()
         ss["_rater"] = rater
     else:
-        ss["_signin_failed"] = True
+        ss["_signin_failed"] = result or rate.SignIn(False, checked=False)
 
 
 def _on_sign_out() -> None:
@@ -105,13 +131,27 @@ def _typed(item: str, box: str) -> str | None:
     return ss.get(box) if ss.get("_boxes_for") == item else None
 
 
+def _on_screen() -> rate.OnScreen | None:
+    on = ss.get("_onscreen")
+    return rate.OnScreen(*on) if on else None
+
+
+def _too_soon(exc: rate.TooSoonError) -> None:
+    """A press that came before its photo was seen: nothing saved, the rater sees a hint."""
+    print(f"assess rate: not taken: {exc}", file=sys.stderr, flush=True)
+    ss["_hint"] = rate.TOO_SOON_HINT
+
+
 def _save(item: str, **answer) -> None:
     """Save an answer for the signed-in rater; on success the run moves on to the next item."""
     wl, db = _my_worklist()
     shown_at, seconds = _timing(item)
     try:
         wl.save(db, item, comment=_typed(item, "comment"), change_reason=_typed(item, "why"),
-                shown_at=shown_at, seconds=seconds, **answer)
+                shown_at=shown_at, seconds=seconds, on_screen=_on_screen(), **answer)
+    except rate.TooSoonError as exc:
+        _too_soon(exc)
+        return
     except store.LockedError:
         ss["_error"] = "Your ratings are submitted and locked; they can no longer be changed."
         return
@@ -133,6 +173,11 @@ def _on_score(item: str, value: int) -> None:
 
 
 def _on_pair(item: str, question: str, value: str) -> None:
+    try:
+        rate.check_seen(item, _on_screen(), _config_now()[0].min_view_ms)
+    except rate.TooSoonError as exc:
+        _too_soon(exc)
+        return
     pending = ss.setdefault("_pending", {}).setdefault(item, {})
     pending[question] = value
     if "better" in pending and "first" in pending:
@@ -212,9 +257,30 @@ def photo_first() -> None:
 
 
 def ready_marker(item: str, rated: int, mode: str) -> None:
-    """An empty element written last: once the browser shows it, the whole run is on screen."""
+    """An empty element written last: once the browser shows it, the whole run is on screen.
+
+    ``data-run`` differs on every run: the page's key guard waits for it to change after a
+    rating press, so that the next press is for the page the first one led to.
+    """
     st.markdown(f'<span class="assess-ready" data-item="{html.escape(item)}" data-rated="{rated}" '
-                f'data-mode="{html.escape(mode)}"></span>', unsafe_allow_html=True)
+                f'data-mode="{html.escape(mode)}" data-run="{time.monotonic_ns()}"></span>',
+                unsafe_allow_html=True)
+
+
+def key_guard(min_view_ms: int) -> None:
+    """The page's key guard (:data:`GUARD_JS`), in a hidden container; it installs itself once."""
+    script = ("<script>" + GUARD_JS.replace("__MIN_VIEW_MS__", str(int(min_view_ms)))
+              .replace("__HINT__", json.dumps(rate.TOO_SOON_HINT)) + "</script>")
+    with st.container(key="assess-guard"):
+        st.html(script, unsafe_allow_javascript=True)
+
+
+def too_soon_hint() -> None:
+    """The hint of a press the server refused (see :func:`_too_soon`), shown once."""
+    text = ss.pop("_hint", None)
+    if text:
+        st.markdown(f'<div class="assess-hint" role="status">{html.escape(text)}</div>',
+                    unsafe_allow_html=True)
 
 
 def progress_and_nav(wl: rate.Worklist, state, pos: int | None) -> None:
@@ -321,9 +387,18 @@ def sign_in_screen() -> None:
             st.text_input("Rater id", key="signin_id")
             st.text_input("Access code", type="password", key="signin_code")
             st.form_submit_button("Sign in", type="primary", on_click=_on_sign_in)
-        if ss.get("_signin_failed"):
-            st.error("Rater id or access code not recognised. Check the details you were given "
-                     "and try again.")
+        failed = ss.get("_signin_failed")
+        if failed:
+            n = math.ceil(failed.wait_seconds)
+            wait = f"{n} second{'s' if n != 1 else ''}"
+            if failed.checked:
+                st.error("Rater id or access code not recognised. Check the details you were given "
+                         "and try again." + (f" Wait {wait} first." if failed.wait_seconds else ""))
+            elif failed.wait_seconds:
+                st.error(f"Too many attempts that were not recognised. Wait {wait}, then try again.")
+            else:
+                st.error("Sign-in is not possible just now. Try again; if it keeps failing tell "
+                         "the study coordinator.")
 
 
 def sso_screen(problem: str | None) -> None:
@@ -539,6 +614,8 @@ def main() -> None:
     # The style sheet is the same element with the same text on every run, so the browser keeps
     # it instead of recomputing the page's styles; it comes after the photo so as not to delay it.
     st.html(CSS)
+    key_guard(rater_set.min_view_ms)
+    too_soon_hint()
     ready_marker(it.item, len(state.current), mode)
 
 

@@ -73,11 +73,12 @@ def _noop(step: str) -> None:
 
 
 def analyse(rater_dir, key_dir, *, db=None, ratings=None, participants=None,
-            allow_unlocked: bool = False, progress: Callable[[str], None] = _noop) -> Analysis:
+            allow_unlocked: bool = False, progress: Callable[[str], None] = _noop,
+            fingerprint: str | None = None) -> Analysis:
     """Check and unblind the inputs, then compute every table (no file is written)."""
     with _without_cyclic_gc():
         u = unblind(rater_dir, key_dir, db=db, ratings=ratings, participants=participants,
-                    allow_unlocked=allow_unlocked)
+                    allow_unlocked=allow_unlocked, fingerprint=fingerprint)
         progress("check and unblind")
         analysis = Analysis(u, summary_table(u), reliability_table(u), distribution_table(u))
         progress("statistics")
@@ -152,7 +153,8 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
 
 
 def score(rater_dir, key_dir, out, *, db=None, ratings=None, participants=None,
-          allow_unlocked: bool = False, progress: Callable[[str], None] = _noop) -> ScoreResult:
+          allow_unlocked: bool = False, progress: Callable[[str], None] = _noop,
+          fingerprint: str | None = None) -> ScoreResult:
     """Unblind, check, compute and write every file; the one entry point of the scorer.
 
     Parameters
@@ -169,11 +171,14 @@ def score(rater_dir, key_dir, out, *, db=None, ratings=None, participants=None,
         Score although a worklist is not locked (an interim look); a warning says so.
     progress
         Called with each name of :data:`STEPS` when that step is done.
+    fingerprint
+        The coordinator key's fingerprint from the trial master file: a set not signed by that
+        key is refused.
 
     Raises
     ------
-    ScoreError
-        When the inputs do not belong together; nothing is written then.
+    ScoreError, SealError
+        When the inputs do not belong together or do not match their seal; nothing is written.
     """
     out = Path(out)
     existing = [name for name in OUTPUTS if (out / name).exists()]
@@ -182,7 +187,7 @@ def score(rater_dir, key_dir, out, *, db=None, ratings=None, participants=None,
                          "new --out folder (results are never overwritten)")
     t0 = time.perf_counter()
     analysis = analyse(rater_dir, key_dir, db=db, ratings=ratings, participants=participants,
-                       allow_unlocked=allow_unlocked, progress=progress)
+                       allow_unlocked=allow_unlocked, progress=progress, fingerprint=fingerprint)
     t1 = time.perf_counter()
     files = write_files(analysis, out, progress)
     t2 = time.perf_counter()

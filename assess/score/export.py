@@ -9,8 +9,9 @@
   (× rater when several), with variable labels and value labels from the scale's levels.
 
 Text cells that begin with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return are prefixed with
-``'`` in CSV and XLSX so that a spreadsheet never runs them as a formula (CWE-1236); numbers,
-negative changes included, stay numbers.
+``'`` in CSV and XLSX so that a spreadsheet never runs them as a formula (CWE-1236;
+:func:`assess.csvfile.spreadsheet_safe`, as in the key folder's files); numbers, negative changes
+included, stay numbers.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ import pandas as pd
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
+from ..csvfile import spreadsheet_safe
 from ..study import Scale
 
 __all__ = ["neutralize", "write_csv", "write_xlsx", "spss_name", "wide_table", "write_sav"]
 
-FORMULA_START = re.compile(r"^[=+\-@\t\r]")
 XML_ILLEGAL_BUT_NUL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 MAX_CELL = 32767
 SPSS_RESERVED = {"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"}
@@ -51,7 +52,7 @@ def neutralize(df: pd.DataFrame) -> pd.DataFrame:
     for col in _text_columns(out):
         values = out[col]
         uniques, codes = _factorize(values)
-        fixed = [("'" + v) if isinstance(v, str) and FORMULA_START.match(v) else v for v in uniques]
+        fixed = [spreadsheet_safe(v) if isinstance(v, str) else v for v in uniques]
         if fixed != list(uniques):
             mapped = np.asarray(fixed, dtype=object)[codes]
             mapped[codes < 0] = None

@@ -409,6 +409,15 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
     parts.append(f'<div class="ok">The key matches the seal in the rater folder (sha256 '
                  f'<code>{esc(u.key_sha256)}</code>); every rated code is in the key and in its '
                  f"rater's worklist.</div>")
+    sealed = u.sealed
+    if sealed is not None and sealed.status == "signed":
+        parts.append(f'<div class="ok">Seal: {esc(sealed.describe())}. Coordinator key '
+                     f"fingerprint <b><code>{esc(sealed.fingerprint)}</code></b>: compare it with "
+                     "the one filed in the trial master file at randomization.</div>")
+        parts += [f'<div class="warn">{esc(w)}</div>' for w in sealed.warnings]
+    elif sealed is not None:
+        parts.append(f'<div class="warn">Seal: {esc(sealed.describe())}.'
+                     + "".join(f"<br>{esc(w)}" for w in sealed.warnings) + "</div>")
     parts.append("<table class='meta'><tbody>" + "".join(
         f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in [
             ("participants", c.get("participants")), ("arms", ", ".join(u.arms)),

@@ -3,6 +3,9 @@
 Nothing is computed before the inputs are proven to belong together. :func:`unblind` refuses
 (:class:`ScoreError`, the message names the file and says what to do) when
 
+* a file of ``key/`` or ``rater/`` differs from, is missing from or is extra to the seal
+  ``key/seal.json``, or its signature fails or is not by the expected key (:mod:`assess.seal`,
+  which raises ``SealError``); a set made before the seal is read with a warning;
 * ``key/key.csv`` does not hash to the ``key_sha256`` sealed in ``rater/set.json``;
 * the key and the rater folder belong to different sets (worklists or ratings of another set id,
   photo codes that do not match, a worklist of another length than ``set.json`` declares);
@@ -24,6 +27,7 @@ they are used for intra-rater reliability only; the primary analysis uses the fi
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -32,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import store, worklists
+from .. import seal, store, worklists
+from ..csvfile import from_spreadsheet_safe, parse_table, plain_table
 from ..errors import AssessError
 from ..study import Scale, StudyError
 
@@ -155,6 +160,7 @@ class Unblinded:
     findings: list[Finding] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)  # input file -> sha256
+    sealed: seal.Verified | None = None  # what the seal check found (None: not checked)
 
     @property
     def baseline(self) -> str:
@@ -288,18 +294,59 @@ def read_key(key_dir: str | Path, columns: tuple[str, ...] | None = None
     if not path.is_file():
         raise ScoreError(f"{path}: not found; --key must be the key/ folder of the blinded set "
                          "(kept by the coordinator)")
-    digest = sha256_file(path)
     try:
-        header = pd.read_csv(path, nrows=0, encoding="utf-8").columns
-        missing = [c for c in KEY_COLUMNS if c not in header]
-        if missing:
-            raise ScoreError(f"{path}: column(s) {', '.join(missing)} missing; this is not a key "
-                             "written by `assess randomize`")
-        key = pd.read_csv(path, dtype=object, keep_default_na=False, na_filter=False,
-                          encoding="utf-8", usecols=list(columns) if columns else None)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ScoreError(f"{path}: cannot be read as CSV ({exc})") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ScoreError(f"{path}: cannot read the key ({exc.strerror})") from None
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        key, _ = _read_frame(data, path, KEY_COLUMNS, "key", columns=columns, written_safe=True)
+    except ScoreError as exc:
+        if "missing" in str(exc) and "line 1" in str(exc):
+            raise ScoreError(f"{exc}; this is not a key written by `assess randomize`") from None
+        raise
     return key, digest
+
+
+def _read_frame(data: bytes, path: Path, required: tuple[str, ...], what: str, *,
+                allowed: tuple[str, ...] | None = None, columns: tuple[str, ...] | None = None,
+                fold_case: bool = False, written_safe: bool = False,
+                skip_initial_space: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+    """A CSV file read strictly (:mod:`assess.csvfile`) as text columns (all, or ``columns``),
+    and the line of each row.
+
+    A plain file (as ``randomize`` writes a key) is checked fast and parsed by pandas; any other
+    goes through :func:`assess.csvfile.parse_table`.
+    """
+    plain = plain_table(data, path, required, allowed=allowed, error=ScoreError, what=what,
+                        fold_case=fold_case)
+    if plain is None:
+        table = parse_table(data, path, required, allowed=allowed, error=ScoreError, what=what,
+                            fold_case=fold_case, written_safe=written_safe,
+                            skip_initial_space=skip_initial_space)
+        names = list(columns or table.header)
+        frame = pd.DataFrame({c: pd.Series(table.column(c), dtype=object) for c in names},
+                             columns=names)
+        return frame, np.asarray(table.lines, dtype=np.int64)
+    header, lines = plain
+    index = sorted(header.index(c) for c in columns) if columns else None
+    frame = pd.read_csv(io.BytesIO(data), dtype=object, keep_default_na=False, na_filter=False,
+                        encoding="utf-8-sig", usecols=index, skipinitialspace=skip_initial_space)
+    frame.columns = [header[i] for i in index] if index else list(header)
+    if columns:
+        frame = frame[list(columns)]
+    if written_safe and b"'" in data:
+        for col in frame.columns:
+            if frame[col].str.startswith("'").any():
+                frame[col] = frame[col].map(from_spreadsheet_safe)
+    return frame, lines
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ScoreError(f"{path}: cannot read the {what} ({exc.strerror})") from None
 
 
 def read_ratings_csv(path: str | Path) -> pd.DataFrame:
@@ -313,20 +360,9 @@ def read_ratings_csv(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ScoreError(f"{path}: ratings file not found; give the CSV with --ratings")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                          encoding="utf-8-sig", skipinitialspace=True)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ScoreError(f"{path}: cannot be read as a UTF-8 CSV file ({exc})") from None
-    raw.columns = [str(c).strip().lower() for c in raw.columns]
-    missing = [c for c in CSV_REQUIRED if c not in raw.columns]
-    if missing:
-        raise ScoreError(f"{path}: column(s) {', '.join(missing)} missing; the header must start "
-                         "rater,code,score (see docs/formats.md)")
-    unknown = [c for c in raw.columns if c not in CSV_REQUIRED + CSV_OPTIONAL]
-    if unknown:
-        raise ScoreError(f"{path}: unknown column(s) {', '.join(unknown)}; allowed are "
-                         f"{', '.join(CSV_REQUIRED + CSV_OPTIONAL)}")
+    raw, lines = _read_frame(_read_bytes(path, "ratings file"), path, CSV_REQUIRED, "ratings file",
+                             allowed=CSV_REQUIRED + CSV_OPTIONAL, fold_case=True,
+                             skip_initial_space=True)
     if not ({"score"} <= set(raw.columns) or {"better", "first"} <= set(raw.columns)):
         raise ScoreError(f"{path}: give a score column (single photos) or better and first columns "
                          "(pairs)")
@@ -334,7 +370,7 @@ def read_ratings_csv(path: str | Path) -> pd.DataFrame:
         if col not in raw.columns:
             raw[col] = ""
     df = raw.apply(lambda s: s.str.strip())
-    line = pd.Series(np.arange(len(df)) + 2, index=df.index)
+    line = pd.Series(lines, index=df.index)
 
     def fail(mask: pd.Series, what: str) -> None:
         if mask.any():
@@ -484,18 +520,12 @@ def read_participants(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ScoreError(f"{path}: participants file not found; give a CSV participant,arm")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                         encoding="utf-8-sig")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ScoreError(f"{path}: cannot be read as a UTF-8 CSV file ({exc})") from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    if "participant" not in df.columns or "arm" not in df.columns:
-        raise ScoreError(f"{path}: the header must start participant,arm")
+    df, lines = _read_frame(_read_bytes(path, "participants file"), path, ("participant", "arm"),
+                            "participants file", fold_case=True)
     df = df.apply(lambda s: s.str.strip())
-    empty = df.index[(df["participant"] == "") | (df["arm"] == "")]
+    empty = np.flatnonzero(((df["participant"] == "") | (df["arm"] == "")).to_numpy())
     if len(empty):
-        raise ScoreError(f"{path}: line {int(empty[0]) + 2}: participant and arm must not be empty")
+        raise ScoreError(f"{path}: line {lines[empty[0]]}: participant and arm must not be empty")
     dup = df.loc[df["participant"].duplicated(), "participant"].tolist()
     if dup:
         raise ScoreError(f"{path}: participant(s) {', '.join(dup[:10])} listed more than once; give "
@@ -809,17 +839,21 @@ def unblind(
     ratings: str | Path | None = None,
     participants: str | Path | None = None,
     allow_unlocked: bool = False,
+    fingerprint: str | None = None,
 ) -> Unblinded:
     """Check the inputs and join ratings, worklists, key and arms into the long table.
 
     Exactly one of ``db`` (the ratings database) and ``ratings`` (a CSV of ratings made elsewhere)
-    is given. Raises :class:`ScoreError` before anything is computed when the inputs do not fit.
+    is given. Raises :class:`ScoreError` before anything is computed when the inputs do not fit,
+    and :class:`assess.seal.SealError` when the folders do not match their seal or the seal is not
+    signed by the key of ``fingerprint`` (when given).
     """
     if (db is None) == (ratings is None):
         raise ScoreError("give the ratings either as --db FILE or URL (the rating app's database) "
                          "or as --ratings FILE.csv, not both")
     key_dir, root = Path(key_dir), Path(rater_dir)
     meta = _read_meta(root)
+    sealed = seal.verify(root, key_dir, fingerprint=fingerprint)
     # The worklists are parsed in another process while this one reads the ratings; a problem
     # with the ratings is reported after those of the set and the key, as if read after them.
     late: ScoreError | None = None
@@ -857,6 +891,8 @@ def unblind(
         raise late
     sources = {str(root / "set.json"): sha256_file(root / "set.json"),
                str(key_dir / "key.csv"): digest}
+    if sealed.seal_sha256:
+        sources[str(key_dir / seal.SEAL_FILE)] = sealed.seal_sha256
 
     findings: list[Finding] = []
     chain_counts: dict[str, dict] = {}
@@ -957,7 +993,7 @@ def unblind(
         "chains": chain_counts,
         "timepoint_order_from": timepoint_source,
     }
-    return Unblinded(folder, digest, timepoints, long, arms, findings, counts, sources)
+    return Unblinded(folder, digest, timepoints, long, arms, findings, counts, sources, sealed)
 
 
 def _missing(n: int, dtype: str):

@@ -80,6 +80,10 @@ __all__ = [
     "exists",
     "describe",
     "SCHEMA_VERSION",
+    "ACCESS_OUTCOMES",
+    "log_access",
+    "failed_access_times",
+    "sign_in_failures",
 ]
 
 #: Pair items, question 1: which photo looks better and by how much.
@@ -141,6 +145,27 @@ TRIGGERS = TRIGGERS_V1 + ("events_chained", "store_info_final_update", "store_in
 SCHEMA_VERSION = 2  # SQLite: PRAGMA user_version; PostgreSQL: the highest row of schema_version
 #: Forward migrations: the script that takes a database from the version before to the key.
 MIGRATIONS = {2: MIGRATE_1_TO_2}
+
+
+#: The sign-in log, in its own block (the events schema and its version are not touched by it):
+#: every sign-in attempt with an access code, append-only like the ratings. ``rater`` is the id as
+#: typed (it may be no rater of the set), ``client`` the address the attempt came from.
+ACCESS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS access_log (
+  id INTEGER PRIMARY KEY,
+  set_id TEXT NOT NULL, rater TEXT NOT NULL, client TEXT NOT NULL, at TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'wrong', 'throttled'))
+);
+CREATE INDEX IF NOT EXISTS access_log_rater ON access_log (set_id, rater, outcome);
+CREATE INDEX IF NOT EXISTS access_log_client ON access_log (set_id, client, outcome);
+CREATE TRIGGER IF NOT EXISTS access_log_append_only_update BEFORE UPDATE ON access_log
+BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS access_log_append_only_delete BEFORE DELETE ON access_log
+BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+"""
+#: ``ok``: signed in; ``wrong``: id or code not recognised; ``throttled``: refused unchecked
+#: because of earlier wrong attempts.
+ACCESS_OUTCOMES = ("ok", "wrong", "throttled")
 
 
 class StoreError(AssessError):
@@ -662,3 +687,69 @@ def verify(db_path: str | Path, set_id: str | None = None) -> ChainReport:
         worklists[key] = wl
         warnings.extend(wl.warnings)
     return ChainReport(path, version, worklists, triggers, warnings)
+
+# ------------------------------------------------------------------------------------ sign-in log
+
+
+def log_access(conn: Connection, set_id: str, rater: str, client: str, outcome: str,
+               at: str | None = None) -> str:
+    """Append one sign-in attempt to ``access_log`` (created on first use); returns its time.
+
+    ``rater`` is kept as typed, cut to 64 characters, control characters dropped.
+    """
+    if outcome not in ACCESS_OUTCOMES:
+        raise StoreError(f"outcome: {outcome!r} is not one of {', '.join(ACCESS_OUTCOMES)}")
+    at = at or utc_now()
+    rater = "".join(ch for ch in str(rater) if ch.isprintable())[:64]
+    backend = _backend(conn)
+    try:
+        with backend.write(conn, set_id, f"access log: {rater}"):
+            backend.ensure_access_log(conn)
+            conn.execute("INSERT INTO access_log (set_id, rater, client, at, outcome) "
+                         "VALUES (?, ?, ?, ?, ?)", (set_id, rater, str(client)[:128], at, outcome))
+    except backend.Error as exc:
+        raise StoreError(f"could not log the sign-in attempt ({_reason(exc)})") from None
+    return at
+
+
+def failed_access_times(conn: Connection, set_id: str, since: str, *,
+                        rater: str | None = None, client: str | None = None) -> list[str]:
+    """Times of the wrong attempts for one rater id (or from one client) after ``since``.
+
+    Only the attempts after the latest successful sign-in of that rater (from that client)
+    count; oldest first. Empty while no attempt was ever logged.
+    """
+    if (rater is None) == (client is None):
+        raise ValueError("give rater or client")
+    column, value = ("rater", rater) if rater is not None else ("client", client)
+    backend = _backend(conn)
+    try:
+        rows = conn.execute(
+            f"SELECT at FROM access_log WHERE set_id = ? AND {column} = ? AND outcome = 'wrong' "
+            f"AND at > ? AND id > COALESCE((SELECT MAX(id) FROM access_log WHERE set_id = ? "
+            f"AND {column} = ? AND outcome = 'ok'), 0) ORDER BY id",
+            (set_id, value, since, set_id, value)).fetchall()
+    except backend.Error as exc:
+        if backend.is_missing_table(exc):
+            return []
+        raise StoreError(f"could not read the sign-in log ({_reason(exc)})") from None
+    return [row[0] for row in rows]
+
+
+def sign_in_failures(db_path: str | Path, set_id: str) -> dict[str, int]:
+    """Wrong and throttled sign-in attempts of a set per rater id as typed (read-only).
+
+    A database written before the sign-in log existed has none: ``{}``.
+    """
+    backend = _backend(db_path)
+    conn = _read_only(db_path)
+    try:
+        rows = conn.execute("SELECT rater, COUNT(*) FROM access_log WHERE set_id = ? "
+                            "AND outcome != 'ok' GROUP BY rater ORDER BY rater", (set_id,)).fetchall()
+    except backend.Error as exc:
+        if backend.is_missing_table(exc):
+            return {}
+        raise StoreError(f"{db_path}: could not read the sign-in log ({_reason(exc)})") from None
+    finally:
+        conn.close()
+    return dict(rows)

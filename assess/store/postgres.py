@@ -26,7 +26,8 @@ from contextlib import contextmanager
 from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
-from . import SCHEMA_VERSION, TABLES, TRIGGERS, TRIGGERS_V1, StoreError, migrations, utc_now
+from . import (ACCESS_SCHEMA, SCHEMA_VERSION, TABLES, TRIGGERS, TRIGGERS_V1, StoreError,
+                migrations, utc_now)
 
 NAME = "PostgreSQL"
 SCHEMES = ("postgresql://", "postgres://")
@@ -63,6 +64,11 @@ GUARDS = (
 PG_TRIGGERS = TRIGGERS + ("events_append_only_truncate", "locks_final_truncate",
                           "store_info_final_truncate")
 assert {g[0] for g in GUARDS} == set(PG_TRIGGERS)
+#: The sign-in log's guards (as the SQLite ones, plus TRUNCATE).
+ACCESS_GUARDS = tuple(
+    (f"access_log_append_only_{what}", "access_log", f"BEFORE {what.upper()}", level,
+     "RAISE EXCEPTION 'the access log is append-only';")
+    for what, level in (("update", "ROW"), ("delete", "ROW"), ("truncate", "STATEMENT")))
 
 try:  # psycopg is needed only for a PostgreSQL URL
     import psycopg
@@ -117,9 +123,9 @@ def _pg(script: str) -> str:
     return re.sub(r"\bREAL\b", "DOUBLE PRECISION", script)
 
 
-def _guards_sql() -> str:
+def _guards_sql(guards=GUARDS) -> str:
     out = []
-    for name, table, when, level, body in GUARDS:
+    for name, table, when, level, body in guards:
         out.append(f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql "
                    f"SET search_path FROM CURRENT AS $$ BEGIN {body} END $$;\n"
                    f"CREATE OR REPLACE TRIGGER {name} {when} ON {table} FOR EACH {level} "
@@ -129,6 +135,12 @@ def _guards_sql() -> str:
 
 SCHEMA = _pg(TABLES) + "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, " \
     "applied_at TEXT NOT NULL);\n" + _guards_sql()
+
+
+#: The sign-in log: the tables and indexes of :data:`assess.store.ACCESS_SCHEMA`, its own guards.
+ACCESS_SQL = "".join(_pg(sql) + ";\n" for sql in ACCESS_SCHEMA.split(";\n")
+                     if sql.strip().startswith(("CREATE TABLE", "CREATE INDEX"))) + \
+    _guards_sql(ACCESS_GUARDS)
 
 
 class Connection:
@@ -248,6 +260,12 @@ def _upgrade(raw, url: str) -> None:
             raw.execute(SCHEMA)
             raw.execute("INSERT INTO schema_version (version, applied_at) VALUES (%s, %s)",
                         (SCHEMA_VERSION, utc_now()))
+        if not _has_access_log(raw):
+            raw.execute(ACCESS_SQL)
+
+
+def _has_access_log(raw) -> bool:
+    return raw.execute("SELECT to_regclass('access_log')").fetchone()[0] is not None
 
 
 _READY: set[str] = set()
@@ -259,7 +277,7 @@ def connect(url: str) -> Connection:
     if url not in _READY:
         raw = _direct(url)
         try:
-            if _version(raw)[0] != SCHEMA_VERSION:
+            if _version(raw)[0] != SCHEMA_VERSION or not _has_access_log(raw):
                 _upgrade(raw, url)
         except psycopg.errors.InsufficientPrivilege as exc:
             raise StoreError(f"{url}: the schema of the ratings database is missing or older, and "
@@ -312,6 +330,14 @@ def is_locked_error(exc: Exception) -> bool:
     return isinstance(exc, psycopg.errors.RaiseException) and "locked" in str(exc)
 
 
+def ensure_access_log(conn: Connection) -> None:
+    """The sign-in log is created with the schema (:func:`connect`), by the owner."""
+
+
+def is_missing_table(exc: Exception) -> bool:
+    return isinstance(exc, psycopg.errors.UndefinedTable)
+
+
 def describe(conn: Connection) -> tuple[int, set[str], set[str]]:
     """(schema version, columns of ``events``, tables) of an open database."""
     version, columns = _version(conn.raw)
@@ -355,8 +381,8 @@ def init(url: str, app_role: str | None = None) -> list[str]:
 
     Run as the database owner. The role is created (``LOGIN``, no password: set one with
     ``ALTER ROLE … PASSWORD`` or use the server's own authentication) when it does not exist, and
-    is given ``CONNECT`` on the database, ``USAGE`` on the schema, ``INSERT, SELECT`` on the events
-    and locks and ``SELECT`` on the store information, nothing more: it cannot update, delete,
+    is given ``CONNECT`` on the database, ``USAGE`` on the schema, ``INSERT, SELECT`` on the events,
+    the locks and the sign-in log and ``SELECT`` on the store information, nothing more: it cannot update, delete,
     truncate or drop a trigger. Returns what was done, one line each.
     """
     connect(url).close()
@@ -377,19 +403,19 @@ def init(url: str, app_role: str | None = None) -> list[str]:
                 done.append(f"role {app_role} created (LOGIN; give it a password or another "
                             "authentication on the server)")
             db = raw.execute("SELECT current_database(), current_schema()").fetchone()
-            tables = _sql.SQL(", ").join(map(_sql.Identifier,
-                                             ("events", "locks", "store_info", "schema_version")))
+            tables = _sql.SQL(", ").join(map(_sql.Identifier, (
+                "events", "locks", "store_info", "schema_version", "access_log")))
             for statement in (
                     "REVOKE ALL ON {tables} FROM {role}",
                     "GRANT CONNECT ON DATABASE {db} TO {role}",
                     "GRANT USAGE ON SCHEMA {schema} TO {role}",
-                    "GRANT SELECT, INSERT ON events, locks TO {role}",
+                    "GRANT SELECT, INSERT ON events, locks, access_log TO {role}",
                     "GRANT SELECT ON store_info, schema_version TO {role}"):
                 raw.execute(_sql.SQL(statement).format(
                     tables=tables, role=role, db=_sql.Identifier(db[0]),
                     schema=_sql.Identifier(db[1])))
-        done.append(f"role {app_role} may INSERT and SELECT events and locks, SELECT the store "
-                    "information, and nothing else")
+        done.append(f"role {app_role} may INSERT and SELECT events, locks and the sign-in log, "
+                    "SELECT the store information, and nothing else")
     except psycopg.Error as exc:
         raise StoreError(f"{url}: cannot set up role {app_role} ({str(exc).strip()}); run this as "
                          "the database owner") from None

@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from . import SCHEMA_VERSION, TABLES, TRIGGERS, TRIGGERS_V1, StoreError, migrations
+from . import (ACCESS_SCHEMA, SCHEMA_VERSION, TABLES, TRIGGERS, TRIGGERS_V1, StoreError,
+                migrations)
 
 NAME = "SQLite"
 Error = sqlite3.Error
@@ -130,6 +131,16 @@ def write(conn: sqlite3.Connection, set_id: str, rater: str) -> Iterator[None]:
 def is_locked_error(exc: Exception) -> bool:
     """Whether a refused insert was refused by the after-lock trigger."""
     return isinstance(exc, sqlite3.IntegrityError) and "locked" in str(exc)
+
+
+def ensure_access_log(conn: sqlite3.Connection) -> None:
+    """Create the sign-in log on first use (inside the caller's write transaction)."""
+    for sql in _statements(ACCESS_SCHEMA):
+        conn.execute(sql)
+
+
+def is_missing_table(exc: Exception) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc)
 
 
 def exists(path: Path) -> bool:

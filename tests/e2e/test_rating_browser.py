@@ -21,6 +21,11 @@ STREAMLIT_FILES = Path(streamlit.__file__).parent / "static"
 
 
 def wait_ready(page, item: str | None = None, rated: int | None = None, mode: str | None = None):
+    """Wait for the run showing ``item`` (and ``rated``, ``mode``) to be on screen.
+
+    On the rating screen of an item (``mode="rate"``) also wait until its photos have been seen:
+    loaded and on screen for the set's minimum time, as a rater looking at them would.
+    """
     sel = ".assess-ready"
     if item is not None:
         sel += f'[data-item="{item}"]'
@@ -29,6 +34,13 @@ def wait_ready(page, item: str | None = None, rated: int | None = None, mode: st
     if mode is not None:
         sel += f'[data-mode="{mode}"]'
     page.wait_for_selector(sel, state="attached")
+    if mode == "rate" and item is not None and not item.startswith("__"):
+        wait_seen(page, item)
+
+
+def wait_seen(page, item: str) -> None:
+    """Wait until the page's key guard takes a rating for ``item`` (its photos were seen)."""
+    page.wait_for_selector(f'html[data-assess-seen="{item}"]', state="attached")
 
 
 def sign_in(page, server, rater: str, reload: bool = False) -> None:
@@ -225,3 +237,124 @@ def test_the_page_requests_nothing_outside_the_server_and_no_response_names_a_pa
     for payload in frames:
         text = payload if isinstance(payload, str) else payload.decode("latin-1")
         assert [t for t in terms if t in text] == []
+
+
+# ----------------------------------------------------------------------------- only what was seen
+
+#: Records every keydown the page receives, before anything else sees it: proves that a test
+#: really sent auto-repeated events (``repeat`` true), as a held-down key does.
+RECORD_KEYS = """window.assessKeys = [];
+window.addEventListener("keydown", e => window.assessKeys.push([e.key, e.repeat]), true);"""
+
+
+def hint_shown(page) -> None:
+    page.get_by_text(rate.TOO_SOON_HINT).first.wait_for(state="visible", timeout=5_000)
+
+
+def test_a_held_down_digit_rates_one_photo(rater_server, new_page):
+    server = rater_server()
+    wl = worklist(server, "derm1")
+    page = new_page()
+    page.add_init_script(RECORD_KEYS)
+    sign_in(page, server, "derm1")
+    wait_ready(page, item=wl.items[0].item, rated=0, mode="rate")
+    page.keyboard.down("3")
+    for _ in range(12):  # 2.4 s of auto-repeat: six times the minimum time on a photo
+        page.wait_for_timeout(200)
+        page.keyboard.down("3")
+    page.keyboard.up("3")
+    wait_ready(page, item=wl.items[1].item, rated=1, mode="rate")
+    page.wait_for_timeout(800)
+    keys = [k for k in page.evaluate("window.assessKeys") if k[0] == "3"]
+    assert keys == [["3", False]] + [["3", True]] * 12
+    assert scores(server, "derm1") == {wl.items[0].item: 3}
+    assert len(store.all_events(server.db)) == 1
+
+
+def test_two_presses_120_ms_apart_rate_one_photo_and_show_the_hint(rater_server, new_page):
+    server = rater_server()
+    wl = worklist(server, "derm1")
+    page = new_page()
+    sign_in(page, server, "derm1")
+    wait_ready(page, item=wl.items[0].item, rated=0, mode="rate")
+    page.keyboard.press("2")
+    page.wait_for_timeout(120)
+    page.keyboard.press("4")
+    hint_shown(page)
+    wait_ready(page, item=wl.items[1].item, rated=1, mode="rate")
+    page.wait_for_timeout(500)
+    assert scores(server, "derm1") == {wl.items[0].item: 2}
+    assert len(store.all_events(server.db)) == 1
+
+
+def test_a_photo_still_loading_cannot_be_rated_by_key_or_click(rater_server, new_page):
+    server = rater_server()
+    wl = worklist(server, "derm1")
+    first = wl.items[0]
+    page = new_page()
+    held = []
+    page.route(f"**/{rate.display_url(first.photos[0])}", lambda route: held.append(route))
+    sign_in(page, server, "derm1")
+    page.wait_for_selector(f'.assess-ready[data-item="{first.item}"][data-mode="rate"]',
+                           state="attached")
+    page.wait_for_timeout(1_000)  # the server has shown it long enough; the browser has not
+    assert held
+    page.keyboard.press("3")
+    hint_shown(page)
+    page.locator(".st-key-level-2 button").click()
+    page.wait_for_timeout(500)
+    assert not server.db.exists() or store.all_events(server.db).empty
+    for route in held:
+        route.continue_()
+    wait_ready(page, item=first.item, rated=0, mode="rate")  # loaded, then seen
+    page.keyboard.press("3")
+    wait_ready(page, item=wl.items[1].item, rated=1)
+    assert scores(server, "derm1") == {first.item: 3}
+
+
+def test_at_a_normal_pace_every_photo_is_rated_and_its_time_on_screen_kept(rater_server,
+                                                                          new_page):
+    server = rater_server()
+    wl = worklist(server, "derm1")
+    page = new_page()
+    sign_in(page, server, "derm1")
+    given = {}
+    for i, it in enumerate(wl.items):
+        wait_ready(page, item=it.item, rated=i, mode="rate")
+        page.wait_for_timeout(100)  # a quick rater: half a second on each photo
+        page.keyboard.press(str(key_for(i)))
+        given[it.item] = key_for(i)
+    wait_ready(page, item="__summary__", rated=len(wl.items))
+    assert scores(server, "derm1") == given
+    seconds = store.all_events(server.db)["seconds"]
+    assert (seconds >= 0.4).all() and (seconds < 5).all()
+    assert page.get_by_text(rate.TOO_SOON_HINT).count() == 0
+
+
+# ----------------------------------------------------------------------------- what the server says
+
+
+def test_no_websocket_message_names_a_server_path_or_the_servers_process_id(rater_server,
+                                                                          new_page):
+    import re
+    import sys
+    import tempfile
+
+    server = rater_server()
+    wl = worklist(server, "derm1")
+    page = new_page()
+    frames = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+    sign_in(page, server, "derm1")
+    rate_items(page, wl, 0, 2)
+    texts = [run for f in frames
+             for run in re.findall(r"[\x20-\x7e]{4,}", f if isinstance(f, str) else f.decode("latin-1"))]
+    assert any(wl.items[1].item in t for t in texts)  # the frames were read
+    pid = str(server.proc.pid)
+    places = {tempfile.gettempdir(), str(Path.home()), str(server.cwd), str(server.set[0]),
+              str(Path(rate.__file__).parent), sys.prefix, f"{rate.RUN_DIR_PREFIX}{pid}"}
+    assert [t for t in texts if any(p in t for p in places)] == []
+    assert [t for t in texts if re.search(rf"(?<![0-9A-Za-z]){pid}(?![0-9A-Za-z])", t)] == []
+    # The images are still served from the app's folder.
+    assert page.evaluate("[...document.querySelectorAll('.assess-photo img')]"
+                         ".every(img => img.complete && img.naturalWidth > 0)")

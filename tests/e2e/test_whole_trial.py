@@ -41,7 +41,7 @@ from click.testing import CliRunner
 from PIL import Image, JpegImagePlugin
 from scipy import stats
 
-from assess import chain, rate, store
+from assess import chain, rate, seal, store
 from assess.cli import cli
 from assess.study import shipped_scales
 
@@ -109,6 +109,7 @@ class Run:
     audit_exit: int = -1
     shots: dict[str, Path] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    fingerprint: str = ""  # of the coordinator key that signed the set
 
 
 # --------------------------------------------------------------------------------- the rater
@@ -185,9 +186,12 @@ def make_set(root: Path, **generate) -> Run:
     images, assignments = root / "images", root / "assignments"
     t0 = time.perf_counter()
     synth = example.generate(images, size=SIZE, normalize=NORMALIZE, **generate)
+    signing_key = root / "coordinator.key"  # the coordinator's, outside both folders
+    fingerprint = seal.generate_key(signing_key)
     t1 = time.perf_counter()
     result = invoke("randomize", "--study", images / "study.toml", "--images", images,
-                    "--out", assignments, "--set-id", "trial", "--seed", BLINDING_SEED)
+                    "--out", assignments, "--set-id", "trial", "--seed", BLINDING_SEED,
+                    "--signing-key", signing_key)
     assert result.exit_code == 0, result.output
     t2 = time.perf_counter()
     set_dir = assignments / "trial"
@@ -199,7 +203,8 @@ def make_set(root: Path, **generate) -> Run:
     run = Run(images=images, rater_dir=rater_dir, key_dir=key_dir,
               db=root / "results" / "ratings.sqlite", out=root / "results" / "trial",
               key={r["code"]: r for r in read_csv(key_dir / "key.csv")}, truth=truth, arms=arms,
-              items=list(rate.load_rater_set(rater_dir).worklist("derm1").items), answers={})
+              items=list(rate.load_rater_set(rater_dir).worklist("derm1").items), answers={},
+              fingerprint=fingerprint)
     run.seconds.update({"generate": t1 - t0, "randomize": t2 - t1})
     return run
 
@@ -383,9 +388,9 @@ def test_the_rater_rates_every_item_by_keyboard_across_a_break_and_every_answer_
     assert list(store.locks(trial.db)) == ["derm1"]
     status = trial.status.splitlines()
     assert status[0].split() == ["rater", "rated", "cannot", "assess", "repeats", "done", "time",
-                                 "spent", "locked"]
+                                 "spent", "locked", "failed", "sign-ins"]
     assert status[1].split()[:4] == ["derm1", f"{n}/{n}", "1", "20/20"]
-    assert "yes" in status[1]
+    assert "yes" in status[1] and status[1].split()[-1] == "0"
 
 
 def test_the_reports_paired_results_equal_scipys_wilcoxon_on_the_typed_answers(trial):
@@ -612,3 +617,68 @@ def test_pairs_are_rated_side_by_side_and_scored_into_improvement_and_a_blinding
     pairs = summary[summary["analysis"] == "within arm (pairs)"]
     assert int(pairs["n_pairs"].astype(int).sum()) == sum(
         1 for it in run.items if not run.key[it.photos[0]]["repeat_of"])
+
+
+# --------------------------------------------------------------------------------- the seal
+
+
+def copy_of_set(run: Run, tmp_path: Path) -> tuple[Path, Path]:
+    """The rated set's rater and key folders, copied to be tampered with."""
+    import shutil
+
+    target = tmp_path / "trial"
+    shutil.copytree(run.rater_dir.parent, target)
+    return target / "rater", target / "key"
+
+
+def score_copy(run: Run, rater_dir: Path, key_dir: Path, out: Path, *extra: str):
+    return invoke("score", "--rater-dir", rater_dir, "--key", key_dir, "--db", run.db,
+                  "--participants", run.images / "participants.csv", "--out", out, *extra)
+
+
+def test_the_score_and_its_report_show_the_fingerprint_randomize_printed(trial):
+    assert f"signed by coordinator key {trial.fingerprint}" in trial.score_output
+    assert trial.fingerprint in (trial.out / "report.html").read_text(encoding="utf-8")
+    assert f"signed by coordinator key {trial.fingerprint}" in trial.audit_output
+
+
+def test_a_reversed_study_file_is_refused_by_score_naming_it(trial, tmp_path):
+    rater_dir, key_dir = copy_of_set(trial, tmp_path)
+    study = key_dir / "study.toml"
+    text = study.read_text(encoding="utf-8")
+    reversed_text = re.sub(r'timepoints = \["baseline", "month12"\]',
+                           'timepoints = ["month12", "baseline"]', text)
+    assert reversed_text != text
+    study.write_text(reversed_text, encoding="utf-8")
+    out = tmp_path / "results"
+    result = score_copy(trial, rater_dir, key_dir, out, "--fingerprint", trial.fingerprint)
+    assert result.exit_code == 1
+    assert f"{study}: changed since the set was sealed" in result.output
+    assert not (out / "report.html").exists()
+
+
+def test_a_re_sealed_key_is_refused_by_score_naming_the_seal_and_both_keys(trial, tmp_path):
+    rater_dir, key_dir = copy_of_set(trial, tmp_path)
+    key_csv = key_dir / "key.csv"
+    rows = key_csv.read_text(encoding="utf-8").splitlines()
+    swapped = [r.replace(",baseline,", ",@,").replace(",month12,", ",baseline,").replace(",@,", ",month12,")
+               for r in rows]
+    key_csv.write_text("\n".join(swapped) + "\n", encoding="utf-8")
+    seal.generate_key(tmp_path / "other.key")
+    other = seal.load_signing_key(tmp_path / "other.key")
+    seal.write_seal(rater_dir, key_dir, "trial", other)  # every sha256 of key/ rewritten and signed
+    out = tmp_path / "results"
+    result = score_copy(trial, rater_dir, key_dir, out)
+    assert result.exit_code == 1
+    assert (f"{key_dir / 'seal.json'}: is signed by key {other.fingerprint}, but "
+            f"{rater_dir / 'set.json'} names key {trial.fingerprint}") in result.output
+    # the same set with the rater folder re-signed too: only the pinned fingerprint refuses it
+    meta_path = rater_dir / "set.json"
+    meta = meta_path.read_text(encoding="utf-8").replace(trial.fingerprint, other.fingerprint)
+    meta_path.write_text(meta, encoding="utf-8")
+    seal.write_seal(rater_dir, key_dir, "trial", other)
+    result = score_copy(trial, rater_dir, key_dir, out, "--fingerprint", trial.fingerprint)
+    assert result.exit_code == 1
+    assert (f"is signed by key {other.fingerprint}, not by the expected coordinator key "
+            f"{trial.fingerprint}") in result.output
+    assert not (out / "report.html").exists()

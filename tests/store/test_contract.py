@@ -344,3 +344,23 @@ def test_a_version_1_database_is_migrated_forward_by_the_same_migrations(db):
     assert (derm2.unchained, derm2.events) == (1, 1)
     assert any("derm1: the worklist was locked before locks were signed" in w
                for w in report.warnings)
+
+
+def test_sign_in_attempts_are_logged_append_only_and_counted_per_rater(db):
+    store.connect(db).close()
+    with closing(store.connect(db)) as conn:
+        assert store.failed_access_times(conn, SET, "2026", rater="derm1") == []
+        for at, rater, outcome in (("2026-01-01T10:00:00.000Z", "derm1", "wrong"),
+                                   ("2026-01-01T10:00:01.000Z", "derm1", "wrong"),
+                                   ("2026-01-01T10:00:02.000Z", "nobody", "throttled"),
+                                   ("2026-01-01T10:00:03.000Z", "derm2", "ok")):
+            store.log_access(conn, SET, rater, "10.0.0.7", outcome, at=at)
+        assert store.failed_access_times(conn, SET, "2026", rater="derm1") == [
+            "2026-01-01T10:00:00.000Z", "2026-01-01T10:00:01.000Z"]
+        assert store.failed_access_times(conn, SET, "2026", client="10.0.0.7") == []  # ok since
+    assert store.sign_in_failures(db, SET) == {"derm1": 2, "nobody": 1}
+    with owner(db) as conn:
+        for sql in ("UPDATE access_log SET outcome = 'ok'", "DELETE FROM access_log"):
+            with pytest.raises(Exception, match="the access log is append-only"):
+                conn.execute(sql)
+    assert store.sign_in_failures(db, SET) == {"derm1": 2, "nobody": 1}
