@@ -601,42 +601,43 @@ def db_init(url, app_role: str | None):
 @click.option("--key", "key_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The set's key/ folder (key.csv), kept by the coordinator.")
 @click.option("--db", type=Database(), default=None,
-              help="The rating app's database (results/<set-id>/ratings.sqlite, or a "
-                   "postgresql:// URL).")
+              help="The rating app's database, a file or a postgresql:// URL "
+                   "[default: results/<set-id>/ratings.sqlite].")
 @click.option("--ratings", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Or: a CSV of ratings made elsewhere (rater,code,score; see docs/formats.md).")
 @click.option("--participants", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV participant,arm; without it all participants form one arm.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for the results; existing results are never overwritten.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the results [default: a fresh results/<set-id>/scores-<UTC time>]; "
+                   "existing results are never overwritten.")
 @click.option("--allow-unlocked", is_flag=True,
               help="Score although a worklist is not locked yet (interim look; a warning says so).")
 @click.option("--fingerprint", envvar="ASSESS_FINGERPRINT", default=None, help=FINGERPRINT_HELP)
 @friendly
 def score_command(rater_dir: Path, key_dir: Path, db: Path | str | None, ratings: Path | None,
-                  participants: Path | None, out: Path, allow_unlocked: bool,
+                  participants: Path | None, out: Path | None, allow_unlocked: bool,
                   fingerprint: str | None):
     """Unblind the ratings, check their integrity and write the trial's tables and report.
 
     Refuses when a file of the key or rater folder differs from, is missing from or is extra to
     the seal key/seal.json, when its signature fails or is not by the key of --fingerprint, when
     the ratings database fails its integrity check (see assess verify), when the key does not
-    match the key_sha256 in set.json, when key and rater folder belong to different sets, when a rated code is not in the key or not in that rater's
-    worklist, or when a worklist is not locked (unless --allow-unlocked). Warns about unrated
+    match the key_sha256 in set.json, when key and rater folder belong to different sets, when a
+    rated code is not in the key or not in that rater's worklist, or when a worklist is not locked (unless --allow-unlocked). Warns about unrated
     items, participants with a missing timepoint and ratings "cannot assess".
 
-    Writes ratings_long.csv, summary.csv, reliability.csv, distribution.csv, ratings.xlsx,
-    ratings.sav (SPSS) and report.html into --out.
+    Writes the tables (CSV, XLSX), SPSS files with analysis.sps, a Stata file, analysis.R, the
+    ratings as an SDTM-style QS dataset (SAS transport) with define.xml, and report.html into
+    --out (docs/analysis.md says which file to open in which package).
 
     Example:
 
     \b
-        assess score --rater-dir assignments/demo/rater \\
-            --key assignments/demo/key \\
-            --db results/demo/ratings.sqlite --out results/demo/scores
+        assess score --rater-dir assignments/demo/rater --key assignments/demo/key
     """
-    from .score import STEPS, score
+    from .score import STEPS, default_inputs, score
 
+    db, ratings, out = default_inputs(rater_dir, db, ratings, out)
     with click.progressbar(length=len(STEPS), label="Scoring", file=sys.stderr) as bar:
         result = score(rater_dir, key_dir, out, db=db, ratings=ratings, participants=participants,
                        allow_unlocked=allow_unlocked, progress=lambda step: bar.update(1),

@@ -56,6 +56,28 @@ def make_rater_set(tmp_path):
     return make
 
 
+@pytest.fixture(scope="session")
+def pspp() -> str:
+    """Path to GNU PSPP, the independent check of the SPSS files and syntax; skip when absent."""
+    path = shutil.which("pspp")
+    if path is None:
+        pytest.skip("pspp not installed (apt-get install pspp)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def rscript() -> str:
+    """Path to Rscript with the psych package, the independent check in R; skip when absent."""
+    import subprocess
+
+    path = shutil.which("Rscript")
+    if path is None:
+        pytest.skip("R not installed (apt-get install r-base-core r-cran-psych)")
+    if subprocess.run([path, "-e", "library(psych)"], capture_output=True).returncode != 0:
+        pytest.skip("the R package psych is not installed (apt-get install r-cran-psych)")
+    return path
+
+
 # ------------------------------------------------------------------------- PostgreSQL
 
 

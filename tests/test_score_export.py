@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from assess import store
 from assess.cli import cli
-from assess.score import score
+from assess.score import OUTPUTS, score
 from assess.score.export import spss_name, write_xlsx
 from score_fixtures import make_set, rate_all, write_db, write_ratings
 
@@ -67,7 +67,8 @@ def test_negative_changes_stay_numbers_in_csv(scored):
 def test_the_workbook_has_one_sheet_per_table_with_neutralized_text_and_numeric_numbers(scored):
     fx, result, rows = scored
     wb = openpyxl.load_workbook(result.out / "ratings.xlsx", read_only=True)
-    assert wb.sheetnames == ["ratings", "summary", "reliability", "distribution"]
+    assert wb.sheetnames == ["ratings", "wide", "summary", "reliability", "distribution",
+                             "dictionary"]
     sheet = list(wb["ratings"].values)
     header, body = sheet[0], sheet[1:]
     assert len(body) == len(rows)
@@ -78,6 +79,38 @@ def test_the_workbook_has_one_sheet_per_table_with_neutralized_text_and_numeric_
     changes = [r[col] for r in summary[1:] if r[0] == "within arm" and r[region] == "face"]
     assert len(changes) == 4
     assert all(isinstance(v, (int, float)) and v < 0 for v in changes)
+
+
+def test_the_workbook_shows_rounded_numbers_and_keeps_their_full_precision(scored):
+    fx, result, rows = scored
+    summary = pd.read_csv(result.out / "summary.csv", encoding="utf-8-sig")
+    sheet = openpyxl.load_workbook(result.out / "ratings.xlsx")["summary"]
+    header = [c.value for c in sheet[1]]
+    first = next(r for r in sheet.iter_rows(min_row=2) if r[0].value == "within arm")
+    cells = dict(zip(header, first))
+    row = summary[summary["analysis"] == "within arm"].iloc[0]
+    assert cells["z"].value == row["z"] and cells["p"].value == row["p"]  # every digit kept
+    assert (cells["z"].number_format, cells["p"].number_format) == ("0.000", "0.0000")
+    assert cells["responder_ci_low"].number_format == "0.000"
+    assert cells["n_pairs"].number_format == "General"
+    assert cells["test"].value == "Wilcoxon signed-rank"
+
+
+def test_the_workbook_has_a_wide_sheet_and_a_dictionary_of_every_column(scored):
+    fx, result, rows = scored
+    wb = openpyxl.load_workbook(result.out / "ratings.xlsx", read_only=True)
+    wide = list(wb["wide"].values)
+    sav = pyreadstat.read_sav(result.out / "ratings.sav")[0]
+    assert list(wide[0]) == list(sav.columns) and len(wide) - 1 == len(sav)
+    dictionary = list(wb["dictionary"].values)
+    described = {(s, c): d for s, c, d in dictionary[1:]}
+    for name in wb.sheetnames[:-1]:
+        header = next(wb[name].values)
+        missing = [c for c in header if not described.get((name, c))]
+        assert not missing, (name, missing)
+    assert "follow-up minus baseline" in described[("summary", "mean_change")]
+    assert described[("wide", "face_wsrs_baseline_derm1")] == \
+        "face: Wrinkle Severity Rating Scale, baseline, rater derm1"
 
 
 def test_the_workbook_round_trips_values_and_blanks():
@@ -106,8 +139,10 @@ def test_the_spss_file_has_one_row_per_participant_with_named_variables(scored):
 def test_the_spss_file_keeps_value_labels_from_the_scale_descriptors(scored):
     fx, result, rows = scored
     df, meta = pyreadstat.read_sav(result.out / "ratings.sav")
-    assert meta.variable_value_labels["face_wsrs_baseline_derm1"] == {
+    labels = meta.variable_value_labels["face_wsrs_baseline_derm1"]
+    assert {k: v for k, v in labels.items() if k < 90} == {
         1.0: "Absent", 2.0: "Mild", 3.0: "Moderate", 4.0: "Severe", 5.0: "Extreme"}
+    assert labels[91.0] == "Cannot assess: out of focus" and labels[99.0].startswith("Not photo")
     assert meta.variable_value_labels["hands_merz_hand_month12_derm1"][4.0] == "Very severe"
     assert set(meta.variable_value_labels["arm"].values()) == {"UC-MSC secretome",
                                                                "UC-explant secretome"}
@@ -180,8 +215,7 @@ def test_the_score_command_prints_the_checks_the_warnings_and_the_files(tmp_path
         f"Warning: 1 item(s) not rated (derm2 1): derm2:{skip[0]}\n"
         "Warning: 1 participant × region × rater series lack a timepoint and are left out of the "
         f"paired tests: {missing} face derm2: no usable {tp} rating\n"
-        f"Wrote {out}: ratings_long.csv, summary.csv, reliability.csv, distribution.csv, "
-        "ratings.xlsx, ratings.sav, report.html\n")
+        f"Wrote {out}: {', '.join(OUTPUTS)}\n")
 
 
 def test_the_score_command_refuses_a_changed_key_with_one_line_and_status_1(tmp_path):
@@ -221,3 +255,34 @@ def test_a_table_longer_than_one_block_is_written_whole_and_in_order(tmp_path, m
     sheet = openpyxl.load_workbook(tmp_path / "t.xlsx")["t"]
     assert [[("" if v is None else str(v)) for v in row] for row in sheet.values] == expected
     assert sheet.dimensions == "A1:C9"
+
+
+def test_the_score_command_reads_the_rating_apps_default_database_into_a_fresh_folder(
+        tmp_path, monkeypatch):
+    fx = make_set(tmp_path / "sets", participants=("P01", "P02", "P03"))
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "results" / fx.set_id / "ratings.sqlite"
+    db.parent.mkdir(parents=True)
+    write_db(db, fx, rate_all(fx, "derm1"), lock=["derm1"])
+    args = ["score", "--rater-dir", str(fx.rater_dir), "--key", str(fx.key_dir)]
+    first = CliRunner().invoke(cli, args)
+    second = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    folders = sorted((tmp_path / "results" / fx.set_id).glob("scores-*"))
+    assert len(folders) == 2  # a second run never lands in the first one's folder
+    for folder in folders:
+        assert (folder / "report.html").is_file()
+        assert f"Wrote results/{fx.set_id}/{folder.name}: " in first.stdout + second.stdout
+
+
+def test_the_score_command_without_db_or_ratings_says_exactly_that(tmp_path, monkeypatch):
+    fx = make_set(tmp_path / "sets")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["score", "--rater-dir", str(fx.rater_dir), "--key",
+                                      str(fx.key_dir)])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: neither --db nor --ratings was given, and the rating app's database "
+        f"results/{fx.set_id}/ratings.sqlite (the default) does not exist; give --db FILE or "
+        "--ratings FILE.csv\n")
+    assert not (tmp_path / "results").exists()

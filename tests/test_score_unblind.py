@@ -224,8 +224,14 @@ def test_a_non_numeric_score_is_refused(tmp_path):
 
 
 def test_ratings_from_both_a_database_and_a_file_are_refused(fx, tmp_path):
-    with pytest.raises(ScoreError, match="either as --db FILE .* or as --ratings FILE.csv"):
+    with pytest.raises(ScoreError, match="both --db and --ratings were given: give the ratings "
+                                         "once, as --db FILE .* or as --ratings FILE.csv"):
         unblind(fx.rater_dir, fx.key_dir, db=tmp_path / "a.sqlite", ratings=tmp_path / "b.csv")
+
+
+def test_scoring_without_a_database_or_a_file_says_neither_was_given(fx):
+    with pytest.raises(ScoreError, match="^neither --db nor --ratings was given"):
+        unblind(fx.rater_dir, fx.key_dir)
 
 
 def test_a_missing_key_folder_is_refused_naming_the_file(fx, tmp_path):

@@ -223,7 +223,7 @@ def _on_lock() -> None:
         ss["_sign_failures"] = ss.get("_sign_failures", 0) + 1
         if ss["_sign_failures"] >= SIGN_ATTEMPTS:
             ss.clear()
-            ss["_signin_failed"] = True
+            ss["_signin_failed"] = rate.SignIn(False)
             return
         ss["_error"] = ("Not submitted: that is not your access code. Enter the access code you "
                         "signed in with to sign your ratings.")

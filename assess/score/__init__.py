@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -29,15 +30,16 @@ import pandas as pd
 from .tables import distribution_table, reliability_table, summary_table
 from .unblind import Finding, ScoreError, Unblinded, unblind
 
-__all__ = ["score", "analyse", "write_files", "Analysis", "ScoreResult", "ScoreError", "Finding",
+__all__ = ["score", "analyse", "write_files", "default_inputs", "Analysis", "ScoreResult", "ScoreError", "Finding",
            "OUTPUTS", "STEPS"]
 
 #: The files written under ``--out``, in the order they are written.
 OUTPUTS = ("ratings_long.csv", "summary.csv", "reliability.csv", "distribution.csv",
-           "ratings.xlsx", "ratings.sav", "report.html")
+           "ratings.xlsx", "ratings.sav", "ratings_long.sav", "analysis.sps",
+           "ratings.dta", "analysis.R", "qs.xpt", "define.xml", "report.html")
 
 #: Progress steps reported to the ``progress`` callback.
-STEPS = ("check and unblind", "statistics", "csv", "xlsx", "sav", "report")
+STEPS = ("check and unblind", "statistics", "csv", "xlsx", "sav, dta, R, xpt", "report")
 
 
 @dataclass
@@ -128,15 +130,14 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
         export.write_csv(analysis.reliability, tmp / "reliability.csv")
         export.write_csv(analysis.distribution, tmp / "distribution.csv")
         progress("csv")
-        export.write_xlsx({"ratings": u.long, "summary": analysis.summary,
-                           "reliability": analysis.reliability,
-                           "distribution": analysis.distribution}, tmp / "ratings.xlsx")
-        progress("xlsx")
         meta = u.set.meta
-        export.write_sav(u.long, u.set.scales, u.timepoints, u.arms, u.set.raters,
-                         tmp / "ratings.sav", file_label=f"{meta.get('study_id', '')} "
-                                                         f"{meta.get('set_id', '')}")
-        progress("sav")
+        label = f"{meta.get('study_id', '')} {meta.get('set_id', '')}"
+        wide = export.wide_table(u.long, u.set.scales, u.timepoints, u.arms, u.set.raters,
+                                 u.photos)
+        export.write_xlsx(_workbook(analysis, wide), tmp / "ratings.xlsx")
+        progress("xlsx")
+        _write_packages(analysis, wide, tmp, label)
+        progress("sav, dta, R, xpt")
         html = report.render_report(u, analysis.summary, analysis.reliability,
                                     analysis.distribution,
                                     drawn=report.figures(sections, renderer))
@@ -150,6 +151,85 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
     finally:
         renderer.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _workbook(analysis: Analysis, wide) -> dict[str, pd.DataFrame]:
+    """The sheets of ``ratings.xlsx``: the tables, the wide table (a missing rating says why in
+    words) and the data dictionary of every column."""
+    from . import dictionary, export
+
+    u = analysis.unblinded
+    frame = wide.frame.copy()
+    for name in wide.missing_ranges:
+        words = {k: v for k, v in wide.value_labels[name].items()
+                 if k >= wide.missing_ranges[name][0]["lo"]}
+        values = frame[name]
+        frame[name] = values.astype(object).where(~values.isin(list(words)),
+                                                  values.map(words))
+    sheets = {"ratings": u.long, "wide": frame, "summary": analysis.summary,
+              "reliability": analysis.reliability, "distribution": analysis.distribution}
+    long_labels = {**export.LONG_LABELS,
+                   "score": "Rating; empty when the photo could not be assessed (see reason)",
+                   "improvement": "Pair: improvement score (+2 much better follow-up .. -2 much "
+                                  "better baseline); empty when not assessed"}
+    sheets["dictionary"] = dictionary.dictionary(sheets, long_labels, wide)
+    return sheets
+
+
+def _write_packages(analysis: Analysis, wide, tmp: Path, label: str) -> None:
+    """SPSS (wide and long, with analysis.sps), Stata, R, SAS transport (QS) and define.xml."""
+    from . import export, syntax, transport
+
+    u = analysis.unblinded
+    export.write_wide_sav(wide, tmp / "ratings.sav", file_label=label)
+    (tmp / "analysis.sps").write_text(syntax.spss_syntax(wide, analysis.summary, u.arms, label),
+                                      encoding="utf-8")
+    transport.write_dta(wide, u.set.scales, tmp / "ratings.dta", file_label=label)
+    (tmp / "analysis.R").write_text(syntax.r_script(u.set.scales, u.timepoints, label),
+                                    encoding="utf-8")
+    qs = transport.qs_table(u.long, u.set.scales, u.timepoints, u.set.study_id)
+    export.write_long_sav(u.long, u.set.scales, u.timepoints, u.arms, tmp / "ratings_long.sav",
+                          file_label=label)
+    transport.write_xpt(qs, tmp / "qs.xpt")
+    (tmp / "define.xml").write_bytes(transport.define_xml(
+        qs, u.set.study_id, str(u.set.meta.get("title", "")),
+        datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")))
+
+
+def default_inputs(rater_dir, db=None, ratings=None, out=None, now: datetime | None = None
+                   ) -> tuple[Path | str | None, Path | None, Path]:
+    """``(db, ratings, out)`` with the defaults of ``assess score`` filled in (``db`` a path or a
+    PostgreSQL URL).
+
+    Without ``--db`` and ``--ratings`` the ratings are the rating app's database
+    ``results/<set-id>/ratings.sqlite`` (as ``assess rate`` and ``assess status`` use it); without
+    ``--out`` the results go to a fresh folder ``results/<set-id>/scores-<UTC time>``.
+
+    Raises
+    ------
+    ScoreError
+        When neither is given and the default database does not exist, saying so.
+    """
+    from .unblind import _read_meta
+
+    set_id = str(_read_meta(Path(rater_dir))["set_id"])
+    results = Path("results") / set_id
+    if db is None and ratings is None:
+        db = results / "ratings.sqlite"
+        if not db.is_file():
+            raise ScoreError(f"neither --db nor --ratings was given, and the rating app's "
+                             f"database {db} (the default) does not exist; give --db FILE or "
+                             "--ratings FILE.csv")
+    if out is None:
+        stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+        out, n = results / f"scores-{stamp}", 1
+        while out.exists():
+            n += 1
+            out = results / f"scores-{stamp}-{n}"
+    from .. import store
+
+    return (store.location(db) if db is not None else None,
+            Path(ratings) if ratings is not None else None, Path(out))
 
 
 def score(rater_dir, key_dir, out, *, db=None, ratings=None, participants=None,

@@ -19,18 +19,21 @@ from __future__ import annotations
 import re
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 import xlsxwriter
+import xlsxwriter.format
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from ..csvfile import spreadsheet_safe
 from ..study import Scale
 
-__all__ = ["neutralize", "write_csv", "write_xlsx", "spss_name", "wide_table", "write_sav"]
+__all__ = ["neutralize", "write_csv", "write_xlsx", "spss_name", "wide_table", "write_sav",
+           "missing_codes", "Wide", "long_table", "write_long_sav", "long_sav_job", "run_job"]
 
 XML_ILLEGAL_BUT_NUL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 MAX_CELL = 32767
@@ -173,23 +176,53 @@ def _xlsx_text(values: list[str]) -> list[str]:
     return out
 
 
-def _rows_xml(df: pd.DataFrame, first_row: int = 2) -> Iterable[str]:
+def _rows_xml(df: pd.DataFrame, first_row: int = 2, styles: list[int | None] | None = None
+              ) -> Iterable[str]:
     """Worksheet ``<row>`` elements of a frame's values, starting at Excel row ``first_row``,
-    one block of rows at a time."""
+    one block of rows at a time; ``styles`` gives each column's cell format index (or None)."""
     names = [xl_col_to_name(i) for i in range(len(df.columns))]
+    styles = styles or [None] * len(names)
     for start, frame in _chunks(df):
         rows = np.arange(first_row + start, first_row + start + len(frame)).astype(str).astype(object)
         parts: list = ['<row r="', rows, '">']
-        for name, col in zip(names, frame.columns):
+        for name, col, style in zip(names, frame.columns, styles):
             rest = _unique_render(frame[col], lambda v: f'"><v>{_number_text(v)}</v></c>',
                                   _xlsx_text, '"/>')
-            parts += [f'<c r="{name}', rows, rest]
+            parts += [f'<c r="{name}', rows, f'" s="{style}' if style else "", rest]
         parts.append("</row>")
         yield _join_rows(parts, len(frame))
 
 
+#: Columns shown with four decimals (p-values); other fractional numbers get three.
+P_COLUMNS = {"p", "p_exact", "icc_p", "binomial_p"}
+PERCENT_COLUMNS = {"share", "responder_rate", "share_identified", "exact_agreement",
+                   "within_one_agreement"}
+
+
+def number_format(name: str, values: pd.Series) -> str | None:
+    """The display format of a column: rounded for reading, the full value kept in the cell.
+
+    >>> number_format("p", pd.Series([0.01234])), number_format("n", pd.Series([3, 4]))
+    ('0.0000', None)
+    >>> number_format("share", pd.Series([0.25])), number_format("kappa", pd.Series([0.3449]))
+    ('0.0%', '0.000')
+    """
+    if not pd.api.types.is_float_dtype(values.dtype) or values.dtype == bool:
+        return None
+    v = values.to_numpy(dtype="float64", na_value=np.nan)
+    v = v[np.isfinite(v)]
+    if v.size == 0 or np.all(v == np.round(v)):
+        return None
+    if name in P_COLUMNS:
+        return "0.0000"
+    if name in PERCENT_COLUMNS or name.endswith(("_rate", "share")):
+        return "0.0%"
+    return "0.0" if name == "seconds" else "0.000"
+
+
 def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
-    """Write one sheet per table: bold frozen header, autofilter, neutralized text.
+    """Write one sheet per table: bold frozen header, autofilter, neutralized text, fractional
+    numbers shown rounded (:func:`number_format`) with their full precision kept in the cell.
 
     The workbook (styles, header, views, filters) is made by xlsxwriter; the data rows are then
     added to each sheet's XML in one pass.
@@ -200,25 +233,33 @@ def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
     wb = xlsxwriter.Workbook(str(skeleton), {"constant_memory": True, "strings_to_formulas": False,
                                              "strings_to_urls": False, "strings_to_numbers": False})
     bold = wb.add_format({"bold": True})
+    formats: dict[str, xlsxwriter.format.Format] = {}
+    column_formats: dict[str, list] = {}
     for name, df in frames.items():
         ws = wb.add_worksheet(name)
+        column_formats[name] = []
         for col, title in enumerate(df.columns):
             ws.write_string(0, col, str(title), bold)
             width = max(len(str(title)), 8) + 2
-            ws.set_column(col, col, min(width, 40))
+            shown = number_format(str(title), df[title]) if len(df) else None
+            fmt = formats.setdefault(shown, wb.add_format({"num_format": shown})) if shown else None
+            column_formats[name].append(fmt)
+            ws.set_column(col, col, min(width, 40), fmt)
         ws.freeze_panes(1, 0)
         if df.shape[1]:
             ws.autofilter(0, 0, max(len(df), 1), df.shape[1] - 1)
     wb.close()
+    styles = {name: [f.xf_index if f is not None else None for f in fmts]
+              for name, fmts in column_formats.items()}
     try:
         with zipfile.ZipFile(skeleton) as src, zipfile.ZipFile(
                 path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
-            sheet_parts = {f"xl/worksheets/sheet{i}.xml": df
-                           for i, df in enumerate(frames.values(), start=1)}
+            sheet_parts = {f"xl/worksheets/sheet{i}.xml": (df, styles[name])
+                           for i, (name, df) in enumerate(frames.items(), start=1)}
             for info in src.infolist():
                 if info.filename not in sheet_parts:
                     dst.writestr(info, src.read(info.filename))
-            for part, df in sheet_parts.items():
+            for part, (df, style) in sheet_parts.items():
                 xml = src.read(part).decode("utf-8")
                 if not (df.shape[1] and len(df)):
                     dst.writestr(part, xml)
@@ -230,7 +271,7 @@ def write_xlsx(sheets: dict[str, pd.DataFrame], path: str | Path) -> None:
                     fh.write(head.encode("utf-8"))
                     # Compress one block (zlib lets go of the GIL) while the next is assembled.
                     pending = None
-                    for block in _rows_xml(df):
+                    for block in _rows_xml(df, styles=style):
                         data = block.encode("utf-8")
                         if pending is not None:
                             pending.result()
@@ -272,68 +313,292 @@ def spss_name(name: str, taken: set[str] | None = None) -> str:
     return candidate
 
 
+#: Reasons a photo could not be assessed (as the rating app records them), in code order.
+REASONS = ("out_of_focus", "framing", "lighting", "identifying_feature", "other")
+REASON_LABELS = {"out_of_focus": "Cannot assess: out of focus",
+                 "framing": "Cannot assess: wrong region or framing",
+                 "lighting": "Cannot assess: lighting",
+                 "identifying_feature": "Cannot assess: identifying feature visible",
+                 "other": "Cannot assess: other reason"}
+NOT_RATED = "not rated"
+NOT_PHOTOGRAPHED = "not photographed"
+
+
+def missing_codes(scales: dict[str, Scale]) -> dict[str, int]:
+    """User-missing codes: one per "cannot assess" reason, then "not rated", "not photographed".
+
+    The codes are 91–95, 98 and 99, or 901–909 … when a scale has levels that large.
+
+    >>> from assess.study import shipped_scales
+    >>> missing_codes(shipped_scales())
+    {'out_of_focus': 91, 'framing': 92, 'lighting': 93, 'identifying_feature': 94, 'other': 95, \
+'not rated': 98, 'not photographed': 99}
+    """
+    top = max([abs(v) for s in scales.values() for v in s.values] + [2])
+    base = 90
+    while top >= base:
+        base *= 10
+    codes = {reason: base + i for i, reason in enumerate(REASONS, start=1)}
+    codes.update({NOT_RATED: base + 8, NOT_PHOTOGRAPHED: base + 9})
+    return codes
+
+
+def missing_labels(codes: dict[str, int]) -> dict[float, str]:
+    """Value labels of the codes of :func:`missing_codes`."""
+    names = {**REASON_LABELS, NOT_RATED: "Not rated (photo taken)",
+             NOT_PHOTOGRAPHED: "Not photographed at this visit"}
+    return {float(code): names[reason] for reason, code in codes.items()}
+
+
+def _reason_codes(reasons: pd.Series, codes: dict[str, int]) -> np.ndarray:
+    """Code of each "cannot assess" reason; free text (from a ratings CSV) counts as "other"."""
+    known = reasons.astype(object).where(reasons.isin(REASONS), "other")
+    return known.map(codes).to_numpy(dtype="float64")
+
+
+@dataclass
+class Wide:
+    """The per-participant table and its SPSS dictionary (labels, value labels, measures,
+    user-missing ranges), and for each change variable what it is made of."""
+
+    frame: pd.DataFrame
+    labels: dict[str, str]
+    value_labels: dict[str, dict]
+    measures: dict[str, str]
+    missing_ranges: dict[str, list]
+    #: One entry per within-arm comparison: region, view, scale, rater, timepoint and the names of
+    #: the baseline, follow-up, change and improvement variables (pairs: improvement only).
+    comparisons: list[dict] = field(default_factory=list)
+
+
+def _cell_values(use: pd.DataFrame, codes: dict[str, int]) -> pd.Series:
+    """The wide file's value of each first showing: the rating, or the code of its reason."""
+    value = use["score"].where(use["kind"] == "single", use["improvement"]).astype("float64")
+    reason = _reason_codes(use["reason"], codes)
+    return pd.Series(np.where(use["cannot_assess"].to_numpy(), reason, value.to_numpy()),
+                     index=use.index)
+
+
+def _absent(frame: pd.DataFrame, photos: pd.DataFrame | None, region, view, tps, codes
+            ) -> np.ndarray:
+    """For each participant: the code of a missing value (photo taken but not rated, or not
+    photographed at all), NaN when the photos are not known."""
+    if photos is None:
+        return np.full(len(frame), np.nan)
+    taken = photos[(photos["region"] == region) & (photos["view"] == view)
+                   & photos["timepoint"].isin(tps)]
+    n = taken.groupby("participant").size()
+    have = frame["participant"].map(n).fillna(0).to_numpy() >= len(tps)
+    return np.where(have, codes[NOT_RATED], codes[NOT_PHOTOGRAPHED]).astype("float64")
+
+
 def wide_table(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[str, ...],
-               arms: list[str], raters: list[str]):
-    """One row per participant; returns ``(frame, variable labels, value labels, measures)``.
+               arms: list[str], raters: list[str], photos: pd.DataFrame | None = None) -> Wide:
+    """One row per participant, for SPSS, Stata and R.
 
     Variables: ``participant``, ``arm`` (numeric, labelled) and one per region [× view] × scale ×
-    timepoint [× rater when several], e.g. ``face_wsrs_baseline``; pairs give
-    ``face_wsrs_improvement_month12``. First showings only, "cannot assess" left empty.
+    timepoint [× rater when several], e.g. ``face_wsrs_baseline``, holding the first showing's
+    rating; then per follow-up ``face_wsrs_change_month12`` (follow-up − baseline, scale units) and
+    ``face_wsrs_improvement_month12`` (the change in the scale's better direction: positive =
+    better), empty unless both visits have a usable rating. Pairs give
+    ``face_wsrs_improvement_month12`` (the pair's improvement score). A rating that is missing
+    holds a user-missing code (:func:`missing_codes`): the "cannot assess" reason, "not rated"
+    or "not photographed" (the latter two only when ``photos`` are given).
     """
-    use = long[~long["repeat"] & ~long["cannot_assess"]]
-    participants = sorted(set(long["participant"].unique().tolist()))
+    codes = missing_codes(scales)
+    lowest = float(min(codes.values()))
+    use = long[~long["repeat"].to_numpy(dtype=bool)]
+    use = use.assign(value=_cell_values(use, codes))
     several = len(raters) > 1
     arm_codes = {a: i + 1 for i, a in enumerate(arms)}
     arm_of = long.drop_duplicates("participant").set_index("participant")["arm"]
-    frame = pd.DataFrame({"participant": participants})
+    frame = pd.DataFrame({"participant": sorted(set(long["participant"].unique().tolist()))})
     frame["arm"] = frame["participant"].map(arm_of).map(arm_codes).astype("float64")
-    labels = {"participant": "Participant", "arm": "Treatment arm"}
-    value_labels: dict[str, dict] = {"arm": {float(v): k for k, v in arm_codes.items()}}
-    measures = {"participant": "nominal", "arm": "nominal"}
+    w = Wide(frame, {"participant": "Participant", "arm": "Treatment arm"},
+             {"arm": {float(v): k for k, v in arm_codes.items()}},
+             {"participant": "nominal", "arm": "nominal"}, {})
     taken = {"participant", "arm"}
     tp_order = {t: i for i, t in enumerate(timepoints)}
-    use = use.assign(value=use["score"].where(use["kind"] == "single", use["improvement"])
-                     .astype("float64"))
-    keys = (use[["region", "view", "scale", "kind", "timepoint", "rater"]].drop_duplicates()
-            .assign(_t=lambda d: d["timepoint"].map(tp_order))
-            .sort_values(["region", "view", "kind", "rater", "_t"]))
     pivot = use.pivot_table(index="participant", columns=["region", "view", "scale", "kind",
                                                            "timepoint", "rater"],
                             values="value", aggfunc="first")
-    columns = {}
-    for region, view, scale_id, kind, tp, rater in keys.drop(columns="_t").itertuples(index=False):
-        scale = scales[scale_id]
-        parts = [region, view, scale_id] + (["improvement"] if kind == "pair" else []) + [tp]
-        if several:
-            parts.append(rater)
-        name = spss_name("_".join(p for p in parts if p), taken)
+    groups = (use[["region", "view", "scale", "kind", "rater"]].drop_duplicates()
+              .sort_values(["region", "view", "kind", "rater"]))
+    columns: dict[str, pd.Series] = {}
+
+    def add(name_parts, label, values, value_labels, measure, with_missing=True):
+        name = spss_name("_".join(p for p in name_parts if p), taken)
         taken.add(name)
+        w.labels[name] = label[:255]
+        w.value_labels[name] = value_labels
+        w.measures[name] = measure
+        if with_missing:
+            w.value_labels[name] = {**value_labels, **missing_labels(codes)}
+            w.missing_ranges[name] = [{"lo": lowest, "hi": float(max(codes.values()))}]
+        columns[name] = values
+        return name
+
+    for region, view, scale_id, kind, rater in groups.itertuples(index=False):
+        scale = scales[scale_id]
         where = region + (f" ({view})" if view else "")
+        by = f", rater {rater}" if several else ""
+        rparts = [rater] if several else []
+        tps = sorted(set(use.loc[(use["region"] == region) & (use["view"] == view)
+                                 & (use["scale"] == scale_id) & (use["kind"] == kind)
+                                 & (use["rater"] == rater), "timepoint"].tolist()), key=tp_order.get)
         if kind == "pair":
-            label = f"{where}: {scale.name}, improvement {tp} vs {timepoints[0]}"
-            value_labels[name] = {-2.0: "Much better baseline", -1.0: "Better baseline",
-                                  0.0: "No difference", 1.0: "Better follow-up",
-                                  2.0: "Much better follow-up"}
-        else:
-            label = f"{where}: {scale.name}, {tp}"
-            value_labels[name] = {float(lv.value): lv.label for lv in scale.levels}
-        if several:
-            label += f", rater {rater}"
-        labels[name] = label[:255]
-        measures[name] = "nominal" if scale.kind == "categorical" and kind != "pair" else "ordinal"
-        columns[name] = frame["participant"].map(pivot[(region, view, scale_id, kind, tp, rater)])
+            for tp in tps:
+                values = frame["participant"].map(pivot[(region, view, scale_id, kind, tp, rater)])
+                absent = _absent(frame, photos, region, view, (timepoints[0], tp), codes)
+                name = add([region, view, scale_id, "improvement", tp] + rparts,
+                           f"{where}: {scale.name}, improvement {tp} vs {timepoints[0]}{by}",
+                           values.fillna(pd.Series(absent)), dict(_PAIR_LABELS), "ordinal")
+                w.comparisons.append({"region": region, "view": view, "scale": scale_id,
+                                      "rater": rater, "timepoint": tp, "kind": "pair",
+                                      "improvement": name})
+            continue
+        measure = "nominal" if scale.kind == "categorical" else "ordinal"
+        levels = {float(lv.value): lv.label for lv in scale.levels}
+        names = {}
+        for tp in tps:
+            values = frame["participant"].map(pivot[(region, view, scale_id, kind, tp, rater)])
+            absent = _absent(frame, photos, region, view, (tp,), codes)
+            names[tp] = add([region, view, scale_id, tp] + rparts, f"{where}: {scale.name}, {tp}{by}",
+                            values.fillna(pd.Series(absent)), levels, measure)
+        base = timepoints[0]
+        if base not in names:
+            continue
+        for tp in [t for t in tps if t != base]:
+            before = columns[names[base]].where(columns[names[base]] < lowest)
+            after = columns[names[tp]].where(columns[names[tp]] < lowest)
+            change = after - before
+            sign = -1.0 if scale.better == "lower" else 1.0
+            c = add([region, view, scale_id, "change", tp] + rparts,
+                    f"{where}: {scale.name}, change {tp} - {base} (scale units){by}", change, {},
+                    "scale", with_missing=False)
+            i = add([region, view, scale_id, "improvement", tp] + rparts,
+                    f"{where}: {scale.name}, improvement {tp} vs {base} (levels better){by}",
+                    (change * sign) + 0.0, {}, "scale", with_missing=False)
+            w.comparisons.append({"region": region, "view": view, "scale": scale_id,
+                                  "rater": rater, "timepoint": tp, "kind": "single",
+                                  "baseline": names[base], "followup": names[tp],
+                                  "change": c, "improvement": i})
     if columns:
-        frame = pd.concat([frame, pd.DataFrame(columns)], axis=1)
-    return frame, labels, value_labels, measures
+        w.frame = pd.concat([frame, pd.DataFrame(columns)], axis=1)
+    return w
+
+
+_PAIR_LABELS = {-2.0: "Much better baseline", -1.0: "Better baseline", 0.0: "No difference",
+                1.0: "Better follow-up", 2.0: "Much better follow-up"}
 
 
 def write_sav(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[str, ...],
-              arms: list[str], raters: list[str], path: str | Path, file_label: str = "") -> None:
-    """Write the per-participant SPSS file (see :func:`wide_table`)."""
+              arms: list[str], raters: list[str], path: str | Path, file_label: str = "",
+              photos: pd.DataFrame | None = None) -> Wide:
+    """Write the per-participant SPSS file (see :func:`wide_table`); returns its table."""
+    w = wide_table(long, scales, timepoints, arms, raters, photos)
+    write_wide_sav(w, path, file_label)
+    return w
+
+
+def write_wide_sav(w: Wide, path: str | Path, file_label: str = "") -> None:
+    """Write a table of :func:`wide_table` as an SPSS file with its dictionary."""
     import pyreadstat
 
-    frame, labels, value_labels, measures = wide_table(long, scales, timepoints, arms, raters)
-    formats = {c: "F8.0" for c in frame.columns if c != "participant"}
-    pyreadstat.write_sav(frame, str(path), file_label=file_label[:64], column_labels=labels,
-                         variable_value_labels=value_labels, variable_measure=measures,
-                         variable_format=formats)
+    formats = {c: "F8.0" for c in w.frame.columns if c != "participant"}
+    formats.update({c: "F8.0" for c, m in w.measures.items() if m == "scale"})
+    pyreadstat.write_sav(w.frame, str(path), file_label=file_label[:64], column_labels=w.labels,
+                         variable_value_labels=w.value_labels, variable_measure=w.measures,
+                         variable_format=formats, missing_ranges=w.missing_ranges)
+
+
+def long_table(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[str, ...],
+               arms: list[str]) -> Wide:
+    """One row per rating (first showings, disguised repeats, "cannot assess"), for SPSS.
+
+    ``arm`` and ``timepoint`` are numeric with value labels (timepoints in study order);
+    ``score`` (and ``improvement`` for pairs) holds the rating or the user-missing code of the
+    "cannot assess" reason; ``repeat``, ``cannot_assess`` and ``baseline_identified`` are 0/1;
+    ``revision`` counts the rater's answers to the item (1 = never revised); ``seconds`` is the
+    time the photo was on screen.
+    """
+    codes = missing_codes(scales)
+    lowest, highest = float(min(codes.values())), float(max(codes.values()))
+    frame = _export_frame(long[[c for c in long.columns if c in LONG_LABELS]])
+    arm_codes = {a: float(i + 1) for i, a in enumerate(arms)}
+    tp_codes = {t: float(i + 1) for i, t in enumerate(timepoints)}
+    frame["arm"] = long["arm"].map(arm_codes).astype("float64").to_numpy()
+    frame["timepoint"] = long["timepoint"].map(tp_codes).astype("float64").to_numpy()
+    reason = _reason_codes(long["reason"], codes)
+    ca = long["cannot_assess"].to_numpy(dtype=bool)
+    single = (long["kind"] == "single").to_numpy()
+    score = long["score"].astype("float64").to_numpy(na_value=np.nan)
+    improvement = long["improvement"].astype("float64").to_numpy(na_value=np.nan)
+    frame["score"] = np.where(ca & single, reason, score)
+    frame["improvement"] = np.where(ca & ~single, reason, improvement)
+    for col in ("seconds", "revision", "repeat", "cannot_assess", "baseline_identified"):
+        frame[col] = frame[col].astype("float64")
+    used = sorted({s for s in long["scale"].unique().tolist()})
+    score_labels = missing_labels(codes)
+    if len(used) == 1:
+        score_labels = {**{float(lv.value): lv.label for lv in scales[used[0]].levels},
+                        **score_labels}
+    yes_no = {0.0: "No", 1.0: "Yes"}
+    w = Wide(frame, {k: v for k, v in LONG_LABELS.items() if k in frame.columns},
+             {"arm": {v: k for k, v in arm_codes.items()},
+              "timepoint": {v: k for k, v in tp_codes.items()}, "score": score_labels,
+              "improvement": {**_PAIR_LABELS, **missing_labels(codes)}, "repeat": yes_no,
+              "cannot_assess": yes_no, "baseline_identified": yes_no},
+             {c: "nominal" for c in frame.columns}, 
+             {"score": [{"lo": lowest, "hi": highest}],
+              "improvement": [{"lo": lowest, "hi": highest}]})
+    w.measures.update({"timepoint": "ordinal", "score": "ordinal", "improvement": "ordinal",
+                       "seconds": "scale", "revision": "scale"})
+    return w
+
+
+LONG_LABELS = {
+    "participant": "Participant", "arm": "Treatment arm", "timepoint": "Visit",
+    "region": "Region", "view": "View of the region", "scale": "Scale",
+    "score": "Rating (first showing or repeat); 91-99: why missing",
+    "rater": "Rater", "repeat": "Disguised repeat of an earlier photo",
+    "seconds": "Seconds the photo was on screen", "code": "Blinded photo (or pair) code",
+    "item": "Worklist item", "kind": "single photo or pair", "first_showing":
+    "Code of the first showing (itself unless a repeat)", "better": "Pair answer: which side better",
+    "first": "Pair answer: which side was taken first",
+    "improvement": "Pair: improvement score (+2 much better follow-up .. -2 much better baseline)",
+    "baseline_identified": "Pair: the baseline photo was named as taken first",
+    "cannot_assess": "The rater could not assess the photo", "reason": "Why it could not be assessed",
+    "comment": "Rater's comment", "answered_at": "When answered (UTC, ISO 8601)",
+    "revision": "Answers to this item (1 = never revised)",
+}
+
+
+def long_sav_job(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[str, ...],
+                 arms: list[str], path: str | Path, file_label: str = "") -> tuple:
+    """``(pyreadstat function, frame, path, keyword arguments)`` writing the long SPSS file."""
+    w = long_table(long, scales, timepoints, arms)
+    # Plain object columns: pyreadstat writes them about three times faster than pandas' str.
+    frame = w.frame.astype({c: object for c in w.frame.columns
+                            if not pd.api.types.is_float_dtype(w.frame[c].dtype)})
+    formats = {c: "F8.0" for c in ("arm", "timepoint", "score", "improvement", "repeat",
+                                   "cannot_assess", "baseline_identified", "revision")}
+    formats["seconds"] = "F8.1"
+    return ("write_sav", frame, str(path),
+            {"file_label": file_label[:64], "column_labels": w.labels,
+             "variable_value_labels": w.value_labels, "variable_measure": w.measures,
+             "variable_format": formats, "missing_ranges": w.missing_ranges})
+
+
+def run_job(job: tuple) -> None:
+    """Write the file of a job of :func:`long_sav_job` (or of ``transport.xpt_job``)."""
+    import pyreadstat
+
+    func, frame, path, kwargs = job
+    getattr(pyreadstat, func)(frame, path, **kwargs)
+
+
+def write_long_sav(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[str, ...],
+                   arms: list[str], path: str | Path, file_label: str = "") -> None:
+    """Write the one-row-per-rating SPSS file (see :func:`long_table`)."""
+    run_job(long_sav_job(long, scales, timepoints, arms, path, file_label))

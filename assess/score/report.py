@@ -32,11 +32,12 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;c
 max-width:1180px;margin:2em auto;padding:0 1.2em}
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:2em;border-bottom:2px solid #d8dee8;padding-bottom:.2em}
 h3{margin-top:1.6em}table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:12.5px}
-th,td{border:1px solid #d8dee8;padding:3px 5px;text-align:right;vertical-align:top}
+th,td{border:1px solid #d8dee8;padding:3px 4px;text-align:right;vertical-align:top}
 th{background:#f1f4f8;text-align:center}td.t{text-align:left}
 .meta td{text-align:left}.warn{background:#fff7e0;border-left:4px solid #e0a800;padding:.4em .8em;margin:.4em 0}
 .ok{background:#eaf7ee;border-left:4px solid #2e9e5b;padding:.4em .8em;margin:.4em 0}
-.note{color:#5a6472;font-size:12px}details{margin:.3em 0 .8em}summary{cursor:pointer}
+.note{color:#5a6472;font-size:12px}td.why{color:#6b7480;font-size:11px;font-style:italic;
+text-align:left;max-width:6em;overflow-wrap:anywhere;hyphens:auto}.ci{color:#5a6472;font-size:11px;white-space:nowrap}details{margin:.3em 0 .8em}summary{cursor:pointer}
 .chart{margin:.5em 0 1.2em;overflow-x:auto}.scroll{overflow-x:auto}code{background:#f1f4f8;padding:0 3px}
 @media print{.chart{page-break-inside:avoid}}
 """
@@ -278,8 +279,9 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
     return out
 
 
-def _table(df: pd.DataFrame, columns: list[tuple[str, str, str]]) -> str:
-    """columns: (field, header, kind) with kind in t (text), n0, n2, n3, p, pct."""
+def _table(df: pd.DataFrame, columns: list[tuple[str, str, str]], why=None) -> str:
+    """columns: (field, header, kind) with kind in t (text), h (HTML made here), n0, n2, n3, p,
+    pct. ``why(row, field)`` says why a cell is blank; the cell shows it instead."""
     head = "".join(f"<th>{esc(h)}</th>" for _, h, _ in columns)
     body = []
     for _, row in df.iterrows():
@@ -287,13 +289,21 @@ def _table(df: pd.DataFrame, columns: list[tuple[str, str, str]]) -> str:
         for field, _, kind in columns:
             v = row.get(field)
             if kind == "t":
-                cells.append(f'<td class="t">{esc(v)}</td>')
+                text = esc(v)
+            elif kind == "h":
+                text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
             elif kind == "p":
-                cells.append(f"<td>{fmt_p(v)}</td>")
+                text = fmt_p(v)
             elif kind == "pct":
-                cells.append(f"<td>{fmt_num(float(v) * 100, 1) + '%' if fmt_num(v) else ''}</td>")
+                text = fmt_num(float(v) * 100, 1) + "%" if fmt_num(v) else ""
             else:
-                cells.append(f"<td>{fmt_num(v, int(kind[1]))}</td>")
+                text = fmt_num(v, int(kind[1]))
+            reason = why(row, field) if why is not None and text == "" else ""
+            if reason:
+                cells.append(f'<td class="why">{esc(reason)}</td>')
+            else:
+                cells.append(f'<td class="t">{text}</td>' if kind in ("t", "h") else
+                             f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
             "</tbody></table></div>")
@@ -317,7 +327,8 @@ def _within_rows(rows: pd.DataFrame) -> pd.DataFrame:
                       for m, s in zip(r["baseline_mean"], r["baseline_sd"])]
     r["fu_mean"] = [f"{fmt_num(m)} ({fmt_num(s)})" if fmt_num(m) else ""
                     for m, s in zip(r["followup_mean"], r["followup_sd"])]
-    r["change"] = [f"{fmt_num(m)} ({_range(lo, hi)})" if fmt_num(m) else ""
+    r["change"] = [(f"{fmt_num(m)} ({_range(lo, hi)})" if _range(lo, hi) else
+                    f"{fmt_num(m)} (no CI: n < 2)") if fmt_num(m) else ""
                    for m, lo, hi in zip(r["mean_change"], r["change_ci_low"], r["change_ci_high"])]
     r["resp"] = [f"{int(k)}/{int(n)} = {fmt_num(rate * 100, 1)}% ({_range(lo, hi, pct=True)})"
                  if n and fmt_num(rate) else ""
@@ -327,6 +338,23 @@ def _within_rows(rows: pd.DataFrame) -> pd.DataFrame:
     r["dir"] = [f"{int(a)} / {int(b)} / {int(c)}" if not pd.isna(a) else ""
                 for a, b, c in zip(r["n_improved"], r["n_unchanged"], r["n_worsened"])]
     return r
+
+
+def _why_within(row, field: str) -> str:
+    """Why a cell of the within-arm table is blank."""
+    note = str(row.get("p_exact_note") or "")
+    if not row.get("n_pairs"):
+        return "no pairs"
+    if field == "p_exact":
+        return note.removeprefix("not computed: ").replace(" and ", ", ") or "not computed"
+    if row.get("scale_kind") == "categorical" and field in (
+            "base", "fu", "base_mean", "fu_mean", "change", "z", "effect_r", "rank_biserial"):
+        return "categorical scale"
+    if row.get("analysis") == "within arm (pairs)" and field in ("base", "base_mean"):
+        return "pairs: one score"
+    if field in ("z", "p", "effect_r", "rank_biserial") and note.startswith("not computed"):
+        return note.removeprefix("not computed: ")
+    return "not computed"
 
 
 WITHIN_COLUMNS = [
@@ -341,7 +369,7 @@ WITHIN_COLUMNS = [
 ]
 
 BETWEEN_COLUMNS = [
-    ("arm", "arms", "t"), ("timepoint", "follow-up", "t"), ("rater", "rater", "t"),
+    ("where", "region", "t"), ("scale", "scale", "t"), ("arm", "arms", "t"), ("timepoint", "follow-up", "t"), ("rater", "rater", "t"),
     ("test", "test", "t"), ("statistic", "U", "n1"), ("z", "Z", "n3"), ("p", "p", "p"),
     ("p_exact", "exact p", "p"), ("effect_r", "r", "n2"), ("effect_r_n", "N of r", "t"),
     ("note", "note", "t"),
@@ -349,12 +377,42 @@ BETWEEN_COLUMNS = [
 
 RELIABILITY_HTML = [
     ("analysis", "analysis", "t"), ("scale", "scale", "t"), ("raters", "rater(s)", "t"),
-    ("n", "n", "n0"), ("kappa", "kappa", "n3"), ("kappa_linear", "kappa linear", "n3"),
-    ("kappa_linear_ci", "95% CI", "t"), ("kappa_quadratic", "kappa quadratic", "n3"),
-    ("kappa_quadratic_ci", "95% CI", "t"), ("exact_agreement", "exact agreement", "pct"),
-    ("within_one_agreement", "within ±1", "pct"), ("icc", "ICC(2,1)", "n3"), ("icc_ci", "95% CI", "t"),
-    ("alpha", "Krippendorff's alpha", "n3"),
+    ("n", "n", "n0"), ("kappa_plain", "κ unweighted (95% CI)", "h"),
+    ("kappa_lin", "κ linear weights (95% CI)", "h"),
+    ("kappa_quad", "κ quadratic weights (95% CI)", "h"),
+    ("exact_agreement", "exact agreement", "pct"), ("within_one_agreement", "within ±1", "pct"),
+    ("icc_text", "ICC(2,1) (95% CI)", "h"), ("alpha", "Krippendorff's α", "n3"),
 ]
+
+
+def _with_ci(value, lo, hi) -> str:
+    """``0.345`` with its interval under it, or empty."""
+    if fmt_num(value) == "":
+        return ""
+    ci = _range(lo, hi, 3)
+    return fmt_num(value, 3) + (f"<br><span class='ci'>{ci}</span>" if ci else "")
+
+
+def _why_reliability(row, field: str) -> str:
+    """Why a cell of the reliability table is blank."""
+    analysis = str(row.get("analysis") or "")
+    kind = row.get("scale_kind")
+    if field.startswith("kappa") or field.endswith("agreement"):
+        if analysis.startswith("inter-rater") and "rater pair" not in analysis:
+            return "per rater pair, below"
+        if kind == "categorical" and field in ("kappa_lin", "kappa_quad"):
+            return "categorical: unweighted only"
+        return "undefined: no variation" if row.get("n") else "no photos"
+    if field in ("icc_text", "alpha"):
+        if analysis.startswith("intra-rater"):
+            return "repeats: κ only"
+        if "rater pair" in analysis:
+            return "on the inter-rater row"
+        if field == "icc_text" and kind == "categorical":
+            return "categorical: α only"
+        return "undefined: no variation" if row.get("n") else "no photo rated by all"
+    return ""
+
 
 BLINDING_HTML = [
     ("raters", "rater(s)", "t"), ("n", "pairs", "n0"), ("identified", "baseline named first", "n0"),
@@ -362,6 +420,37 @@ BLINDING_HTML = [
     ("share_identified", "share identified", "pct"), ("share_ci", "Wilson 95% CI", "t"),
     ("binomial_p", "p (vs 50%)", "p"),
 ]
+
+
+def _why_between(row, field: str) -> str:
+    if str(row.get("test") or "").startswith("Fisher") and field in ("statistic", "z", "effect_r",
+                                                                     "effect_r_n"):
+        return "Fisher: no U or Z"
+    if field == "p_exact":
+        return str(row.get("p_exact_note") or "not computed").removeprefix("not computed: ")
+    return "not computed"
+
+
+def _between_section(between: pd.DataFrame, arms: list[str]) -> str:
+    """The one between-arms table: the tests made, then one line on the comparisons not made."""
+    out = ["<h2>Between arms</h2>"]
+    b = between.assign(where=[r + (f"/{v}" if v else "") for r, v in
+                              zip(between["region"], between["view"].fillna(""))])
+    tested = b[b["test"].notna() & (b["test"] != "")]
+    if len(tested):
+        out.append(_table(tested, BETWEEN_COLUMNS, why=_why_between))
+    untested = b[~b.index.isin(tested.index)]
+    if len(untested):
+        reasons: dict[str, list[str]] = {}
+        for where, note in zip(untested["where"], untested["note"]):
+            reasons.setdefault(str(note).split(" on ")[0].removeprefix("not tested: "),
+                               []).append(where)
+        out.append("<p class='note'>Not tested: " + "; ".join(
+            f"{esc(', '.join(dict.fromkeys(w)))} ({esc(r)})" for r, w in reasons.items()) + ".</p>")
+    if not len(b):
+        out.append(f"<p class='note'>No region was rated in more than one of the arms "
+                   f"{esc(', '.join(arms))}.</p>")
+    return "\n".join(out)
 
 
 def figures(sections: dict[str, list[tuple[str, alt.Chart]]],
@@ -461,37 +550,19 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
             parts.append("<p class='note'>Side-by-side pairs: the follow-up columns describe the "
                          "improvement scores (+2 much better follow-up … −2 much better baseline); "
                          "the test is against 0.</p>")
-        parts.append(_table(_within_rows(grp), WITHIN_COLUMNS))
+        parts.append(_table(_within_rows(grp), WITHIN_COLUMNS, why=_why_within))
         counts = grp[["arm", "timepoint", "rater", "baseline_counts", "followup_counts"]]
         parts.append("<details><summary>Counts per level (paired participants)</summary>" +
                      _table(counts, [("arm", "arm", "t"), ("timepoint", "follow-up", "t"),
                                      ("rater", "rater", "t"), ("baseline_counts", "baseline", "t"),
                                      ("followup_counts", "follow-up", "t")]) + "</details>")
-        b = between[(between["region"] == region) & (between["view"] == view)]
-        if len(b):
-            parts.append("<h4>Between arms</h4>" + _table(b, BETWEEN_COLUMNS))
         for caption, svg in chart_sections.get(f"{region}|{view}", []):
             parts.append(f"<figure class='chart'>{svg}<figcaption class='note'>"
                          f"{esc(caption)}</figcaption></figure>")
+    if len(u.arms) >= 2:
+        parts.append(_between_section(between, u.arms))
     parts.append("<h2>Reliability</h2>")
-    rel = reliability[reliability["analysis"] != "blinding index"].copy()
-    if len(rel):
-        rel["kappa_linear_ci"] = [_range(a, b, 3) for a, b in zip(rel["kappa_linear_ci_low"],
-                                                                 rel["kappa_linear_ci_high"])]
-        rel["kappa_quadratic_ci"] = [_range(a, b, 3) for a, b in zip(rel["kappa_quadratic_ci_low"],
-                                                                    rel["kappa_quadratic_ci_high"])]
-        rel["icc_ci"] = [_range(a, b, 3) for a, b in zip(rel["icc_ci_low"], rel["icc_ci_high"])]
-        parts.append(_table(rel, RELIABILITY_HTML))
-        parts.append("<p class='note'>Intra-rater: each disguised repeat against the same rater's "
-                     "first showing of the photo. Kappa weights span the scale's declared levels; "
-                     "95% CIs are kappa ± 1.96 ASE (Fleiss, Cohen &amp; Everitt 1969). Inter-rater: "
-                     "first showings rated by every rater; ICC(2,1) is two-way random, absolute "
-                     "agreement, single rater (Shrout &amp; Fleiss 1979) with the McGraw &amp; Wong "
-                     "(1996) CI; Krippendorff's alpha uses every photo rated by two or more raters."
-                     "</p>")
-    else:
-        parts.append("<p>No disguised repeats were rated and there is one rater: no reliability "
-                     "to report.</p>")
+    parts.extend(_reliability_section(u, reliability))
     for caption, svg in chart_sections.get("reliability", []):
         parts.append(f"<figure class='chart'>{svg}<figcaption class='note'>{esc(caption)}"
                      "</figcaption></figure>")
@@ -505,8 +576,12 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
                      "50%; 'cannot tell' answers are counted but not in the share.</p>")
     parts.append("<h2>Files</h2><p><code>ratings_long.csv</code> (one row per rating), "
                  "<code>summary.csv</code>, <code>reliability.csv</code>, "
-                 "<code>distribution.csv</code>, the same tables in <code>ratings.xlsx</code>, and "
-                 "<code>ratings.sav</code> (SPSS, one row per participant).</p>")
+                 "<code>distribution.csv</code>; the same tables, a wide sheet and a data "
+                 "dictionary in <code>ratings.xlsx</code>; <code>ratings.sav</code> (SPSS, one row "
+                 "per participant, with change scores) and <code>ratings_long.sav</code> (one row "
+                 "per rating) with <code>analysis.sps</code>; <code>ratings.dta</code> (Stata); "
+                 "<code>analysis.R</code>; <code>qs.xpt</code> (SDTM-style QS, SAS transport v5) "
+                 "with <code>define.xml</code>. docs/analysis.md says what each holds.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -527,6 +602,34 @@ def _chains(chains: dict[str, dict]) -> str:
             "</div><table class='meta chains'><thead><tr><th>rater</th><th>events</th>"
             "<th>unchained</th><th>chain head</th><th>signed</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
+
+
+def _reliability_section(u: Unblinded, reliability: pd.DataFrame) -> list[str]:
+    """The reliability table (kappas with their weights and CIs, ICC, alpha) and its notes."""
+    parts: list[str] = []
+    rel = reliability[reliability["analysis"] != "blinding index"].copy()
+    if len(u.set.raters) < 2:
+        parts.append(f"<p class='note'>ICC and Krippendorff's α compare raters: this set has one "
+                     f"rater ({esc(', '.join(u.set.raters))}), so they cannot be computed; "
+                     "reliability is the rater's agreement with their own disguised repeats "
+                     "(κ).</p>")
+    if len(rel):
+        for name, stem in (("kappa_plain", "kappa"), ("kappa_lin", "kappa_linear"),
+                           ("kappa_quad", "kappa_quadratic"), ("icc_text", "icc")):
+            rel[name] = [_with_ci(v, a, b) for v, a, b in zip(
+                rel[stem], rel[f"{stem}_ci_low"], rel[f"{stem}_ci_high"])]
+        parts.append(_table(rel, RELIABILITY_HTML, why=_why_reliability))
+        parts.append("<p class='note'>Intra-rater: each disguised repeat against the same rater's "
+                     "first showing of the photo. Kappa weights span the scale's declared levels; "
+                     "95% CIs are kappa ± 1.96 ASE (Fleiss, Cohen &amp; Everitt 1969). Inter-rater: "
+                     "first showings rated by every rater; ICC(2,1) is two-way random, absolute "
+                     "agreement, single rater (Shrout &amp; Fleiss 1979) with the McGraw &amp; Wong "
+                     "(1996) CI; Krippendorff's alpha uses every photo rated by two or more raters."
+                     "</p>")
+    else:
+        parts.append("<p>No disguised repeats were rated and there is one rater: no reliability "
+                     "to report.</p>")
+    return parts
 
 
 def _methods(u: Unblinded) -> str:

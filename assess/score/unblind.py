@@ -161,6 +161,9 @@ class Unblinded:
     counts: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)  # input file -> sha256
     sealed: seal.Verified | None = None  # what the seal check found (None: not checked)
+    #: Every photo taken (first showings of the key): participant, timepoint, region, view; None
+    #: when not known, so a missing rating cannot be told from a photo never taken.
+    photos: pd.DataFrame | None = None
 
     @property
     def baseline(self) -> str:
@@ -848,9 +851,12 @@ def unblind(
     and :class:`assess.seal.SealError` when the folders do not match their seal or the seal is not
     signed by the key of ``fingerprint`` (when given).
     """
-    if (db is None) == (ratings is None):
-        raise ScoreError("give the ratings either as --db FILE or URL (the rating app's database) "
-                         "or as --ratings FILE.csv, not both")
+    if db is None and ratings is None:
+        raise ScoreError("neither --db nor --ratings was given: give the ratings as --db FILE or "
+                         "URL (the rating app's database) or as --ratings FILE.csv")
+    if db is not None and ratings is not None:
+        raise ScoreError("both --db and --ratings were given: give the ratings once, as --db FILE or "
+                         "URL (the rating app's database) or as --ratings FILE.csv")
     key_dir, root = Path(key_dir), Path(rater_dir)
     meta = _read_meta(root)
     sealed = seal.verify(root, key_dir, fingerprint=fingerprint)
@@ -993,7 +999,10 @@ def unblind(
         "chains": chain_counts,
         "timepoint_order_from": timepoint_source,
     }
-    return Unblinded(folder, digest, timepoints, long, arms, findings, counts, sources, sealed)
+    photos = (key.loc[key["repeat_of"] == "", ["participant", "timepoint", "region", "view"]]
+              .drop_duplicates().reset_index(drop=True))
+    return Unblinded(folder, digest, timepoints, long, arms, findings, counts, sources, sealed,
+                     photos)
 
 
 def _missing(n: int, dtype: str):
