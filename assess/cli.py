@@ -37,6 +37,26 @@ def friendly(func):
     return wrapper
 
 
+class Database(click.ParamType):
+    """``--db``: a SQLite file (a path) or a PostgreSQL URL without a password (kept as text)."""
+
+    name = "FILE|URL"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Path) or not str(value).startswith(("postgresql://", "postgres://")):
+            return Path(value)
+        from .store import StoreError, location
+
+        try:
+            return location(str(value))
+        except StoreError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DB_HELP = ("Ratings database: a SQLite file or postgresql://user@host:5432/dbname (password from "
+           "PGPASSWORD, ~/.pgpass or a service file)")
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="assess")
 def cli():
@@ -45,7 +65,7 @@ def cli():
     \b
     Coordinator:  keygen, init, randomize, audit-set, contact-sheet
     Rater:        rate
-    Coordinator:  status, verify
+    Coordinator:  status, verify, db init
     Statistician: score
     Try it:       demo
 
@@ -431,8 +451,8 @@ def _check_port(host: str, port: int) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Ratings database [default: results/<set-id>/ratings.sqlite].")
+@click.option("--db", type=Database(), default=None,
+              help=DB_HELP + " [default: results/<set-id>/ratings.sqlite].")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 serves the whole network.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True,
@@ -441,7 +461,7 @@ def _check_port(host: str, port: int) -> None:
               help="Sign in through the site's single sign-on instead of access codes: a CSV "
                    "account,rater (see docs/rating.md).")
 @friendly
-def rate(rater_dir: Path, db: Path | None, host: str, port: int, sso_raters: Path | None):
+def rate(rater_dir: Path, db: Path | str | None, host: str, port: int, sso_raters: Path | None):
     """Serve the rating app for the rater folder RATER_DIR.
 
     Raters open the printed address in a browser and sign in with their rater id and access
@@ -465,13 +485,14 @@ def rate(rater_dir: Path, db: Path | None, host: str, port: int, sso_raters: Pat
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Ratings database [default: results/<set-id>/ratings.sqlite].")
+@click.option("--db", type=Database(), default=None,
+              help=DB_HELP + " [default: results/<set-id>/ratings.sqlite].")
 @click.option("--key", "key_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The set's key folder, to count the disguised repeats rated (read only when given).")
 @click.option("--fingerprint", envvar="ASSESS_FINGERPRINT", default=None, help=FINGERPRINT_HELP)
 @friendly
-def status(rater_dir: Path, db: Path | None, key_dir: Path | None, fingerprint: str | None):
+def status(rater_dir: Path, db: Path | str | None, key_dir: Path | None,
+           fingerprint: str | None):
     """Show each rater's progress on the set in RATER_DIR; never a score.
 
     Per rater: items rated of the worklist, cannot-assess answers, disguised repeats rated
@@ -489,7 +510,7 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None, fingerprint: 
 
     sealed = _check_seal(rater_dir, key_dir, fingerprint, images=False, show=False)
     rows = rating.status(rater_dir, db=db, key_dir=key_dir)
-    if db is not None and not db.exists():  # a mistyped --db would show nothing rated
+    if db is not None and isinstance(db, Path) and not db.exists():  # a mistyped --db shows none
         click.echo(f"note: {db} does not exist (yet): no rating has been saved there; is it the "
                    "file `assess rate` writes?", err=True)
     click.echo(rating.format_status(rows))
@@ -502,13 +523,13 @@ def status(rater_dir: Path, db: Path | None, key_dir: Path | None, fingerprint: 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Ratings database [default: results/<set-id>/ratings.sqlite].")
+@click.option("--db", type=Database(), default=None,
+              help=DB_HELP + " [default: results/<set-id>/ratings.sqlite].")
 @click.option("--expect", "expected", multiple=True, metavar="RATER=HEAD",
               help="A chain head noted when the rater signed (their receipt); refused when the "
                    "ratings now end in another. Repeat for each rater.")
 @friendly
-def verify(rater_dir: Path, db: Path | None, expected: tuple[str, ...]):
+def verify(rater_dir: Path, db: Path | str | None, expected: tuple[str, ...]):
     """Check that the ratings of the set in RATER_DIR are as the raters saved and signed them.
 
     Recomputes the hash chain of every rater's worklist and the signature of every lock, and checks
@@ -541,6 +562,51 @@ def verify(rater_dir: Path, db: Path | None, expected: tuple[str, ...]):
                f"{len(report.worklists)} chain(s) are whole and every guard trigger is in place.")
 
 
+@cli.group(context_settings=CONTEXT)
+def db():
+    """Set up a central ratings database on PostgreSQL (docs/deploy.md).
+
+    The embedded default, a SQLite file, needs no set-up: `assess rate` creates it.
+
+    Example:
+
+    \b
+        assess db init postgresql://assess_owner@db.example.org/trial --app-role assess_app
+    """
+
+
+@db.command("init", context_settings=CONTEXT)
+@click.argument("url", type=Database())
+@click.option("--app-role", default=None, metavar="NAME",
+              help="Also create (or reset) role NAME that may only INSERT and SELECT the ratings: "
+                   "the role the rating app connects as.")
+@friendly
+def db_init(url, app_role: str | None):
+    """Create or migrate the ratings schema in the PostgreSQL database URL.
+
+    Run it as the database's owner. Creates the tables, the guard triggers and the schema version
+    (or migrates an older schema forward); with --app-role, a role that may INSERT and SELECT the
+    ratings and locks and nothing else, so that the app cannot change or delete a rating even
+    through a flaw of its own. The password comes from PGPASSWORD, ~/.pgpass or a service file,
+    never from the URL.
+
+    Example:
+
+    \b
+        PGPASSFILE=~/.pgpass assess db init \\
+            postgresql://assess_owner@db.example.org:5432/trial --app-role assess_app
+    """
+    from .store import StoreError, is_url
+
+    if not is_url(url):
+        raise StoreError(f"{url}: give a postgresql://user@host:5432/dbname URL; a SQLite file "
+                         "needs no set-up")
+    from .store import postgres
+
+    for line in postgres.init(url, app_role):
+        click.echo(line)
+
+
 # --------------------------------------------------------------------------- statistician
 
 
@@ -549,8 +615,9 @@ def verify(rater_dir: Path, db: Path | None, expected: tuple[str, ...]):
               help="The set's rater/ folder, complete (set.json, worklists/, images/).")
 @click.option("--key", "key_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The set's key/ folder (key.csv), kept by the coordinator.")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The rating app's database [default: results/<set-id>/ratings.sqlite].")
+@click.option("--db", type=Database(), default=None,
+              help="The rating app's database, a file or a postgresql:// URL "
+                   "[default: results/<set-id>/ratings.sqlite].")
 @click.option("--ratings", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Or: a CSV of ratings made elsewhere (rater,code,score; see docs/formats.md).")
 @click.option("--participants", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -562,7 +629,7 @@ def verify(rater_dir: Path, db: Path | None, expected: tuple[str, ...]):
               help="Score although a worklist is not locked yet (interim look; a warning says so).")
 @click.option("--fingerprint", envvar="ASSESS_FINGERPRINT", default=None, help=FINGERPRINT_HELP)
 @friendly
-def score_command(rater_dir: Path, key_dir: Path, db: Path | None, ratings: Path | None,
+def score_command(rater_dir: Path, key_dir: Path, db: Path | str | None, ratings: Path | None,
                   participants: Path | None, out: Path | None, allow_unlocked: bool,
                   fingerprint: str | None):
     """Unblind the ratings, check their integrity and write the trial's tables and report.

@@ -690,9 +690,9 @@ def status(rater_dir: str | Path, db: str | Path | None = None,
     one sealed in ``set.json``.
     """
     rs = load_rater_set(rater_dir)
-    db = Path(db) if db is not None else default_db(rs)
+    db = store.location(db) if db is not None else default_db(rs)
     repeat_codes = _repeat_codes(rs, key_dir) if key_dir is not None else None
-    if db.is_file():
+    if store.exists(db):
         current = store.current_ratings(db)
         events = store.all_events(db)
         locked = store.locks(db, rs.set_id)
@@ -726,8 +726,8 @@ def status(rater_dir: str | Path, db: str | Path | None = None,
 def other_sign_in_failures(rater_dir: str | Path, db: str | Path | None = None) -> int:
     """Refused sign-in attempts under ids that are no rater of the set (read-only)."""
     rs = load_rater_set(rater_dir)
-    db = Path(db) if db is not None else default_db(rs)
-    if not db.is_file():
+    db = store.location(db) if db is not None else default_db(rs)
+    if not store.exists(db):
         return 0
     return sum(n for rater, n in store.sign_in_failures(db, rs.set_id).items()
                if rater not in rs.raters)
@@ -780,7 +780,7 @@ def verify(rater_dir: str | Path, db: str | Path | None = None,
     the event of every break; returns the report (with its warnings) when all is whole.
     """
     rs = load_rater_set(rater_dir)
-    db = Path(db) if db is not None else default_db(rs)
+    db = store.location(db) if db is not None else default_db(rs)
     report = store.verify(db, rs.set_id).check()
     heads = {rater: wl.head for (_, rater), wl in report.worklists.items()}
     wrong = []
@@ -975,13 +975,13 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
         rs.worklist(rater)
     if sso_raters is not None:
         load_sso_raters(sso_raters, rs)
-    db = Path(db) if db is not None else default_db(rs)
+    db = store.location(db) if db is not None else default_db(rs)
     from streamlit.web import cli as stcli
 
-    # The server holds one idle connection for its whole life (opening it also checks the file
-    # before the server starts). It is never used for ratings; it keeps SQLite from checkpointing
-    # the WAL each time a script run closes the last connection, which would cost every save a
-    # few extra disk flushes.
+    # The server holds one idle connection for its whole life (opening it also checks the file,
+    # or the PostgreSQL server and its schema, before the server starts). It is never used for
+    # ratings; it keeps SQLite from checkpointing the WAL each time a script run closes the last
+    # connection, which would cost every save a few extra disk flushes.
     # The script runs in one thread and the server sends its output from another; switching
     # between them every millisecond (instead of every five) gets each piece of the page out as
     # soon as it is made.
@@ -991,7 +991,7 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
             tempfile.TemporaryDirectory(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-") as run_dir, \
             neutral_script_path(prepare_run_dir(rs, run_dir)) as script:
         os.environ[ENV_RATER_DIR] = str(rs.root)
-        os.environ[ENV_DB] = str(db.resolve())
+        os.environ[ENV_DB] = str(db if store.is_url(db) else db.resolve())
         if sso_raters is not None:
             os.environ[ENV_SSO] = str(Path(sso_raters).resolve())
         try:
@@ -1002,7 +1002,7 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
                 os.environ.pop(name, None)
 
 
-def app_config() -> tuple[RaterSet, Path, dict[str, str] | None]:
+def app_config() -> tuple[RaterSet, Path | str, dict[str, str] | None]:
     """What the app was started with (environment of :func:`serve`).
 
     The rater folder, the database, and the single sign-on accounts (``None`` when raters sign in
@@ -1014,7 +1014,7 @@ def app_config() -> tuple[RaterSet, Path, dict[str, str] | None]:
                         "are not set)")
     rater_set = load_rater_set(rater_dir)
     sso = os.environ.get(ENV_SSO)
-    return rater_set, Path(db), (load_sso_raters(sso, rater_set) if sso else None)
+    return rater_set, store.location(db), (load_sso_raters(sso, rater_set) if sso else None)
 
 
 def display_url(code: str) -> str:

@@ -76,3 +76,72 @@ def rscript() -> str:
     if subprocess.run([path, "-e", "library(psych)"], capture_output=True).returncode != 0:
         pytest.skip("the R package psych is not installed (apt-get install r-cran-psych)")
     return path
+
+
+# ------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server for the tests: ``(admin URL maker, cluster or None)``.
+
+    ``ASSESS_TEST_PG_URL`` names an existing server; otherwise a throwaway cluster is started on
+    127.0.0.1 (tests/pg_cluster.py) and stopped at the end. Skips, saying how to run the tests,
+    when neither is possible.
+    """
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    from pg_cluster import HOW, Cluster
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("PostgreSQL tests skipped: pip install -r requirements.txt (psycopg)")
+    given = os.environ.get("ASSESS_TEST_PG_URL")
+    if given:
+        parts = urlsplit(given)
+        yield (lambda db: urlunsplit(parts._replace(path=f"/{db}"))), None
+        return
+    try:
+        cluster = Cluster()
+    except RuntimeError as exc:
+        message = str(exc) if HOW in str(exc) else f"{HOW}; starting a cluster failed: {exc}"
+        if os.environ.get("ASSESS_REQUIRE_PG"):  # CI: the contract suite must run on both
+            pytest.fail(message)
+        pytest.skip(message)
+    old = os.environ.get("PGPASSFILE")
+    os.environ["PGPASSFILE"] = str(cluster.passfile)
+    try:
+        yield cluster.url, cluster
+    finally:
+        from assess.store import postgres
+
+        postgres.close_pools()
+        if old is None:
+            os.environ.pop("PGPASSFILE", None)
+        else:
+            os.environ["PGPASSFILE"] = old
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server, request):
+    """The URL of a fresh, empty database on the test server, dropped after the test."""
+    import re
+
+    import psycopg
+
+    from assess.store import postgres
+
+    make_url, _ = pg_server
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40]
+    name += f"_{id(request) % 10**6}"
+    with psycopg.connect(make_url("postgres"), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield make_url(name)
+    postgres.close_pools()
+    postgres._READY.clear()
+    with psycopg.connect(make_url("postgres"), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

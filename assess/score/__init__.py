@@ -197,8 +197,9 @@ def _write_packages(analysis: Analysis, wide, tmp: Path, label: str) -> None:
 
 
 def default_inputs(rater_dir, db=None, ratings=None, out=None, now: datetime | None = None
-                   ) -> tuple[Path | None, Path | None, Path]:
-    """``(db, ratings, out)`` with the defaults of ``assess score`` filled in.
+                   ) -> tuple[Path | str | None, Path | None, Path]:
+    """``(db, ratings, out)`` with the defaults of ``assess score`` filled in (``db`` a path or a
+    PostgreSQL URL).
 
     Without ``--db`` and ``--ratings`` the ratings are the rating app's database
     ``results/<set-id>/ratings.sqlite`` (as ``assess rate`` and ``assess status`` use it); without
@@ -225,7 +226,9 @@ def default_inputs(rater_dir, db=None, ratings=None, out=None, now: datetime | N
         while out.exists():
             n += 1
             out = results / f"scores-{stamp}-{n}"
-    return (Path(db) if db is not None else None,
+    from .. import store
+
+    return (store.location(db) if db is not None else None,
             Path(ratings) if ratings is not None else None, Path(out))
 
 

@@ -478,11 +478,11 @@ class ChainCheck:
 
         from ..child import Child
 
-        self.db, self.set_id = Path(db_path), set_id
+        self.db, self.set_id = store.location(db_path), set_id
         self.child = Child(self.CODE, prefix="assess-verify-")
         self.out = self.child.dir / "report.pickle"
-        self.child.send({"path": sys.path, "db": str(self.db.resolve()), "set_id": set_id,
-                         "out": str(self.out)})
+        db = self.db if store.is_url(self.db) else self.db.resolve()
+        self.child.send({"path": sys.path, "db": str(db), "set_id": set_id, "out": str(self.out)})
 
     def result(self) -> store.ChainReport:
         """The verified report; raises :class:`ScoreError` naming every break."""
@@ -825,6 +825,15 @@ def _pairs_table(key: pd.DataFrame, baseline: str) -> pd.DataFrame:
     })
 
 
+def _heads_digest(report: store.ChainReport) -> str:
+    """A database on a server has no file to hash: the sha256 of its verified chain heads."""
+    import hashlib
+    import json
+
+    heads = sorted([list(key), wl.head] for key, wl in report.worklists.items())
+    return hashlib.sha256(json.dumps(heads, separators=(",", ":")).encode()).hexdigest()
+
+
 def unblind(
     rater_dir: str | Path,
     key_dir: str | Path,
@@ -843,11 +852,11 @@ def unblind(
     signed by the key of ``fingerprint`` (when given).
     """
     if db is None and ratings is None:
-        raise ScoreError("neither --db nor --ratings was given: give the ratings as --db FILE (the "
-                         "rating app's database) or as --ratings FILE.csv")
+        raise ScoreError("neither --db nor --ratings was given: give the ratings as --db FILE or "
+                         "URL (the rating app's database) or as --ratings FILE.csv")
     if db is not None and ratings is not None:
-        raise ScoreError("both --db and --ratings were given: give the ratings once, as --db FILE "
-                         "(the rating app's database) or as --ratings FILE.csv")
+        raise ScoreError("both --db and --ratings were given: give the ratings once, as --db FILE or "
+                         "URL (the rating app's database) or as --ratings FILE.csv")
     key_dir, root = Path(key_dir), Path(rater_dir)
     meta = _read_meta(root)
     sealed = seal.verify(root, key_dir, fingerprint=fingerprint)
@@ -857,7 +866,7 @@ def unblind(
     key_error: ScoreError | None = None
     # The chains are verified in a third process meanwhile (ChainCheck); a broken chain is
     # reported before any problem found in ratings that may have been tampered with.
-    checking = ChainCheck(db, str(meta["set_id"])) if db is not None and Path(db).is_file() else None
+    checking = ChainCheck(db, str(meta["set_id"])) if db is not None and store.exists(db) else None
     chains = None
     try:
         with worklists.Reader(_worklist_paths(root, meta)) as reader:
@@ -900,7 +909,7 @@ def unblind(
                                     "chained them cannot be checked for changes",
                                     tuple(chains.warnings)))
         source = str(db)
-        sources[str(db)] = sha256_file(Path(db))
+        sources[str(db)] = _heads_digest(chains) if store.is_url(db) else sha256_file(Path(db))
         unlocked = [r for r in folder.raters if r not in locks]
         if unlocked:
             if not allow_unlocked:

@@ -1,22 +1,26 @@
-"""The ratings database: append-only rating events, revisions and locks.
+"""The ratings store: append-only rating events, revisions and locks, on SQLite or PostgreSQL.
 
-This is the only module that speaks SQL. The database (``results/<set-id>/ratings.sqlite``) is
-SQLite in WAL mode with ``synchronous=FULL``: a rating is on disk when :func:`record` returns, and
-survives a closed tab, a killed server or a power cut. Nothing is ever updated or deleted: changing a
-rating appends a new revision, the old one stays; triggers in the schema refuse ``UPDATE`` and
-``DELETE`` and refuse any new rating from a rater whose worklist is locked, so the rules hold for
-every client of the file, not only for the app.
+This package is the only place that speaks SQL. It holds one contract, kept by both backends:
 
-Every event is also chained to the previous event of its worklist (set, rater) by its hash, and a
-lock is the rater's signature over the worklist's chain head (:mod:`assess.chain` holds the pure
-functions; this module computes them in the transaction of each insert). :func:`verify` recomputes
-every chain and checks the guard triggers, so that a change made past the triggers is named.
-The schema has a version (``PRAGMA user_version``, :data:`SCHEMA_VERSION`); an older database is
-migrated forward when opened for writing and read as it is otherwise.
+- ``db`` is a SQLite file (the default, ``results/<set-id>/ratings.sqlite``;
+  :mod:`assess.store.sqlite`) or a PostgreSQL URL ``postgresql://user@host:5432/dbname`` for a
+  central server (:mod:`assess.store.postgres`; never with a password in it).
+- A rating is committed when :func:`record` returns. Nothing is ever updated or deleted: changing a
+  rating appends a new revision, the old one stays; guard triggers in the schema refuse ``UPDATE``
+  and ``DELETE`` and refuse any new rating from a rater whose worklist is locked, so the rules hold
+  for every client of the database, not only for the app.
+- Every event is chained to the previous event of its worklist (set, rater) by its hash, and a
+  lock is the rater's signature over the worklist's chain head (:mod:`assess.chain` holds the pure
+  functions; this module computes them in the write transaction of each insert, which each backend
+  serializes per worklist). :func:`verify` recomputes every chain and checks the guard triggers,
+  so that a change made past the triggers is named.
+- One schema, :data:`TABLES` (in SQLite's words; the PostgreSQL backend translates the types), with
+  a version (:data:`SCHEMA_VERSION`) and forward :data:`MIGRATIONS`; an older database is migrated
+  forward when opened for writing and read as it is otherwise.
 
 Writers (the rating app) open a connection per script run with :func:`connect` and pass the signed-in
 rater to every call. Readers (the scorer, ``assess status``) use :func:`current_ratings`,
-:func:`all_events` and :func:`locks`, which open the file read-only.
+:func:`all_events` and :func:`locks`, which open the database read-only.
 
 >>> import tempfile, pathlib
 >>> db = pathlib.Path(tempfile.mkdtemp()) / "ratings.sqlite"
@@ -35,17 +39,16 @@ rater to every call. Readers (the scorer, ``assess status``) use :func:`current_
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
-from . import chain
-from .errors import AssessError
+from .. import chain
+from ..errors import AssessError
 
 __all__ = [
     "BETTER",
@@ -72,6 +75,11 @@ __all__ = [
     "all_events",
     "locks",
     "utc_now",
+    "is_url",
+    "location",
+    "exists",
+    "describe",
+    "SCHEMA_VERSION",
     "ACCESS_OUTCOMES",
     "log_access",
     "failed_access_times",
@@ -89,7 +97,8 @@ COLUMNS = ("set_id", "rater", "item", "revision", "score", "better", "first", "c
            "comment", "change_reason", "shown_at", "answered_at", "seconds")
 
 # Version 2: events and locks are hash-chained (see assess.chain); version 1 had no chain.
-SCHEMA = """
+# The one definition of the tables, in SQLite's words; assess.store.postgres translates it.
+TABLES = """
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY,
   set_id TEXT NOT NULL, rater TEXT NOT NULL, item TEXT NOT NULL,
@@ -109,26 +118,7 @@ CREATE INDEX IF NOT EXISTS events_worklist ON events (set_id, rater);
 CREATE TABLE IF NOT EXISTS locks (set_id TEXT, rater TEXT, locked_at TEXT, head TEXT, signer TEXT,
   account TEXT, meaning TEXT, auth_method TEXT, hash TEXT, PRIMARY KEY (set_id, rater));
 CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-""" + "".join(f"{sql};\n" for sql in (
-    "CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events\n"
-    "BEGIN SELECT RAISE(ABORT, 'ratings are append-only: add a revision instead'); END",
-    "CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events\n"
-    "BEGIN SELECT RAISE(ABORT, 'ratings are append-only: they cannot be deleted'); END",
-    "CREATE TRIGGER IF NOT EXISTS events_refused_after_lock BEFORE INSERT ON events\n"
-    "WHEN EXISTS (SELECT 1 FROM locks WHERE set_id = NEW.set_id AND rater = NEW.rater)\n"
-    "BEGIN SELECT RAISE(ABORT, 'worklist locked: ratings are read-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS events_chained BEFORE INSERT ON events\n"
-    "WHEN NEW.hash IS NULL OR NEW.parent IS NULL\n"
-    "BEGIN SELECT RAISE(ABORT, 'ratings are chained: save them through assess'); END",
-    "CREATE TRIGGER IF NOT EXISTS locks_final_update BEFORE UPDATE ON locks\n"
-    "BEGIN SELECT RAISE(ABORT, 'a lock is final'); END",
-    "CREATE TRIGGER IF NOT EXISTS locks_final_delete BEFORE DELETE ON locks\n"
-    "BEGIN SELECT RAISE(ABORT, 'a lock is final'); END",
-    "CREATE TRIGGER IF NOT EXISTS store_info_final_update BEFORE UPDATE ON store_info\n"
-    "BEGIN SELECT RAISE(ABORT, 'store information is final'); END",
-    "CREATE TRIGGER IF NOT EXISTS store_info_final_delete BEFORE DELETE ON store_info\n"
-    "BEGIN SELECT RAISE(ABORT, 'store information is final'); END",
-))
+"""
 
 #: Version 1 to 2: add the chain columns, the lock signature and the store information; events
 #: saved before stay unchained (``store_info.unchained_through`` is the last of them).
@@ -152,8 +142,9 @@ TRIGGERS_V1 = ("events_append_only_update", "events_append_only_delete",
                "events_refused_after_lock", "locks_final_update", "locks_final_delete")
 TRIGGERS = TRIGGERS_V1 + ("events_chained", "store_info_final_update", "store_info_final_delete")
 
-BUSY_TIMEOUT_MS = 10_000
-SCHEMA_VERSION = 2  # PRAGMA user_version once the schema above is in place
+SCHEMA_VERSION = 2  # SQLite: PRAGMA user_version; PostgreSQL: the highest row of schema_version
+#: Forward migrations: the script that takes a database from the version before to the key.
+MIGRATIONS = {2: MIGRATE_1_TO_2}
 
 
 #: The sign-in log, in its own block (the events schema and its version are not touched by it):
@@ -218,76 +209,79 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def connect(db_path: str | Path) -> sqlite3.Connection:
-    """Open (and create if needed) the ratings database for writing.
+def migrations(found: int) -> list[str]:
+    """The scripts that take a database of schema version ``found`` to :data:`SCHEMA_VERSION`.
 
-    WAL mode, ``synchronous=FULL`` (a committed rating survives a power cut), a busy timeout so that
-    several raters' sessions can write at once, and the schema of ``docs/formats.md``. Open one
-    connection per script run and close it at the end; never share one across sessions.
+    Version 0 is an empty database: it gets the tables of :data:`TABLES` at once. Each backend
+    runs the scripts (in its own words) and then puts its guard triggers in place.
+
+    >>> len(migrations(0)), len(migrations(1)), migrations(2)
+    (1, 1, [])
     """
-    path = Path(db_path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    except (OSError, sqlite3.Error) as exc:
-        raise StoreError(f"{path}: cannot open the ratings database ({exc}); check that the folder "
-                         "is writable") from None
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            raise StoreError(f"{path}: cannot switch the ratings database to WAL mode (got {mode}); "
-                             "keep it on a local disk, not a network share")
-        conn.execute("PRAGMA synchronous = FULL")
-        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            _upgrade(conn, path)
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise StoreError(f"{path}: not a ratings database ({exc}); give another --db file") from None
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    if found == 0:
+        return [TABLES]
+    return [MIGRATIONS[v] for v in range(found + 1, SCHEMA_VERSION + 1)]
 
 
-def _statements(script: str) -> Iterator[str]:
-    """The SQL statements of a script, one by one (trigger bodies kept whole)."""
-    pending = ""
-    for line in script.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            yield pending.strip()
-            pending = ""
-    if pending.strip():
-        yield pending.strip()
+#: A connection from :func:`connect`: a :class:`sqlite3.Connection` or a pooled PostgreSQL one
+#: (:class:`assess.store.postgres.Connection`); both take ``execute(sql, params)`` with ``?``.
+Connection = Any
+
+from . import sqlite as _sqlite  # noqa: E402  (the backends use the names above)
+from .sqlite import BUSY_TIMEOUT_MS, SCHEMA  # noqa: E402,F401  (as before the backends)
 
 
-def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
-    """Create the schema, or migrate an older one forward, under one write lock.
+def is_url(db: object) -> bool:
+    """Whether ``db`` names a PostgreSQL database (``postgresql://…``) rather than a SQLite file.
 
-    A database of version 1 (no chain) gets the chain columns and the lock signature; its events
-    stay unchained and :func:`verify` reports them as such.
+    >>> is_url("postgresql://assess@db.example.org/trial"), is_url("results/S1/ratings.sqlite")
+    (True, False)
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another writer may be first
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"{path}: written by a newer version of assess (schema version "
-                             f"{version}); upgrade assess to open it")
-        if version < SCHEMA_VERSION:
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
-            if columns and "hash" not in columns:  # version 1
-                for sql in _statements(MIGRATE_1_TO_2):
-                    conn.execute(sql)
-            for sql in _statements(SCHEMA):
-                conn.execute(sql)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    return isinstance(db, str) and db.startswith(("postgresql://", "postgres://"))
 
+
+def location(db: str | Path) -> str | Path:
+    """Where the ratings are: a PostgreSQL URL (refused when it carries a password) or a path.
+
+    >>> location("results/S1/ratings.sqlite")
+    PosixPath('results/S1/ratings.sqlite')
+    """
+    if is_url(db):
+        from . import postgres
+
+        return postgres.check_url(str(db))
+    return Path(db)
+
+
+def _backend(db: object):
+    """The backend module of a database (path or URL) or of an open connection."""
+    if is_url(db):
+        from . import postgres
+
+        return postgres
+    return getattr(db, "backend", _sqlite)
+
+
+def connect(db: str | Path) -> Connection:
+    """Open the ratings database for writing: a SQLite file (created if needed) or a URL.
+
+    SQLite: WAL mode, ``synchronous=FULL``, a busy timeout (:func:`assess.store.sqlite.connect`).
+    PostgreSQL: a connection from the process's pool for that URL
+    (:func:`assess.store.postgres.connect`). Either way the schema of ``docs/formats.md`` is created
+    or migrated forward first. Open one connection per script run and close it at the end; never
+    share one across sessions.
+    """
+    return _backend(db).connect(location(db))
+
+
+def exists(db: str | Path) -> bool:
+    """Whether there are ratings to read: the SQLite file exists (a server is always asked)."""
+    return _backend(db).exists(location(db))
+
+
+def describe(db: str | Path) -> str:
+    """The database in words for messages: the path or the URL (which holds no password)."""
+    return str(location(db))
 
 def _validate(score, better, first, cannot_assess) -> None:
     if cannot_assess is not None:
@@ -317,7 +311,13 @@ def _text(value: str | None) -> str | None:
     return value or None
 
 
-def _event(row: sqlite3.Row | tuple) -> Event:
+def _reason(exc: Exception) -> str:
+    """The first line of a database error (PostgreSQL adds context lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _event(row: tuple) -> Event:
     return Event(*row)
 
 
@@ -326,7 +326,7 @@ _INSERT = ("INSERT INTO events (" + ", ".join(COLUMNS) + ", parent, hash) VALUES
            + ", ".join("?" * (len(COLUMNS) + 2)) + ")")
 
 
-def _chain_head(conn: sqlite3.Connection, set_id: str, rater: str) -> str:
+def _chain_head(conn: Connection, set_id: str, rater: str) -> str:
     """The hash of the worklist's last event (the parent of the next), or the genesis.
 
     Called inside the write transaction of the insert, so no other writer comes between.
@@ -337,7 +337,7 @@ def _chain_head(conn: sqlite3.Connection, set_id: str, rater: str) -> str:
 
 
 def record(
-    conn: sqlite3.Connection,
+    conn: Connection,
     set_id: str,
     rater: str,
     item: str,
@@ -365,9 +365,9 @@ def record(
     shown_at = shown_at or answered_at
     if seconds is not None:
         seconds = round(max(0.0, float(seconds)), 3)
+    backend = _backend(conn)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with backend.write(conn, set_id, rater):
             if _locked(conn, set_id, rater):
                 raise LockedError(f"{rater}: the worklist is submitted and locked; ratings are read-only")
             latest = conn.execute(
@@ -377,27 +377,19 @@ def record(
                         first, cannot_assess, comment, change_reason if latest else None, shown_at,
                         answered_at, seconds)
             if latest is not None and _event(latest).answer == new.answer:
-                conn.execute("ROLLBACK")
                 return _event(latest)
             values = tuple(getattr(new, f.name) for f in fields(Event))
             parent = _chain_head(conn, set_id, rater)
             digest = chain.event_hash(dict(zip(COLUMNS, values)), parent)
             conn.execute(_INSERT, values + (parent, digest))
-            conn.execute("COMMIT")
             return new
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    except sqlite3.IntegrityError as exc:
-        if "locked" in str(exc):
+    except backend.Error as exc:
+        if backend.is_locked_error(exc):
             raise LockedError(f"{rater}: the worklist is submitted and locked; ratings are read-only") from None
-        raise StoreError(f"could not save the rating of {item} ({exc}); try again") from None
-    except sqlite3.OperationalError as exc:
-        raise StoreError(f"could not save the rating of {item} ({exc}); try again") from None
+        raise StoreError(f"could not save the rating of {item} ({_reason(exc)}); try again") from None
 
 
-def current(conn: sqlite3.Connection, set_id: str, rater: str) -> dict[str, Event]:
+def current(conn: Connection, set_id: str, rater: str) -> dict[str, Event]:
     """The rater's current rating of every item they rated: item → latest revision."""
     rows = conn.execute(
         _SELECT + " e WHERE set_id = ? AND rater = ? AND revision = "
@@ -406,20 +398,20 @@ def current(conn: sqlite3.Connection, set_id: str, rater: str) -> dict[str, Even
     return {row[2]: _event(row) for row in rows}
 
 
-def history(conn: sqlite3.Connection, set_id: str, rater: str, item: str) -> list[Event]:
+def history(conn: Connection, set_id: str, rater: str, item: str) -> list[Event]:
     """Every revision of one item by one rater, oldest first."""
     rows = conn.execute(_SELECT + " WHERE set_id = ? AND rater = ? AND item = ? ORDER BY revision",
                         (set_id, rater, item)).fetchall()
     return [_event(row) for row in rows]
 
 
-def _locked(conn: sqlite3.Connection, set_id: str, rater: str) -> str | None:
+def _locked(conn: Connection, set_id: str, rater: str) -> str | None:
     row = conn.execute("SELECT locked_at FROM locks WHERE set_id = ? AND rater = ?",
                        (set_id, rater)).fetchone()
     return row[0] if row else None
 
 
-def is_locked(conn: sqlite3.Connection, set_id: str, rater: str) -> str | None:
+def is_locked(conn: Connection, set_id: str, rater: str) -> str | None:
     """When the rater locked the worklist (ISO 8601 UTC), or ``None`` while it is open."""
     return _locked(conn, set_id, rater)
 
@@ -450,14 +442,14 @@ _LOCK_COLUMNS = ("set_id", "rater", "locked_at", "head", "signer", "account", "m
                  "auth_method", "hash")
 
 
-def signature(conn: sqlite3.Connection, set_id: str, rater: str) -> Signature | None:
+def signature(conn: Connection, set_id: str, rater: str) -> Signature | None:
     """The rater's lock signature, or ``None`` while the worklist is open."""
     row = conn.execute("SELECT " + ", ".join(_LOCK_COLUMNS) + " FROM locks WHERE set_id = ? AND "
                        "rater = ?", (set_id, rater)).fetchone()
     return Signature(*row) if row else None
 
 
-def sign(conn: sqlite3.Connection, set_id: str, rater: str, items: Iterable[str], *,
+def sign(conn: Connection, set_id: str, rater: str, items: Iterable[str], *,
          auth_method: str = "none", account: str | None = None) -> Signature:
     """Submit, lock and sign the rater's worklist; returns the signature.
 
@@ -470,31 +462,30 @@ def sign(conn: sqlite3.Connection, set_id: str, rater: str, items: Iterable[str]
     if auth_method not in chain.AUTH_METHODS:
         raise StoreError(f"auth_method: {auth_method!r} is not one of {', '.join(chain.AUTH_METHODS)}")
     items = list(items)
-    conn.execute("BEGIN IMMEDIATE")
+    backend = _backend(conn)
     try:
-        done = signature(conn, set_id, rater)
-        if done is None:
-            rated = set(current(conn, set_id, rater))
-            missing = [item for item in items if item not in rated]
-            if missing:
-                raise StoreError(f"{rater}: {len(missing)} of {len(items)} items are not rated yet "
-                                 f"(first: {missing[0]}); rate them before submitting")
-            content = {"set_id": set_id, "rater": rater, "locked_at": utc_now(),
-                       "head": _chain_head(conn, set_id, rater), "signer": rater,
-                       "account": account, "meaning": chain.MEANING, "auth_method": auth_method}
-            done = Signature(**content, hash=chain.lock_hash(content))
-            conn.execute("INSERT INTO locks (" + ", ".join(_LOCK_COLUMNS) + ") VALUES ("
-                         + ", ".join("?" * len(_LOCK_COLUMNS)) + ")",
-                         tuple(getattr(done, name) for name in _LOCK_COLUMNS))
-        conn.execute("COMMIT")
-        return done
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+        with backend.write(conn, set_id, rater):
+            done = signature(conn, set_id, rater)
+            if done is None:
+                rated = set(current(conn, set_id, rater))
+                missing = [item for item in items if item not in rated]
+                if missing:
+                    raise StoreError(f"{rater}: {len(missing)} of {len(items)} items are not rated "
+                                     f"yet (first: {missing[0]}); rate them before submitting")
+                content = {"set_id": set_id, "rater": rater, "locked_at": utc_now(),
+                           "head": _chain_head(conn, set_id, rater), "signer": rater,
+                           "account": account, "meaning": chain.MEANING, "auth_method": auth_method}
+                done = Signature(**content, hash=chain.lock_hash(content))
+                conn.execute("INSERT INTO locks (" + ", ".join(_LOCK_COLUMNS) + ") VALUES ("
+                             + ", ".join("?" * len(_LOCK_COLUMNS)) + ")",
+                             tuple(getattr(done, name) for name in _LOCK_COLUMNS))
+            return done
+    except backend.Error as exc:
+        raise StoreError(f"{rater}: could not lock the worklist ({_reason(exc)}); try "
+                         "again") from None
 
 
-def lock(conn: sqlite3.Connection, set_id: str, rater: str, items: Iterable[str]) -> str:
+def lock(conn: Connection, set_id: str, rater: str, items: Iterable[str]) -> str:
     """Submit and lock the rater's worklist; returns the lock time.
 
     ``items`` is the rater's whole worklist: locking is refused while any of them has no rating.
@@ -507,20 +498,8 @@ def lock(conn: sqlite3.Connection, set_id: str, rater: str, items: Iterable[str]
 # ------------------------------------------------------------------------------------ readers
 
 
-def _read_only(db_path: str | Path) -> sqlite3.Connection:
-    path = Path(db_path)
-    if not path.is_file():
-        raise StoreError(f"{path}: no ratings database here; give the file written by `assess rate` "
-                         "(results/<set-id>/ratings.sqlite)")
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                               timeout=BUSY_TIMEOUT_MS / 1000)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("SELECT 1 FROM events LIMIT 1").fetchall()
-    except sqlite3.Error as exc:
-        raise StoreError(f"{path}: not a readable ratings database ({exc})") from None
-    return conn
-
+def _read_only(db: str | Path) -> Connection:
+    return _backend(db).read_only(location(db))
 
 def _frame(rows: list[tuple], names: tuple[str, ...] = COLUMNS) -> pd.DataFrame:
     """Events as a frame, built column by column: text as ``object`` (``None`` when empty)."""
@@ -554,8 +533,8 @@ def current_ratings(db_path: str | Path, set_id: str | None = None,
         raise ValueError(f"columns: {', '.join(unknown)} are not columns of the events table")
     wanted |= {"rater", "item"} | ({"set_id"} if set_id is None else set())
     names = tuple(c for c in COLUMNS if c in wanted)
-    # "+set_id": scan in id order rather than search the index and sort again.
-    where, args = ("", ()) if set_id is None else (" WHERE +set_id = ?", (set_id,))
+    # SQLite: "+set_id", to scan in id order rather than search the index and sort again.
+    where, args = ("", ()) if set_id is None else (_backend(db_path).SET_FILTER, (set_id,))
     conn = _read_only(db_path)
     try:
         # Revisions are appended, so the latest revision of an item is its last event by id.
@@ -608,7 +587,7 @@ def locks(db_path: str | Path, set_id: str | None = None) -> dict[str, str]:
     return dict(rows)
 
 
-def first_answer_seconds(conn: sqlite3.Connection, set_id: str, rater: str) -> list[float]:
+def first_answer_seconds(conn: Connection, set_id: str, rater: str) -> list[float]:
     """Seconds the rater spent on each first answer (revision 1), oldest first: their pace."""
     rows = conn.execute("SELECT seconds FROM events WHERE set_id = ? AND rater = ? AND revision = 1 "
                         "AND seconds IS NOT NULL ORDER BY id", (set_id, rater)).fetchall()
@@ -626,7 +605,7 @@ class IntegrityError(StoreError):
 class ChainReport:
     """What :func:`verify` found: every worklist's chain, the guard triggers, the warnings."""
 
-    path: Path
+    path: Path | str  # the SQLite file or the PostgreSQL URL
     schema_version: int
     worklists: dict[tuple[str, str], chain.WorklistChain]
     triggers: list[str]  # problems with the guard triggers, in words
@@ -654,30 +633,9 @@ class ChainReport:
             n = len(self.triggers) + len(self.problems)
             raise IntegrityError(
                 f"{self.path}: the ratings fail their integrity check ({n} problem(s)); they may "
-                "have been changed outside assess. Do not use them; keep the file as it is and "
+                "have been changed outside assess. Do not use them; keep the database as it is and "
                 "tell the study's quality assurance:\n" + self.describe())
         return self
-
-
-def _normal_sql(sql: str) -> str:
-    return " ".join(sql.replace("IF NOT EXISTS ", "").split()).rstrip(";").strip()
-
-
-_EXPECTED_TRIGGERS = {
-    sql.split()[5 if "IF NOT EXISTS" in sql else 2]: _normal_sql(sql)
-    for sql in _statements(SCHEMA) if sql.upper().startswith("CREATE TRIGGER")}
-
-
-def _check_triggers(conn: sqlite3.Connection, version: int) -> list[str]:
-    found = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
-    out = []
-    for name in TRIGGERS if version >= 2 else TRIGGERS_V1:
-        if name not in found:
-            out.append(f"guard trigger {name} is missing: it was dropped, so the events could be "
-                       "changed or deleted unseen")
-        elif _normal_sql(found[name] or "") != _EXPECTED_TRIGGERS[name]:
-            out.append(f"guard trigger {name} was replaced by another one")
-    return out
 
 
 def verify(db_path: str | Path, set_id: str | None = None) -> ChainReport:
@@ -688,11 +646,10 @@ def verify(db_path: str | Path, set_id: str | None = None) -> ChainReport:
     in place. Events of a database written before ratings were chained are counted and warned
     about, not refused. Call :meth:`ChainReport.check` to raise on a problem.
     """
-    path = Path(db_path)
+    path, backend = location(db_path), _backend(db_path)
     conn = _read_only(path)
     try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        version, columns, tables = backend.describe(conn)
         chained = "hash" in columns
         lock_columns = _LOCK_COLUMNS if chained else ("set_id", "rater", "locked_at")
         where, args = ("", ()) if set_id is None else (" WHERE set_id = ?", (set_id,))
@@ -701,11 +658,11 @@ def verify(db_path: str | Path, set_id: str | None = None) -> ChainReport:
                             + " ORDER BY id", args).fetchall()
         lock_rows = conn.execute("SELECT " + ", ".join(lock_columns) + " FROM locks" + where,
                                  args).fetchall()
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        info = dict(conn.execute("SELECT key, value FROM store_info")) if "store_info" in tables else {}
-        triggers = _check_triggers(conn, 2 if chained else 1)
-    except sqlite3.Error as exc:
-        raise StoreError(f"{path}: not a readable ratings database ({exc})") from None
+        info = dict(conn.execute("SELECT key, value FROM store_info").fetchall()) \
+            if "store_info" in tables else {}
+        triggers = backend.check_triggers(conn, 2 if chained else 1)
+    except backend.Error as exc:
+        raise StoreError(f"{path}: not a readable ratings database ({_reason(exc)})") from None
     finally:
         conn.close()
     names = ("id",) + COLUMNS + ("parent", "hash")
@@ -734,7 +691,7 @@ def verify(db_path: str | Path, set_id: str | None = None) -> ChainReport:
 # ------------------------------------------------------------------------------------ sign-in log
 
 
-def log_access(conn: sqlite3.Connection, set_id: str, rater: str, client: str, outcome: str,
+def log_access(conn: Connection, set_id: str, rater: str, client: str, outcome: str,
                at: str | None = None) -> str:
     """Append one sign-in attempt to ``access_log`` (created on first use); returns its time.
 
@@ -744,19 +701,18 @@ def log_access(conn: sqlite3.Connection, set_id: str, rater: str, client: str, o
         raise StoreError(f"outcome: {outcome!r} is not one of {', '.join(ACCESS_OUTCOMES)}")
     at = at or utc_now()
     rater = "".join(ch for ch in str(rater) if ch.isprintable())[:64]
+    backend = _backend(conn)
     try:
-        conn.executescript("BEGIN IMMEDIATE;" + ACCESS_SCHEMA)
-        conn.execute("INSERT INTO access_log (set_id, rater, client, at, outcome) "
-                     "VALUES (?, ?, ?, ?, ?)", (set_id, rater, str(client)[:128], at, outcome))
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise StoreError(f"could not log the sign-in attempt ({exc})") from None
+        with backend.write(conn, set_id, f"access log: {rater}"):
+            backend.ensure_access_log(conn)
+            conn.execute("INSERT INTO access_log (set_id, rater, client, at, outcome) "
+                         "VALUES (?, ?, ?, ?, ?)", (set_id, rater, str(client)[:128], at, outcome))
+    except backend.Error as exc:
+        raise StoreError(f"could not log the sign-in attempt ({_reason(exc)})") from None
     return at
 
 
-def failed_access_times(conn: sqlite3.Connection, set_id: str, since: str, *,
+def failed_access_times(conn: Connection, set_id: str, since: str, *,
                         rater: str | None = None, client: str | None = None) -> list[str]:
     """Times of the wrong attempts for one rater id (or from one client) after ``since``.
 
@@ -766,16 +722,17 @@ def failed_access_times(conn: sqlite3.Connection, set_id: str, since: str, *,
     if (rater is None) == (client is None):
         raise ValueError("give rater or client")
     column, value = ("rater", rater) if rater is not None else ("client", client)
+    backend = _backend(conn)
     try:
         rows = conn.execute(
             f"SELECT at FROM access_log WHERE set_id = ? AND {column} = ? AND outcome = 'wrong' "
             f"AND at > ? AND id > COALESCE((SELECT MAX(id) FROM access_log WHERE set_id = ? "
             f"AND {column} = ? AND outcome = 'ok'), 0) ORDER BY id",
             (set_id, value, since, set_id, value)).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
+    except backend.Error as exc:
+        if backend.is_missing_table(exc):
             return []
-        raise StoreError(f"could not read the sign-in log ({exc})") from None
+        raise StoreError(f"could not read the sign-in log ({_reason(exc)})") from None
     return [row[0] for row in rows]
 
 
@@ -784,14 +741,15 @@ def sign_in_failures(db_path: str | Path, set_id: str) -> dict[str, int]:
 
     A database written before the sign-in log existed has none: ``{}``.
     """
+    backend = _backend(db_path)
     conn = _read_only(db_path)
     try:
         rows = conn.execute("SELECT rater, COUNT(*) FROM access_log WHERE set_id = ? "
                             "AND outcome != 'ok' GROUP BY rater ORDER BY rater", (set_id,)).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
+    except backend.Error as exc:
+        if backend.is_missing_table(exc):
             return {}
-        raise StoreError(f"{db_path}: could not read the sign-in log ({exc})") from None
+        raise StoreError(f"{db_path}: could not read the sign-in log ({_reason(exc)})") from None
     finally:
         conn.close()
     return dict(rows)
