@@ -42,13 +42,13 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .. import chain
 from ..errors import AssessError
+
+if TYPE_CHECKING:  # pandas is imported where frames are made: the chain check needs none
+    import pandas as pd
 
 __all__ = [
     "BETTER",
@@ -501,8 +501,12 @@ def lock(conn: Connection, set_id: str, rater: str, items: Iterable[str]) -> str
 def _read_only(db: str | Path) -> Connection:
     return _backend(db).read_only(location(db))
 
+
 def _frame(rows: list[tuple], names: tuple[str, ...] = COLUMNS) -> pd.DataFrame:
     """Events as a frame, built column by column: text as ``object`` (``None`` when empty)."""
+    import numpy as np  # here, not at the top: the chain check's process needs no pandas
+    import pandas as pd
+
     columns = list(zip(*rows)) if rows else [()] * len(names)
     data = {}
     for name, values in zip(names, columns):
