@@ -123,13 +123,19 @@ def wait_healthy(port: int, proc: subprocess.Popen, log: Path) -> None:
     raise SystemExit(f"the server did not start; see {log}")
 
 
-def measure(page, codes: list[str], keys: list[str], items: list[str]) -> list[float]:
-    """Press ``keys[i]`` on photo ``codes[i]``; time each key press to the next photo's load."""
+def measure(page, codes: list[str], keys: list[str], items: list[str],
+            seen: bool = True) -> list[float]:
+    """Press ``keys[i]`` on photo ``codes[i]``; time each key press to the next photo's load.
+
+    With ``seen``, each press waits until the app marks the photo as seen for the set's minimum
+    time (the reference page has no such rule)."""
     latencies = []
     for i, code in enumerate(codes):
         page.wait_for_selector(f'.assess-ready[data-item="{items[i]}"][data-mode="rate"]',
                                state="attached")
         page.wait_for_function("c => c in window.__lat.loads", arg=code)
+        if seen:  # as a rater would: look at the photo for the set's minimum time, then answer
+            page.wait_for_selector(f'html[data-assess-seen="{items[i]}"]', state="attached")
         page.keyboard.press(keys[i])
         if i + 1 < len(codes):
             nxt = codes[i + 1]
@@ -192,7 +198,7 @@ def drive_reference(rater_dir: Path, wl: rate.Worklist, work: Path) -> list[floa
             browser, page = new_page(p)
             page.goto(f"http://127.0.0.1:{port}/")
             page.locator("button kbd").first.wait_for()
-            lat = measure(page, codes, ["1"] * len(codes), codes)
+            lat = measure(page, codes, ["1"] * len(codes), codes, seen=False)
             browser.close()
     finally:
         proc.send_signal(signal.SIGTERM)
