@@ -12,6 +12,15 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+def installed(command: str, packages: str) -> str:
+    """Path of ``command``, an independent tool the tests check against; skip, naming the Debian
+    ``packages`` that bring it, when it is not installed."""
+    path = shutil.which(command)
+    if path is None:
+        pytest.skip(f"{command} not installed (apt-get install {packages})")
+    return path
+
+
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     """The real-camera photos beside the project (``../shared/corpus``); skip when absent."""
@@ -23,10 +32,7 @@ def corpus_dir() -> Path:
 @pytest.fixture(scope="session")
 def exiftool() -> str:
     """Path to exiftool, the independent metadata check; skip when absent."""
-    path = shutil.which("exiftool")
-    if path is None:
-        pytest.skip("exiftool not installed (apt-get install libimage-exiftool-perl)")
-    return path
+    return installed("exiftool", "libimage-exiftool-perl")
 
 
 @pytest.fixture(scope="session")
@@ -59,10 +65,7 @@ def make_rater_set(tmp_path):
 @pytest.fixture(scope="session")
 def pspp() -> str:
     """Path to GNU PSPP, the independent check of the SPSS files and syntax; skip when absent."""
-    path = shutil.which("pspp")
-    if path is None:
-        pytest.skip("pspp not installed (apt-get install pspp)")
-    return path
+    return installed("pspp", "pspp")
 
 
 @pytest.fixture(scope="session")
@@ -70,9 +73,7 @@ def rscript() -> str:
     """Path to Rscript with the psych package, the independent check in R; skip when absent."""
     import subprocess
 
-    path = shutil.which("Rscript")
-    if path is None:
-        pytest.skip("R not installed (apt-get install r-base-core r-cran-psych)")
+    path = installed("Rscript", "r-base-core r-cran-psych")
     if subprocess.run([path, "-e", "library(psych)"], capture_output=True).returncode != 0:
         pytest.skip("the R package psych is not installed (apt-get install r-cran-psych)")
     return path
