@@ -46,6 +46,9 @@ __all__ = [
     "lock_hash",
     "short",
     "verify_worklist",
+    "AUDIT_FIELDS",
+    "audit_hash",
+    "verify_audit",
 ]
 
 #: The parent of a worklist's first event.
@@ -93,6 +96,45 @@ def lock_hash(lock: Mapping[str, object]) -> str:
     content = {name: lock.get(name) for name in LOCK_FIELDS}
     content["type"] = "lock"
     return _sha256(content)
+
+
+#: The content of an audit-log entry that its hash covers (every column but ``id`` and ``hash``).
+AUDIT_FIELDS = ("set_id", "at", "event", "method", "rater", "account", "client", "detail", "parent")
+
+
+def audit_hash(entry: Mapping[str, object]) -> str:
+    """The hash of an audit-log entry: sha256 over its :data:`AUDIT_FIELDS` and its type.
+
+    Entries of one set are chained like a worklist's ratings: ``parent`` is the hash of the set's
+    previous entry (:data:`GENESIS` for the first).
+    """
+    content = {name: entry.get(name) for name in AUDIT_FIELDS}
+    content["type"] = "audit"
+    return _sha256(content)
+
+
+def verify_audit(entries: Sequence[Mapping[str, object]]) -> list[str]:
+    """What is wrong with a set's audit log (entries in the order saved), in words; ``[]`` if whole.
+
+    Each entry must match its hash and name the previous entry's hash as its parent, so an entry
+    changed, removed or slipped in past the guard triggers is named.
+
+    >>> e = {"set_id": "S1", "at": "t", "event": "sign-in", "method": "access code",
+    ...      "rater": "derm1", "account": None, "client": "local", "detail": None, "parent": GENESIS}
+    >>> e["hash"] = audit_hash(e)
+    >>> verify_audit([e]), verify_audit([dict(e, rater="derm2")])
+    ([], ['audit entry 1 (t, sign-in): does not match its hash; it was changed'])
+    """
+    out, prev = [], GENESIS
+    for n, entry in enumerate(entries, 1):
+        what = f"audit entry {n} ({entry.get('at')}, {entry.get('event')})"
+        if entry.get("hash") != audit_hash(entry):
+            out.append(f"{what}: does not match its hash; it was changed")
+        if entry.get("parent") != prev:
+            out.append(f"{what}: does not follow the entry before it; an entry was removed or "
+                       "inserted before it")
+        prev = entry.get("hash")
+    return out
 
 
 def short(digest: str | None) -> str:

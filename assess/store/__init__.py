@@ -84,6 +84,11 @@ __all__ = [
     "log_access",
     "failed_access_times",
     "sign_in_failures",
+    "AUDIT_EVENTS",
+    "AUDIT_METHODS",
+    "AuditEntry",
+    "log_audit",
+    "audit_log",
 ]
 
 #: Pair items, question 1: which photo looks better and by how much.
@@ -118,6 +123,13 @@ CREATE INDEX IF NOT EXISTS events_worklist ON events (set_id, rater);
 CREATE TABLE IF NOT EXISTS locks (set_id TEXT, rater TEXT, locked_at TEXT, head TEXT, signer TEXT,
   account TEXT, meaning TEXT, auth_method TEXT, hash TEXT, PRIMARY KEY (set_id, rater));
 CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_log (
+  id INTEGER PRIMARY KEY,
+  set_id TEXT NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL, method TEXT NOT NULL,
+  rater TEXT, account TEXT, client TEXT NOT NULL, detail TEXT,
+  parent TEXT NOT NULL, hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_set ON audit_log (set_id, id);
 """
 
 #: Version 1 to 2: add the chain columns, the lock signature and the store information; events
@@ -140,11 +152,23 @@ INSERT INTO store_info (key, value) VALUES
 #: The guard triggers each schema version must have, by name.
 TRIGGERS_V1 = ("events_append_only_update", "events_append_only_delete",
                "events_refused_after_lock", "locks_final_update", "locks_final_delete")
-TRIGGERS = TRIGGERS_V1 + ("events_chained", "store_info_final_update", "store_info_final_delete")
+TRIGGERS_V2 = TRIGGERS_V1 + ("events_chained", "store_info_final_update", "store_info_final_delete")
+TRIGGERS = TRIGGERS_V2 + ("audit_log_append_only_update", "audit_log_append_only_delete")
 
-SCHEMA_VERSION = 2  # SQLite: PRAGMA user_version; PostgreSQL: the highest row of schema_version
+#: Version 2 to 3: the audit log (sign-ins, refused sign-ins, locks, sign-outs), chained per set.
+MIGRATE_2_TO_3 = """
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY,
+  set_id TEXT NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL, method TEXT NOT NULL,
+  rater TEXT, account TEXT, client TEXT NOT NULL, detail TEXT,
+  parent TEXT NOT NULL, hash TEXT NOT NULL
+);
+CREATE INDEX audit_log_set ON audit_log (set_id, id);
+"""
+
+SCHEMA_VERSION = 3  # SQLite: PRAGMA user_version; PostgreSQL: the highest row of schema_version
 #: Forward migrations: the script that takes a database from the version before to the key.
-MIGRATIONS = {2: MIGRATE_1_TO_2}
+MIGRATIONS = {2: MIGRATE_1_TO_2, 3: MIGRATE_2_TO_3}
 
 
 #: The sign-in log, in its own block (the events schema and its version are not touched by it):
@@ -215,8 +239,8 @@ def migrations(found: int) -> list[str]:
     Version 0 is an empty database: it gets the tables of :data:`TABLES` at once. Each backend
     runs the scripts (in its own words) and then puts its guard triggers in place.
 
-    >>> len(migrations(0)), len(migrations(1)), migrations(2)
-    (1, 1, [])
+    >>> len(migrations(0)), len(migrations(1)), len(migrations(2)), migrations(3)
+    (1, 2, 1, [])
     """
     if found == 0:
         return [TABLES]
@@ -664,7 +688,8 @@ def verify(db_path: str | Path, set_id: str | None = None) -> ChainReport:
                                  args).fetchall()
         info = dict(conn.execute("SELECT key, value FROM store_info").fetchall()) \
             if "store_info" in tables else {}
-        triggers = backend.check_triggers(conn, 2 if chained else 1)
+        triggers = backend.check_triggers(conn, min(max(version, 2), SCHEMA_VERSION)
+                                          if chained else 1)
     except backend.Error as exc:
         raise StoreError(f"{path}: not a readable ratings database ({_reason(exc)})") from None
     finally:
@@ -757,3 +782,6 @@ def sign_in_failures(db_path: str | Path, set_id: str) -> dict[str, int]:
     finally:
         conn.close()
     return dict(rows)
+
+
+from .auditlog import AUDIT_EVENTS, AUDIT_METHODS, AuditEntry, audit_log, log_audit  # noqa: E402

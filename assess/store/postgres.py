@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
-from . import (ACCESS_SCHEMA, SCHEMA_VERSION, TABLES, TRIGGERS, TRIGGERS_V1, StoreError,
-                migrations, utc_now)
+from . import (ACCESS_SCHEMA, SCHEMA_VERSION, TABLES, TRIGGERS, TRIGGERS_V1, TRIGGERS_V2,
+                StoreError, migrations, utc_now)
 
 NAME = "PostgreSQL"
 SCHEMES = ("postgresql://", "postgres://")
@@ -60,9 +60,17 @@ GUARDS = (
      "RAISE EXCEPTION 'store information is final';"),
     ("store_info_final_truncate", "store_info", "BEFORE TRUNCATE", "STATEMENT",
      "RAISE EXCEPTION 'store information is final';"),
+    ("audit_log_append_only_update", "audit_log", "BEFORE UPDATE", "ROW",
+     "RAISE EXCEPTION 'the audit log is append-only';"),
+    ("audit_log_append_only_delete", "audit_log", "BEFORE DELETE", "ROW",
+     "RAISE EXCEPTION 'the audit log is append-only';"),
+    ("audit_log_append_only_truncate", "audit_log", "BEFORE TRUNCATE", "STATEMENT",
+     "RAISE EXCEPTION 'the audit log is append-only';"),
 )
 PG_TRIGGERS = TRIGGERS + ("events_append_only_truncate", "locks_final_truncate",
-                          "store_info_final_truncate")
+                          "store_info_final_truncate", "audit_log_append_only_truncate")
+PG_TRIGGERS_V2 = TRIGGERS_V2 + ("events_append_only_truncate", "locks_final_truncate",
+                                "store_info_final_truncate")
 assert {g[0] for g in GUARDS} == set(PG_TRIGGERS)
 #: The sign-in log's guards (as the SQLite ones, plus TRUNCATE).
 ACCESS_GUARDS = tuple(
@@ -357,11 +365,11 @@ def check_triggers(conn: Connection, version: int) -> list[str]:
         "SELECT t.tgname, c.relname, t.tgenabled, p.proname, p.prosrc, pg_get_triggerdef(t.oid) "
         "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid "
         "WHERE NOT t.tgisinternal AND c.oid IN (SELECT to_regclass(n) FROM "
-        "unnest(ARRAY['events', 'locks', 'store_info']) AS n)").fetchall()
+        "unnest(ARRAY['events', 'locks', 'store_info', 'audit_log']) AS n)").fetchall()
     found = {r[0]: r for r in rows}
     expected = {g[0]: g for g in GUARDS}
     out = []
-    for name in PG_TRIGGERS if version >= 2 else TRIGGERS_V1:
+    for name in PG_TRIGGERS if version >= 3 else PG_TRIGGERS_V2 if version >= 2 else TRIGGERS_V1:
         _, table, when, level, body = expected[name]
         row = found.get(name)
         if row is None:
@@ -382,7 +390,7 @@ def init(url: str, app_role: str | None = None) -> list[str]:
     Run as the database owner. The role is created (``LOGIN``, no password: set one with
     ``ALTER ROLE … PASSWORD`` or use the server's own authentication) when it does not exist, and
     is given ``CONNECT`` on the database, ``USAGE`` on the schema, ``INSERT, SELECT`` on the events,
-    the locks and the sign-in log and ``SELECT`` on the store information, nothing more: it cannot update, delete,
+    the locks, the sign-in log and the audit log and ``SELECT`` on the store information, nothing more: it cannot update, delete,
     truncate or drop a trigger. Returns what was done, one line each.
     """
     connect(url).close()
@@ -404,18 +412,18 @@ def init(url: str, app_role: str | None = None) -> list[str]:
                             "authentication on the server)")
             db = raw.execute("SELECT current_database(), current_schema()").fetchone()
             tables = _sql.SQL(", ").join(map(_sql.Identifier, (
-                "events", "locks", "store_info", "schema_version", "access_log")))
+                "events", "locks", "store_info", "schema_version", "access_log", "audit_log")))
             for statement in (
                     "REVOKE ALL ON {tables} FROM {role}",
                     "GRANT CONNECT ON DATABASE {db} TO {role}",
                     "GRANT USAGE ON SCHEMA {schema} TO {role}",
-                    "GRANT SELECT, INSERT ON events, locks, access_log TO {role}",
+                    "GRANT SELECT, INSERT ON events, locks, access_log, audit_log TO {role}",
                     "GRANT SELECT ON store_info, schema_version TO {role}"):
                 raw.execute(_sql.SQL(statement).format(
                     tables=tables, role=role, db=_sql.Identifier(db[0]),
                     schema=_sql.Identifier(db[1])))
-        done.append(f"role {app_role} may INSERT and SELECT events, locks and the sign-in log, "
-                    "SELECT the store information, and nothing else")
+        done.append(f"role {app_role} may INSERT and SELECT events, locks, the sign-in log and "
+                    "the audit log, SELECT the store information, and nothing else")
     except psycopg.Error as exc:
         raise StoreError(f"{url}: cannot set up role {app_role} ({str(exc).strip()}); run this as "
                          "the database owner") from None

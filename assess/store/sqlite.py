@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from . import (ACCESS_SCHEMA, SCHEMA_VERSION, TABLES, TRIGGERS, TRIGGERS_V1, StoreError,
-                migrations)
+from . import (ACCESS_SCHEMA, SCHEMA_VERSION, TABLES, TRIGGERS, TRIGGERS_V1, TRIGGERS_V2,
+                StoreError, migrations)
 
 NAME = "SQLite"
 Error = sqlite3.Error
@@ -40,6 +40,10 @@ SCHEMA = TABLES + "".join(f"{sql};\n" for sql in (
     "BEGIN SELECT RAISE(ABORT, 'store information is final'); END",
     "CREATE TRIGGER IF NOT EXISTS store_info_final_delete BEFORE DELETE ON store_info\n"
     "BEGIN SELECT RAISE(ABORT, 'store information is final'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_log_append_only_update BEFORE UPDATE ON audit_log\n"
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_log_append_only_delete BEFORE DELETE ON audit_log\n"
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
 ))
 
 BUSY_TIMEOUT_MS = 10_000
@@ -103,7 +107,9 @@ def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
                              f"{version}); upgrade assess to open it")
         if version < SCHEMA_VERSION:
             columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
-            found = 0 if not columns else 2 if "hash" in columns else 1
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            found = (0 if not columns else 1 if "hash" not in columns
+                     else 3 if "audit_log" in tables else 2)
             for script in migrations(found) + [SCHEMA]:
                 for sql in _statements(script):
                     conn.execute(sql)
@@ -183,7 +189,7 @@ def check_triggers(conn: sqlite3.Connection, version: int) -> list[str]:
     """Each guard trigger that is missing or not the one of the schema, in words."""
     found = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
     out = []
-    for name in TRIGGERS if version >= 2 else TRIGGERS_V1:
+    for name in TRIGGERS if version >= 3 else TRIGGERS_V2 if version >= 2 else TRIGGERS_V1:
         if name not in found:
             out.append(f"guard trigger {name} is missing: it was dropped, so the events could be "
                        "changed or deleted unseen")

@@ -78,11 +78,11 @@ def test_an_empty_database_is_given_the_schema_of_the_current_version_with_every
     with owner(db) as conn:
         version, columns, tables = store._backend(db).describe(conn)
         assert store._backend(db).check_triggers(conn, version) == []
-    assert version == store.SCHEMA_VERSION == 2
+    assert version == store.SCHEMA_VERSION == 3
     assert {"events", "locks", "store_info"} <= tables
     assert set(store.COLUMNS) | {"id", "parent", "hash"} == columns
     report = store.verify(db).check()
-    assert report.worklists == {} and report.schema_version == 2
+    assert report.worklists == {} and report.schema_version == 3
 
 
 def test_a_rating_is_read_back_with_every_column_and_its_type(db):
@@ -364,3 +364,85 @@ def test_sign_in_attempts_are_logged_append_only_and_counted_per_rater(db):
             with pytest.raises(Exception, match="the access log is append-only"):
                 conn.execute(sql)
     assert store.sign_in_failures(db, SET) == {"derm1": 2, "nobody": 1}
+
+
+def test_the_audit_log_is_append_only_and_chained_per_set(db):
+    with closing(store.connect(db)) as conn:
+        first = store.log_audit(conn, SET, "sign-in", "access code", "10.0.0.7", rater="derm1",
+                                at="2026-01-01T10:00:00.000Z")
+        store.log_audit(conn, "S2", "sign-in", "access code", "10.0.0.9", rater="derm1")
+        second = store.log_audit(conn, SET, "sign-in refused", "single sign-on", "10.0.0.8",
+                                 account="x@elsewhere.example", detail="no rater of the set")
+    entries = store.audit_log(db, SET)
+    assert [(e.event, e.rater, e.account) for e in entries] == [
+        ("sign-in", "derm1", None), ("sign-in refused", None, "x@elsewhere.example")]
+    assert (first.parent, second.parent) == (chain.GENESIS, first.hash)
+    assert chain.verify_audit([vars(e) for e in entries]) == []
+    with owner(db) as conn:
+        for sql in ("UPDATE audit_log SET rater = 'derm2'", "DELETE FROM audit_log"):
+            with pytest.raises(Exception, match="the audit log is append-only"):
+                conn.execute(sql)
+        if store.is_url(db):
+            with pytest.raises(Exception, match="the audit log is append-only"):
+                conn.execute("TRUNCATE audit_log")
+    assert len(store.audit_log(db)) == 3
+
+
+def test_an_audit_entry_changed_past_the_triggers_is_named_and_a_dropped_trigger_too(db):
+    with closing(store.connect(db)) as conn:
+        for rater in ("derm1", "derm2", "derm3"):
+            store.log_audit(conn, SET, "sign-in", "access code", "local", rater=rater)
+    with owner(db) as conn:
+        past_the_triggers(conn, db)
+        conn.execute("UPDATE audit_log SET client = '10.9.9.9' WHERE rater = 'derm2'")
+        conn.execute("DELETE FROM audit_log WHERE rater = 'derm1'")
+    problems = chain.verify_audit([vars(e) for e in store.audit_log(db, SET)])
+    assert problems == [
+        f"audit entry 1 ({e.at}, sign-in): {why}" for e in store.audit_log(db, SET)[:1]
+        for why in ("does not match its hash; it was changed", "does not follow the entry before "
+                    "it; an entry was removed or inserted before it")]
+    if not store.is_url(db):  # the dropped triggers are named by verify
+        assert any("audit_log_append_only_update is missing" in t
+                   for t in store.verify(db, SET).triggers)
+
+
+def test_a_sign_on_recorded_once_is_not_recorded_again_on_reload(db):
+    with closing(store.connect(db)) as conn:
+        args = (SET, "sign-in", "single sign-on", "local")
+        kw = {"rater": "derm1", "account": "a@clinic.example", "detail": "signed in at 1700000000"}
+        assert store.log_audit(conn, *args, **kw, once=True) is not None
+        assert store.log_audit(conn, *args, **kw, once=True) is None
+        assert store.log_audit(conn, *args, **dict(kw, detail="signed in at 1700000900"),
+                               once=True) is not None
+    assert len(store.audit_log(db, SET)) == 2
+
+
+def test_a_version_2_database_is_given_the_audit_log_and_keeps_its_ratings(db):
+    rated(db, n=2)
+    with owner(db) as conn:  # take it back to version 2: no audit log, version 2 recorded
+        past_the_triggers(conn, db)
+        conn.execute("DROP TABLE audit_log")
+        if store.is_url(db):
+            conn.execute("SET session_replication_role = DEFAULT")
+            conn.execute("DROP FUNCTION IF EXISTS audit_log_append_only_update, "
+                         "audit_log_append_only_delete, audit_log_append_only_truncate")
+            conn.execute("DELETE FROM schema_version WHERE version = 3")
+        else:
+            conn.execute("PRAGMA user_version = 2")
+    if not store.is_url(db):
+        with owner(db) as conn:  # put the version 2 guards back as they were
+            for sql in store._sqlite._statements(store._sqlite.SCHEMA):
+                if "TRIGGER" in sql and "audit_log" not in sql:
+                    conn.execute(sql)
+    assert store.audit_log(db, SET) == [] and store.verify(db, SET).ok  # read as it is
+    if store.is_url(db):
+        from assess.store import postgres
+
+        postgres._READY.discard(db)  # as a server started anew finds it
+    with closing(store.connect(db)) as conn:
+        store.log_audit(conn, SET, "sign-in", "access code", "local", rater="derm1")
+    with owner(db) as conn:
+        version, _, tables = store._backend(db).describe(conn)
+        assert store._backend(db).check_triggers(conn, version) == []
+    assert version == 3 and "audit_log" in tables
+    assert len(store.audit_log(db, SET)) == 1 and len(store.current_ratings(db, SET)) == 2
