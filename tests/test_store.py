@@ -415,7 +415,7 @@ def test_a_version_1_database_is_read_as_it_is_with_a_warning_that_it_is_unchain
 
 def test_a_version_1_database_opened_for_writing_migrates_and_chains_what_comes_next(v1_db):
     with closing(store.connect(v1_db)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
         rate(conn, item="BBB-BBBB", rater="derm2", score=1)
         with pytest.raises(store.LockedError):
             rate(conn, item="BBB-BBBB", rater="derm1")
