@@ -38,7 +38,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from . import store
+from . import chain, store
 from .csvfile import parse_table, read_table
 from .errors import AssessError
 from .study import NAME_RE, Scale
@@ -81,6 +81,8 @@ __all__ = [
     "neutral_script_path",
     "streamlit_flags",
     "load_sso_raters",
+    "audit",
+    "sso_sign_in",
 ]
 
 APP_SCRIPT = Path(__file__).resolve().parent / "app" / "rate_app.py"
@@ -381,8 +383,9 @@ def sign_in(rater_set: RaterSet, db_path: str | Path, rater: str, code: str, cli
     successful sign-in, the next is refused unchecked (no hashing, so a flood costs little) until
     :func:`backoff_seconds` have passed since the latest wrong one: 2 s, 4 s, ... up to
     :data:`MAX_WAIT_SECONDS`. Refused attempts do not lengthen the wait. Every attempt goes to the
-    ``access_log`` table (:func:`assess.store.log_access`). An unknown rater id is treated as a
-    known one, so the answers do not say whether an id exists.
+    ``access_log`` table (:func:`assess.store.log_access`), which the waits are counted from, and
+    to the audit log (:func:`assess.store.log_audit`). An unknown rater id is treated as a known
+    one, so the answers do not say whether an id exists.
     """
     now = now or datetime.now(timezone.utc)
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as the log keeps times
@@ -399,10 +402,15 @@ def sign_in(rater_set: RaterSet, db_path: str | Path, rater: str, code: str, cli
         wait = wait_left()
         if wait > 0:
             store.log_access(conn, set_id, rater, client, "throttled", at=_iso(now))
+            store.log_audit(conn, set_id, "sign-in throttled", "access code", client, rater=rater,
+                            detail=f"refused unchecked: wait {wait:.0f} s", at=_iso(now))
             return SignIn(False, checked=False, wait_seconds=wait)
         with _HASHING:
             ok = check_access(rater_set, rater, code)
         store.log_access(conn, set_id, rater, client, "ok" if ok else "wrong", at=_iso(now))
+        store.log_audit(conn, set_id, "sign-in" if ok else "sign-in refused", "access code",
+                        client, rater=rater, at=_iso(now),
+                        detail=None if ok else "rater id or access code not recognised")
         return SignIn(True) if ok else SignIn(False, wait_seconds=wait_left())
 
 
@@ -629,13 +637,14 @@ class Worklist:
                                 change_reason=change_reason, shown_at=shown_at, seconds=seconds)
 
     def sign_and_lock(self, db_path: str | Path, *, code: str | None = None,
-                      sso_account: str | None = None) -> store.Signature:
+                      sso_account: str | None = None, client: str | None = None) -> store.Signature:
         """Submit and lock this rater's worklist with their electronic signature.
 
         The signer proves again who they are: ``code`` is their access code, re-entered (checked
         as at sign-in), or ``sso_account`` the account of a fresh single sign-on (the app checks
         with :func:`recent_sign_in` that it is fresh). The signature records the chain head, the
-        signer, the time, the meaning (:data:`assess.chain.MEANING`) and the method.
+        signer, the time, the meaning (:data:`assess.chain.MEANING`) and the method. The lock,
+        or a refused code, goes to the audit log with ``client`` (:func:`client_of`).
 
         Raises
         ------
@@ -644,16 +653,22 @@ class Worklist:
         """
         if (code is None) == (sso_account is None):
             raise RateError("sign either with the access code or through single sign-on")
+        client = client or "unknown"
         if code is not None:
             if not check_access(self.set, self.rater, code):
+                audit(db_path, self.set, "lock refused", "access code", client, rater=self.rater,
+                      detail="the access code re-entered to sign was not right")
                 raise SignatureError(f"{self.rater}: the access code is not right; the ratings "
                                      "are not submitted")
             method, account = "access code", None
         else:
             method, account = "single sign-on", str(sso_account).strip().lower()
         with self._conn(db_path) as conn:
-            return store.sign(conn, self.set.set_id, self.rater, [it.item for it in self.items],
-                              auth_method=method, account=account)
+            sig = store.sign(conn, self.set.set_id, self.rater, [it.item for it in self.items],
+                             auth_method=method, account=account)
+            store.log_audit(conn, self.set.set_id, "lock", method, client, rater=self.rater,
+                            account=account, detail=f"receipt {chain.short(sig.hash)}", once=True)
+            return sig
 
     def lock(self, db_path: str | Path) -> str:
         """Submit and lock this rater's worklist (every item must be rated); returns the time."""
@@ -857,6 +872,46 @@ def load_sso_raters(path: str | Path, rater_set: RaterSet) -> dict[str, str]:
             raise RateError(f"{path}, line {n}: {account} is listed for two raters")
         out[account] = rater
     return out
+
+
+def audit(db_path: str | Path, rater_set: RaterSet, event: str, method: str, client: str, *,
+          rater: str | None = None, account: str | None = None, detail: str | None = None,
+          once: bool = False) -> None:
+    """Record one entry of the set's audit log (:func:`assess.store.log_audit`)."""
+    with closing(store.connect(db_path)) as conn:
+        store.log_audit(conn, rater_set.set_id, event, method, client, rater=rater,
+                        account=account, detail=detail, once=once)
+
+
+def _signed_in_at(claims: Mapping[str, object]) -> str:
+    """When the provider signed the person in, in words (``auth_time``, else ``iat``)."""
+    when = claims.get("auth_time", claims.get("iat"))
+    try:
+        return "signed in at the provider " + _iso(datetime.fromtimestamp(float(when), timezone.utc))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "signed in at the provider (no time given)"
+
+
+def sso_sign_in(rater_set: RaterSet, db_path: str | Path, accounts: Mapping[str, str],
+                claims: Mapping[str, object], client: str) -> str | None:
+    """The rater id of a person the identity provider signed in, or ``None`` when refused.
+
+    ``claims`` are the ID token's (``st.user``); ``email`` is looked up, case-blind, in
+    ``accounts`` (:func:`load_sso_raters`). The sign-in, or the refusal of an account that is
+    no rater of the set, goes to the audit log once per sign-in at the provider (a reload of the
+    page does not add another entry).
+    """
+    account = str(claims.get("email") or "").strip().lower()
+    rater = accounts.get(account) if account else None
+    when = _signed_in_at(claims)
+    if rater is None:
+        why = "no e-mail address from the provider" if not account else "account is no rater of this set"
+        audit(db_path, rater_set, "sign-in refused", "single sign-on", client,
+              account=account or str(claims.get("sub") or ""), detail=f"{why}; {when}", once=True)
+        return None
+    audit(db_path, rater_set, "sign-in", "single sign-on", client, rater=rater, account=account,
+          detail=when, once=True)
+    return rater
 
 
 # ------------------------------------------------------------------------------------ serving

@@ -105,7 +105,16 @@ def _on_sign_in() -> None:
 
 
 def _on_sign_out() -> None:
+    rater_set, db, sso = _config_now()
+    try:
+        rate.audit(db, rater_set, "sign-out", "single sign-on" if sso is not None else "access code",
+                   _client(), rater=ss.get("_rater"),
+                   account=str(st.user.get("email") or "") if sso is not None else None)
+    except store.StoreError as exc:
+        print(f"assess rate: sign-out not recorded: {exc}", file=sys.stderr, flush=True)
     ss.clear()
+    if sso is not None:
+        st.logout()
 
 
 def _leave_screen() -> None:
@@ -214,11 +223,14 @@ def _on_lock() -> None:
     try:
         if sso:
             if not rate.recent_sign_in(st.user, time.time()):
+                rate.audit(db, wl.set, "lock refused", "single sign-on", _client(), rater=wl.rater,
+                           account=str(st.user.get("email") or ""),
+                           detail="the single sign-on was not within the last 5 minutes")
                 ss["_error"] = "Not submitted: sign in again to sign, then submit within 5 minutes."
                 return
-            wl.sign_and_lock(db, sso_account=str(st.user.get("email") or ""))
+            wl.sign_and_lock(db, sso_account=str(st.user.get("email") or ""), client=_client())
         else:
-            wl.sign_and_lock(db, code=code)
+            wl.sign_and_lock(db, code=code, client=_client())
     except rate.SignatureError:
         ss["_sign_failures"] = ss.get("_sign_failures", 0) + 1
         if ss["_sign_failures"] >= SIGN_ATTEMPTS:
@@ -372,7 +384,7 @@ def references(rater_set, it: rate.Item) -> None:
 
 def footer() -> None:
     sso = _config_now()[2] is not None
-    st.button("Sign out", key="signout", on_click=st.logout if sso else _on_sign_out, type="tertiary")
+    st.button("Sign out", key="signout", on_click=_on_sign_out, type="tertiary")
 
 
 # ----------------------------------------------------------------------------- screens
@@ -409,7 +421,7 @@ def sso_screen(problem: str | None) -> None:
         st.header("Photo rating")
         if problem:
             st.error(problem)
-            st.button("Sign out", key="sso-signout", on_click=st.logout)
+            st.button("Sign out", key="sso-signout", on_click=_on_sign_out)
         else:
             st.button("Sign in with your organisation's account", key="sso-signin", type="primary",
                       on_click=st.login)
@@ -557,8 +569,18 @@ def main() -> None:
             sso_screen(None)
             ready_marker("__signin__", 0, "signin")
             return
-        ss["_rater"] = sso.get(str(st.user.get("email") or "").strip().lower())
-        if ss["_rater"] is None:
+        token = (st.user.get("email"), st.user.get("sub"), st.user.get("auth_time"),
+                 st.user.get("iat"))
+        if ss.get("_sso_token") != token:  # a new sign-in at the provider: map and audit it once
+            try:
+                ss["_rater"] = rate.sso_sign_in(rater_set, db, sso, st.user.to_dict(), _client())
+            except store.StoreError as exc:
+                print(f"assess rate: sign-in not recorded: {exc}", file=sys.stderr, flush=True)
+                sso_screen("Sign-in is not possible just now. Try again; if it keeps failing "
+                           "tell the study coordinator.")
+                return
+            ss["_sso_token"] = token
+        if ss.get("_rater") is None:
             sso_screen("Your account is not on the list of raters of this set. Ask the study "
                        "coordinator to add it.")
             ready_marker("__signin__", 0, "signin")
