@@ -460,8 +460,14 @@ def _check_port(host: str, port: int) -> None:
 @click.option("--sso-raters", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Sign in through the site's single sign-on instead of access codes: a CSV "
                    "account,rater (see docs/rating.md).")
+@click.option("--sso-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              envvar="ASSESS_SSO_CONFIG", show_envvar=True,
+              help="The identity provider's settings for --sso-raters: a TOML file with an [auth] "
+                   "section, readable by its owner only, outside the rater folder (see "
+                   "docs/deploy.md).")
 @friendly
-def rate(rater_dir: Path, db: Path | str | None, host: str, port: int, sso_raters: Path | None):
+def rate(rater_dir: Path, db: Path | str | None, host: str, port: int, sso_raters: Path | None,
+         sso_config: Path | None):
     """Serve the rating app for the rater folder RATER_DIR.
 
     Raters open the printed address in a browser and sign in with their rater id and access
@@ -473,6 +479,7 @@ def rate(rater_dir: Path, db: Path | str | None, host: str, port: int, sso_rater
 
     \b
         assess rate assignments/demo/rater
+        assess rate assignments/demo/rater --sso-raters raters.csv --sso-config /etc/assess/sso.toml
     """
     from . import rate as rating
 
@@ -480,7 +487,8 @@ def rate(rater_dir: Path, db: Path | str | None, host: str, port: int, sso_rater
     db = db if db is not None else rating.default_db(rater_set)
     _check_port(host, port)
     click.echo(f"Ratings database: {db}", err=True)
-    rating.serve(rater_dir, db=db, host=host, port=port, sso_raters=sso_raters)
+    rating.serve(rater_dir, db=db, host=host, port=port, sso_raters=sso_raters,
+                 sso_config=sso_config)
 
 
 @cli.command(context_settings=CONTEXT)

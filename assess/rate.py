@@ -83,12 +83,15 @@ __all__ = [
     "load_sso_raters",
     "audit",
     "sso_sign_in",
+    "load_sso_config",
 ]
 
 APP_SCRIPT = Path(__file__).resolve().parent / "app" / "rate_app.py"
 ENV_RATER_DIR = "ASSESS_RATER_DIR"
 ENV_DB = "ASSESS_DB"
 ENV_SSO = "ASSESS_SSO_RATERS"
+#: The file with the ``[auth]`` settings of single sign-on (``assess rate --sso-config``).
+ENV_SSO_CONFIG = "ASSESS_SSO_CONFIG"
 PBKDF2_ITERATIONS = 200_000
 #: Codes as written by ``assess randomize``; anything else in a worklist is refused (it ends up in
 #: URLs and HTML).
@@ -914,6 +917,55 @@ def sso_sign_in(rater_set: RaterSet, db_path: str | Path, accounts: Mapping[str,
     return rater
 
 
+#: What the ``[auth]`` section of the single sign-on settings must give (Streamlit's ``st.login``).
+SSO_CONFIG_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret",
+                   "server_metadata_url")
+
+
+def load_sso_config(path: str | Path, rater_set: RaterSet) -> Path:
+    """Check the single sign-on settings file; returns its absolute path.
+
+    A TOML file in the words of Streamlit's ``.streamlit/secrets.toml``: an ``[auth]`` section
+    with :data:`SSO_CONFIG_KEYS` (``redirect_uri`` ending in ``/oauth2callback``). It holds the
+    client secret and the cookie secret, so it is refused inside the rater folder (which is
+    copied to raters) and when others than its owner may read it.
+    """
+    import tomllib
+
+    path = Path(path).resolve()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise RateError(f"{path}: cannot read the single sign-on settings ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RateError(f"{path}: not a TOML file ({exc}); see docs/deploy.md") from None
+    if path.is_relative_to(rater_set.root.resolve()):
+        raise RateError(f"{path}: the single sign-on settings hold secrets and must not be in the "
+                        "rater folder, which is copied to raters; keep them with the server")
+    if os.name == "posix" and mode & 0o077:
+        raise RateError(f"{path}: others than its owner may read it, and it holds secrets; "
+                        f"run `chmod 600 {path}`")
+    auth = data.get("auth")
+    missing = [k for k in SSO_CONFIG_KEYS if not isinstance(auth, dict) or not auth.get(k)]
+    if missing:
+        raise RateError(f"{path}: [auth] needs {', '.join(missing)} (see docs/deploy.md, "
+                        "\"Single sign-on\")")
+    if not str(auth["redirect_uri"]).endswith("/oauth2callback"):
+        raise RateError(f"{path}: [auth] redirect_uri must be the app's address followed by "
+                        "/oauth2callback")
+    return path
+
+
+def _secrets_flags(sso_config: Path | None) -> list[str]:
+    """Streamlit's usual secrets files, then the single sign-on settings (which win)."""
+    if sso_config is None:
+        return []
+    files = [Path.home() / ".streamlit" / "secrets.toml", Path.cwd() / ".streamlit" / "secrets.toml",
+             sso_config]
+    return [f"--secrets.files={f}" for f in files]
+
+
 # ------------------------------------------------------------------------------------ serving
 
 
@@ -1018,18 +1070,25 @@ def neutral_script_path(script: str | Path) -> Iterator[str]:
 
 
 def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.0.0.1",
-          port: int = 8501, sso_raters: str | Path | None = None) -> None:
+          port: int = 8501, sso_raters: str | Path | None = None,
+          sso_config: str | Path | None = None) -> None:
     """Serve the rating app for a rater folder until interrupted (blocks).
 
     Checks the folder and opens (or creates) the database first, so a mistake is reported before
     the server starts. With ``sso_raters`` (see :func:`load_sso_raters`) raters sign in through
-    the site's identity provider (``st.login``) instead of with access codes.
+    the site's identity provider (``st.login``) instead of with access codes; ``sso_config``
+    (see :func:`load_sso_config`) gives the provider's settings, else Streamlit's own secrets
+    files do.
     """
     rs = load_rater_set(rater_dir)
     for rater in rs.raters:
         rs.worklist(rater)
     if sso_raters is not None:
         load_sso_raters(sso_raters, rs)
+    if sso_config is not None:
+        if sso_raters is None:
+            raise RateError("--sso-config: give --sso-raters too (who may rate as whom)")
+        sso_config = load_sso_config(sso_config, rs)
     db = store.location(db) if db is not None else default_db(rs)
     from streamlit.web import cli as stcli
 
@@ -1050,7 +1109,8 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
         if sso_raters is not None:
             os.environ[ENV_SSO] = str(Path(sso_raters).resolve())
         try:
-            stcli.main.main(args=["run", script, *streamlit_flags(host, port)],
+            stcli.main.main(args=["run", script, *streamlit_flags(host, port),
+                                  *_secrets_flags(sso_config)],
                             prog_name="streamlit", standalone_mode=False)
         finally:
             for name in (ENV_RATER_DIR, ENV_DB, ENV_SSO):

@@ -94,4 +94,7 @@
   }, true);
   new MutationObserver(update).observe(document.body, {subtree: true, childList: true,
     attributes: true, attributeFilter: ["src", "data-run"]});
+  // A page drawn whole before the guard is installed (a reload that stays signed in) changes no
+  // more: look at its photos now.
+  update();
 })();

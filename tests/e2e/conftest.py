@@ -34,6 +34,7 @@ class RaterServer:
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.log = cwd / f"server-{self.port}.log"
+        self.extra: list[str] = []  # more options of `assess rate`
 
     @property
     def url(self) -> str:
@@ -43,7 +44,7 @@ class RaterServer:
         exe = shutil.which("assess")
         cmd = [exe] if exe else [sys.executable, "-c", "from assess.cli import cli; cli()"]
         cmd += ["rate", str(self.rater_dir), "--db", str(self.db), "--host", "127.0.0.1",
-                "--port", str(self.port)]
+                "--port", str(self.port), *self.extra]
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=env, stdout=log, stderr=log)
