@@ -525,8 +525,57 @@ def status(rater_dir: Path, db: Path | str | None, key_dir: Path | None,
     others = rating.other_sign_in_failures(rater_dir, db=db)
     if others:
         click.echo(f"Refused sign-in attempts under ids that are no rater of this set: {others}")
+    _show_sign_ins(rater_dir, db)
     if sealed is not None:
         _show_seal(sealed)
+
+
+def _show_sign_ins(rater_dir: Path, db: Path | str | None) -> None:
+    """The audit log's sign-ins per rater, below the status table (nothing when it is empty)."""
+    from . import signins
+
+    raters, entries, problems = signins.read(rater_dir, db)
+    if not entries:
+        return
+    click.echo("\nSign-ins (audit log; see `assess audit-log`):")
+    click.echo(signins.format_summary(signins.summarize(entries, raters)))
+    refused = sum(1 for e in entries if e.failed and e.rater not in raters)
+    if refused:
+        click.echo(f"Refused sign-ins of ids or accounts that are no rater of this set: {refused}")
+    for problem in problems:
+        click.echo(f"Warning: the audit log was changed outside assess: {problem}", err=True)
+
+
+@cli.command("audit-log", context_settings=CONTEXT)
+@click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--db", type=Database(), default=None,
+              help=DB_HELP + " [default: results/<set-id>/ratings.sqlite].")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The CSV file to write (replaced whole).")
+@friendly
+def audit_log(rater_dir: Path, db: Path | str | None, out: Path):
+    """Export the audit log of the set in RATER_DIR: every sign-in, refused sign-in, lock, sign-out.
+
+    One row per entry, oldest first: time (UTC), set, event, method (access code or single
+    sign-on), rater id, single sign-on account, client address, detail and the entry's hash.
+    Cells a spreadsheet would run as formulas are prefixed with '. The database is only read;
+    the entries are chained, and one changed or removed outside assess is named (exit status 1,
+    the file is written all the same).
+
+    Example:
+
+    \b
+        assess audit-log assignments/demo/rater --db results/demo/ratings.sqlite --out audit.csv
+    """
+    from . import signins
+
+    _, entries, problems = signins.read(rater_dir, db)
+    n = signins.export(entries, out)
+    click.echo(f"{out}: {n} audit entr{'y' if n == 1 else 'ies'}")
+    if problems:
+        for problem in problems:
+            click.echo(f"Error: the audit log was changed outside assess: {problem}", err=True)
+        raise SystemExit(1)
 
 
 @cli.command(context_settings=CONTEXT)
