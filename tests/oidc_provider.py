@@ -3,7 +3,8 @@
     python tests/oidc_provider.py --port PORT --config provider.json
 
 ``provider.json``: ``{"clients": [{"client_id", "client_secret", "redirect_uris": [...]}],
-"accounts": {"a@clinic.example": {"password": "...", "sub": "..."}}}``.
+"accounts": {"a@clinic.example": {"password": "...", "sub": "...",
+"previous_sign_in_ago": SECONDS}}}`` (the last optional: see :meth:`Provider.issue_code`).
 
 It speaks the authorization-code flow as Streamlit's ``st.login`` (through Authlib) uses it, and
 is strict where a real provider is: the discovery document, an authorization endpoint that shows
@@ -86,10 +87,13 @@ class Provider:
 
     def issue_code(self, q: dict, account: str) -> str:
         code = secrets.token_urlsafe(24)
+        # An account may say it signed in at the provider a while ago (a provider session the
+        # browser already had): its first ID token then carries that older auth_time.
+        ago = self.accounts[account].pop("previous_sign_in_ago", 0)
         with self.lock:
             self.codes[code] = {"client_id": q["client_id"], "redirect_uri": q["redirect_uri"],
                                 "challenge": q["code_challenge"], "nonce": q["nonce"],
-                                "account": account, "auth_time": int(time.time()),
+                                "account": account, "auth_time": int(time.time() - ago),
                                 "expires": time.time() + CODE_TTL_S}
         return code
 

@@ -540,7 +540,7 @@ def signature_inputs() -> bool:
         return True
     st.info("To sign, sign in again with your organisation's account; then submit within "
             "5 minutes.")
-    st.button("Sign in again to sign", key="sso-resign", on_click=st.logout)
+    st.button("Sign in again to sign", key="sso-resign", on_click=_on_sign_out)
     return False
 
 

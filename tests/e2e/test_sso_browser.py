@@ -28,6 +28,8 @@ pytestmark = pytest.mark.e2e
 PROVIDER = Path(__file__).resolve().parent.parent / "oidc_provider.py"
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 ACCOUNTS = {"dr.one@clinic.example": "derm1", "two@clinic.example": "derm2"}
+#: derm2's provider session is an hour old at first, as when the browser had signed in before.
+EARLIER = {"two@clinic.example": 3600}
 PASSWORD = "correct horse"
 
 
@@ -40,7 +42,8 @@ class OIDCProvider:
         self.client_id, self.client_secret = "assess-rating", secrets.token_urlsafe(24)
         config = {"clients": [{"client_id": self.client_id, "client_secret": self.client_secret,
                                "redirect_uris": [redirect_uri]}],
-                  "accounts": {a: {"password": PASSWORD, "sub": f"sub-{i}"} for i, a in
+                  "accounts": {a: {"password": PASSWORD, "sub": f"sub-{i}",
+                                   "previous_sign_in_ago": EARLIER.get(a, 0)} for i, a in
                                enumerate([*ACCOUNTS, "stranger@elsewhere.example"])}}
         (tmp / "provider.json").write_text(json.dumps(config))
         self.log = tmp / "provider.log"
@@ -192,15 +195,19 @@ def test_a_wrong_password_at_the_provider_never_reaches_the_app(sso, new_page):
     assert audit(server) == []
 
 
+def rate_all(page, wl) -> None:
+    for i, it in enumerate(wl.items):
+        wait_ready(page, item=it.item, rated=i, mode="rate")
+        page.keyboard.press("1")
+    wait_ready(page, item="__summary__", rated=len(wl.items))
+
+
 def test_a_fresh_sign_in_at_the_provider_signs_and_locks_the_worklist(sso, new_page):
     server, _ = sso
     page = new_page()
     sign_in_at_provider(page, server, "dr.one@clinic.example")
     wl = rate.load_rater_set(server.set[0]).worklist("derm1")
-    for i, it in enumerate(wl.items):
-        wait_ready(page, item=it.item, rated=i, mode="rate")
-        page.keyboard.press("1")
-    wait_ready(page, item="__summary__", rated=len(wl.items))
+    rate_all(page, wl)
     page.get_by_text("I have finished and want to submit my ratings").click()
     page.locator(".st-key-lock button:not([disabled])").click()
     wait_ready(page, item="__locked__")
@@ -208,3 +215,23 @@ def test_a_fresh_sign_in_at_the_provider_signs_and_locks_the_worklist(sso, new_p
         sig = store.signature(conn, wl.set.set_id, "derm1")
     assert (sig.auth_method, sig.account) == ("single sign-on", "dr.one@clinic.example")
     assert audit(server)[-1] == ("lock", "single sign-on", "derm1", "dr.one@clinic.example")
+
+
+def test_an_old_sign_in_cannot_sign_until_the_rater_signs_in_again_at_the_provider(sso, new_page):
+    server, _ = sso
+    page = new_page()
+    sign_in_at_provider(page, server, "two@clinic.example")  # auth_time an hour ago
+    wl = rate.load_rater_set(server.set[0]).worklist("derm2")
+    rate_all(page, wl)
+    assert "To sign, sign in again with your organisation's account" in page.locator(
+        '[data-testid="stAlertContentInfo"]').inner_text()
+    assert page.locator(".st-key-lock button").is_disabled()
+    page.locator(".st-key-sso-resign button").click()
+    wait_ready(page, item="__signin__")
+    sign_in_at_provider(page, server, "two@clinic.example")  # a fresh sign-in
+    wait_ready(page, item="__summary__", rated=len(wl.items))
+    page.get_by_text("I have finished and want to submit my ratings").click()
+    page.locator(".st-key-lock button:not([disabled])").click()
+    wait_ready(page, item="__locked__")
+    assert store.locks(server.db) == {"derm2": store.locks(server.db)["derm2"]}
+    assert [e[0] for e in audit(server)] == ["sign-in", "sign-out", "sign-in", "lock"]
