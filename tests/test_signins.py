@@ -193,3 +193,9 @@ def test_the_export_of_a_set_without_any_sign_in_has_the_header_only(rater_set, 
                                       "--out", str(out)])
     assert result.exit_code == 0 and result.output == f"{out}: 0 audit entries\n"
     assert out.read_text().splitlines() == [",".join(signins.EXPORT_COLUMNS)]
+
+
+def test_the_help_of_audit_log_ends_with_an_example():
+    result = CliRunner().invoke(cli, ["audit-log", "-h"])
+    assert result.exit_code == 0
+    assert "assess audit-log" in result.output.split("Options:")[0].split("Example:")[1]
