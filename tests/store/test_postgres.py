@@ -83,7 +83,8 @@ def test_the_app_role_may_insert_and_select_but_not_update_delete_truncate_or_dr
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 2
         for sql in ("UPDATE events SET score = 6 - score", "DELETE FROM events",
                     "TRUNCATE events", "UPDATE locks SET locked_at = 'x'", "DELETE FROM locks",
-                    "DELETE FROM store_info", "DROP TRIGGER events_append_only_update ON events",
+                    "DELETE FROM store_info", "DELETE FROM audit_log", "TRUNCATE audit_log",
+                    "DROP TRIGGER events_append_only_update ON events",
                     "ALTER TABLE events DISABLE TRIGGER USER", "CREATE TABLE events_copy (x int)"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(sql)
@@ -97,7 +98,9 @@ def test_the_app_role_may_insert_and_select_but_not_update_delete_truncate_or_dr
     with closing(store.connect(app_url)) as conn:  # the app works with INSERT and SELECT alone
         store.record(conn, SET, "derm1", "AAA-0009", score=3)
         store.lock(conn, SET, "derm1", ["AAA-0000", "AAA-0001", "AAA-0009"])
+        store.log_audit(conn, SET, "lock", "access code", "10.0.0.1", rater="derm1")
     assert store.verify(app_url, SET).check().worklists[(SET, "derm1")].signed
+    assert [e.event for e in store.audit_log(app_url, SET)] == ["lock"]
     assert invoke("db", "init", pg_url, "--app-role", "assess_app").exit_code == 0  # again: same
 
 
