@@ -75,11 +75,21 @@ class OIDCProvider:
 @pytest.fixture
 def sso(make_rater_set, tmp_path):
     """A rater set served behind single sign-on against the test provider: (server, provider)."""
+    yield from _serve_sso(make_rater_set, tmp_path, tmp_path / "results" / "ratings.sqlite")
+
+
+@pytest.fixture
+def sso_pg(make_rater_set, tmp_path, pg_url):
+    """The same, the ratings and the audit log on a PostgreSQL server."""
+    yield from _serve_sso(make_rater_set, tmp_path, pg_url)
+
+
+def _serve_sso(make_rater_set, tmp_path, db):
     from conftest import RaterServer
 
     rater_dir, key_dir, access = make_rater_set(raters=("derm1", "derm2"), participants=2,
                                                 size=(640, 480))
-    server = RaterServer(rater_dir, tmp_path / "results" / "ratings.sqlite", tmp_path)
+    server = RaterServer(rater_dir, db, tmp_path)
     redirect = f"{server.url}/oauth2callback"
     provider = OIDCProvider(tmp_path, redirect, server.port)
     outside = tmp_path / "server-only"
@@ -153,6 +163,19 @@ def test_a_rater_signs_in_through_the_provider_rates_as_their_rater_id_and_signs
     assert authorize["query"]["code_challenge_method"] == "S256" and authorize["query"]["nonce"]
     assert [r["status"] for r in asked if r["path"] == "/token"] == [200]
     assert any(r["path"] == "/logout" for r in asked)  # the provider's session is ended too
+
+
+def test_on_postgresql_the_sign_in_and_the_rating_of_a_provider_account_are_saved(sso_pg,
+                                                                                  new_page):
+    server, _ = sso_pg
+    page = new_page()
+    sign_in_at_provider(page, server, "dr.one@clinic.example")
+    wl = rate.load_rater_set(server.set[0]).worklist("derm1")
+    wait_ready(page, item=wl.items[0].item, rated=0, mode="rate")
+    page.keyboard.press("3")
+    wait_ready(page, item=wl.items[1].item, rated=1)
+    assert list(store.current_ratings(server.db)["rater"]) == ["derm1"]
+    assert audit(server) == [("sign-in", "single sign-on", "derm1", "dr.one@clinic.example")]
 
 
 def test_a_reload_keeps_the_rater_signed_in_and_records_the_sign_in_once(sso, new_page):
