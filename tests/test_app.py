@@ -522,3 +522,11 @@ def test_a_pair_question_answered_too_soon_is_not_kept(timed_pairs_env):
     click(at, "better-better_right")
     df = events(env)
     assert list(zip(df["item"], df["better"], df["first"])) == [(item, "better_right", "cannot_tell")]
+
+
+def test_signing_in_and_out_with_a_code_is_in_the_audit_log(env):
+    at = signed_in(env)
+    click(at, "signout")
+    assert at.text_input(key="signin_id") is not None
+    assert [(e.event, e.method, e.rater) for e in store.audit_log(env.db, env.rs.set_id)] == [
+        ("sign-in", "access code", "derm1"), ("sign-out", "access code", "derm1")]

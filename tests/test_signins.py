@@ -184,6 +184,9 @@ def test_an_audit_log_changed_outside_assess_is_named_by_the_export(rater_set, t
     assert "Error: the audit log was changed outside assess: audit entry 2" in result.output
     assert "an entry was removed or inserted before it" in result.output
     assert len(out.read_text().splitlines()) == 5  # header and the four entries left
+    status = CliRunner().invoke(cli, ["status", str(rs.root), "--db", str(db)])
+    assert status.exit_code == 0
+    assert "Warning: the audit log was changed outside assess: audit entry 2" in status.output
 
 
 def test_the_export_of_a_set_without_any_sign_in_has_the_header_only(rater_set, tmp_path):
