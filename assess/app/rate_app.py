@@ -78,9 +78,19 @@ def _worklist(root: str, rater: str) -> rate.Worklist:
 
 
 def _my_worklist() -> tuple[rate.Worklist, object]:
-    """The signed-in rater's worklist and the database (callbacks and runs use only this)."""
+    """The signed-in rater's worklist and the database (callbacks and runs use only this).
+
+    """
     rater_set, db, _ = _config_now()
     return _worklist(str(rater_set.root), ss["_rater"]), db
+
+
+def _session_ended() -> bool:
+    """Whether this page's session ended meanwhile (sign-out elsewhere, revocation): then nothing
+    is saved and the run shows the sign-in."""
+    rater_set, db, _ = _config_now()
+    rater = ss.get("_rater")
+    return not rater or signed_in_session(rater_set, db) != rater
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -166,6 +176,8 @@ def _too_soon(exc: rate.TooSoonError) -> None:
 
 def _save(item: str, **answer) -> None:
     """Save an answer for the signed-in rater; on success the run moves on to the next item."""
+    if _session_ended():
+        return
     wl, db = _my_worklist()
     shown_at, seconds = _timing(item)
     try:
@@ -229,6 +241,8 @@ SIGN_ATTEMPTS = 3
 
 def _on_lock() -> None:
     """Sign and lock: the access code re-entered, or the account of a fresh single sign-on."""
+    if _session_ended():
+        return
     wl, db = _my_worklist()
     sso = _config_now()[2] is not None
     code = ss.get("lock_code") or ""
