@@ -94,4 +94,7 @@
   }, true);
   new MutationObserver(update).observe(document.body, {subtree: true, childList: true,
     attributes: true, attributeFilter: ["src", "data-run"]});
+  // A page opened straight on a photo (a reload that keeps the sign-in) may have drawn it, and
+  // loaded it from the cache, before the guard was here: look once now.
+  update();
 })();
