@@ -132,15 +132,13 @@ def test_the_default_database_is_under_results_named_by_the_set(rater_set, tmp_p
     assert rate.default_db(rs, tmp_path) == tmp_path / "results" / "test-set" / "ratings.sqlite"
 
 
-def test_the_per_run_static_folder_exposes_the_photos_and_nothing_else(rater_set, tmp_path):
+def test_the_per_run_folder_holds_the_app_script_only_and_no_static_photos(rater_set, tmp_path):
     rs, _, _ = rater_set
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     script = rate.prepare_run_dir(rs, run_dir)
-    static = (run_dir / "static").resolve()
     assert script.resolve() == rate.APP_SCRIPT
-    assert sorted(p.name for p in static.iterdir()) == ["display", "full"]
-    assert not (static / "set.json").exists() and not (static / "worklists").exists()
+    assert [p.name for p in run_dir.iterdir()] == ["app.py"]
 
 
 def test_app_folders_of_servers_that_ended_are_swept_and_nothing_else(rater_set, tmp_path):
@@ -354,7 +352,8 @@ def test_a_set_takes_ratings_after_400_ms_on_the_photo_unless_its_study_says_oth
         rater_set, make_rater_set):
     rs, _, _ = rater_set
     assert rs.min_view_ms == 400
-    assert json.loads((rs.root / "set.json").read_text())["rating"] == {"min_view_ms": 400}
+    assert json.loads((rs.root / "set.json").read_text())["rating"] == {"min_view_ms": 400,
+                                                                     "session_hours": 12.0}
     own, _, _ = make_rater_set(name="slow", min_view_ms=900)
     assert rate.load_rater_set(own).min_view_ms == 900
 
@@ -365,6 +364,7 @@ def test_a_set_written_before_the_minimum_time_existed_gets_the_default(rater_se
     del data["rating"]
     (rs.root / "set.json").write_text(json.dumps(data))
     assert rate.load_rater_set(rs.root).min_view_ms == rate.DEFAULT_MIN_VIEW_MS
+    assert rate.load_rater_set(rs.root).session_hours == 12
 
 
 def test_a_broken_minimum_time_in_set_json_is_refused_naming_the_field(rater_set):
@@ -373,6 +373,10 @@ def test_a_broken_minimum_time_in_set_json_is_refused_naming_the_field(rater_set
     data["rating"] = {"min_view_ms": "fast"}
     (rs.root / "set.json").write_text(json.dumps(data))
     with pytest.raises(rate.RateError, match=r"set\.json: rating\.min_view_ms"):
+        rate.load_rater_set(rs.root)
+    data["rating"] = {"min_view_ms": 400, "session_hours": 0}
+    (rs.root / "set.json").write_text(json.dumps(data))
+    with pytest.raises(rate.RateError, match=r"set\.json: rating\.session_hours"):
         rate.load_rater_set(rs.root)
 
 
