@@ -1000,7 +1000,8 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
             "raters": raters_json,
             "references": ref_paths,
             "seal": seal.set_json_entry(signing_key),
-            "rating": {"min_view_ms": study.rating.min_view_ms},
+            "rating": {"min_view_ms": study.rating.min_view_ms,
+                       "session_hours": study.rating.session_hours},
         }
         _write_json(rater / "set.json", manifest_json)
         _seal_rater_folder(rater)

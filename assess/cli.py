@@ -65,7 +65,7 @@ def cli():
     \b
     Coordinator:  keygen, init, randomize, audit-set, contact-sheet
     Rater:        rate
-    Coordinator:  status, verify, db init
+    Coordinator:  status, verify, db init, sessions revoke
     Statistician: score
     Try it:       demo
 
@@ -662,6 +662,46 @@ def db_init(url, app_role: str | None):
 
     for line in postgres.init(url, app_role):
         click.echo(line)
+
+
+@cli.group(context_settings=CONTEXT)
+def sessions():
+    """Manage the raters' sign-in sessions of a set (they hold across reloads and restarts).
+
+    Example:
+
+    \b
+        assess sessions revoke assignments/demo/rater
+    """
+
+
+@sessions.command("revoke", context_settings=CONTEXT)
+@click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--db", type=Database(), default=None,
+              help=DB_HELP + " [default: results/<set-id>/ratings.sqlite].")
+@friendly
+def sessions_revoke(rater_dir: Path, db: Path | str | None):
+    """Sign every rater of the set in RATER_DIR out, on every app process of the database.
+
+    Every live session ends at once: the next page or photo each rater asks for is refused and
+    they sign in again. Ratings saved are not touched.
+
+    Example:
+
+    \b
+        assess sessions revoke assignments/demo/rater --db results/demo/ratings.sqlite
+    """
+    from . import rate as rating
+    from . import session, store
+
+    rater_set = rating.load_rater_set(rater_dir)
+    db = store.location(db) if db is not None else rating.default_db(rater_set)
+    if not store.exists(db):
+        raise rating.RateError(f"{db}: no ratings database here, so no session to end; give the "
+                               "--db the app runs with")
+    ended = session.revoke_all(db, rater_set.set_id)
+    click.echo(f"Ended {ended} session{'' if ended == 1 else 's'} of set {rater_set.set_id}; "
+               "every rater signs in again.")
 
 
 # --------------------------------------------------------------------------- statistician

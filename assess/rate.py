@@ -6,9 +6,10 @@ given the rater folder (``set.json``, ``worklists/``, ``images/``, ``references/
 database; it never sees the key.
 
 Serving (:func:`serve`) runs Streamlit in this process on a small per-run folder that holds a link
-to the app script and ``static`` → ``<rater>/images``, so the photos are plain static URLs named by
-code (``app/static/display/<code>.jpg``, ``app/static/full/<code>.jpg``) and nothing else of the
-rater folder (set.json with the access-code hashes, the other raters' worklists) is reachable.
+to the app script. Photos are served only by the app's photo route (:mod:`assess.web`), to the
+browser of the signed-in rater whose session signed the link (:mod:`assess.session`); nothing else
+of the rater folder (set.json with the access-code hashes, the other raters' worklists) is
+reachable.
 
 >>> items = [Item("AAA-AAAA", "single", "wsrs", "face", ("AAA-AAAA",)),
 ...          Item("CCC-CCCC", "single", "wsrs", "face", ("CCC-CCCC",)),
@@ -41,6 +42,7 @@ from typing import Iterable, Iterator, Mapping
 from . import chain, store
 from .csvfile import parse_table, read_table
 from .errors import AssessError
+from .session import DEFAULT_SESSION_HOURS, MAX_SESSION_HOURS, PhotoAccess
 from .study import NAME_RE, Scale
 
 __all__ = [
@@ -226,6 +228,8 @@ class RaterSet:
     references: Mapping[str, Mapping[int, Path]] = field(default_factory=dict)
     #: How long a photo must have been on screen before it can be rated (``set.json`` ``rating``).
     min_view_ms: int = DEFAULT_MIN_VIEW_MS
+    #: How long a sign-in holds, across reloads and restarts (``set.json`` ``rating``).
+    session_hours: float = DEFAULT_SESSION_HOURS
 
     def worklist(self, rater: str) -> "Worklist":
         """The rater's worklist (``worklists/<rater>.json``), checked against the set."""
@@ -297,7 +301,19 @@ def load_rater_set(rater_dir: str | Path) -> RaterSet:
     counts = {k: v for k, v in (data.get("counts") or {}).items() if isinstance(v, int)}
     return RaterSet(root=root.resolve(), set_id=set_id, presentation=presentation, scales=scales,
                     counts=counts, raters=raters, references=references,
-                    min_view_ms=_min_view_ms(path, data.get("rating")))
+                    min_view_ms=_min_view_ms(path, data.get("rating")),
+                    session_hours=_session_hours(path, data.get("rating")))
+
+
+def _session_hours(path: Path, rating: object) -> float:
+    """``rating.session_hours`` of ``set.json``; sets written before it existed get the default."""
+    value = rating.get("session_hours", DEFAULT_SESSION_HOURS) if isinstance(rating, dict) else \
+        DEFAULT_SESSION_HOURS
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not 0 < value <= MAX_SESSION_HOURS:
+        raise _fail(path, f"rating.session_hours: must be a number of hours above 0 and at most "
+                    f"{MAX_SESSION_HOURS:g}, not {value!r}; copy the rater folder again")
+    return float(value)
 
 
 def _min_view_ms(path: Path, rating: object) -> int:
@@ -975,7 +991,6 @@ def streamlit_flags(host: str, port: int) -> list[str]:
         f"--server.address={host}",
         f"--server.port={port}",
         "--server.headless=true",
-        "--server.enableStaticServing=true",
         "--server.fileWatcherType=none",
         "--server.runOnSave=false",
         "--browser.gatherUsageStats=false",
@@ -993,15 +1008,14 @@ def streamlit_flags(host: str, port: int) -> list[str]:
 
 
 def prepare_run_dir(rater_set: RaterSet, run_dir: str | Path) -> Path:
-    """Lay out a per-run app folder: ``app.py`` (link to the script) and ``static`` → images.
+    """Lay out a per-run app folder: ``app.py``, a link to the script, and nothing else.
 
-    Streamlit serves ``static/`` beside the main script and refuses links that leave it, so the
-    folder itself is the link; only ``images/display`` and ``images/full`` become reachable.
+    Streamlit's static serving stays off: photos are served by the app's photo route only
+    (:mod:`assess.web`).
     """
     run_dir = Path(run_dir)
     script = run_dir / "app.py"
     script.symlink_to(APP_SCRIPT)
-    (run_dir / "static").symlink_to(rater_set.root / "images", target_is_directory=True)
     return script
 
 
@@ -1092,6 +1106,8 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
     db = store.location(db) if db is not None else default_db(rs)
     from streamlit.web import cli as stcli
 
+    from . import web
+
     # The server holds one idle connection for its whole life (opening it also checks the file,
     # or the PostgreSQL server and its schema, before the server starts). It is never used for
     # ratings; it keeps SQLite from checkpointing the WAL each time a script run closes the last
@@ -1109,9 +1125,10 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
         if sso_raters is not None:
             os.environ[ENV_SSO] = str(Path(sso_raters).resolve())
         try:
-            stcli.main.main(args=["run", script, *streamlit_flags(host, port),
-                                  *_secrets_flags(sso_config)],
-                            prog_name="streamlit", standalone_mode=False)
+            with web.install(lambda base_url: web.routes(rs, db, base_url)):
+                stcli.main.main(args=["run", script, *streamlit_flags(host, port),
+                                      *_secrets_flags(sso_config)],
+                                prog_name="streamlit", standalone_mode=False)
         finally:
             for name in (ENV_RATER_DIR, ENV_DB, ENV_SSO):
                 os.environ.pop(name, None)
@@ -1132,23 +1149,30 @@ def app_config() -> tuple[RaterSet, Path | str, dict[str, str] | None]:
     return rater_set, store.location(db), (load_sso_raters(sso, rater_set) if sso else None)
 
 
-def display_url(code: str) -> str:
-    """The display copy of a photo as the browser fetches it.
+def display_url(code: str, access: PhotoAccess) -> str:
+    """The display copy of a photo as the browser of the signed-in session ``access`` fetches it.
 
-    >>> display_url("KX7-4MPA")
-    'app/static/display/KX7-4MPA.jpg'
+    The link works only with that session's cookie, while it is live, and for a while
+    (:mod:`assess.session`).
+
+    >>> display_url("KX7-4MPA", PhotoAccess(bytes(32), "h1")).startswith("assess/photo/h1.")
+    True
     """
+    from .web import photo_url
+
     if not CODE_RE.match(code):
         raise RateError(f"{code!r} is not a code")
-    return f"app/static/display/{code}.jpg"
+    return photo_url(access, "display", code)
 
 
-def full_url(code: str) -> str:
-    """The full-resolution copy of a photo (zoom).
+def full_url(code: str, access: PhotoAccess) -> str:
+    """The full-resolution copy of a photo (zoom), for the signed-in session ``access``.
 
-    >>> full_url("KX7-4MPA")
-    'app/static/full/KX7-4MPA.jpg'
+    >>> full_url("KX7-4MPA", PhotoAccess(bytes(32), "h1")).endswith("/full/KX7-4MPA.jpg")
+    True
     """
+    from .web import photo_url
+
     if not CODE_RE.match(code):
         raise RateError(f"{code!r} is not a code")
-    return f"app/static/full/{code}.jpg"
+    return photo_url(access, "full", code)

@@ -54,7 +54,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "regions.*": ("scale", "references"),
     "blinding": ("raters", "repeat_fraction", "presentation", "seed"),
     "normalize": ("long_edge", "display_long_edge", "quality", "aspect", "fit"),
-    "rating": ("min_view_ms",),
+    "rating": ("min_view_ms", "session_hours"),
     "photos": ("frames", "distinct"),
     "scales.*": ("id", "name", "source", "kind", "better", "levels"),
     "scales.*.levels": ("value", "label", "description"),
@@ -231,10 +231,12 @@ class Rating:
     """How the rating app takes answers.
 
     ``min_view_ms``: a photo must have finished loading and been on screen this long before an
-    answer for it is taken; a quicker press is refused with a hint.
+    answer for it is taken; a quicker press is refused with a hint. ``session_hours``: how long a
+    sign-in holds across reloads and server restarts (more than 0, at most a week).
     """
 
     min_view_ms: int = 400
+    session_hours: float = 12.0
 
 
 @dataclass(frozen=True)
@@ -583,17 +585,24 @@ def _parse_photos(ph: dict[str, Any], where: str) -> Photos:
 
 
 MIN_VIEW_MS_RANGE = (0, 10_000)
+SESSION_HOURS_MAX = 168
 
 
 def _parse_rating(raw: dict[str, Any], where: str) -> Rating:
-    """The ``[rating]`` section: ``min_view_ms`` (whole milliseconds, 0 to 10 000)."""
+    """The ``[rating]`` section: ``min_view_ms`` (whole milliseconds, 0 to 10 000) and
+    ``session_hours`` (above 0, at most 168)."""
     check_keys(raw, "rating", f"{where}: rating")
     value = raw.get("min_view_ms", Rating.min_view_ms)
     lo, hi = MIN_VIEW_MS_RANGE
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise _fail(where, "rating.min_view_ms", f"must be a whole number of milliseconds from "
                     f"{lo} to {hi}, not {value!r}")
-    return Rating(value)
+    hours = raw.get("session_hours", Rating.session_hours)
+    if (isinstance(hours, bool) or not isinstance(hours, (int, float))
+            or not 0 < hours <= SESSION_HOURS_MAX):
+        raise _fail(where, "rating.session_hours", f"must be a number of hours above 0 and at "
+                    f"most {SESSION_HOURS_MAX:g} (a week), not {hours!r}")
+    return Rating(value, float(hours))
 
 
 TEMPLATE = '''\
@@ -635,6 +644,7 @@ fit = "pad"                 # "pad" keeps every pixel on a neutral border; "crop
 
 [rating]                    # how the rating app takes answers
 min_view_ms = 400           # a photo must be loaded and on screen this long before it can be rated
+session_hours = 12          # a sign-in holds this long across reloads and restarts (at most 168)
 
 [photos]                    # settings for single files of the images folder, named as in it
 # frames = {"P07_baseline_face.tif" = 1}   # a multi-page TIFF or animated PNG: the frame to use (1 = first)

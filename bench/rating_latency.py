@@ -8,6 +8,11 @@ keyboard. The time is measured in the page: ``performance.now()`` at the key's `
 callback, the script run, the websocket round trip, rendering and the photo load. Prints p50, p95
 and the worst case; target p95 <= 100 ms.
 
+Photos reach the browser only through the app's photo route, to the signed-in session's cookie and
+signed link (assess/web.py); the reference page serves them as Streamlit static files. The cost
+of the route alone is measured too: every display copy fetched once more from the page with the
+browser's cache bypassed (``fetch(url, {cache: "no-store"})``), request to last byte.
+
     python bench/rating_latency.py [--photos 100] [--size 6000x4000] [--keep DIR]
     python bench/rating_latency.py --rater-dir DIR --rater derm1 --code XXXX-XXXX   # an existing set
 """
@@ -61,6 +66,18 @@ st.button("Rate", shortcut="1", on_click=save)
 st.markdown(f'<span class="assess-ready" data-item="{c}" data-rated="{i}" data-mode="rate"></span>',
             unsafe_allow_html=True)
 """
+#: Fetch each URL once, bypassing the browser's cache; the times (ms) from request to last byte.
+FETCH_JS = """async (urls) => {
+  const out = [];
+  for (const u of urls) {
+    const t = performance.now();
+    const r = await fetch(u, {cache: "no-store", credentials: "same-origin"});
+    if (!r.ok) throw new Error(u + ": " + r.status);
+    await r.arrayBuffer();
+    out.push(performance.now() - t);
+  }
+  return out;
+}"""
 MEASURE_JS = """
 window.__lat = {down: [], loads: {}};
 document.addEventListener('keydown', () => window.__lat.down.push(performance.now()), true);
@@ -153,9 +170,14 @@ def new_page(p, viewport=(1600, 1000)):
     return browser, page
 
 
-def drive_app(url: str, wl: rate.Worklist, code: str) -> list[float]:
-    """Sign in to ``assess rate`` and rate the whole worklist by keyboard."""
+def drive_app(url: str, wl: rate.Worklist, code: str, db: Path) -> tuple[list[float], list[float]]:
+    """Sign in to ``assess rate`` and rate the whole worklist by keyboard.
+
+    Returns the latencies and the times of fetching every display copy through the photo route.
+    """
     from playwright.sync_api import sync_playwright
+
+    from assess import session
 
     items = wl.items
     keys = [str(wl.set.scales[it.scale].values[i % len(wl.set.scales[it.scale].values)])
@@ -168,13 +190,19 @@ def drive_app(url: str, wl: rate.Worklist, code: str) -> list[float]:
         page.get_by_label("Access code").fill(code)
         page.get_by_label("Access code").press("Enter")
         page.locator("button kbd").first.wait_for()
+        page.wait_for_selector('.assess-ready:not([data-item="__signin__"]):not('
+                               '[data-item="__session__"])', state="attached")
+        ticket = page.locator(".assess-photo img").first.get_attribute("src").split("/")[2]
+        access = session.PhotoAccess(session.key_of(db), session.read_ticket(ticket)[0])
         lat = measure(page, [it.photos[0] for it in items], keys, [it.item for it in items])
         page.wait_for_selector('.assess-ready[data-item="__summary__"]', state="attached")
+        fetched = page.evaluate(FETCH_JS, [rate.display_url(it.photos[0], access) for it in items])
         browser.close()
-    return lat
+    return lat, fetched
 
 
-def drive_reference(rater_dir: Path, wl: rate.Worklist, work: Path) -> list[float]:
+def drive_reference(rater_dir: Path, wl: rate.Worklist,
+                    work: Path) -> tuple[list[float], list[float]]:
     """Serve the reference page on the same photos and press 1 through them."""
     import json
 
@@ -190,7 +218,8 @@ def drive_reference(rater_dir: Path, wl: rate.Worklist, work: Path) -> list[floa
     env.update(BENCH_CODES=json.dumps(codes), BENCH_DB=str(work / "reference.sqlite"))
     with open(work / "reference.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app_dir / "app.py"),
-                                 *rate.streamlit_flags("127.0.0.1", port)],
+                                 *rate.streamlit_flags("127.0.0.1", port),
+                                 "--server.enableStaticServing=true"],
                                 stdout=log, stderr=log, env=env)
     try:
         wait_healthy(port, proc, work / "reference.log")
@@ -199,11 +228,12 @@ def drive_reference(rater_dir: Path, wl: rate.Worklist, work: Path) -> list[floa
             page.goto(f"http://127.0.0.1:{port}/")
             page.locator("button kbd").first.wait_for()
             lat = measure(page, codes, ["1"] * len(codes), codes, seen=False)
+            fetched = page.evaluate(FETCH_JS, [f"app/static/display/{c}.jpg" for c in codes])
             browser.close()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-    return lat
+    return lat, fetched
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -241,11 +271,11 @@ def main() -> None:
         port = free_port()
         server = start_server(rater_dir, db, port, work / "server.log")
         try:
-            lat = drive_app(f"http://127.0.0.1:{port}/", wl, code)
+            lat, fetched = drive_app(f"http://127.0.0.1:{port}/", wl, code, db)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
-        ref = drive_reference(rater_dir, wl, work)
+        ref, ref_fetched = drive_reference(rater_dir, wl, work)
         display = next((rater_dir / "images" / "display").iterdir())
         from PIL import Image
 
@@ -260,6 +290,11 @@ def main() -> None:
         print(f"  {'max':10s}{max(lat):11.1f} ms{max(ref):14.1f} ms")
         print(f"  {'mean':10s}{statistics.fmean(lat):11.1f} ms{statistics.fmean(ref):14.1f} ms")
         print("target: assess rate p95 <= 100 ms")
+        print(f"one display copy fetched, cache bypassed, {len(fetched)} photos "
+              f"(assess: signed route + session check; reference: Streamlit static file)")
+        for name, q in (("p50", 50), ("p95", 95)):
+            print(f"  {name:10s}{percentile(fetched, q):11.1f} ms"
+                  f"{percentile(ref_fetched, q):14.1f} ms")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -24,17 +24,19 @@ atexit.register(shutil.rmtree, _ROOT, True)
 
 def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, presentation: str = "single",
                     seed: int = 7, size=(160, 120), repeat_fraction: float = 0.0,
-                    references: bool = False, min_view_ms: int | None = None):
+                    references: bool = False, min_view_ms: int | None = None,
+                    session_hours: float | None = None):
     """Copy a randomized set into ``out`` (``out/rater``, ``out/key``).
 
     ``references`` gives the face scale (WSRS) one reference photo per level; ``min_view_ms``
-    writes ``[rating] min_view_ms`` into the study file (left out: the study's default).
+    writes ``[rating] min_view_ms`` into the study file (left out: the study's default), and
+    ``session_hours`` likewise ``[rating] session_hours``.
 
     Returns ``(rater_dir, key_dir, access)`` with ``access`` the rater → access code map of
     ``key/access.csv``.
     """
     params = (tuple(raters), participants, presentation, seed, tuple(size), repeat_fraction,
-              references, min_view_ms)
+              references, min_view_ms, session_hours)
     src = _BUILT.get(params)
     if src is None:
         work = _ROOT / f"set{len(_BUILT)}"
@@ -43,9 +45,11 @@ def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, present
                                  repeat_fraction=repeat_fraction, presentation=presentation)
         if references:
             _add_references(study.study_path, size)
-        if min_view_ms is not None:
+        rating = [f"{k} = {v}" for k, v in (("min_view_ms", min_view_ms),
+                                            ("session_hours", session_hours)) if v is not None]
+        if rating:
             with open(study.study_path, "a", encoding="utf-8") as fh:
-                fh.write(f"\n[rating]\nmin_view_ms = {min_view_ms}\n")
+                fh.write("\n[rating]\n" + "\n".join(rating) + "\n")
         built = blind.randomize(study.study_path, study.root, work / "assignments", set_id=SET_ID,
                                 seed=seed, workers=1)
         src = _BUILT[params] = built.path

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from assess import rate, store
+from assess import rate, session, store
 
 APP = str(rate.APP_SCRIPT)
 
@@ -54,11 +54,56 @@ def _env(make_rater_set, tmp_path, monkeypatch, presentation, min_view_ms):
     return SimpleNamespace(rater_dir=rater_dir, key_dir=key_dir, access=access, db=db, rs=rs)
 
 
-def open_app() -> AppTest:
+#: The cookies of the page being run: AppTest has no browser, so each page (AppTest) keeps its own
+#: cookie jar and the app reads it as ``st.context.cookies`` while that page runs.
+_RUNNING = {"cookies": {}}
+
+
+@pytest.fixture(autouse=True)
+def cookie_jars(monkeypatch):
+    from streamlit.runtime import context
+
+    monkeypatch.setattr(context, "_get_client_context", lambda: SimpleNamespace(
+        cookies=dict(_RUNNING["cookies"]), headers=[], remote_ip=None))
+
+
+def page(cookies: dict | None = None, user: dict | None = None) -> AppTest:
+    """A page (not yet run) with its own cookie jar, as one browser tab."""
     at = AppTest.from_file(APP, default_timeout=30)
+    at.cookies = {} if cookies is None else cookies
+    if user is not None:
+        at.user = user
+    run = at._run
+
+    def run_with_cookies(*args, **kwargs):
+        _RUNNING["cookies"] = at.cookies
+        return run(*args, **kwargs)
+
+    at._run = run_with_cookies
+    return at
+
+
+def open_app(cookies: dict | None = None, user: dict | None = None) -> AppTest:
+    at = page(cookies, user)
     at.run()
     assert not at.exception
     return at
+
+
+def settle(at: AppTest) -> AppTest:
+    """After a sign-in the page trades its grant for the session cookie and reloads: so here.
+
+    The grant is redeemed as the app's session route does (``session.redeem_grant``); the route
+    itself, the cookie and the reload are tested in a real browser (tests/e2e/test_sessions_browser.py).
+    """
+    if "_grant" not in at.session_state:
+        return at
+    rs, db, _ = rate.app_config()
+    made = session.redeem_grant(db, rs.set_id, rs.raters, rs.session_hours,
+                                at.session_state["_grant"], time.time())
+    assert made is not None
+    at.cookies[session.cookie_name(rs.set_id)] = made[0]
+    return open_app(at.cookies, getattr(at, "_assess_user", None))
 
 
 def sign_in(at: AppTest, rater: str, code: str) -> AppTest:
@@ -66,7 +111,14 @@ def sign_in(at: AppTest, rater: str, code: str) -> AppTest:
     at.text_input(key="signin_code").input(code)
     at.button[0].click().run()
     assert not at.exception
-    return at
+    return settle(at)
+
+
+def sso_page(user: dict) -> AppTest:
+    """A page behind single sign-on, signed in with the provider as ``user``, settled."""
+    at = open_app(user=user)
+    at._assess_user = user
+    return settle(at)
 
 
 def signed_in(env, rater="derm1") -> AppTest:
@@ -131,7 +183,7 @@ def page_text(at: AppTest) -> str:
 def test_before_sign_in_the_page_shows_no_photo_and_no_code(env):
     at = open_app()
     assert shown(at) is None
-    assert "app/static" not in page_text(at)
+    assert "assess/photo" not in page_text(at)
 def test_the_right_access_code_opens_the_raters_worklist_at_its_first_item(env):
     at = signed_in(env)
     assert shown(at) == env.rs.worklist("derm1").items[0].item
@@ -158,7 +210,7 @@ def test_after_repeated_wrong_codes_the_page_says_to_wait_and_the_right_code_wai
         r"Too many attempts that were not recognised\. Wait (2 seconds|1 second), then try again\.",
         at.error[0].value)
     time.sleep(2)
-    sign_in(at, "derm1", env.access["derm1"])
+    at = sign_in(at, "derm1", env.access["derm1"])
     assert shown(at) == env.rs.worklist("derm1").items[0].item
     assert store.sign_in_failures(env.db, env.rs.set_id) == {"derm1": 4}
 
@@ -331,7 +383,8 @@ def test_the_next_photo_is_prefetched(env):
     at = signed_in(env)
     nxt = env.rs.worklist("derm1").items[1].photos[0]
     html = "".join(md.value for md in at.markdown)
-    assert f'class="assess-prefetch" src="app/static/display/{nxt}.jpg"' in html
+    assert re.search(f'class="assess-prefetch" src="assess/photo/[0-9a-f]{{32}}\\.[0-9]+\\.[^/"]+'
+                     f'/display/{nxt}\\.jpg"', html)
 
 
 # ----------------------------------------------------------------------------- single sign-on
@@ -355,9 +408,7 @@ def test_behind_single_sign_on_a_logged_out_visitor_sees_only_the_sign_in_button
 
 
 def test_behind_single_sign_on_the_account_decides_the_rater(sso_env):
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.user = {"is_logged_in": True, "email": "dr.one@clinic.example"}
-    at.run()
+    at = sso_page({"is_logged_in": True, "email": "dr.one@clinic.example"})
     assert shown(at) == sso_env.rs.worklist("derm1").items[0].item
     click(at, level_key(sso_env, "derm1", shown(at)))
     assert list(events(sso_env)["rater"]) == ["derm1"]
@@ -447,14 +498,12 @@ def test_three_wrong_codes_at_submitting_sign_the_session_out(env):
 def test_behind_single_sign_on_signing_needs_a_fresh_sign_in(sso_env):
     import time
 
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.user = {"is_logged_in": True, "email": "dr.one@clinic.example", "iat": time.time() - 3600}
-    at.run()
+    at = sso_page({"is_logged_in": True, "email": "dr.one@clinic.example",
+                   "iat": time.time() - 3600})
     all_rated(sso_env, at)
     assert at.button(key="lock").disabled and at.button(key="sso-resign")
-    fresh = AppTest.from_file(APP, default_timeout=30)
-    fresh.user = {"is_logged_in": True, "email": "dr.one@clinic.example", "iat": time.time() - 5}
-    fresh.run()
+    fresh = sso_page({"is_logged_in": True, "email": "dr.one@clinic.example",
+                      "iat": time.time() - 5})
     fresh.checkbox(key="lock-sure").check().run()
     click(fresh, "lock")
     with closing(store.connect(sso_env.db)) as conn:

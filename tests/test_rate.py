@@ -132,15 +132,13 @@ def test_the_default_database_is_under_results_named_by_the_set(rater_set, tmp_p
     assert rate.default_db(rs, tmp_path) == tmp_path / "results" / "test-set" / "ratings.sqlite"
 
 
-def test_the_per_run_static_folder_exposes_the_photos_and_nothing_else(rater_set, tmp_path):
+def test_the_per_run_folder_holds_the_app_script_only_and_no_static_photos(rater_set, tmp_path):
     rs, _, _ = rater_set
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     script = rate.prepare_run_dir(rs, run_dir)
-    static = (run_dir / "static").resolve()
     assert script.resolve() == rate.APP_SCRIPT
-    assert sorted(p.name for p in static.iterdir()) == ["display", "full"]
-    assert not (static / "set.json").exists() and not (static / "worklists").exists()
+    assert [p.name for p in run_dir.iterdir()] == ["app.py"]
 
 
 def test_app_folders_of_servers_that_ended_are_swept_and_nothing_else(rater_set, tmp_path):
@@ -247,9 +245,10 @@ def _free_port() -> int:
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _get(url: str) -> tuple[int, bytes]:
+def _get(url: str, cookie: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
     try:
-        with _DIRECT.open(url, timeout=5) as resp:
+        with _DIRECT.open(request, timeout=5) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, b""
@@ -257,11 +256,24 @@ def _get(url: str) -> tuple[int, bytes]:
         return 0, b""
 
 
-def test_the_server_serves_photos_by_code_and_never_the_manifest_or_worklists(rater_set, tmp_path):
+def _post(url: str, body: bytes) -> tuple[int, str | None]:
+    """(status, Set-Cookie) of a POST."""
+    try:
+        with _DIRECT.open(urllib.request.Request(url, data=body, method="POST"), timeout=5) as resp:
+            return resp.status, resp.headers.get("Set-Cookie")
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+
+
+def test_the_server_serves_photos_only_to_a_session_and_never_the_manifest_or_worklists(
+        rater_set, tmp_path):
+    from assess import session, web
+
     rs, _, _ = rater_set
     port = _free_port()
+    db = tmp_path / "r.sqlite"
     proc = subprocess.Popen([sys.executable, "-c", "from assess.cli import cli; cli()", "rate", str(rs.root), "--port",
-                             str(port), "--db", str(tmp_path / "r.sqlite")],
+                             str(port), "--db", str(db)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -270,17 +282,30 @@ def test_the_server_serves_photos_by_code_and_never_the_manifest_or_worklists(ra
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         code = rs.worklist("derm1").items[0].photos[0]
-        status, body = _get(f"{base}/app/static/display/{code}.jpg")
+        grant = session.make_grant(session.key_of(db), rs.set_id, "derm1", time.time())
+        status, set_cookie = _post(f"{base}/{web.SESSION_PATH}", grant.encode())
+        assert status == 200 and "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie
+        cookie = set_cookie.split(";")[0]
+        token = session.read_token(session.key_of(db), rs.set_id, cookie.split("=", 1)[1],
+                                   time.time())
+        access = session.PhotoAccess(session.key_of(db), token.handle)
+        status, body = _get(f"{base}/{rate.display_url(code, access)}", cookie)
         assert status == 200
         assert body == (rs.root / "images" / "display" / f"{code}.jpg").read_bytes()
-        assert _get(f"{base}/app/static/full/{code}.jpg")[0] == 200
+        assert _get(f"{base}/{rate.full_url(code, access)}", cookie)[0] == 200
+        assert _get(f"{base}/{rate.display_url(code, access)}")[0] == 403  # no cookie
+        assert _post(f"{base}/{web.SESSION_PATH}", grant.encode())[0] == 403  # used once only
+        # Streamlit's static route is off: any other path gets the app's page (or an error).
         for path in ("set.json", "worklists/derm1.json", "../set.json", "%2e%2e/set.json",
-                     "display/"):
-            assert _get(f"{base}/app/static/{path}")[0] in (400, 403, 404), path
+                     "display/", f"display/{code}.jpg", f"full/{code}.jpg"):
+            status, body = _get(f"{base}/app/static/{path}", cookie)
+            assert status in (400, 403, 404) or (b"<html" in body.lower()
+                                                 and not body.startswith(b"\xff\xd8")
+                                                 and b'"raters"' not in body), path
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    assert (tmp_path / "r.sqlite").is_file()
+    assert db.is_file()
 
 
 def test_the_single_sign_on_account_list_maps_accounts_to_raters(rater_set, tmp_path):
@@ -327,7 +352,8 @@ def test_a_set_takes_ratings_after_400_ms_on_the_photo_unless_its_study_says_oth
         rater_set, make_rater_set):
     rs, _, _ = rater_set
     assert rs.min_view_ms == 400
-    assert json.loads((rs.root / "set.json").read_text())["rating"] == {"min_view_ms": 400}
+    assert json.loads((rs.root / "set.json").read_text())["rating"] == {"min_view_ms": 400,
+                                                                     "session_hours": 12.0}
     own, _, _ = make_rater_set(name="slow", min_view_ms=900)
     assert rate.load_rater_set(own).min_view_ms == 900
 
@@ -338,6 +364,7 @@ def test_a_set_written_before_the_minimum_time_existed_gets_the_default(rater_se
     del data["rating"]
     (rs.root / "set.json").write_text(json.dumps(data))
     assert rate.load_rater_set(rs.root).min_view_ms == rate.DEFAULT_MIN_VIEW_MS
+    assert rate.load_rater_set(rs.root).session_hours == 12
 
 
 def test_a_broken_minimum_time_in_set_json_is_refused_naming_the_field(rater_set):
@@ -346,6 +373,10 @@ def test_a_broken_minimum_time_in_set_json_is_refused_naming_the_field(rater_set
     data["rating"] = {"min_view_ms": "fast"}
     (rs.root / "set.json").write_text(json.dumps(data))
     with pytest.raises(rate.RateError, match=r"set\.json: rating\.min_view_ms"):
+        rate.load_rater_set(rs.root)
+    data["rating"] = {"min_view_ms": 400, "session_hours": 0}
+    (rs.root / "set.json").write_text(json.dumps(data))
+    with pytest.raises(rate.RateError, match=r"set\.json: rating\.session_hours"):
         rate.load_rater_set(rs.root)
 
 

@@ -34,7 +34,8 @@ def test_connect_creates_the_folder_and_the_schema_in_wal_mode_with_full_sync(db
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-    assert tables == {"events", "locks", "store_info", "audit_log"}
+    assert tables == {"events", "locks", "store_info", "audit_log", "sessions", "session_keys",
+                      "rater_positions"}
     assert version == store.SCHEMA_VERSION == 3
 
 

@@ -85,9 +85,18 @@ def test_the_minimum_time_on_a_photo_is_400_ms_unless_the_study_sets_it():
     assert parse_study(TEMPLATE).rating.min_view_ms == 400
     text = TEMPLATE.replace("min_view_ms = 400", "min_view_ms = 1200")
     assert parse_study(text).rating.min_view_ms == 1200
-    without = re.sub(r"\[rating\][^\n]*\nmin_view_ms[^\n]*\n", "", TEMPLATE)
+    without = re.sub(r"\[rating\][^\n]*\nmin_view_ms[^\n]*\nsession_hours[^\n]*\n", "",
+                     TEMPLATE)
     assert "[rating]" not in without
     assert parse_study(without).rating.min_view_ms == 400
+
+
+def test_a_sign_in_holds_12_hours_unless_the_study_sets_it():
+    assert parse_study(TEMPLATE).rating.session_hours == 12
+    text = TEMPLATE.replace("session_hours = 12", "session_hours = 2.5")
+    assert parse_study(text).rating.session_hours == 2.5
+    without = TEMPLATE.replace("session_hours = 12", "")
+    assert parse_study(without).rating.session_hours == 12
 
 
 @pytest.mark.parametrize("line, field", [("min_view_ms = -1", "rating.min_view_ms"),

@@ -26,7 +26,7 @@ import time
 
 import streamlit as st
 
-from assess import chain, rate, store
+from assess import chain, rate, session, store
 
 st.set_page_config(page_title="Rating", layout="wide", initial_sidebar_state="collapsed")
 
@@ -51,13 +51,15 @@ header[data-testid="stHeader"] {display: none;}
   background: #31333f; color: #fff; padding: 0.45rem 0.9rem; border-radius: 0.4rem;
   font-size: 0.95rem; pointer-events: none; animation: assess-hint 2.5s forwards;}
 @keyframes assess-hint {0%, 70% {opacity: 1;} 100% {opacity: 0;}}
-.st-key-assess-guard {display: none;}
+.st-key-assess-guard, .st-key-assess-session {display: none;}
 </style>"""
 
 #: The page's key guard (``key_guard.js``, see the module docstring); ``__MIN_VIEW_MS__`` and
 #: ``__HINT__`` are filled in. It listens in the capture phase on ``window``, before Streamlit's
 #: own shortcut handler (on ``document``) and React's click handler (on the app's root).
 GUARD_JS = (rate.APP_SCRIPT.parent / "key_guard.js").read_text(encoding="utf-8")
+#: After a sign-in: the page trades the one-time grant for the session cookie, then reloads.
+SESSION_JS = (rate.APP_SCRIPT.parent / "session_cookie.js").read_text(encoding="utf-8")
 
 
 @st.cache_resource(show_spinner=False)
@@ -76,9 +78,19 @@ def _worklist(root: str, rater: str) -> rate.Worklist:
 
 
 def _my_worklist() -> tuple[rate.Worklist, object]:
-    """The signed-in rater's worklist and the database (callbacks and runs use only this)."""
+    """The signed-in rater's worklist and the database (callbacks and runs use only this).
+
+    """
     rater_set, db, _ = _config_now()
     return _worklist(str(rater_set.root), ss["_rater"]), db
+
+
+def _session_ended() -> bool:
+    """Whether this page's session ended meanwhile (sign-out elsewhere, revocation): then nothing
+    is saved and the run shows the sign-in."""
+    rater_set, db, _ = _config_now()
+    rater = ss.get("_rater")
+    return not rater or signed_in_session(rater_set, db) != rater
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -91,17 +103,30 @@ def _client() -> str:
 def _on_sign_in() -> None:
     rater_set, db, _ = _config_now()
     rater = (ss.get("signin_id") or "").strip()
+    grant = None
     try:
         result = rate.sign_in(rater_set, db, rater, ss.get("signin_code") or "", _client())
+        if result.ok:
+            grant = session.make_grant(session.key_of(db), rater_set.set_id, rater, time.time())
     except store.StoreError as exc:
         print(f"assess rate: sign-in not checked: {exc}", file=sys.stderr, flush=True)
         result = None
     ss["signin_code"] = ""
-    if result is not None and result.ok:
+    if grant is not None:
         ss.clear()
-        ss["_rater"] = rater
+        ss["_grant"] = grant
     else:
         ss["_signin_failed"] = result or rate.SignIn(False, checked=False)
+
+
+def _end_session() -> None:
+    """Sign-out: the session ends in the database (every process, every photo link)."""
+    rater_set, db, _ = _config_now()
+    if ss.get("_access") is not None:
+        try:
+            session.end(db, rater_set.set_id, ss["_access"].handle)
+        except store.StoreError as exc:
+            print(f"assess rate: session not ended: {exc}", file=sys.stderr, flush=True)
 
 
 def _on_sign_out() -> None:
@@ -112,6 +137,7 @@ def _on_sign_out() -> None:
                    account=str(st.user.get("email") or "") if sso is not None else None)
     except store.StoreError as exc:
         print(f"assess rate: sign-out not recorded: {exc}", file=sys.stderr, flush=True)
+    _end_session()
     ss.clear()
     if sso is not None:
         st.logout()
@@ -153,6 +179,8 @@ def _too_soon(exc: rate.TooSoonError) -> None:
 
 def _save(item: str, **answer) -> None:
     """Save an answer for the signed-in rater; on success the run moves on to the next item."""
+    if _session_ended():
+        return
     wl, db = _my_worklist()
     shown_at, seconds = _timing(item)
     try:
@@ -216,6 +244,8 @@ SIGN_ATTEMPTS = 3
 
 def _on_lock() -> None:
     """Sign and lock: the access code re-entered, or the account of a fresh single sign-on."""
+    if _session_ended():
+        return
     wl, db = _my_worklist()
     sso = _config_now()[2] is not None
     code = ss.get("lock_code") or ""
@@ -234,6 +264,7 @@ def _on_lock() -> None:
     except rate.SignatureError:
         ss["_sign_failures"] = ss.get("_sign_failures", 0) + 1
         if ss["_sign_failures"] >= SIGN_ATTEMPTS:
+            _end_session()
             ss.clear()
             ss["_signin_failed"] = rate.SignIn(False)
             return
@@ -248,14 +279,15 @@ def _on_lock() -> None:
 
 
 def _img(code: str, css_class: str = "assess-photo") -> str:
-    return (f'<div class="{css_class}"><a href="{rate.full_url(code)}" target="_blank" '
-            f'rel="noopener noreferrer"><img src="{rate.display_url(code)}" data-code="{code}" '
-            f'alt="photo {code}"></a></div>')
+    access = ss["_access"]
+    return (f'<div class="{css_class}"><a href="{rate.full_url(code, access)}" target="_blank" '
+            f'rel="noopener noreferrer"><img src="{rate.display_url(code, access)}" '
+            f'data-code="{code}" alt="photo {code}"></a></div>')
 
 
 def _prefetch(codes: list[str]) -> str:
-    return "".join(f'<img class="assess-prefetch" src="{rate.display_url(c)}" alt="" '
-                   f'aria-hidden="true">' for c in codes)
+    return "".join(f'<img class="assess-prefetch" src="{rate.display_url(c, ss["_access"])}" '
+                   f'alt="" aria-hidden="true">' for c in codes)
 
 
 def photo_first() -> None:
@@ -383,7 +415,6 @@ def references(rater_set, it: rate.Item) -> None:
 
 
 def footer() -> None:
-    sso = _config_now()[2] is not None
     st.button("Sign out", key="signout", on_click=_on_sign_out, type="tertiary")
 
 
@@ -411,6 +442,33 @@ def sign_in_screen() -> None:
             else:
                 st.error("Sign-in is not possible just now. Try again; if it keeps failing tell "
                          "the study coordinator.")
+
+
+def session_screen(grant: str) -> None:
+    """Right after a sign-in: the page trades the grant for the session cookie and reloads."""
+    st.html(CSS)
+    _, mid, _ = st.columns([1, 1.2, 1])
+    with mid:
+        st.header("Photo rating")
+        st.write("Signing in…")
+        st.markdown('<div class="assess-session-problem" role="alert" style="display: none; '
+                    'color: #b00020;"></div>', unsafe_allow_html=True)
+        st.button("Back to sign-in", key="session-back", on_click=ss.clear, type="tertiary")
+    script = SESSION_JS
+    for name, value in (("__URL__", session_route()), ("__GRANT__", grant),
+                        ("__FAILED__", "Sign-in is not possible just now. Try again; if it keeps "
+                                       "failing tell the study coordinator."),
+                        ("__REFUSED__", "This browser does not keep the sign-in. Allow cookies "
+                                        "for this site, then sign in again.")):
+        script = script.replace(name, json.dumps(value))
+    with st.container(key="assess-session"):
+        st.html("<script>" + script + "</script>", unsafe_allow_javascript=True)
+
+
+def session_route() -> str:
+    from assess import web
+
+    return web.SESSION_PATH
 
 
 def sso_screen(problem: str | None) -> None:
@@ -452,7 +510,7 @@ def single_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]
             st.button("Cannot assess", key="cannot", shortcut="X", icon=":material/block:",
                       width="stretch", on_click=_on_mode, args=("cannot",))
         comment_inputs(it.item, current, mode)
-        st.link_button("Full resolution", rate.full_url(it.photos[0]), shortcut="F",
+        st.link_button("Full resolution", rate.full_url(it.photos[0], ss["_access"]), shortcut="F",
                        icon=":material/zoom_in:", width="stretch")
         references(rater_set, it)
         footer()
@@ -495,8 +553,8 @@ def pair_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]) 
                 st.button("Cannot assess", key="cannot", shortcut="X", icon=":material/block:",
                           width="stretch", on_click=_on_mode, args=("cannot",))
         with st.container(horizontal=True, gap="small"):
-            st.link_button("Left, full resolution", rate.full_url(it.photos[0]))
-            st.link_button("Right, full resolution", rate.full_url(it.photos[1]))
+            st.link_button("Left, full resolution", rate.full_url(it.photos[0], ss["_access"]))
+            st.link_button("Right, full resolution", rate.full_url(it.photos[1], ss["_access"]))
             footer()
 
 
@@ -562,8 +620,51 @@ def locked_screen(wl: rate.Worklist, state) -> None:
 # ----------------------------------------------------------------------------- main
 
 
+def signed_in_session(rater_set, db) -> str | None:
+    """The rater of this browser's live session (its cookie), or ``None``; resumes the position.
+
+    Checked on every run, so a session ended elsewhere (sign-out in another tab, ``assess sessions
+    revoke``) signs this page out at its next run.
+    """
+    cookie = st.context.cookies.get(session.cookie_name(rater_set.set_id))
+    try:
+        token = session.signed_in(db, rater_set.set_id, cookie, time.time())
+    except store.StoreError as exc:
+        print(f"assess rate: session not checked: {exc}", file=sys.stderr, flush=True)
+        token = None
+    if token is None or token.rater not in rater_set.raters:
+        if ss.get("_rater"):
+            ss.clear()
+        return None
+    if ss.get("_rater") != token.rater:  # a new page of this session: resume where the rater was
+        ss.clear()
+        ss["_rater"] = token.rater
+        ss["_access"] = session.PhotoAccess(session.key_of(db), token.handle)
+        try:
+            ss["_pos"] = session.last_position(db, rater_set.set_id, token.rater)
+        except store.StoreError as exc:
+            print(f"assess rate: position not read: {exc}", file=sys.stderr, flush=True)
+    return token.rater
+
+
+def note_position(rater_set, db, rater: str, item: str) -> None:
+    """Keep the item on screen in the database (once per item), for a later page to resume on."""
+    if ss.get("_noted") == item:
+        return
+    try:
+        session.note_position(db, rater_set.set_id, rater, item)
+        ss["_noted"] = item
+    except store.StoreError as exc:
+        print(f"assess rate: position not noted: {exc}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     rater_set, db, sso = _config_now()
+    if ss.get("_grant"):
+        session_screen(ss["_grant"])
+        ready_marker("__session__", 0, "session")
+        return
+    rater = signed_in_session(rater_set, db)
     if sso is not None:
         if not st.user.is_logged_in:
             sso_screen(None)
@@ -573,20 +674,28 @@ def main() -> None:
                  st.user.get("iat"))
         if ss.get("_sso_token") != token:  # a new sign-in at the provider: map and audit it once
             try:
-                ss["_rater"] = rate.sso_sign_in(rater_set, db, sso, st.user.to_dict(), _client())
+                ss["_sso_rater"] = rate.sso_sign_in(rater_set, db, sso, st.user.to_dict(),
+                                                    _client())
             except store.StoreError as exc:
                 print(f"assess rate: sign-in not recorded: {exc}", file=sys.stderr, flush=True)
                 sso_screen("Sign-in is not possible just now. Try again; if it keeps failing "
                            "tell the study coordinator.")
                 return
             ss["_sso_token"] = token
-        if ss.get("_rater") is None:
+        account_rater = ss.get("_sso_rater")
+        if account_rater is None:
             sso_screen("Your account is not on the list of raters of this set. Ask the study "
                        "coordinator to add it.")
             ready_marker("__signin__", 0, "signin")
             return
-    rater = ss.get("_rater")
-    if not rater or rater not in rater_set.raters:
+        if rater != account_rater:  # signed in with the provider: now a session of our own
+            ss.clear()
+            ss["_grant"] = session.make_grant(session.key_of(db), rater_set.set_id, account_rater,
+                                              time.time())
+            session_screen(ss["_grant"])
+            ready_marker("__session__", 0, "session")
+            return
+    if not rater:
         sign_in_screen()
         ready_marker("__signin__", 0, "signin")
         return
@@ -614,6 +723,7 @@ def main() -> None:
         _leave_screen()
         summary_screen(wl, state)
         ready_marker("__summary__", len(state.current), "summary")
+        note_position(rater_set, db, rater, "__summary__")
         return
 
     it = wl.items[pos]
@@ -639,6 +749,7 @@ def main() -> None:
     key_guard(rater_set.min_view_ms)
     too_soon_hint()
     ready_marker(it.item, len(state.current), mode)
+    note_position(rater_set, db, rater, it.item)
 
 
 # Streamlit runs the script as __main__; a worker process started by "spawn" (the pixel pipeline

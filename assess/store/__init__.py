@@ -89,6 +89,13 @@ __all__ = [
     "AuditEntry",
     "log_audit",
     "audit_log",
+    "Session",
+    "session_secret",
+    "open_session",
+    "session",
+    "end_sessions",
+    "save_position",
+    "position",
 ]
 
 #: Pair items, question 1: which photo looks better and by how much.
@@ -100,6 +107,33 @@ REASONS = ("out_of_focus", "framing", "lighting", "identifying_feature", "other"
 
 COLUMNS = ("set_id", "rater", "item", "revision", "score", "better", "first", "cannot_assess",
            "comment", "change_reason", "shown_at", "answered_at", "seconds")
+
+#: Version 3: the raters' sign-in sessions. ``sessions``: one row per session, ``id`` the hash of
+#: the secret session id that only the rater's cookie holds; ``ended_at`` is set at sign-out or when
+#: the coordinator revokes the sessions. ``session_keys``: the key that signs the session cookies
+#: and photo links, made once per database and shared by every app process on it.
+#: ``rater_positions``: the item each rater was last on, to resume there.
+#: Version 3 also: the audit log (sign-ins, refused sign-ins, locks, sign-outs), chained per set.
+AUDIT_TABLES = """\
+CREATE TABLE IF NOT EXISTS audit_log (
+  id INTEGER PRIMARY KEY,
+  set_id TEXT NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL, method TEXT NOT NULL,
+  rater TEXT, account TEXT, client TEXT NOT NULL, detail TEXT,
+  parent TEXT NOT NULL, hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_set ON audit_log (set_id, id);
+"""
+
+SESSION_TABLES = """\
+CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, set_id TEXT NOT NULL,
+  rater TEXT NOT NULL, grant_id TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL, ended_at TEXT);
+CREATE INDEX IF NOT EXISTS sessions_rater ON sessions (set_id, rater);
+CREATE TABLE IF NOT EXISTS session_keys (name TEXT PRIMARY KEY, secret TEXT NOT NULL,
+  created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rater_positions (set_id TEXT, rater TEXT, item TEXT NOT NULL,
+  at TEXT NOT NULL, PRIMARY KEY (set_id, rater));
+"""
 
 # Version 2: events and locks are hash-chained (see assess.chain); version 1 had no chain.
 # The one definition of the tables, in SQLite's words; assess.store.postgres translates it.
@@ -123,14 +157,7 @@ CREATE INDEX IF NOT EXISTS events_worklist ON events (set_id, rater);
 CREATE TABLE IF NOT EXISTS locks (set_id TEXT, rater TEXT, locked_at TEXT, head TEXT, signer TEXT,
   account TEXT, meaning TEXT, auth_method TEXT, hash TEXT, PRIMARY KEY (set_id, rater));
 CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS audit_log (
-  id INTEGER PRIMARY KEY,
-  set_id TEXT NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL, method TEXT NOT NULL,
-  rater TEXT, account TEXT, client TEXT NOT NULL, detail TEXT,
-  parent TEXT NOT NULL, hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_log_set ON audit_log (set_id, id);
-"""
+""" + AUDIT_TABLES + SESSION_TABLES
 
 #: Version 1 to 2: add the chain columns, the lock signature and the store information; events
 #: saved before stay unchained (``store_info.unchained_through`` is the last of them).
@@ -149,22 +176,14 @@ INSERT INTO store_info (key, value) VALUES
   ('migrated_from', '1');
 """
 
+#: Version 2 to 3: the audit log and the raters' sign-in sessions (see :mod:`assess.session`).
+MIGRATE_2_TO_3 = AUDIT_TABLES + SESSION_TABLES
+
 #: The guard triggers each schema version must have, by name.
 TRIGGERS_V1 = ("events_append_only_update", "events_append_only_delete",
                "events_refused_after_lock", "locks_final_update", "locks_final_delete")
 TRIGGERS_V2 = TRIGGERS_V1 + ("events_chained", "store_info_final_update", "store_info_final_delete")
 TRIGGERS = TRIGGERS_V2 + ("audit_log_append_only_update", "audit_log_append_only_delete")
-
-#: Version 2 to 3: the audit log (sign-ins, refused sign-ins, locks, sign-outs), chained per set.
-MIGRATE_2_TO_3 = """
-CREATE TABLE audit_log (
-  id INTEGER PRIMARY KEY,
-  set_id TEXT NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL, method TEXT NOT NULL,
-  rater TEXT, account TEXT, client TEXT NOT NULL, detail TEXT,
-  parent TEXT NOT NULL, hash TEXT NOT NULL
-);
-CREATE INDEX audit_log_set ON audit_log (set_id, id);
-"""
 
 SCHEMA_VERSION = 3  # SQLite: PRAGMA user_version; PostgreSQL: the highest row of schema_version
 #: Forward migrations: the script that takes a database from the version before to the key.
@@ -782,6 +801,106 @@ def sign_in_failures(db_path: str | Path, set_id: str) -> dict[str, int]:
     finally:
         conn.close()
     return dict(rows)
+
+# ------------------------------------------------------------------------------------ sessions
+
+
+@dataclass(frozen=True)
+class Session:
+    """One row of ``sessions``: whose session it is and until when it holds."""
+
+    id: str
+    set_id: str
+    rater: str
+    created_at: str
+    expires_at: str
+    ended_at: str | None
+
+
+def session_secret(conn: Connection, name: str = "sessions") -> str:
+    """The database's session key (hex), made on first use and the same for every process after."""
+    import secrets as _secrets
+
+    backend = _backend(conn)
+    try:
+        with backend.write(conn, "", "session key"):
+            conn.execute("INSERT INTO session_keys (name, secret, created_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT (name) DO NOTHING", (name, _secrets.token_hex(32), utc_now()))
+            row = conn.execute("SELECT secret FROM session_keys WHERE name = ?", (name,)).fetchone()
+    except backend.Error as exc:
+        raise StoreError(f"could not read the session key ({_reason(exc)})") from None
+    return row[0]
+
+
+def open_session(conn: Connection, session_id: str, set_id: str, rater: str, grant_id: str,
+                 created_at: str, expires_at: str) -> bool:
+    """Record a new session; ``False`` when its sign-in grant was used before (nothing written)."""
+    backend = _backend(conn)
+    try:
+        with backend.write(conn, set_id, f"session: {rater}"):
+            if conn.execute("SELECT 1 FROM sessions WHERE grant_id = ?", (grant_id,)).fetchone():
+                return False
+            conn.execute("INSERT INTO sessions (id, set_id, rater, grant_id, created_at, "
+                         "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                         (session_id, set_id, rater, grant_id, created_at, expires_at))
+    except backend.Error as exc:
+        raise StoreError(f"could not record the session ({_reason(exc)})") from None
+    return True
+
+
+def session(conn: Connection, session_id: str) -> Session | None:
+    """The session of that id, ended or not, or ``None``."""
+    backend = _backend(conn)
+    try:
+        row = conn.execute("SELECT id, set_id, rater, created_at, expires_at, ended_at "
+                           "FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    except backend.Error as exc:
+        raise StoreError(f"could not read the session ({_reason(exc)})") from None
+    return Session(*row) if row else None
+
+
+def end_sessions(conn: Connection, set_id: str, session_id: str | None = None,
+                 at: str | None = None) -> int:
+    """End one session (sign-out) or, without ``session_id``, every live one of the set.
+
+    Returns how many were ended.
+    """
+    backend = _backend(conn)
+    at = at or utc_now()
+    where, params = ("set_id = ? AND ended_at IS NULL", [set_id])
+    if session_id is not None:
+        where += " AND id = ?"
+        params.append(session_id)
+    try:
+        with backend.write(conn, set_id, "sessions"):
+            n = conn.execute(f"SELECT COUNT(*) FROM sessions WHERE {where}", params).fetchone()[0]
+            conn.execute(f"UPDATE sessions SET ended_at = ? WHERE {where}", [at, *params])
+    except backend.Error as exc:
+        raise StoreError(f"could not end the sessions ({_reason(exc)})") from None
+    return int(n)
+
+
+def save_position(conn: Connection, set_id: str, rater: str, item: str) -> None:
+    """Note the item the rater is on (one row per rater, replaced)."""
+    backend = _backend(conn)
+    try:
+        with backend.write(conn, set_id, f"position: {rater}"):
+            conn.execute("INSERT INTO rater_positions (set_id, rater, item, at) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT (set_id, rater) DO UPDATE SET item = excluded.item, "
+                         "at = excluded.at", (set_id, rater, item, utc_now()))
+    except backend.Error as exc:
+        raise StoreError(f"could not note the position ({_reason(exc)})") from None
+
+
+def position(conn: Connection, set_id: str, rater: str) -> str | None:
+    """The item the rater was last on, or ``None``."""
+    backend = _backend(conn)
+    try:
+        row = conn.execute("SELECT item FROM rater_positions WHERE set_id = ? AND rater = ?",
+                           (set_id, rater)).fetchone()
+    except backend.Error as exc:
+        raise StoreError(f"could not read the position ({_reason(exc)})") from None
+    return row[0] if row else None
 
 
 from .auditlog import AUDIT_EVENTS, AUDIT_METHODS, AuditEntry, audit_log, log_audit  # noqa: E402

@@ -390,7 +390,9 @@ def init(url: str, app_role: str | None = None) -> list[str]:
     Run as the database owner. The role is created (``LOGIN``, no password: set one with
     ``ALTER ROLE … PASSWORD`` or use the server's own authentication) when it does not exist, and
     is given ``CONNECT`` on the database, ``USAGE`` on the schema, ``INSERT, SELECT`` on the events,
-    the locks, the sign-in log and the audit log and ``SELECT`` on the store information, nothing more: it cannot update, delete,
+    the locks, the sign-in log and the audit log and ``SELECT`` on the store information (and what sign-in
+    sessions need: ``SELECT, INSERT`` on the session key, ``UPDATE`` too on the sessions and the
+    raters' positions), nothing more: it cannot update, delete,
     truncate or drop a trigger. Returns what was done, one line each.
     """
     connect(url).close()
@@ -412,18 +414,22 @@ def init(url: str, app_role: str | None = None) -> list[str]:
                             "authentication on the server)")
             db = raw.execute("SELECT current_database(), current_schema()").fetchone()
             tables = _sql.SQL(", ").join(map(_sql.Identifier, (
-                "events", "locks", "store_info", "schema_version", "access_log", "audit_log")))
+                "events", "locks", "store_info", "schema_version", "access_log", "audit_log",
+                "sessions", "session_keys", "rater_positions")))
             for statement in (
                     "REVOKE ALL ON {tables} FROM {role}",
                     "GRANT CONNECT ON DATABASE {db} TO {role}",
                     "GRANT USAGE ON SCHEMA {schema} TO {role}",
                     "GRANT SELECT, INSERT ON events, locks, access_log, audit_log TO {role}",
-                    "GRANT SELECT ON store_info, schema_version TO {role}"):
+                    "GRANT SELECT ON store_info, schema_version TO {role}",
+                    "GRANT SELECT, INSERT ON session_keys TO {role}",
+                    "GRANT SELECT, INSERT, UPDATE ON sessions, rater_positions TO {role}"):
                 raw.execute(_sql.SQL(statement).format(
                     tables=tables, role=role, db=_sql.Identifier(db[0]),
                     schema=_sql.Identifier(db[1])))
         done.append(f"role {app_role} may INSERT and SELECT events, locks, the sign-in log and "
-                    "the audit log, SELECT the store information, and nothing else")
+                    "the audit log, SELECT the store information, keep sign-in sessions, and "
+                    "nothing else")
     except psycopg.Error as exc:
         raise StoreError(f"{url}: cannot set up role {app_role} ({str(exc).strip()}); run this as "
                          "the database owner") from None

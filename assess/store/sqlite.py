@@ -109,7 +109,7 @@ def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
             columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             found = (0 if not columns else 1 if "hash" not in columns
-                     else 3 if "audit_log" in tables else 2)
+                     else 3 if {"audit_log", "sessions"} <= tables else 2)
             for script in migrations(found) + [SCHEMA]:
                 for sql in _statements(script):
                     conn.execute(sql)

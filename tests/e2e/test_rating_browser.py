@@ -52,7 +52,9 @@ def sign_in(page, server, rater: str, reload: bool = False) -> None:
     page.get_by_label("Rater id").fill(rater)
     page.get_by_label("Access code").fill(server.set[2][rater])
     page.get_by_label("Access code").press("Enter")
-    page.wait_for_selector('.assess-ready:not([data-item="__signin__"])', state="attached")
+    # The page trades the sign-in for its session cookie and reloads (the "__session__" run).
+    page.wait_for_selector('.assess-ready:not([data-item="__signin__"]):not([data-item="__session__"])',
+                           state="attached")
     # Widgets' code loads on first use: wait for the buttons themselves the first time.
     page.locator("button", has_text="Sign out").wait_for()
     page.locator("button kbd").first.wait_for()
@@ -120,20 +122,27 @@ def test_a_whole_worklist_is_rated_by_keyboard_then_submitted_and_locked(rater_s
     assert list(store.locks(server.db)) == ["derm1"]
 
 
-def test_a_page_reload_mid_way_resumes_at_the_first_unrated_item(rater_server, new_page):
+def test_a_page_reload_mid_way_keeps_the_sign_in_and_resumes_on_the_photo_it_was_on(
+        rater_server, new_page):
     server = rater_server()
     wl = worklist(server, "derm1")
     page = new_page()
     sign_in(page, server, "derm1")
     given = rate_items(page, wl, 0, 4)
-    sign_in(page, server, "derm1", reload=True)
+    page.keyboard.press("ArrowRight")  # on to an item after the first unrated one
+    wait_ready(page, item=wl.items[5].item, rated=4, mode="rate")
+    page.reload()
+    wait_ready(page, item=wl.items[5].item, rated=4, mode="rate")  # no sign-in on the way
+    assert page.get_by_label("Access code").count() == 0
+    page.keyboard.press("ArrowLeft")
     wait_ready(page, item=wl.items[4].item, rated=4)
     assert page.get_by_text("4 of 12 rated").count() == 1
     given.update(rate_items(page, wl, 4, 6))
     assert scores(server, "derm1") == given
 
 
-def test_a_server_killed_mid_way_and_restarted_loses_no_rating(rater_server, new_page):
+def test_a_server_killed_mid_way_and_restarted_loses_no_rating_and_keeps_the_sign_in(
+        rater_server, new_page):
     server = rater_server()
     wl = worklist(server, "derm1")
     page = new_page()
@@ -143,7 +152,8 @@ def test_a_server_killed_mid_way_and_restarted_loses_no_rating(rater_server, new
     assert server.proc.returncode == -signal.SIGKILL
     assert scores(server, "derm1") == given
     server.start()
-    sign_in(page, server, "derm1", reload=True)
+    page.reload()  # the same browser: still signed in, on the photo it was on
+    wait_ready(page, item=wl.items[5].item, rated=5, mode="rate")
     given.update(rate_items(page, wl, 5, len(wl.items)))
     assert scores(server, "derm1") == given
     assert len(store.all_events(server.db)) == len(wl.items)
@@ -210,7 +220,8 @@ def test_the_page_requests_nothing_outside_the_server_and_no_response_names_a_pa
     with page.context.expect_page() as full:
         page.keyboard.press("f")  # full resolution opens in a new tab
     full.value.wait_for_load_state()
-    assert full.value.url == f"{server.url}/{rate.full_url(wl.items[3].photos[0])}"
+    assert full.value.url.startswith(f"{server.url}/assess/photo/")
+    assert full.value.url.endswith(f"/full/{wl.items[3].photos[0]}.jpg")
 
     local = (f"http://127.0.0.1:{server.port}/", f"ws://127.0.0.1:{server.port}/")
     assert requests and [u for u in requests if not u.startswith(local)] == []
@@ -293,7 +304,7 @@ def test_a_photo_still_loading_cannot_be_rated_by_key_or_click(rater_server, new
     first = wl.items[0]
     page = new_page()
     held = []
-    page.route(f"**/{rate.display_url(first.photos[0])}", lambda route: held.append(route))
+    page.route(f"**/display/{first.photos[0]}.jpg", lambda route: held.append(route))
     sign_in(page, server, "derm1")
     page.wait_for_selector(f'.assess-ready[data-item="{first.item}"][data-mode="rate"]',
                            state="attached")

@@ -141,7 +141,9 @@ def sign_in(page, url: str, rater: str, code: str) -> None:
     page.get_by_label("Rater id").fill(rater)
     page.get_by_label("Access code").fill(code)
     page.get_by_label("Access code").press("Enter")
-    page.wait_for_selector('.assess-ready:not([data-item="__signin__"])', state="attached")
+    # The page trades the sign-in for its session cookie and reloads (the "__session__" run).
+    page.wait_for_selector('.assess-ready:not([data-item="__signin__"]):not([data-item="__session__"])',
+                           state="attached")
     page.locator("button", has_text="Sign out").wait_for()
 
 

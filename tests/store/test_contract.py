@@ -79,7 +79,8 @@ def test_an_empty_database_is_given_the_schema_of_the_current_version_with_every
         version, columns, tables = store._backend(db).describe(conn)
         assert store._backend(db).check_triggers(conn, version) == []
     assert version == store.SCHEMA_VERSION == 3
-    assert {"events", "locks", "store_info"} <= tables
+    assert {"events", "locks", "store_info", "audit_log", "sessions", "session_keys",
+            "rater_positions"} <= tables
     assert set(store.COLUMNS) | {"id", "parent", "hash"} == columns
     report = store.verify(db).check()
     assert report.worklists == {} and report.schema_version == 3
@@ -446,3 +447,80 @@ def test_a_version_2_database_is_given_the_audit_log_and_keeps_its_ratings(db):
         assert store._backend(db).check_triggers(conn, version) == []
     assert version == 3 and "audit_log" in tables
     assert len(store.audit_log(db, SET)) == 1 and len(store.current_ratings(db, SET)) == 2
+
+
+# ----------------------------------------------------------------------------- sign-in sessions
+
+
+def _session(conn, sid="h1", rater="derm1", grant="g1", expires="2026-01-02T10:00:00.000Z"):
+    return store.open_session(conn, sid, SET, rater, grant, "2026-01-01T10:00:00.000Z", expires)
+
+
+def test_a_session_is_made_once_per_grant_and_read_back(db):
+    with closing(store.connect(db)) as conn:
+        assert _session(conn) is True
+        assert _session(conn, sid="h2") is False  # the same grant again: nothing written
+        assert store.session(conn, "h1") == store.Session(
+            "h1", SET, "derm1", "2026-01-01T10:00:00.000Z", "2026-01-02T10:00:00.000Z", None)
+        assert store.session(conn, "h2") is None
+
+
+def test_sign_out_ends_one_session_and_revoking_ends_every_live_one_of_the_set(db):
+    with closing(store.connect(db)) as conn:
+        _session(conn, "h1", "derm1", "g1")
+        _session(conn, "h2", "derm2", "g2")
+        _session(conn, "h3", "derm3", "g3")
+        store.open_session(conn, "other", "S2", "derm1", "g4", "2026-01-01T10:00:00.000Z",
+                           "2026-01-02T10:00:00.000Z")
+        assert store.end_sessions(conn, SET, "h1", at="2026-01-01T11:00:00.000Z") == 1
+        assert store.session(conn, "h1").ended_at == "2026-01-01T11:00:00.000Z"
+        assert store.session(conn, "h2").ended_at is None
+        assert store.end_sessions(conn, SET, at="2026-01-01T12:00:00.000Z") == 2
+        assert store.session(conn, "h1").ended_at == "2026-01-01T11:00:00.000Z"  # kept
+        assert {store.session(conn, h).ended_at for h in ("h2", "h3")} == {
+            "2026-01-01T12:00:00.000Z"}
+        assert store.session(conn, "other").ended_at is None  # another set's
+        assert store.end_sessions(conn, SET) == 0
+
+
+def test_the_session_key_is_made_once_and_the_same_for_every_connection(db):
+    with closing(store.connect(db)) as one, closing(store.connect(db)) as two:
+        first = store.session_secret(one)
+        assert store.session_secret(two) == first and len(bytes.fromhex(first)) == 32
+    with closing(store.connect(db)) as conn:
+        assert store.session_secret(conn) == first
+
+
+def test_a_raters_position_is_kept_per_rater_and_replaced(db):
+    with closing(store.connect(db)) as conn:
+        assert store.position(conn, SET, "derm1") is None
+        store.save_position(conn, SET, "derm1", "AAA-AAAA")
+        store.save_position(conn, SET, "derm2", "CCC-CCCC")
+        store.save_position(conn, SET, "derm1", "DDD-DDDD")
+        assert (store.position(conn, SET, "derm1"), store.position(conn, SET, "derm2")) == (
+            "DDD-DDDD", "CCC-CCCC")
+
+
+def test_a_version_2_database_is_migrated_to_version_3_keeping_its_ratings(db):
+    rated(db, n=2, lock=True)
+    with owner(db) as conn:
+        for table in ("sessions", "session_keys", "rater_positions"):
+            conn.execute(f"DROP TABLE {table}")
+        if store.is_url(db):
+            from assess.store import postgres
+
+            conn.execute("DELETE FROM schema_version WHERE version = 3")
+            conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (2, 'before') "
+                         "ON CONFLICT DO NOTHING")
+            postgres._READY.clear()
+        else:
+            conn.execute("PRAGMA user_version = 2")
+    with closing(store.connect(db)) as conn:
+        assert _session(conn) is True
+        store.save_position(conn, SET, "derm1", "AAA-0001")
+    with owner(db) as conn:
+        version, _, tables = store._backend(db).describe(conn)
+        assert store._backend(db).check_triggers(conn, version) == []
+    assert version == 3 and {"sessions", "session_keys", "rater_positions"} <= tables
+    report = store.verify(db, SET).check()
+    assert report.worklists[(SET, "derm1")].events == 2 and report.worklists[(SET, "derm1")].signed

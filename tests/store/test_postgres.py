@@ -85,7 +85,8 @@ def test_the_app_role_may_insert_and_select_but_not_update_delete_truncate_or_dr
                     "TRUNCATE events", "UPDATE locks SET locked_at = 'x'", "DELETE FROM locks",
                     "DELETE FROM store_info", "DELETE FROM audit_log", "TRUNCATE audit_log",
                     "DROP TRIGGER events_append_only_update ON events",
-                    "ALTER TABLE events DISABLE TRIGGER USER", "CREATE TABLE events_copy (x int)"):
+                    "ALTER TABLE events DISABLE TRIGGER USER", "CREATE TABLE events_copy (x int)",
+                    "DELETE FROM sessions", "UPDATE session_keys SET secret = 'x'"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(sql)
     _, cluster = pg_server
@@ -99,6 +100,12 @@ def test_the_app_role_may_insert_and_select_but_not_update_delete_truncate_or_dr
         store.record(conn, SET, "derm1", "AAA-0009", score=3)
         store.lock(conn, SET, "derm1", ["AAA-0000", "AAA-0001", "AAA-0009"])
         store.log_audit(conn, SET, "lock", "access code", "10.0.0.1", rater="derm1")
+        # ... and sign-in sessions with what they need besides
+        assert store.session_secret(conn) == store.session_secret(conn)
+        assert store.open_session(conn, "h1", SET, "derm1", "g1", "t0", "t9")
+        store.save_position(conn, SET, "derm1", "AAA-0001")
+        store.save_position(conn, SET, "derm1", "AAA-0009")
+        assert store.end_sessions(conn, SET) == 1
     assert store.verify(app_url, SET).check().worklists[(SET, "derm1")].signed
     assert [e.event for e in store.audit_log(app_url, SET)] == ["lock"]
     assert invoke("db", "init", pg_url, "--app-role", "assess_app").exit_code == 0  # again: same
