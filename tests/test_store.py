@@ -35,7 +35,7 @@ def test_connect_creates_the_folder_and_the_schema_in_wal_mode_with_full_sync(db
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     assert tables == {"events", "locks", "store_info"}
-    assert version == store.SCHEMA_VERSION == 2
+    assert version == store.SCHEMA_VERSION == 3
 
 
 def test_a_first_rating_is_revision_one_and_is_read_back_with_every_column(db):
@@ -101,7 +101,7 @@ def test_events_cannot_be_updated_or_deleted_through_sql(db):
     ({"better": "better_left"}, "both better and first"),
     ({"better": "a_bit_left", "first": "left"}, "much_better_left"),
     ({"better": "better_left", "first": "earlier"}, "cannot_tell"),
-    ({"score": True}, "whole number"),
+    ({"score": True}, "must be a number"),
 ])
 def test_an_invalid_answer_is_refused_and_nothing_is_saved(db, answer, message):
     with closing(store.connect(db)) as conn:
@@ -415,7 +415,7 @@ def test_a_version_1_database_is_read_as_it_is_with_a_warning_that_it_is_unchain
 
 def test_a_version_1_database_opened_for_writing_migrates_and_chains_what_comes_next(v1_db):
     with closing(store.connect(v1_db)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
         rate(conn, item="BBB-BBBB", rater="derm2", score=1)
         with pytest.raises(store.LockedError):
             rate(conn, item="BBB-BBBB", rater="derm1")
