@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["MAX_LEVELS", "MAX_VALUE", "ORDINAL_STEPS", "VAS_STEPS", "canonical", "text",
-           "entry_of", "accepts", "parse_range"]
+__all__ = ["MAX_LEVELS", "MAX_VALUE", "ORDINAL_STEPS", "VAS_STEPS", "VAS_TESTS", "canonical",
+           "text", "entry_of", "accepts", "parse_range", "parse_test"]
 
 #: The most levels an ordinal scale may have (a rater still has to find the one meant).
 MAX_LEVELS = 101
@@ -29,6 +29,25 @@ MAX_VALUE = 1000
 ORDINAL_STEPS = (1, 0.5)
 #: Steps of a visual analogue scale: whole points, halves or tenths of its range's units.
 VAS_STEPS = (1, 0.5, 0.1)
+
+
+#: How the change of a VAS is tested, as the analysis plan declares (``test`` of the scale): the
+#: paired t-test (the default; between arms Welch's t-test) or the Wilcoxon signed-rank test
+#: (between arms Mann-Whitney U). Ordinal scales are always compared by rank.
+VAS_TESTS = ("paired-t", "wilcoxon")
+
+
+def parse_test(data: dict, kind: str, where: str, error) -> str:
+    """The declared ``test`` of a VAS (``""`` for a scale with levels, which may not declare one)."""
+    if kind != "vas":
+        if "test" in data:
+            raise error(f"{where}.test: only a visual analogue scale (kind = \"vas\") declares its "
+                        "test; a scale with levels is compared by rank (Wilcoxon signed-rank)")
+        return ""
+    test = data.get("test", VAS_TESTS[0])
+    if test not in VAS_TESTS:
+        raise error(f"{where}.test: must be \"paired-t\" or \"wilcoxon\", not {test!r}")
+    return test
 
 
 def canonical(value: Any) -> int | float | None:

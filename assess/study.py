@@ -59,7 +59,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "rating": ("min_view_ms",),
     "photos": ("frames", "distinct"),
     "scales.*": ("id", "name", "source", "kind", "better", "levels", "min", "max", "step",
-                 "anchors"),
+                 "anchors", "test"),
     "scales.*.levels": ("value", "label", "description"),
 }
 """The keys each section of a study file may hold (``*``: any region or scale id). A key not listed
@@ -160,7 +160,9 @@ class Scale:
     ``better`` is ``"lower"`` or ``"higher"``: the direction in which a participant improves.
     ``kind`` is ``"ordinal"``, ``"categorical"`` or ``"vas"``; ``step`` is the distance between
     neighbouring values (1, or 0.5 for declared half steps); a VAS has no levels but a range
-    (``minimum`` to ``maximum``, 0 to 100 by default) and two ``anchors`` naming its ends.
+    (``minimum`` to ``maximum``, 0 to 100 by default), two ``anchors`` naming its ends and the
+    ``test`` its change is analysed with (``"paired-t"``, or ``"wilcoxon"``; see
+    :data:`assess.levels.VAS_TESTS`).
     """
 
     id: str
@@ -173,6 +175,7 @@ class Scale:
     minimum: int | float | None = None
     maximum: int | float | None = None
     anchors: tuple[str, ...] = ()
+    test: str = ""
 
     @property
     def values(self) -> tuple[int | float, ...]:
@@ -224,7 +227,8 @@ class Scale:
             "source": self.source,
         }
         if self.continuous:
-            out.update(min=self.minimum, max=self.maximum, step=self.step, anchors=list(self.anchors))
+            out.update(min=self.minimum, max=self.maximum, step=self.step, anchors=list(self.anchors),
+                       test=self.test)
             return out
         if self.step != 1:
             out["step"] = self.step
@@ -373,6 +377,7 @@ def _parse_scale(scale_id: str, data: dict[str, Any], where: str) -> Scale:
         minimum=low,
         maximum=high,
         anchors=anchors,
+        test=levels_mod.parse_test(data, kind, where, StudyError),
     )
 
 

@@ -24,21 +24,23 @@ atexit.register(shutil.rmtree, _ROOT, True)
 
 def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, presentation: str = "single",
                     seed: int = 7, size=(160, 120), repeat_fraction: float = 0.0,
-                    references: bool = False, min_view_ms: int | None = None):
+                    references: bool = False, min_view_ms: int | None = None, regions=None):
     """Copy a randomized set into ``out`` (``out/rater``, ``out/key``).
 
     ``references`` gives the face scale (WSRS) one reference photo per level; ``min_view_ms``
-    writes ``[rating] min_view_ms`` into the study file (left out: the study's default).
+    writes ``[rating] min_view_ms`` into the study file (left out: the study's default);
+    ``regions`` maps regions to shipped scale ids (default :data:`REGIONS`).
 
     Returns ``(rater_dir, key_dir, access)`` with ``access`` the rater → access code map of
     ``key/access.csv``.
     """
     params = (tuple(raters), participants, presentation, seed, tuple(size), repeat_fraction,
-              references, min_view_ms)
+              references, min_view_ms, tuple(sorted((regions or REGIONS).items())))
     src = _BUILT.get(params)
     if src is None:
         work = _ROOT / f"set{len(_BUILT)}"
-        study = synth.make_study(work / "images", participants=participants, regions=REGIONS,
+        study = synth.make_study(work / "images", participants=participants,
+                                 regions=regions or REGIONS,
                                  seed=seed, size=tuple(size), raters=tuple(raters),
                                  repeat_fraction=repeat_fraction, presentation=presentation)
         if references:

@@ -41,7 +41,7 @@ def test_a_vas_has_a_range_anchors_and_no_levels():
     scale = study_with('kind = "vas"\nanchors = ["No wrinkles", "Worst imaginable"]\n').scale_for("hands")
     assert (scale.minimum, scale.maximum, scale.step, scale.levels) == (0, 100, 1, ())
     assert scale.anchors == ("No wrinkles", "Worst imaginable")
-    assert scale.entry == "slider" and scale.continuous
+    assert scale.entry == "slider" and scale.continuous and scale.test == "paired-t"
     assert scale.accepts(0) and scale.accepts(37) and scale.accepts(100)
     assert not scale.accepts(100.5) and not scale.accepts(-1) and not scale.accepts(37.5)
     assert not scale.accepts(True) and not scale.accepts(float("nan"))
@@ -49,7 +49,7 @@ def test_a_vas_has_a_range_anchors_and_no_levels():
 
 def test_every_kind_of_scale_survives_the_set_file_unchanged():
     for toml in ('min = 0\nmax = 10\n', 'min = 1\nmax = 5\nstep = 0.5\n',
-                 'kind = "vas"\nstep = 0.5\nanchors = ["None", "Worst"]\n',
+                 'kind = "vas"\nstep = 0.5\nanchors = ["None", "Worst"]\ntest = "wilcoxon"\n',
                  'levels = [{value = 1, label = "A"}, {value = 1.5, label = "B"}]\nstep = 0.5\n'):
         scale = study_with(toml).scale_for("hands")
         assert Scale.from_dict(scale.to_dict()) == scale
@@ -82,6 +82,8 @@ def test_every_kind_of_scale_survives_the_set_file_unchanged():
     ('kind = "categorical"\nstep = 0.5\nmin = 1\nmax = 3\n', "scales.mine.step", "whole levels only"),
     ('kind = "slider"\nmin = 1\nmax = 3\n', "scales.mine.kind", "\"vas\""),
     ('minimum = 1\nmax = 3\n', "scales.mine.minimum", "unknown key"),
+    ('kind = "vas"\nanchors = ["a", "b"]\ntest = "t"\n', "scales.mine.test", "\"paired-t\" or"),
+    ('min = 0\nmax = 10\ntest = "paired-t"\n', "scales.mine.test", "compared by rank"),
 ])
 def test_a_hostile_scale_is_refused_with_one_message_naming_the_field(toml, field, words):
     with pytest.raises(StudyError) as err:

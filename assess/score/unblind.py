@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import seal, store, worklists
+from .. import levels, seal, store, worklists
 from ..csvfile import from_spreadsheet_safe, parse_table, plain_table
 from ..errors import AssessError
 from ..study import Scale, StudyError
@@ -777,11 +777,16 @@ def _check_ratings(folder: SetFolder, key: pd.DataFrame, code_row: pd.Index,
     score = joined["score"].to_numpy(dtype="float64", na_value=np.nan)
     scale_of = joined["scale"].to_numpy()
     for scale_id, scale in folder.scales.items():
-        wrong = (single & assessed & (scale_of == scale_id)
-                 & ~np.isin(score, np.asarray(scale.values, dtype="float64")))
+        if scale.continuous:  # a VAS: any value on its range and step
+            steps = (score - scale.minimum) / scale.step
+            fits = ((score >= scale.minimum) & (score <= scale.maximum)
+                    & (np.abs(steps - np.round(steps)) < 1e-6))
+        else:
+            fits = np.isin(score, np.asarray(scale.values, dtype="float64"))
+        wrong = single & assessed & (scale_of == scale_id) & ~fits
         if wrong.any():
             bad = joined[wrong]
-            values = sorted(set(bad["score"].astype(int)))
+            values = sorted({levels.canonical(v) for v in bad["score"]})
             raise ScoreError(f"{where(bad)}score(s) {_listing(values)} are not levels of "
                              f"{scale.name} ({', '.join(map(str, scale.values))}); correct the "
                              "ratings")
