@@ -1,20 +1,21 @@
 // Keyboard entry of the scales one digit cannot rate (see assess/app/entry.py); installs once.
 // Typed levels: digits (and "." or "," for a half step) build a number shown at the bottom right,
 // Backspace takes one back, Escape clears, Enter clicks that level's button. A VAS: arrow keys
-// (and Home/End, PageUp/PageDown) move the slider wherever the focus is; Enter clicks its save
+// (and PageUp/PageDown) move the slider wherever the focus is; Enter clicks its save
 // button. Clicks go through the key guard (key_guard.js), which holds them until the photo is seen.
 (function () {
   var unmoved = __UNMOVED__;
   if (window.assessEntry) return;
   var e0 = window.assessEntry = {typed: "", item: null};
-  var MOVE = /^(ArrowLeft|ArrowRight|ArrowUp|ArrowDown|Home|End|PageUp|PageDown)$/;
+  var MOVE = /^(ArrowLeft|ArrowRight|ArrowUp|ArrowDown|PageUp|PageDown)$/;
   function entry() { return document.querySelector(".assess-entry"); }
   function item() {
     var m = document.querySelector(".assess-ready");
     return m ? m.getAttribute("data-item") : null;
   }
-  function typing(t) {
-    return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+  function typing(t) {  // a text box, not the VAS slider (an input of type range)
+    return t && (t.isContentEditable || /^(TEXTAREA|SELECT)$/.test(t.tagName)
+                 || t.tagName === "INPUT" && t.type !== "range");
   }
   function show(text) {
     var el = document.getElementById("assess-typed");
@@ -58,7 +59,7 @@
     if (!btn) { hint(text + " is not a level: " + box.getAttribute("data-hint")); return; }
     btn.click();
   }
-  function slider() { return document.querySelector("[class*='st-key-vas-'] [role='slider']"); }
+  function slider() { return document.querySelector("[class*='st-key-vas-'] input[type='range']"); }
   function vasKey(e) {
     var thumb = slider();
     if (!thumb) return;

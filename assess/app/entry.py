@@ -30,7 +30,9 @@ UNMOVED_HINT = "Move the slider to your rating first (arrow keys or click), then
 
 CSS = """<style>
 .st-key-assess-entry-js {display: none;}
-.st-key-vas-untouched [role="slider"] {opacity: 0;}
+.st-key-vas-untouched div:has(> div > div > input[type="range"]) > * {opacity: 0;}
+.st-key-vas-untouched div:has(> div > div > input[type="range"]) {
+  background: linear-gradient(#c8c8c8, #c8c8c8) center / 100% 4px no-repeat;}
 .st-key-vas-untouched [data-testid="stSliderThumbValue"] {visibility: hidden;}
 .assess-anchors {display: flex; justify-content: space-between; gap: 1rem; font-size: 0.9rem;
   margin-top: -0.6rem;}
@@ -79,9 +81,9 @@ def _marker(kind: str, values: str, hint: str) -> str:
 def _typed(scale, item: str, current, on_score) -> None:
     saved = current.score if current is not None else None
     values = " ".join(levels.text(v) for v in scale.values)
-    how = "type the number, then Enter" + (" (a half step: 2.5)" if scale.step != 1 else "")
+    how = "type the number, then press Enter" + (" (a half step: 2.5)" if scale.step != 1 else "")
     st.markdown(_marker("typed", values, f"{levels.text(scale.low)} to {levels.text(scale.high)}, "
-                        f"{how}") + f'<div class="assess-legend">{html.escape(how.capitalize())}'
+                        f"{how}") + f'<div class="assess-legend">{html.escape(how[0].upper() + how[1:])}'
                 '</div>', unsafe_allow_html=True)
     with st.container(horizontal=True, gap="small"):
         for lv in scale.levels:
