@@ -599,8 +599,9 @@ def long_sav_job(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple
     # Plain object columns: pyreadstat writes them about three times faster than pandas' str.
     frame = w.frame.astype({c: object for c in w.frame.columns
                             if not pd.api.types.is_float_dtype(w.frame[c].dtype)})
-    formats = {c: "F8.0" for c in ("arm", "timepoint", "score", "improvement", "repeat",
+    formats = {c: "F8.0" for c in ("arm", "timepoint", "improvement", "repeat",
                                    "cannot_assess", "baseline_identified", "revision")}
+    formats["score"] = f"F8.{_decimals(w.frame['score'])}"  # half steps and VAS values shown
     formats["seconds"] = "F8.1"
     return ("write_sav", frame, str(path),
             {"file_label": file_label[:64], "column_labels": w.labels,
