@@ -89,3 +89,40 @@ def test_a_hostile_scale_is_refused_with_one_message_naming_the_field(toml, fiel
     with pytest.raises(StudyError) as err:
         study_with(toml)
     assert field in str(err.value) and words in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def scales_set(tmp_path_factory):
+    from rater_sets import build_rater_set
+
+    from assess import rate
+
+    rater_dir, _, _ = build_rater_set(tmp_path_factory.mktemp("scales") / "set", participants=2,
+                                      regions={"face": "nrs-wrinkles", "hands": "vas-wrinkles"})
+    return rate.load_rater_set(rater_dir)
+
+
+def test_the_set_file_carries_a_0_to_10_scale_and_a_vas_to_the_rating_app(scales_set):
+    assert scales_set.scales["nrs-wrinkles"].values == tuple(range(11))
+    vas = scales_set.scales["vas-wrinkles"]
+    assert (vas.continuous, vas.anchors, vas.test) == (True, ("No wrinkles", "Worst imaginable wrinkles"),
+                                                       "paired-t")
+
+
+def test_a_rater_saves_ten_on_a_0_to_10_scale_and_any_point_of_a_vas_but_nothing_off_it(
+        scales_set, tmp_path):
+    from assess import rate, store
+
+    wl = scales_set.worklist("derm1")
+    nrs = next(it for it in wl.items if it.scale == "nrs-wrinkles")
+    vas = next(it for it in wl.items if it.scale == "vas-wrinkles")
+    db = tmp_path / "r.sqlite"
+    assert wl.save(db, nrs.item, score=10).score == 10
+    assert wl.save(db, vas.item, score=37).score == 37
+    for item, bad, words in ((nrs.item, 11, "not a level"), (nrs.item, 2.5, "not a level"),
+                             (vas.item, 100.5, "range 0 to 100"), (vas.item, 37.5, "steps of 1"),
+                             (vas.item, -1, "range 0 to 100")):
+        with pytest.raises(rate.RateError, match=words):
+            wl.save(db, item, score=bad)
+    assert dict(store.current_ratings(db)[["item", "score"]].itertuples(index=False)) == {
+        nrs.item: 10, vas.item: 37}
