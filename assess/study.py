@@ -639,6 +639,8 @@ timepoints = ["baseline", "month12"]    # in order; the first is baseline
 #   gais           Global Aesthetic Improvement Scale, 1-5
 #   allergan-neck  Allergan Transverse Neck Lines Scale, 0-4
 #   glogau         Glogau photoaging classification, I-IV (categorical)
+#   nrs-wrinkles   wrinkle severity, 0-10 numeric rating scale (typed: digits then Enter)
+#   vas-wrinkles   wrinkle severity, visual analogue scale 0-100 (a slider)
 # Optional: references = "refs/face" (a folder with one photo per level named 1.jpg, 2.jpg, ...)
 [regions.face]
 scale = "wsrs"
@@ -675,4 +677,11 @@ min_view_ms = 400           # a photo must be loaded and on screen this long bef
 # name = "My scale"
 # better = "lower"
 # levels = [{value = 1, label = "None"}, {value = 2, label = "Mild"}, {value = 3, label = "Marked"}]
+# kind = "ordinal"          # "ordinal", "categorical" (no distances) or "vas" (visual analogue scale)
+# min = 0                   # instead of listing every level: a range, 0 to 1000, at most 101 levels;
+# max = 10                  #   levels then label only the values they name (0 = "None", 10 = "Worst")
+# step = 0.5                # half steps: 1, 1.5, 2, ... (every level a multiple of the step)
+# A visual analogue scale has no levels: min/max (default 0-100), step (1, 0.5 or 0.1) and
+# anchors = ["No wrinkles", "Worst imaginable wrinkles"]   # its two ends, required
+# test = "paired-t"         # how its change is tested: "paired-t" (default) or "wilcoxon"
 '''
