@@ -163,3 +163,35 @@ def test_a_number_that_is_not_a_level_saves_nothing_and_a_click_still_rates(
     page.locator(".st-key-level-7 button").click()
     wait_ready(page, rated=first_nrs + 1)
     assert saved(server)[it.item] == 7
+
+
+def test_half_steps_are_typed_with_a_point_and_saved_as_typed(make_rater_set, tmp_path, new_page):
+    rater_dir, key_dir, access = make_rater_set(
+        raters=("derm1",), participants=2, size=(640, 480), regions={"face": "wsrs"},
+        own_scales={"face": 'name = "WSRS in half steps"\nstep = 0.5\nmin = 1\nmax = 5\n'
+                            'levels = [{value = 1, label = "Absent"}, {value = 5, label = "Extreme"}]'})
+    server = RaterServer(rater_dir, tmp_path / "results" / "ratings.sqlite", tmp_path).start()
+    server.set = (rater_dir, key_dir, access)
+    try:
+        wl, scales = items(server)
+        assert scales["own-face"].values == (1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5)
+        page = new_page()
+        sign_in(page, server, "derm1")
+        given = {}
+        for i, it in enumerate(wl.items[:3]):
+            wait_ready(page, item=it.item, rated=i, mode="rate")
+            value = (2.5, 3, 4.5)[i]
+            for ch in str(value):
+                page.keyboard.press(ch)
+            page.keyboard.press("Enter")
+            given[it.item] = value
+        it = wl.items[3]
+        wait_ready(page, item=it.item, rated=3, mode="rate")
+        page.locator(".st-key-level-1_5 button").click()
+        given[it.item] = 1.5
+        wait_ready(page, rated=4)
+        assert saved(server) == given
+        assert str(store.current_ratings(server.db)["score"].dtype) == "Float64"
+        assert store.verify(server.db).check().ok
+    finally:
+        server.stop()
