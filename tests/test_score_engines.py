@@ -433,3 +433,35 @@ def test_pspp_and_r_read_a_0_to_10_scale_with_its_labels_and_a_vas_as_a_measurem
     assert sorted(map(float, values["neck_half_baseline"])) == sorted(
         [3.5, 4, 2.5, 3, 4.5, 3.5, 2, 4, 3, 5])
     assert sorted(map(float, values["hands_vas_wrinkles_baseline"])) == list(range(50, 60))
+
+
+#: Student's sleep data as two groups: R's ``t.test(extra ~ group, data = sleep)`` (Welch):
+#: t = -1.8608, df = 17.776, p = 0.07939.
+SLEEP_1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+SLEEP_2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+
+
+def test_two_arms_on_a_vas_get_welchs_t_test_with_the_published_numbers_in_report_and_pspp(
+        tmp_path, pspp):
+    ps = [f"P{i:02d}" for i in range(1, 21)]
+    fx = make_set(tmp_path / "sets", participants=ps, regions={"hands": "vas-wrinkles"})
+    gain = {p: round(x * 10) for p, x in zip(ps, SLEEP_1 + SLEEP_2)}
+    ratings = write_ratings(tmp_path / "r.csv", rate_all(
+        fx, "derm1", lambda s: 60 - (gain[s[0]] if s[1] == "month12" else 0)))
+    parts = tmp_path / "participants.csv"
+    parts.write_text("participant,arm\n" + "".join(
+        f"{p},{'drug1' if i < 10 else 'drug2'}\n" for i, p in enumerate(ps)))
+    out = score(fx.rater_dir, fx.key_dir, tmp_path / "out", ratings=ratings,
+                participants=parts).out
+    summary = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
+    row = summary[summary["analysis"] == "between arms"].iloc[0]
+    assert row["arm"] == "drug1 vs drug2" and row["test"] == "Welch t-test on the change"
+    assert (round(row["statistic"], 4), round(row["p"], 5)) == (-1.8608, 0.07939)
+    subprocess.run([pspp, "-O", "format=csv", "-o", "pspp.csv", "analysis.sps"], cwd=out,
+                   check=True, capture_output=True, timeout=60)
+    *_, between = pspp_blocks((out / "pspp.csv").read_text(encoding="utf-8"))
+    table = between["Independent Samples Test"]
+    header = next(r for r in table if "t" in r)
+    welch = next(r for r in table if any("not assumed" in c for c in r))
+    assert near(welch[header.index("t")], row["statistic"])
+    assert near(welch[header.index("df")], 17.776)
