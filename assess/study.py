@@ -333,7 +333,7 @@ def shipped_scales() -> dict[str, Scale]:
     """The validated scales shipped with the package, by id.
 
     >>> sorted(shipped_scales())
-    ['allergan-neck', 'gais', 'glogau', 'merz-hand', 'nrs-wrinkles', 'wsrs']
+    ['allergan-neck', 'gais', 'glogau', 'merz-hand', 'nrs-wrinkles', 'vas-wrinkles', 'wsrs']
     """
     out = {}
     for entry in sorted(resources.files("assess.scales").iterdir(), key=lambda p: p.name):

@@ -331,9 +331,12 @@ def missing_codes(scales: dict[str, Scale]) -> dict[str, int]:
     that large.
 
     >>> from assess.study import shipped_scales
-    >>> missing_codes(shipped_scales())
+    >>> scales = shipped_scales()
+    >>> missing_codes({s: scales[s] for s in ("wsrs", "merz-hand", "nrs-wrinkles")})
     {'out_of_focus': 91, 'framing': 92, 'lighting': 93, 'identifying_feature': 94, 'other': 95, \
 'not rated': 98, 'not photographed': 99}
+    >>> missing_codes({"vas-wrinkles": scales["vas-wrinkles"]})["lighting"]  # a VAS reaches 100
+    903
     """
     top = max([abs(v) for s in scales.values() for v in s.values]
               + [abs(s.maximum) for s in scales.values() if s.continuous] + [2])
