@@ -626,7 +626,7 @@ class Worklist:
             raise RateError(f"{item} is not on the worklist of {self.rater}")
         return self.items[self.index[item]]
 
-    def save(self, db_path: str | Path, item: str, *, score: int | None = None,
+    def save(self, db_path: str | Path, item: str, *, score: int | float | None = None,
              better: str | None = None, first: str | None = None, cannot_assess: str | None = None,
              comment: str | None = None, change_reason: str | None = None,
              shown_at: str | None = None, seconds: float | None = None,
@@ -644,8 +644,11 @@ class Worklist:
         if score is not None:
             if it.kind != "single":
                 raise RateError(f"{item} is a pair: answer which looks better and which came first")
-            if score not in self.set.scales[it.scale].values:
-                raise RateError(f"{item}: {score} is not a level of {self.set.scales[it.scale].name}")
+            scale = self.set.scales[it.scale]
+            if not scale.accepts(score):
+                what = (f"on the range {scale.minimum} to {scale.maximum} in steps of {scale.step}"
+                        if scale.continuous else "a level")
+                raise RateError(f"{item}: {score!r} is not {what} of {scale.name}")
         if (better is not None or first is not None) and it.kind != "pair":
             raise RateError(f"{item} is a single photo: give a level of its scale")
         if cannot_assess == "other" and not (comment or "").strip():

@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from . import levels as levels_mod
 from .errors import AssessError
 
 __all__ = [
@@ -48,6 +49,7 @@ a trailing newline does not pass, as it would with ``$``). Use with :data:`MAX_N
 MAX_NAME = 64
 """Longest id accepted (timepoints, regions, raters, scales, study and set ids)."""
 PRESENTATIONS = ("single", "pairs")
+SCALE_KINDS = ("ordinal", "categorical", "vas")
 
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "study": ("id", "title", "timepoints"),
@@ -56,7 +58,8 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "normalize": ("long_edge", "display_long_edge", "quality", "aspect", "fit"),
     "rating": ("min_view_ms", "session_hours"),
     "photos": ("frames", "distinct"),
-    "scales.*": ("id", "name", "source", "kind", "better", "levels"),
+    "scales.*": ("id", "name", "source", "kind", "better", "levels", "min", "max", "step",
+                 "anchors", "test"),
     "scales.*.levels": ("value", "label", "description"),
 }
 """The keys each section of a study file may hold (``*``: any region or scale id). A key not listed
@@ -142,18 +145,24 @@ def _case_clash(names: Any, what: str, where: str) -> None:
 
 @dataclass(frozen=True)
 class Level:
-    """One level of a scale: its value, short label and descriptor."""
+    """One level of a scale: its value (a whole number, or a half step such as 1.5), short label
+    and descriptor."""
 
-    value: int
+    value: int | float
     label: str
     description: str = ""
 
 
 @dataclass(frozen=True)
 class Scale:
-    """An ordinal (or categorical) rating scale.
+    """A rating scale: ordinal (or categorical) levels, or a continuous visual analogue scale.
 
     ``better`` is ``"lower"`` or ``"higher"``: the direction in which a participant improves.
+    ``kind`` is ``"ordinal"``, ``"categorical"`` or ``"vas"``; ``step`` is the distance between
+    neighbouring values (1, or 0.5 for declared half steps); a VAS has no levels but a range
+    (``minimum`` to ``maximum``, 0 to 100 by default), two ``anchors`` naming its ends and the
+    ``test`` its change is analysed with (``"paired-t"``, or ``"wilcoxon"``; see
+    :data:`assess.levels.VAS_TESTS`).
     """
 
     id: str
@@ -162,12 +171,40 @@ class Scale:
     better: str = "lower"
     kind: str = "ordinal"
     source: str = ""
+    step: int | float = 1
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    anchors: tuple[str, ...] = ()
+    test: str = ""
 
     @property
-    def values(self) -> tuple[int, ...]:
+    def values(self) -> tuple[int | float, ...]:
         return tuple(level.value for level in self.levels)
 
-    def level(self, value: int) -> Level:
+    @property
+    def continuous(self) -> bool:
+        """Whether the scale is a visual analogue scale (a score anywhere on its range)."""
+        return self.kind == "vas"
+
+    @property
+    def entry(self) -> str:
+        """How a rater enters a value: ``"digit"`` (one key rates at once: every level is a single
+        digit), ``"typed"`` (digits, maybe a ``.``, then Enter) or ``"slider"`` (a VAS)."""
+        return levels_mod.entry_of(self.kind, self.values)
+
+    @property
+    def low(self) -> int | float:
+        return self.values[0] if self.levels else self.minimum
+
+    @property
+    def high(self) -> int | float:
+        return self.values[-1] if self.levels else self.maximum
+
+    def accepts(self, value: object) -> bool:
+        """Whether ``value`` can be saved on this scale: a level, or a VAS value on its step."""
+        return levels_mod.accepts(self, value)
+
+    def level(self, value: int | float) -> Level:
         for level in self.levels:
             if level.value == value:
                 return level
@@ -182,17 +219,24 @@ class Scale:
         return before - after if self.better == "lower" else after - before
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "kind": self.kind,
             "better": self.better,
             "source": self.source,
-            "levels": [
-                {"value": lv.value, "label": lv.label, "description": lv.description}
-                for lv in self.levels
-            ],
         }
+        if self.continuous:
+            out.update(min=self.minimum, max=self.maximum, step=self.step, anchors=list(self.anchors),
+                       test=self.test)
+            return out
+        if self.step != 1:
+            out["step"] = self.step
+        if self.minimum is not None:
+            out.update(min=self.minimum, max=self.maximum)
+        out["levels"] = [{"value": lv.value, "label": lv.label, "description": lv.description}
+                         for lv in self.levels]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "scale") -> "Scale":
@@ -291,7 +335,7 @@ def shipped_scales() -> dict[str, Scale]:
     """The validated scales shipped with the package, by id.
 
     >>> sorted(shipped_scales())
-    ['allergan-neck', 'gais', 'glogau', 'merz-hand', 'wsrs']
+    ['allergan-neck', 'gais', 'glogau', 'merz-hand', 'nrs-wrinkles', 'vas-wrinkles', 'wsrs']
     """
     out = {}
     for entry in sorted(resources.files("assess.scales").iterdir(), key=lambda p: p.name):
@@ -319,31 +363,11 @@ def _parse_scale(scale_id: str, data: dict[str, Any], where: str) -> Scale:
     if better not in ("lower", "higher"):
         raise StudyError(f"{where}.better: must be \"lower\" or \"higher\", not {better!r}")
     kind = data.get("kind", "ordinal")
-    if kind not in ("ordinal", "categorical"):
-        raise StudyError(f"{where}.kind: must be \"ordinal\" or \"categorical\", not {kind!r}")
-    raw_levels = data.get("levels")
-    if not isinstance(raw_levels, list) or len(raw_levels) < 2:
-        raise StudyError(f"{where}.levels: give at least two levels, e.g. "
-                         "levels = [{value = 1, label = \"None\"}, {value = 2, label = \"Mild\"}]")
-    levels = []
-    for i, lv in enumerate(raw_levels):
-        if not isinstance(lv, dict):
-            raise StudyError(f"{where}.levels[{i}]: must be a table with value and label")
-        check_keys(lv, "scales.*.levels", f"{where}.levels[{i}]")
-        if not isinstance(lv.get("description", ""), str):
-            raise StudyError(f"{where}.levels[{i}].description: must be a text in quotes")
-        value = lv.get("value")
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 9:
-            raise StudyError(f"{where}.levels[{i}].value: must be a whole number 0 to 9, not {value!r}")
-        label = lv.get("label")
-        if not isinstance(label, str) or not label.strip():
-            raise StudyError(f"{where}.levels[{i}].label: must be a non-empty text")
-        levels.append(Level(value, label.strip(), str(lv.get("description", "")).strip()))
-    values = [lv.value for lv in levels]
-    if len(set(values)) != len(values):
-        raise StudyError(f"{where}.levels: values must be unique, got {values}")
-    if values != sorted(values):
-        raise StudyError(f"{where}.levels: list the levels in increasing order, got {values}")
+    if kind not in SCALE_KINDS:
+        raise StudyError(f"{where}.kind: must be \"ordinal\", \"categorical\" or \"vas\" (a visual "
+                         f"analogue scale), not {kind!r}")
+    step, low, high, levels, anchors = levels_mod.parse_range(data, kind, where, Level, StudyError,
+                                                              check_keys)
     return Scale(
         id=str(scale_id),
         name=str(data.get("name", scale_id)),
@@ -351,6 +375,11 @@ def _parse_scale(scale_id: str, data: dict[str, Any], where: str) -> Scale:
         better=better,
         kind=kind,
         source=str(data.get("source", "")),
+        step=step,
+        minimum=low,
+        maximum=high,
+        anchors=anchors,
+        test=levels_mod.parse_test(data, kind, where, StudyError),
     )
 
 
@@ -619,6 +648,8 @@ timepoints = ["baseline", "month12"]    # in order; the first is baseline
 #   gais           Global Aesthetic Improvement Scale, 1-5
 #   allergan-neck  Allergan Transverse Neck Lines Scale, 0-4
 #   glogau         Glogau photoaging classification, I-IV (categorical)
+#   nrs-wrinkles   wrinkle severity, 0-10 numeric rating scale (typed: digits then Enter)
+#   vas-wrinkles   wrinkle severity, visual analogue scale 0-100 (a slider)
 # Optional: references = "refs/face" (a folder with one photo per level named 1.jpg, 2.jpg, ...)
 [regions.face]
 scale = "wsrs"
@@ -656,4 +687,11 @@ session_hours = 12          # a sign-in holds this long across reloads and resta
 # name = "My scale"
 # better = "lower"
 # levels = [{value = 1, label = "None"}, {value = 2, label = "Mild"}, {value = 3, label = "Marked"}]
+# kind = "ordinal"          # "ordinal", "categorical" (no distances) or "vas" (visual analogue scale)
+# min = 0                   # instead of listing every level: a range, 0 to 1000, at most 101 levels;
+# max = 10                  #   levels then label only the values they name (0 = "None", 10 = "Worst")
+# step = 0.5                # half steps: 1, 1.5, 2, ... (every level a multiple of the step)
+# A visual analogue scale has no levels: min/max (default 0-100), step (1, 0.5 or 0.1) and
+# anchors = ["No wrinkles", "Worst imaginable wrinkles"]   # its two ends, required
+# test = "paired-t"         # how its change is tested: "paired-t" (default) or "wilcoxon"
 '''

@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import AssessError
+from .levels import canonical
 from .study import Study, load_study, shipped_scales
 
 __all__ = ["Arm", "Camera", "SynthPhoto", "SynthStudy", "SynthError", "make_study", "DEFAULT_REGIONS"]
@@ -111,7 +112,7 @@ class SynthPhoto:
     timepoint: str
     region: str
     view: str
-    level: int
+    level: int | float  # a VAS: one of 11 points on its line
     arm: str
     path: Path  # relative to the study folder
     orientation: int = 1  # EXIF orientation stored in the file
@@ -245,9 +246,12 @@ def make_study(
         arm = arm_of[pid]
         for r_index, region in enumerate(sorted(arm.regions)):
             scale = scales[regions[region]]
-            levels = _levels(rng, scale.values, scale.better, len(timepoints), probs)
-            worst = scale.values[-1] if scale.better == "lower" else scale.values[0]
-            best = scale.values[0] if scale.better == "lower" else scale.values[-1]
+            # a VAS: the truth on eleven points of its line (0, 10, … 100)
+            values = scale.values or tuple(
+                canonical(scale.minimum + k * (scale.maximum - scale.minimum) / 10) for k in range(11))
+            levels = _levels(rng, values, scale.better, len(timepoints), probs)
+            worst = values[-1] if scale.better == "lower" else values[0]
+            best = values[0] if scale.better == "lower" else values[-1]
             region_views = views.get(region, ("",))
             for t_index, timepoint in enumerate(timepoints):
                 camera = CAMERAS[t_index % len(CAMERAS)]
@@ -265,7 +269,7 @@ def make_study(
                         visit_seed=(seed, 2, p_index, r_index, t_index, v_index),
                         taken=taken, description=f"{pid} {timepoint} {region}",
                     ))
-                    photos.append(SynthPhoto(pid, timepoint, region, view, int(levels[t_index]),
+                    photos.append(SynthPhoto(pid, timepoint, region, view, levels[t_index],
                                              arm.name if arms is not None else "",
                                              Path(stem + camera.extension)))
 

@@ -25,26 +25,38 @@ atexit.register(shutil.rmtree, _ROOT, True)
 def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, presentation: str = "single",
                     seed: int = 7, size=(160, 120), repeat_fraction: float = 0.0,
                     references: bool = False, min_view_ms: int | None = None,
-                    session_hours: float | None = None):
+                    session_hours: float | None = None, regions=None, own_scales=None):
     """Copy a randomized set into ``out`` (``out/rater``, ``out/key``).
 
     ``references`` gives the face scale (WSRS) one reference photo per level; ``min_view_ms``
     writes ``[rating] min_view_ms`` into the study file (left out: the study's default), and
-    ``session_hours`` likewise ``[rating] session_hours``.
+    ``session_hours`` likewise ``[rating] session_hours``; ``regions`` maps regions to shipped
+    scale ids (default :data:`REGIONS`); ``own_scales`` maps a region to the TOML body of a
+    study's own scale (``[scales.own-<region>]``) it is rated on instead (the photos are drawn
+    for the shipped scale).
 
     Returns ``(rater_dir, key_dir, access)`` with ``access`` the rater → access code map of
     ``key/access.csv``.
     """
     params = (tuple(raters), participants, presentation, seed, tuple(size), repeat_fraction,
-              references, min_view_ms, session_hours)
+              references, min_view_ms, session_hours, tuple(sorted((regions or REGIONS).items())),
+              tuple(sorted((own_scales or {}).items())))
     src = _BUILT.get(params)
     if src is None:
         work = _ROOT / f"set{len(_BUILT)}"
-        study = synth.make_study(work / "images", participants=participants, regions=REGIONS,
+        study = synth.make_study(work / "images", participants=participants,
+                                 regions=regions or REGIONS,
                                  seed=seed, size=tuple(size), raters=tuple(raters),
                                  repeat_fraction=repeat_fraction, presentation=presentation)
         if references:
             _add_references(study.study_path, size)
+        for region, body in (own_scales or {}).items():
+            text = study.study_path.read_text(encoding="utf-8")
+            shipped = (regions or REGIONS)[region]
+            text = text.replace(f'[regions.{region}]\nscale = "{shipped}"',
+                                f'[regions.{region}]\nscale = "own-{region}"')
+            study.study_path.write_text(text + f"\n[scales.own-{region}]\n{body}\n",
+                                        encoding="utf-8")
         rating = [f"{k} = {v}" for k, v in (("min_view_ms", min_view_ms),
                                             ("session_hours", session_hours)) if v is not None]
         if rating:

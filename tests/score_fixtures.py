@@ -201,7 +201,7 @@ def write_db(path: Path, fx: FixtureSet, rows, lock=()) -> Path:
             kwargs = {k: row[k] for k in ("score", "better", "first", "cannot_assess", "comment")
                       if row.get(k) not in (None, "")}
             if "score" in kwargs:
-                kwargs["score"] = int(kwargs["score"])
+                kwargs["score"] = float(kwargs["score"])  # the store keeps whole ones whole
             store.record(conn, fx.set_id, row["rater"], row["code"], seconds=4.0, **kwargs)
         for rater in lock:
             store.lock(conn, fx.set_id, rater, fx.items[rater])

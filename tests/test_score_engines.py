@@ -326,3 +326,142 @@ def test_pspp_gives_the_reports_mann_whitney_test_between_two_arms(tmp_path, psp
     printed = dict(zip(head[1:], values[1:]))
     assert float(printed["Mann-Whitney U"]) == row["statistic"]
     assert near(printed["Z"], -abs(row["z"])) and near(printed["Asymp. Sig. (2-tailed)"], row["p"])
+
+
+# ------------------------------------------------------------------------------ any scale
+
+#: Student's sleep data (R's ``sleep``): the extra hours of sleep of 10 patients on two drugs;
+#: R's ``t.test(extra ~ group, data = sleep, paired = TRUE)`` gives t = -4.0621, df = 9,
+#: p = 0.002833. Here the differences, × 10, are VAS points of improvement.
+SLEEP_DIFF = [1.2, 2.4, 1.3, 1.3, 0.0, 1.0, 1.8, 0.8, 4.6, 1.4]
+
+
+@pytest.fixture(scope="module")
+def any_scale(tmp_path_factory):
+    """A 0–10 numeric rating scale (face), a VAS (hands) and a 1–5 scale in half steps (neck),
+    one rater, 10 participants; the VAS changes are the sleep data's differences."""
+    from assess.study import Scale
+
+    tmp = tmp_path_factory.mktemp("scales")
+    ps = [f"P{i:02d}" for i in range(1, 11)]
+    half = Scale.from_dict({"id": "half", "name": "Half-step wrinkle scale", "step": 0.5,
+                            "min": 1, "max": 5, "levels": [
+                                {"value": v, "label": f"Grade {v}"} for v in (1, 2, 3, 4, 5)]})
+    fx = make_set(tmp / "sets", participants=ps, scales={"half": half},
+                  regions={"face": "nrs-wrinkles", "hands": "vas-wrinkles", "neck": "half"})
+    nrs_base = dict(zip(ps, [8, 7, 9, 6, 5, 8, 7, 10, 9, 6]))
+    nrs_gain = dict(zip(ps, [2, 1, 3, 0, 1, 2, 1, 4, 2, 1]))
+    vas_base = {p: 50 + i for i, p in enumerate(ps)}
+    vas_gain = {p: round(d * 10) for p, d in zip(ps, SLEEP_DIFF)}
+    half_base = dict(zip(ps, [3.5, 4, 2.5, 3, 4.5, 3.5, 2, 4, 3, 5]))
+    half_gain = dict(zip(ps, [0.5, 1, 0, 0.5, 1.5, 0, 0.5, 1, -0.5, 1]))
+
+    def rating(slot):
+        p, tp, region = slot[:3]
+        base, gain = {"face": (nrs_base, nrs_gain), "hands": (vas_base, vas_gain),
+                      "neck": (half_base, half_gain)}[region]
+        return base[p] - (gain[p] if tp == "month12" else 0)
+
+    ratings = write_ratings(tmp / "ratings.csv", rate_all(fx, "derm1", rating))
+    return score(fx.rater_dir, fx.key_dir, tmp / "out", ratings=ratings).out
+
+
+def test_a_vas_is_tested_by_the_paired_t_test_with_the_published_numbers_in_report_pspp_and_r(
+        any_scale, pspp, rscript):
+    out = any_scale
+    summary = _summary(out).set_index("region")
+    vas = summary.loc["hands"]
+    assert vas["test"] == "paired t-test" and vas["scale_kind"] == "vas"
+    assert (round(vas["statistic"], 4), round(vas["p"], 6)) == (4.0621, 0.002833)
+    assert pd.isna(vas["responders"]) and pd.isna(vas["baseline_counts"])
+    assert summary.loc["face", "test"] == summary.loc["neck", "test"] == "Wilcoxon signed-rank"
+    subprocess.run([pspp, "-O", "format=csv", "-o", "pspp.csv", "analysis.sps"], cwd=out,
+                   check=True, capture_output=True, timeout=60)
+    blocks = {b["title"].split(": ", 1)[1].split(" ")[0]: b
+              for b in pspp_blocks((out / "pspp.csv").read_text(encoding="utf-8"))}
+    paired = blocks["hands"]["Paired Samples Test"]
+    t_col = paired[1].index("t") if "t" in paired[1] else paired[0].index("t")
+    row = next(r for r in paired if r and r[0].startswith("Pair"))
+    assert near(row[t_col], vas["statistic"])
+    subprocess.run([rscript, "analysis.R"], cwd=out, check=True, capture_output=True, timeout=60)
+    r = pd.read_csv(out / "r_summary.csv").set_index("region")
+    assert r.loc["hands", "t"] == pytest.approx(vas["statistic"], abs=1e-9)
+    assert r.loc["hands", "p"] == pytest.approx(vas["p"], abs=1e-12)
+    assert r.loc["neck", "p"] == pytest.approx(summary.loc["neck", "p"], abs=1e-12)
+
+
+def test_pspp_and_r_read_a_0_to_10_scale_with_its_labels_and_a_vas_as_a_measurement(
+        any_scale, pspp, rscript):
+    out = any_scale
+    (out / "dict.sps").write_text("GET FILE='ratings.sav'.\nDISPLAY DICTIONARY.\n")
+    subprocess.run([pspp, "-O", "format=csv", "-o", "dict.csv", "dict.sps"], cwd=out,
+                   check=True, capture_output=True, timeout=60)
+    rows = list(csv.reader(io.StringIO((out / "dict.csv").read_text(encoding="utf-8"))))
+    header = next(r for r in rows if "Measurement Level" in r)
+    level = {r[0]: r[header.index("Measurement Level")] for r in rows
+             if len(r) == len(header) and r[0] in ("face_nrs_wrinkles_baseline",
+                                                   "hands_vas_wrinkles_baseline",
+                                                   "neck_half_baseline")}
+    assert level == {"face_nrs_wrinkles_baseline": "Ordinal",
+                     "hands_vas_wrinkles_baseline": "Scale", "neck_half_baseline": "Ordinal"}
+    script = (
+        "library(foreign)\n"
+        "d <- read.spss('ratings.sav', to.data.frame = FALSE, use.value.labels = FALSE,"
+        " use.missings = FALSE)\n"
+        "for (v in c('face_nrs_wrinkles_baseline', 'hands_vas_wrinkles_baseline',"
+        " 'neck_half_baseline')) {\n"
+        "  l <- attr(d[[v]], 'value.labels')\n"
+        "  cat(v, paste(unname(l), names(l), sep = '=', collapse = '|'), '\\n', sep = '\\t')\n"
+        "  cat(v, paste(d[[v]], collapse = '|'), '\\n', sep = '\\t')\n"
+        "}\n")
+    (out / "labels.R").write_text(script)
+    result = subprocess.run([rscript, "-e", "if (!requireNamespace('foreign', quietly = TRUE)) "
+                             "quit(status = 3)"], capture_output=True)
+    if result.returncode == 3:
+        pytest.skip("the R package foreign is not installed (apt-get install r-cran-foreign)")
+    result = subprocess.run([rscript, "labels.R"], cwd=out, capture_output=True, text=True,
+                            timeout=60, check=True)
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    labels = {v: dict(kv.split("=", 1) for kv in text.split("|") if "=" in kv)
+              for v, text, *_ in lines[0::2]}
+    values = {v: text.split("|") for v, text, *_ in lines[1::2]}
+    nrs = labels["face_nrs_wrinkles_baseline"]
+    assert (nrs["0"], nrs["10"], nrs["5"]) == ("No wrinkles", "Worst imaginable wrinkles", "5")
+    assert set(labels["hands_vas_wrinkles_baseline"]) <= {str(c) for c in range(900, 1000)}
+    half = labels["neck_half_baseline"]
+    assert (half["2"], half["2.5"]) == ("Grade 2", "2.5")  # every declared half step is labelled
+    assert sorted(map(float, values["neck_half_baseline"])) == sorted(
+        [3.5, 4, 2.5, 3, 4.5, 3.5, 2, 4, 3, 5])
+    assert sorted(map(float, values["hands_vas_wrinkles_baseline"])) == list(range(50, 60))
+
+
+#: Student's sleep data as two groups: R's ``t.test(extra ~ group, data = sleep)`` (Welch):
+#: t = -1.8608, df = 17.776, p = 0.07939.
+SLEEP_1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+SLEEP_2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+
+
+def test_two_arms_on_a_vas_get_welchs_t_test_with_the_published_numbers_in_report_and_pspp(
+        tmp_path, pspp):
+    ps = [f"P{i:02d}" for i in range(1, 21)]
+    fx = make_set(tmp_path / "sets", participants=ps, regions={"hands": "vas-wrinkles"})
+    gain = {p: round(x * 10) for p, x in zip(ps, SLEEP_1 + SLEEP_2)}
+    ratings = write_ratings(tmp_path / "r.csv", rate_all(
+        fx, "derm1", lambda s: 60 - (gain[s[0]] if s[1] == "month12" else 0)))
+    parts = tmp_path / "participants.csv"
+    parts.write_text("participant,arm\n" + "".join(
+        f"{p},{'drug1' if i < 10 else 'drug2'}\n" for i, p in enumerate(ps)))
+    out = score(fx.rater_dir, fx.key_dir, tmp_path / "out", ratings=ratings,
+                participants=parts).out
+    summary = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
+    row = summary[summary["analysis"] == "between arms"].iloc[0]
+    assert row["arm"] == "drug1 vs drug2" and row["test"] == "Welch t-test on the change"
+    assert (round(row["statistic"], 4), round(row["p"], 5)) == (-1.8608, 0.07939)
+    subprocess.run([pspp, "-O", "format=csv", "-o", "pspp.csv", "analysis.sps"], cwd=out,
+                   check=True, capture_output=True, timeout=60)
+    *_, between = pspp_blocks((out / "pspp.csv").read_text(encoding="utf-8"))
+    table = between["Independent Samples Test"]
+    header = next(r for r in table if "t" in r)
+    welch = next(r for r in table if any("not assumed" in c for c in r))
+    assert near(welch[header.index("t")], row["statistic"])
+    assert near(welch[header.index("df")], 17.776)

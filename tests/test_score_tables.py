@@ -225,3 +225,51 @@ def test_repeated_pairs_give_intra_rater_agreement_on_improvement_scores(tmp_pat
     rel_table = run(fx, tmp_path, rows, columns=("rater", "code", "better", "first")).reliability
     intra = rel_table[rel_table["analysis"] == "intra-rater (repeats), pairs"].iloc[0]
     assert (intra["n"], intra["exact_agreement"]) == (3, 1.0)
+
+
+# Shrout & Fleiss (1979), Table 2: 4 judges rate 6 targets; ICC(2,1) = .29 (R psych: F = 11.03).
+SHROUT_FLEISS = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
+
+
+def test_a_vas_gets_the_icc_of_shrout_and_fleiss_instead_of_kappa_across_and_between_raters(
+        tmp_path):
+    ps = ["P1", "P2", "P3"]  # × baseline and month12: the six targets
+    raters = ("j1", "j2", "j3", "j4")
+    fx = make_set(tmp_path / "sets", participants=ps, raters=raters, regions={"hands": "vas-wrinkles"})
+
+    def target(slot):
+        return 2 * ps.index(slot[0]) + (slot[1] == "month12")
+
+    rows = [row for j, rater in enumerate(raters) for row in rate_all(
+        fx, rater, score=lambda slot, j=j: SHROUT_FLEISS[target(slot)][j])]
+    rel_table = run(fx, tmp_path, rows).reliability
+    inter = rel_table[rel_table["analysis"] == "inter-rater"].iloc[0]
+    assert (round(inter["icc"], 2), round(inter["icc_f"], 2)) == (0.29, 11.03)
+    assert inter["alpha_level"] == "interval"
+    pairs = rel_table[rel_table["analysis"] == "inter-rater, rater pair"]
+    assert len(pairs) == 6 and pairs["kappa"].isna().all() and pairs["icc"].notna().all()
+    j1_j2 = pairs[pairs["raters"] == "j1 & j2"].iloc[0]
+    assert j1_j2["icc"] == pytest.approx(
+        rel.icc_2_1([[row[0], row[1]] for row in SHROUT_FLEISS]).icc, abs=1e-12)
+
+
+def test_half_steps_are_weighted_over_every_declared_half_level(tmp_path):
+    half = Scale.from_dict({"id": "half", "name": "Half steps", "step": 0.5, "min": 1, "max": 3,
+                            "levels": [{"value": 1, "label": "None"}, {"value": 3, "label": "Marked"}]})
+    assert half.values == (1, 1.5, 2, 2.5, 3)
+    ps = ["P1", "P2", "P3", "P4"]  # × baseline and month12: eight photos
+    fx = make_set(tmp_path / "sets", participants=ps, raters=("a", "b"), regions={"face": "half"},
+                  scales={"half": half})
+    a = [1, 1.5, 2, 2.5, 3, 2, 1.5, 2.5]
+    b = [1, 2, 2, 2.5, 2.5, 2, 1.5, 3]
+
+    def photo(slot):
+        return 2 * ps.index(slot[0]) + (slot[1] == "month12")
+
+    rows = (rate_all(fx, "a", score=lambda slot: a[photo(slot)])
+            + rate_all(fx, "b", score=lambda slot: b[photo(slot)]))
+    table = run(fx, tmp_path, rows).reliability
+    pair = table[table["analysis"] == "inter-rater, rater pair"].iloc[0]
+    expected = rel.weighted_kappa(a, b, levels=[1, 1.5, 2, 2.5, 3], weights="linear")
+    assert pair["kappa_linear"] == pytest.approx(expected.kappa, abs=1e-12)
+    assert pair["exact_agreement"] == pytest.approx(5 / 8)

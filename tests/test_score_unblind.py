@@ -219,7 +219,7 @@ def test_a_row_without_any_answer_is_refused(tmp_path):
 def test_a_non_numeric_score_is_refused(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("rater,code,score\nderm1,ABC-DEFG,moderate\n")
-    with pytest.raises(ScoreError, match="line 2: score must be a whole number"):
+    with pytest.raises(ScoreError, match="line 2: score must be a number"):
         read_ratings_csv(path)
 
 

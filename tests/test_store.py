@@ -102,7 +102,7 @@ def test_events_cannot_be_updated_or_deleted_through_sql(db):
     ({"better": "better_left"}, "both better and first"),
     ({"better": "a_bit_left", "first": "left"}, "much_better_left"),
     ({"better": "better_left", "first": "earlier"}, "cannot_tell"),
-    ({"score": True}, "whole number"),
+    ({"score": True}, "must be a number"),
 ])
 def test_an_invalid_answer_is_refused_and_nothing_is_saved(db, answer, message):
     with closing(store.connect(db)) as conn:

@@ -40,7 +40,10 @@ def test_the_shipped_scales_have_the_published_ranges_and_directions():
     assert [lv.label for lv in scales["glogau"].levels] == ["Type I", "Type II", "Type III", "Type IV"]
     assert scales["glogau"].kind == "categorical"
     assert all(s.better == "lower" for s in scales.values())
-    assert all(lv.description for s in scales.values() for lv in s.levels)
+    assert all(lv.description for s in scales.values() for lv in s.levels if s.minimum is None)
+    assert scales["nrs-wrinkles"].values == tuple(range(11))
+    assert [lv.label for lv in scales["nrs-wrinkles"].levels][::10] == [
+        "No wrinkles", "Worst imaginable wrinkles"]
 
 
 def test_a_study_can_define_its_own_scale():

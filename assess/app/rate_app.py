@@ -27,6 +27,7 @@ import time
 import streamlit as st
 
 from assess import chain, rate, session, store
+from assess.app import entry
 
 st.set_page_config(page_title="Rating", layout="wide", initial_sidebar_state="collapsed")
 
@@ -205,7 +206,7 @@ def _save(item: str, **answer) -> None:
     ss["_after"] = item  # the run shows the next unrated item after this one
 
 
-def _on_score(item: str, value: int) -> None:
+def _on_score(item: str, value: int | float) -> None:
     _save(item, score=value)
 
 
@@ -327,7 +328,8 @@ def too_soon_hint() -> None:
                     unsafe_allow_html=True)
 
 
-def progress_and_nav(wl: rate.Worklist, state, pos: int | None) -> None:
+def progress_and_nav(wl: rate.Worklist, state, pos: int | None, arrows: bool = True) -> None:
+    """Progress and Back/Next; ``arrows=False`` leaves the arrow keys to a VAS slider."""
     prog = rate.progress(wl.items, state.current, state.pace)
     first = rate.first_unrated(wl.items, state.current)
     # Plain HTML rather than st.progress: the rating page is redrawn on every answer.
@@ -340,9 +342,11 @@ def progress_and_nav(wl: rate.Worklist, state, pos: int | None) -> None:
         back = wl.items[pos - 1].item if pos > 0 else None
         fwd = wl.items[pos + 1].item if pos + 1 < len(wl.items) else "__summary__"
     with st.container(horizontal=True, gap="small"):
-        st.button("Back", icon=":material/arrow_back:", shortcut="Left", disabled=back is None,
+        st.button("Back", icon=":material/arrow_back:", shortcut="Left" if arrows else None,
+                  disabled=back is None,
                   on_click=_on_goto, args=(back,), key="nav-back")
-        st.button("Next", icon=":material/arrow_forward:", shortcut="Right", disabled=fwd is None,
+        st.button("Next", icon=":material/arrow_forward:", shortcut="Right" if arrows else None,
+                  disabled=fwd is None,
                   on_click=_on_goto, args=(fwd,), key="nav-forward")
         st.button("First unrated", shortcut="Home", disabled=first is None or first == pos,
                   on_click=_on_goto, args=(None,), key="nav-first")
@@ -354,8 +358,7 @@ def _state_text(rater_set, it: rate.Item, current: store.Event | None) -> str:
     elif current.cannot_assess:
         text = "cannot assess: " + dict((v, lab) for v, lab, _ in rate.REASON_CHOICES)[current.cannot_assess]
     elif current.score is not None:
-        lv = rater_set.scales[it.scale].level(current.score)
-        text = f"rated {lv.value} · {lv.label}"
+        text = entry.state_text(rater_set.scales[it.scale], current.score)
     else:
         better = dict((v, lab) for v, lab, _ in rate.BETTER_CHOICES)[current.better]
         first = dict((v, lab) for v, lab, _ in rate.FIRST_CHOICES)[current.first]
@@ -494,11 +497,11 @@ def single_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]
         st.markdown(_img(it.photos[0]) + _prefetch(prefetch), unsafe_allow_html=True)
     photo_first()
     with side:
-        progress_and_nav(wl, state, pos)
+        progress_and_nav(wl, state, pos, arrows=scale.entry != "slider")
         heading(rater_set, it, current, scale.name if mode == "rate" else "Cannot assess: why?")
         if mode in ("cannot", "other"):
             cannot_assess_panel(it, current, mode)
-        else:
+        elif not entry.scale_entry(scale, it.item, current, _on_score):
             for lv in scale.levels:
                 label = f"**{lv.value} · {lv.label}**"
                 if lv.description:
@@ -507,6 +510,7 @@ def single_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]
                           width="stretch",
                           type="primary" if current is not None and current.score == lv.value else "secondary",
                           on_click=_on_score, args=(it.item, lv.value))
+        if mode not in ("cannot", "other"):
             st.button("Cannot assess", key="cannot", shortcut="X", icon=":material/block:",
                       width="stretch", on_click=_on_mode, args=("cannot",))
         comment_inputs(it.item, current, mode)

@@ -327,14 +327,19 @@ NOT_PHOTOGRAPHED = "not photographed"
 def missing_codes(scales: dict[str, Scale]) -> dict[str, int]:
     """User-missing codes: one per "cannot assess" reason, then "not rated", "not photographed".
 
-    The codes are 91–95, 98 and 99, or 901–909 … when a scale has levels that large.
+    The codes are 91–95, 98 and 99, or 901–909 … when a scale has levels (or a VAS a range)
+    that large.
 
     >>> from assess.study import shipped_scales
-    >>> missing_codes(shipped_scales())
+    >>> scales = shipped_scales()
+    >>> missing_codes({s: scales[s] for s in ("wsrs", "merz-hand", "nrs-wrinkles")})
     {'out_of_focus': 91, 'framing': 92, 'lighting': 93, 'identifying_feature': 94, 'other': 95, \
 'not rated': 98, 'not photographed': 99}
+    >>> missing_codes({"vas-wrinkles": scales["vas-wrinkles"]})["lighting"]  # a VAS reaches 100
+    903
     """
-    top = max([abs(v) for s in scales.values() for v in s.values] + [2])
+    top = max([abs(v) for s in scales.values() for v in s.values]
+              + [abs(s.maximum) for s in scales.values() if s.continuous] + [2])
     base = 90
     while top >= base:
         base *= 10
@@ -457,7 +462,8 @@ def wide_table(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[s
                                       "rater": rater, "timepoint": tp, "kind": "pair",
                                       "improvement": name})
             continue
-        measure = "nominal" if scale.kind == "categorical" else "ordinal"
+        # A VAS is a measurement (SPSS "scale"), with no value labels but those of missing codes.
+        measure = {"categorical": "nominal", "vas": "scale"}.get(scale.kind, "ordinal")
         levels = {float(lv.value): lv.label for lv in scale.levels}
         names = {}
         for tp in tps:
@@ -477,7 +483,8 @@ def wide_table(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[s
                     f"{where}: {scale.name}, change {tp} - {base} (scale units){by}", change, {},
                     "scale", with_missing=False)
             i = add([region, view, scale_id, "improvement", tp] + rparts,
-                    f"{where}: {scale.name}, improvement {tp} vs {base} (levels better){by}",
+                    f"{where}: {scale.name}, improvement {tp} vs {base} "
+                    f"({'points' if scale.continuous else 'levels'} better){by}",
                     (change * sign) + 0.0, {}, "scale", with_missing=False)
             w.comparisons.append({"region": region, "view": view, "scale": scale_id,
                                   "rater": rater, "timepoint": tp, "kind": "single",
@@ -505,11 +512,23 @@ def write_wide_sav(w: Wide, path: str | Path, file_label: str = "") -> None:
     """Write a table of :func:`wide_table` as an SPSS file with its dictionary."""
     import pyreadstat
 
-    formats = {c: "F8.0" for c in w.frame.columns if c != "participant"}
-    formats.update({c: "F8.0" for c, m in w.measures.items() if m == "scale"})
+    formats = {c: f"F8.{_decimals(w.frame[c])}" for c in w.frame.columns if c != "participant"}
     pyreadstat.write_sav(w.frame, str(path), file_label=file_label[:64], column_labels=w.labels,
                          variable_value_labels=w.value_labels, variable_measure=w.measures,
                          variable_format=formats, missing_ranges=w.missing_ranges)
+
+
+def _decimals(column: pd.Series) -> int:
+    """Decimals a numeric column needs to show its values (0 for whole numbers, at most 3):
+    half steps and VAS values are not rounded away on screen."""
+    if not pd.api.types.is_numeric_dtype(column):
+        return 0
+    v = column.astype("float64").to_numpy(na_value=np.nan)
+    v = v[~np.isnan(v)]
+    for d in range(4):
+        if np.allclose(v, np.round(v, d), rtol=0, atol=1e-9):
+            return d
+    return 3
 
 
 def long_table(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[str, ...],
@@ -552,7 +571,9 @@ def long_table(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[s
              {c: "nominal" for c in frame.columns}, 
              {"score": [{"lo": lowest, "hi": highest}],
               "improvement": [{"lo": lowest, "hi": highest}]})
-    w.measures.update({"timepoint": "ordinal", "score": "ordinal", "improvement": "ordinal",
+    vas = bool(used) and all(scales[s].continuous for s in used)
+    w.measures.update({"timepoint": "ordinal", "score": "scale" if vas else "ordinal",
+                       "improvement": "ordinal",
                        "seconds": "scale", "revision": "scale"})
     return w
 
@@ -581,8 +602,9 @@ def long_sav_job(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple
     # Plain object columns: pyreadstat writes them about three times faster than pandas' str.
     frame = w.frame.astype({c: object for c in w.frame.columns
                             if not pd.api.types.is_float_dtype(w.frame[c].dtype)})
-    formats = {c: "F8.0" for c in ("arm", "timepoint", "score", "improvement", "repeat",
+    formats = {c: "F8.0" for c in ("arm", "timepoint", "improvement", "repeat",
                                    "cannot_assess", "baseline_identified", "revision")}
+    formats["score"] = f"F8.{_decimals(w.frame['score'])}"  # half steps and VAS values shown
     formats["seconds"] = "F8.1"
     return ("write_sav", frame, str(path),
             {"file_label": file_label[:64], "column_labels": w.labels,

@@ -234,9 +234,10 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
                 mine = lines[lines["rater"] == rater]
                 chart = alt.Chart(mine).mark_line(opacity=0.7).encode(
                     x=alt.X("visit:N", sort=tp_order, title=None, axis=alt.Axis(labelAngle=0)),
-                    y=alt.Y("level:Q", scale=alt.Scale(domain=[scale.values[0], scale.values[-1]],
+                    y=alt.Y("level:Q", scale=alt.Scale(domain=[scale.low, scale.high],
                                                        reverse=scale.better == "lower"),
-                            axis=alt.Axis(values=list(scale.values), tickMinStep=1),
+                            axis=alt.Axis(values=list(scale.values) or alt.Undefined,
+                                          tickMinStep=scale.step),
                             title=f"{scale.id} (better ↑)"),
                     detail="path:N",
                     strokeWidth=alt.StrokeWidth("n:Q", scale=alt.Scale(range=[1, 14]),
@@ -259,6 +260,9 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
     if len(reps):
         for (kind, scale_id), grp in reps.groupby(["kind", "scale"], sort=True):
             scale = u.set.scales[scale_id]
+            if kind != "pair" and scale.continuous:
+                out.setdefault("reliability", []).append(_repeat_scatter(grp, scale))
+                continue
             values = list(IMPROVEMENT_LEVELS) if kind == "pair" else list(scale.values)
             counts = grp.groupby(["rater", "first", "repeat"]).size().rename("n").reset_index()
             heat = alt.Chart(counts).mark_rect().encode(
@@ -277,6 +281,21 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
                 f"Repeat agreement ({what}): counts of first showing × disguised repeat; the "
                 "diagonal is exact agreement", chart))
     return out
+
+
+def _repeat_scatter(grp: pd.DataFrame, scale) -> tuple[str, alt.Chart]:
+    """A VAS's repeat agreement: first showing against disguised repeat, one point a photo."""
+    domain = [scale.minimum, scale.maximum]
+    ends = pd.DataFrame({"first": domain, "repeat": domain})
+    points = alt.Chart(grp).mark_circle(size=60, opacity=0.7).encode(
+        x=alt.X("first:Q", scale=alt.Scale(domain=domain), title="first showing"),
+        y=alt.Y("repeat:Q", scale=alt.Scale(domain=domain), title="disguised repeat"),
+        color=alt.Color("rater:N", title="rater"))
+    line = alt.Chart(ends).mark_line(color="#8a94a3", strokeDash=[4, 4]).encode(
+        x="first:Q", y="repeat:Q")
+    chart = (line + points).properties(width=260, height=260)
+    return (f"Repeat agreement ({scale.name}): first showing against disguised repeat, one point "
+            "a photo (colour: rater); on the dashed line they agree exactly", chart)
 
 
 def _table(df: pd.DataFrame, columns: list[tuple[str, str, str]], why=None) -> str:

@@ -34,6 +34,7 @@ def spss_blocks(wide: Wide, summary: pd.DataFrame, arms: list[str]) -> list[dict
             if len(rows):
                 blocks.append({**comp, "arm": arm, "arm_code": code,
                                "scale_kind": rows["scale_kind"].iloc[0],
+                               "test": str(rows["test"].iloc[0]),
                                "summary_row": int(rows.index[0])})
     return blocks
 
@@ -56,9 +57,9 @@ def spss_syntax(wide: Wide, summary: pd.DataFrame, arms: list[str], title: str =
            "* photographed) are user-missing in ratings.sav and never enter a statistic.",
            "GET FILE='ratings.sav'.", "COMPUTE zero = 0.", "VARIABLE LABELS zero 'Zero'.",
            "FORMATS zero (F1.0)."]
-    for b in blocks:
-        b["responder"] = b["improvement"] + "_resp"
-    for name in dict.fromkeys(b["responder"] for b in blocks):
+    for b in blocks:  # a VAS has no levels, so no responders
+        b["responder"] = b["improvement"] + "_resp" if b["scale_kind"] != "vas" else None
+    for name in dict.fromkeys(b["responder"] for b in blocks if b["responder"]):
         source = next(b["improvement"] for b in blocks if b["responder"] == name)
         out += [f"COMPUTE {name} = ({source} >= 1).",
                 f"VARIABLE LABELS {name} 'Responder (at least one level better): {source}'.",
@@ -72,7 +73,8 @@ def spss_syntax(wide: Wide, summary: pd.DataFrame, arms: list[str], title: str =
             pair = f"zero WITH {b['improvement']} (PAIRED)"
         else:
             valid = f"NOT SYSMIS({b['change']})"
-            variables = [b["baseline"], b["followup"], b["change"], b["responder"]]
+            variables = [b["baseline"], b["followup"], b["change"]] + [b["responder"]] * bool(
+                b["responder"])
             pair = f"{b['baseline']} WITH {b['followup']} (PAIRED)"
         select = ["TEMPORARY.", f"SELECT IF (arm = {b['arm_code']} AND {valid})."]
         test = "SIGN" if b["scale_kind"] == "categorical" else "WILCOXON"
@@ -87,7 +89,10 @@ def spss_syntax(wide: Wide, summary: pd.DataFrame, arms: list[str], title: str =
         if b["kind"] != "pair" and b["scale_kind"] != "categorical":
             out += select + [f"EXAMINE VARIABLES={b['baseline']} {b['followup']} "
                              "/PERCENTILES(25,50,75)=HAVERAGE /STATISTICS=NONE /PLOT=NONE."]
-        out += select + [f"NPAR TESTS /{test}={pair}."]
+        if b["test"] == "paired t-test":  # a VAS declared for the paired t-test
+            out += select + [f"T-TEST PAIRS={pair}."]
+        else:
+            out += select + [f"NPAR TESTS /{test}={pair}."]
     out += _between_syntax(wide, summary, arms, len(blocks))
     return "\n".join(out) + "\n"
 
@@ -100,10 +105,11 @@ def between_blocks(wide: Wide, summary: pd.DataFrame, arms: list[str]) -> list[d
         match = rows[(rows["region"] == comp["region"]) & (rows["view"] == comp["view"])
                      & (rows["scale"] == comp["scale"]) & (rows["rater"] == comp["rater"])
                      & (rows["timepoint"] == comp["timepoint"])
-                     & rows["test"].fillna("").str.startswith("Mann-Whitney")]
+                     & rows["test"].fillna("").str.startswith(("Mann-Whitney", "Welch"))]
         for _, row in match.iterrows():
             a, b = str(row["arm"]).split(" vs ", 1)
-            out.append({**comp, "arms": row["arm"], "code_a": arms.index(a) + 1,
+            out.append({**comp, "arms": row["arm"], "test": row["test"],
+                        "code_a": arms.index(a) + 1,
                         "code_b": arms.index(b) + 1, "summary_row": int(row.name)})
     return out
 
@@ -114,8 +120,11 @@ def _between_syntax(wide: Wide, summary: pd.DataFrame, arms: list[str], first: i
         where = b["region"] + (f"/{b['view']}" if b["view"] else "")
         label = (f"BLOCK {n}: {where} {b['scale']} {b['timepoint']} rater {b['rater']} "
                  f"between {b['arms']}")
+        groups = f"arm({b['code_a']} {b['code_b']})"
         out += ["", f"ECHO {_quote(label)}.",
-                f"NPAR TESTS /M-W={b['improvement']} BY arm({b['code_a']} {b['code_b']})."]
+                f"T-TEST GROUPS={groups} /VARIABLES={b['improvement']}."  # Welch: 2nd row
+                if str(b["test"]).startswith("Welch") else
+                f"NPAR TESTS /M-W={b['improvement']} BY {groups}."]
     return out
 
 
@@ -136,7 +145,7 @@ def r_script(scales: dict, timepoints: tuple[str, ...], title: str = "") -> str:
     used = {s: scales[s] for s in sorted(scales)}
     table = "\n".join(
         f"  {_r_string(s)} = list(better = {_r_string(sc.better)}, kind = {_r_string(sc.kind)}, "
-        f"levels = c({', '.join(str(v) for v in sc.values)})),"
+        f"levels = c({', '.join(str(v) for v in sc.values)}), test = {_r_string(sc.test)}),"
         for s, sc in used.items()).rstrip(",")
     return (f"# {title}: reproduces the primary and the reliability table of report.html.\n"
             "# Run from the folder holding ratings_long.csv:  Rscript analysis.R\n"
@@ -172,8 +181,18 @@ for (g in seq_len(nrow(groups))) {
     improvement <- if (sc$better == "lower") -change else change
     out <- data.frame(rater = key$rater, arm = key$arm, region = key$region, view = key$view,
                       scale = key$scale, timepoint = tp, n_pairs = nrow(both),
-                      responders = sum(improvement >= 1))
-    if (sc$kind != "categorical") {
+                      responders = if (sc$kind == "vas") NA else sum(improvement >= 1))
+    if (sc$kind == "vas" && sc$test == "paired-t") {
+      tt <- if (nrow(both) > 1 && sd(change) > 0) t.test(improvement) else NULL
+      out <- cbind(out, data.frame(
+        baseline_mean = mean(both$score.b), baseline_sd = sd(both$score.b),
+        followup_mean = mean(both$score.f), followup_sd = sd(both$score.f),
+        mean_change = mean(change), sd_change = sd(change),
+        change_ci_low = if (is.null(tt)) NA else t.test(change)$conf.int[1],
+        change_ci_high = if (is.null(tt)) NA else t.test(change)$conf.int[2],
+        t = if (is.null(tt)) NA else unname(tt$statistic),
+        p = if (is.null(tt)) NA else tt$p.value))
+    } else if (sc$kind != "categorical") {
       ci <- if (nrow(both) > 1 && sd(change) > 0) t.test(change)$conf.int else c(NA, NA)
       w <- if (any(improvement != 0)) wilcox.test(improvement, mu = 0, exact = FALSE,
                                                    correct = FALSE) else NULL
@@ -213,7 +232,14 @@ r_summary <- do.call(rbind, summary_rows)
 write.csv(r_summary, "r_summary.csv", row.names = FALSE)
 print(r_summary)
 
+iccs <- function(a, b) {
+  i2 <- psych::ICC(cbind(a, b), lmer = FALSE)$results
+  i2 <- i2[i2$type == "ICC2", ]
+  data.frame(n = length(a), icc = i2$ICC, icc_ci_low = i2$`lower bound`,
+             icc_ci_high = i2$`upper bound`)
+}
 kappas <- function(a, b, levels) {
+  if (!length(levels)) return(iccs(a, b))  # a VAS: the ICC instead of kappa
   k <- length(levels)
   d <- abs(outer(seq_len(k), seq_len(k), "-"))
   x <- data.frame(a = factor(a, levels = levels), b = factor(b, levels = levels))

@@ -110,7 +110,7 @@ def primary(u: Unblinded, columns: list[str] | None = None) -> pd.DataFrame:
 
 
 def _describe(prefix: str, v: np.ndarray, levels, categorical: bool) -> dict:
-    out = {f"{prefix}_counts": counts_text(v, levels)}
+    out = {f"{prefix}_counts": counts_text(v, levels) if len(levels) else ""}
     if categorical:
         return out
     med, q1, q3 = quartiles(v)
@@ -120,19 +120,37 @@ def _describe(prefix: str, v: np.ndarray, levels, categorical: bool) -> dict:
     return out
 
 
-def _change_stats(improvement: np.ndarray, raw_change: np.ndarray | None, categorical: bool
-                  ) -> dict:
-    """Tests and effect sizes of one group of changes (improvement: positive = better)."""
+def _t_stats(improvement: np.ndarray, raw_change: np.ndarray) -> dict:
+    """A VAS analysed by the paired t-test: mean change with its CI, t, p and r."""
+    mean, sd, lo, hi = stats.mean_ci(raw_change)
+    t = stats.paired_t(improvement)
+    return {"n_improved": int((improvement > 0).sum()), "n_unchanged": int((improvement == 0).sum()),
+            "n_worsened": int((improvement < 0).sum()), "mean_change": mean, "sd_change": sd,
+            "change_ci_low": lo, "change_ci_high": hi, "test": "paired t-test",
+            "statistic": t.t, "p": t.p, "effect_r": t.r, "effect_r_n": f"df = {t.df:g}"}
+
+
+def _change_stats(improvement: np.ndarray, raw_change: np.ndarray | None, categorical: bool,
+                  scale=None) -> dict:
+    """Tests and effect sizes of one group of changes (improvement: positive = better).
+
+    A VAS (``scale`` continuous) has no levels, so no responders: it is tested as its ``test``
+    declares, by the paired t-test or (``"wilcoxon"``) the signed-rank test.
+    """
+    continuous = scale is not None and scale.continuous
+    if continuous and scale.test == "paired-t":
+        return _t_stats(improvement, raw_change)
     n = int(improvement.size)
     out: dict = {
         "n_improved": int((improvement > 0).sum()),
         "n_unchanged": int((improvement == 0).sum()),
         "n_worsened": int((improvement < 0).sum()),
     }
-    responders = int((improvement >= 1).sum())
-    low, high = stats.wilson_ci(responders, n)
-    out.update({"responders": responders, "responder_rate": responders / n if n else NAN,
-                "responder_ci_low": low, "responder_ci_high": high})
+    if not continuous:
+        responders = int((improvement >= 1).sum())
+        low, high = stats.wilson_ci(responders, n)
+        out.update({"responders": responders, "responder_rate": responders / n if n else NAN,
+                    "responder_ci_low": low, "responder_ci_high": high})
     if categorical:
         out.update({"test": "sign test (exact)", "statistic": float(out["n_improved"]),
                     "p": stats.sign_test(out["n_improved"], out["n_worsened"]),
@@ -190,7 +208,10 @@ def summary_table(u: Unblinded) -> pd.DataFrame:
                        "n_pairs": int(both.sum()), "n_excluded": int((either & ~both).sum())}
                 row.update(_describe("baseline", before, scale.values, categorical))
                 row.update(_describe("followup", after, scale.values, categorical))
-                row.update(_change_stats(improvement, after - before, categorical))
+                row.update(_change_stats(improvement, after - before, categorical, scale))
+                if scale.continuous:
+                    row["note"] = (f"visual analogue scale {scale.minimum}–{scale.maximum}: means, "
+                                   f"SDs and the {row['test']}; no responders (no levels)")
                 if categorical:
                     row["note"] = ("categorical scale: counts, responders and sign test; no means "
                                    "or signed-rank test")
@@ -270,6 +291,15 @@ def _between_arms(u: Unblinded, changes: dict) -> list[dict]:
                 row.update({"test": "Fisher exact (responders)", "p": p,
                             "note": f"responders {ra}/{x.size} ({a}) vs {rb}/{y.size} ({b}); "
                                     "categorical scale"})
+            elif scale.continuous and scale.test == "paired-t" and not is_pairs:
+                t = stats.welch_t(x, y)
+                row.update({"test": "Welch t-test on the change", "statistic": t.t, "p": t.p,
+                            "effect_r": t.r, "effect_r_n": f"df = {t.df:.1f}",
+                            "mean_change": t.mean, "change_ci_low": t.ci_low,
+                            "change_ci_high": t.ci_high,
+                            "note": f"n {a} = {x.size}, n {b} = {y.size}; t > 0: {a} improved "
+                                    "more; mean_change: difference of the mean improvements"
+                                    + ("; no multiplicity adjustment" if len(u.arms) > 2 else "")})
             else:
                 m = stats.mann_whitney(x, y)
                 row.update({"test": "Mann-Whitney U on the change", "statistic": m.u, "z": m.z,
@@ -293,7 +323,9 @@ def distribution_table(u: Unblinded) -> pd.DataFrame:
         for keys, grp in counts.groupby(["region", "view", "scale", "arm", "timepoint", "rater"],
                                         sort=False):
             scale = u.set.scales[keys[2]]
-            got = dict(zip(grp["score"].astype(int), grp["n"]))
+            if scale.continuous:  # a VAS has no levels to count
+                continue
+            got = dict(zip(grp["score"].astype("float64"), grp["n"]))
             total = sum(got.values())
             for lv in scale.levels:
                 n = int(got.get(lv.value, 0))
@@ -323,7 +355,19 @@ def distribution_table(u: Unblinded) -> pd.DataFrame:
 # --------------------------------------------------------------------------------- reliability
 
 
+def _iccs(a: np.ndarray, b: np.ndarray) -> dict:
+    """Agreement of two series of a continuous score (a VAS): ICC(2,1), absolute agreement."""
+    out: dict = {"n": int(a.size)}
+    if a.size >= 2:
+        icc = rel.icc_2_1(np.column_stack([a, b]))
+        out.update({"icc": icc.icc, "icc_ci_low": icc.ci_low, "icc_ci_high": icc.ci_high,
+                    "icc_f": icc.f, "icc_p": icc.p})
+    return out
+
+
 def _kappas(a: np.ndarray, b: np.ndarray, levels, categorical: bool) -> dict:
+    if not len(levels):  # a VAS: no levels to weight, the ICC instead of kappa
+        return _iccs(a, b)
     out = {"n": int(a.size)}
     if a.size == 0:
         return out
@@ -394,7 +438,9 @@ def reliability_table(u: Unblinded) -> pd.DataFrame:
                "raters": rater}
         row.update(_kappas(grp["first"].to_numpy(), grp["repeat"].to_numpy(), levels, categorical))
         row["note"] = ("first showing vs disguised repeat; kappa weights over the declared levels "
-                       f"{', '.join(map(str, levels))}")
+                       f"{', '.join(map(str, levels))}" if len(levels) else
+                       "first showing vs disguised repeat; visual analogue scale: ICC(2,1) "
+                       "absolute agreement instead of kappa")
         rows.append(row)
     raters = u.set.raters
     data = primary(u, ["kind", "scale", "rater", "code", "score", "improvement",
@@ -416,8 +462,8 @@ def reliability_table(u: Unblinded) -> pd.DataFrame:
                    "scale_kind": "improvement score" if is_pair else scale.kind,
                    "raters": " & ".join(wide.columns)}
             complete = wide.dropna()
-            level = "nominal" if categorical else "ordinal"
-            row["alpha"] = rel.krippendorff_alpha(wide.to_numpy().T, levels, level)
+            level = "nominal" if categorical else "interval" if not len(levels) else "ordinal"
+            row["alpha"] = rel.krippendorff_alpha(wide.to_numpy().T, levels or None, level)
             row["alpha_level"] = level
             row["n"] = int(len(complete))
             if not categorical:

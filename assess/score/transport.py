@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import levels
 from ..study import Scale
 from .export import NOT_PHOTOGRAPHED, NOT_RATED, Wide, missing_codes, missing_labels
 
@@ -79,12 +80,15 @@ def write_dta(wide: Wide, scales: dict[str, Scale], path: str | Path, file_label
     for col in wide.frame.columns:
         if col not in wide.missing_ranges:
             if wide.value_labels.get(col):
-                value_labels[names[col]] = {int(k): v for k, v in wide.value_labels[col].items()}
+                value_labels[names[col]] = {int(k): v for k, v in wide.value_labels[col].items()
+                                            if float(k).is_integer()}
             continue
         values = wide.frame[col].to_numpy(dtype="float64")
         cells = np.array([letter_of.get(v, v) for v in values.tolist()], dtype=object)
         frame[names[col]] = pd.Series(cells, dtype=object)
-        labels = {int(k): v for k, v in wide.value_labels[col].items() if k not in letter_of}
+        # Stata labels whole numbers only: a half step (1.5) keeps its value, unlabelled.
+        labels = {int(k): v for k, v in wide.value_labels[col].items()
+                  if k not in letter_of and float(k).is_integer()}
         labels.update({letter_of[k]: missing_text[k] for k in letter_of})
         value_labels[names[col]] = labels
         user_missing[names[col]] = sorted(set(STATA_MISSING.values()))
@@ -179,8 +183,10 @@ def qs_table(long: pd.DataFrame, scales: dict[str, Scale], timepoints: tuple[str
             text.append(("", ""))
         elif kind == "pair":
             text.append((_PAIR_WORDS[int(v)], str(int(v))))
+        elif scales[scale_id].continuous:  # a VAS: the value itself
+            text.append((levels.text(v), levels.text(v)))
         else:
-            text.append((scales[scale_id].level(int(v)).label.upper(), str(int(v))))
+            text.append((scales[scale_id].level(levels.canonical(v)).label.upper(), levels.text(v)))
     words = np.array([t[0] for t in text], dtype=object)[codes]
     stresc = np.array([t[1] for t in text], dtype=object)[codes]
     reason = data["reason"].astype(object).map(lambda r: _REASND.get(r, "OTHER"))

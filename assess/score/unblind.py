@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import seal, store, worklists
+from .. import levels, seal, store, worklists
 from ..csvfile import from_spreadsheet_safe, parse_table, plain_table
 from ..errors import AssessError
 from ..study import Scale, StudyError
@@ -391,8 +391,8 @@ def read_ratings_csv(path: str | Path) -> pd.DataFrame:
     reason = pd.Series(np.where(is_reason, ca, np.where(reason_given != "", df["reason"], "other")),
                        index=df.index)
     score_txt = df["score"]
-    fail(~(score_txt.str.fullmatch(r"[+-]?\d+") | (score_txt == "")),
-         "score must be a whole number (a level of the item's scale)")
+    fail(~(score_txt.str.fullmatch(r"[+-]?\d+(\.\d+)?") | (score_txt == "")),
+         "score must be a number (a level of the item's scale, e.g. 3 or 2.5, or a VAS value)")
     has_score = score_txt != ""
     has_pair = (df["better"] != "") | (df["first"] != "")
     fail(cannot & (has_score | has_pair), "a photo that cannot be assessed has no score; give "
@@ -412,7 +412,7 @@ def read_ratings_csv(path: str | Path) -> pd.DataFrame:
         "rater": df["rater"],
         "item": df["code"],
         "revision": 1,
-        "score": pd.array(np.where(has_score, score_txt, None), dtype="Int64")
+        "score": _scores(pd.Series(pd.array(np.where(has_score, score_txt, None), dtype="Float64")))
         if len(df) else pd.array([], dtype="Int64"),
         "better": df["better"].where(has_pair, None),
         "first": df["first"].where(has_pair, None),
@@ -777,11 +777,16 @@ def _check_ratings(folder: SetFolder, key: pd.DataFrame, code_row: pd.Index,
     score = joined["score"].to_numpy(dtype="float64", na_value=np.nan)
     scale_of = joined["scale"].to_numpy()
     for scale_id, scale in folder.scales.items():
-        wrong = (single & assessed & (scale_of == scale_id)
-                 & ~np.isin(score, np.asarray(scale.values, dtype="float64")))
+        if scale.continuous:  # a VAS: any value on its range and step
+            steps = (score - scale.minimum) / scale.step
+            fits = ((score >= scale.minimum) & (score <= scale.maximum)
+                    & (np.abs(steps - np.round(steps)) < 1e-6))
+        else:
+            fits = np.isin(score, np.asarray(scale.values, dtype="float64"))
+        wrong = single & assessed & (scale_of == scale_id) & ~fits
         if wrong.any():
             bad = joined[wrong]
-            values = sorted(set(bad["score"].astype(int)))
+            values = sorted({levels.canonical(v) for v in bad["score"]})
             raise ScoreError(f"{where(bad)}score(s) {_listing(values)} are not levels of "
                              f"{scale.name} ({', '.join(map(str, scale.values))}); correct the "
                              "ratings")
@@ -1005,6 +1010,14 @@ def unblind(
                      photos)
 
 
+def _scores(values: pd.Series):
+    """Scores as nullable whole numbers, or as nullable floats once any is a half step or a VAS
+    value (``assess.levels``)."""
+    floats = values.astype("Float64")
+    whole = bool(((floats.fillna(0) % 1) == 0).all())
+    return floats.astype("Int64").array if whole else floats.array
+
+
 def _missing(n: int, dtype: str):
     """``n`` missing values of a nullable dtype (``Int64`` or ``boolean``)."""
     if dtype == "Int64":
@@ -1037,7 +1050,7 @@ def _long_table(joined: pd.DataFrame, key: pd.DataFrame, baseline: str, arm_of: 
         "region": single["region"].to_numpy(),
         "view": key["view"].to_numpy()[k],
         "scale": single["scale"].to_numpy(),
-        "score": single["score"].astype("Int64").array,
+        "score": _scores(single["score"]),
         "rater": single["rater"].to_numpy(),
         "repeat": repeat_of != "",
         "seconds": single["seconds"].to_numpy(dtype="float64", na_value=np.nan),

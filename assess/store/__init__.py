@@ -39,12 +39,13 @@ rater to every call. Readers (the scorer, ``assess status``) use :func:`current_
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .. import chain
+from .. import chain, levels
 from ..errors import AssessError
 
 if TYPE_CHECKING:  # pandas is imported where frames are made: the chain check needs none
@@ -185,9 +186,16 @@ TRIGGERS_V1 = ("events_append_only_update", "events_append_only_delete",
 TRIGGERS_V2 = TRIGGERS_V1 + ("events_chained", "store_info_final_update", "store_info_final_delete")
 TRIGGERS = TRIGGERS_V2 + ("audit_log_append_only_update", "audit_log_append_only_delete")
 
+#: Version 2 to 3, scores (any scale): a score may be a half step (1.5) or a VAS value, not only a
+#: whole number. SQLite needs no statement (its INTEGER column keeps 1.5 as a REAL and 2 as an
+#: INTEGER); PostgreSQL's integer column becomes double precision
+#: (:data:`assess.store.postgres.SCORES_2_TO_3`). Whole scores are read back as ``int``
+#: (:func:`assess.levels.canonical`), so events saved before keep their hashes.
+MIGRATE_2_TO_3_SCORES: tuple[str, ...] = ()
+
 SCHEMA_VERSION = 3  # SQLite: PRAGMA user_version; PostgreSQL: the highest row of schema_version
 #: Forward migrations: the script that takes a database from the version before to the key.
-MIGRATIONS = {2: MIGRATE_1_TO_2, 3: MIGRATE_2_TO_3}
+MIGRATIONS = {2: MIGRATE_1_TO_2, 3: "\n".join((MIGRATE_2_TO_3, *MIGRATE_2_TO_3_SCORES))}
 
 
 #: The sign-in log, in its own block (the events schema and its version are not touched by it):
@@ -334,8 +342,9 @@ def _validate(score, better, first, cannot_assess) -> None:
             raise StoreError("cannot_assess: give either a rating or a reason, not both")
         return
     if score is not None:
-        if isinstance(score, bool) or not isinstance(score, int):
-            raise StoreError(f"score: must be a whole number, not {score!r}")
+        if (isinstance(score, bool) or not isinstance(score, (int, float))
+                or not math.isfinite(score)):
+            raise StoreError(f"score: must be a number, not {score!r}")
         if better is not None or first is not None:
             raise StoreError("score: a single photo has a score, a pair has better and first")
         return
@@ -361,7 +370,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _event(row: tuple) -> Event:
-    return Event(*row)
+    return Event(*row[:4], levels.canonical(row[4]), *row[5:])
 
 
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM events"
@@ -403,6 +412,7 @@ def record(
     worklist is locked and :class:`StoreError` for an invalid answer.
     """
     _validate(score, better, first, cannot_assess)
+    score = levels.canonical(score)
     comment, change_reason = _text(comment), _text(change_reason)
     answered_at = answered_at or utc_now()
     shown_at = shown_at or answered_at
@@ -556,7 +566,9 @@ def _frame(rows: list[tuple], names: tuple[str, ...] = COLUMNS) -> pd.DataFrame:
         if name == "revision":
             data[name] = pd.Series(np.fromiter(values, dtype="int64", count=len(values)))
         elif name == "score":
-            data[name] = pd.Series(pd.array(values, dtype="Int64"))
+            values = [levels.canonical(v) for v in values]
+            whole = all(v is None or isinstance(v, int) for v in values)
+            data[name] = pd.Series(pd.array(values, dtype="Int64" if whole else "Float64"))
         elif name == "seconds":
             data[name] = pd.Series(np.array(values, dtype="float64"))
         else:
@@ -568,7 +580,8 @@ def current_ratings(db_path: str | Path, set_id: str | None = None,
                     columns: Iterable[str] | None = None, *, sort: bool = True) -> pd.DataFrame:
     """The current rating (latest revision) of every (set_id, rater, item), read-only.
 
-    Columns: set_id, rater, item, revision, score (nullable integer), better, first,
+    Columns: set_id, rater, item, revision, score (nullable integer; nullable float once any
+    score is a half step or a VAS value), better, first,
     cannot_assess, comment, change_reason, shown_at, answered_at, seconds; sorted by set_id, rater,
     answered_at (in the order they were saved with ``sort=False``). ``set_id`` keeps the ratings
     of one set; ``columns`` keeps only those columns (rater and item are always kept), which is
@@ -717,6 +730,7 @@ def verify(db_path: str | Path, set_id: str | None = None) -> ChainReport:
     grouped: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         event = dict(zip(names, row))
+        event["score"] = levels.canonical(event["score"])
         grouped.setdefault((event["set_id"], event["rater"]), []).append(event)
     locked = {(r[0], r[1]): dict(zip(lock_columns, r)) for r in lock_rows}
     if chained:

@@ -124,8 +124,14 @@ def _password() -> dict:
     return {"password": str(secret)} if secret else {}
 
 
+#: Version 2 to 3, scores (see :data:`assess.store.MIGRATE_2_TO_3_SCORES`): the integer score
+#: column takes half steps and VAS values; whole scores keep their value.
+SCORES_2_TO_3 = "ALTER TABLE events ALTER COLUMN score TYPE DOUBLE PRECISION"
+
+
 def _pg(script: str) -> str:
     """The schema text of :data:`assess.store.TABLES`, in PostgreSQL's words."""
+    script = re.sub(r"\bscore INTEGER\b", "score DOUBLE PRECISION", script)  # schema v3
     script = re.sub(r"\bINTEGER PRIMARY KEY\b", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
                     script)
     return re.sub(r"\bREAL\b", "DOUBLE PRECISION", script)
@@ -264,7 +270,10 @@ def _upgrade(raw, url: str) -> None:
                              f"{found}); upgrade assess to open it")
         if found < SCHEMA_VERSION:
             for script in migrations(found):
-                raw.execute(_pg(script))
+                if script.strip():
+                    raw.execute(_pg(script))
+            if 0 < found < 3:
+                raw.execute(SCORES_2_TO_3)
             raw.execute(SCHEMA)
             raw.execute("INSERT INTO schema_version (version, applied_at) VALUES (%s, %s)",
                         (SCHEMA_VERSION, utc_now()))

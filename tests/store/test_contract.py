@@ -524,3 +524,58 @@ def test_a_version_2_database_is_migrated_to_version_3_keeping_its_ratings(db):
     assert version == 3 and {"sessions", "session_keys", "rater_positions"} <= tables
     report = store.verify(db, SET).check()
     assert report.worklists[(SET, "derm1")].events == 2 and report.worklists[(SET, "derm1")].signed
+
+
+def test_half_steps_and_vas_values_are_kept_exactly_and_chained(db):
+    with closing(store.connect(db)) as conn:
+        rate(conn, item="HALF-0001", score=2.5)
+        rate(conn, item="VAS-0001", score=37.3)
+        whole = rate(conn, item="WHOLE-0001", score=4.0)
+        with pytest.raises(store.StoreError, match="score: must be a number"):
+            rate(conn, item="BAD-0002", score=float("nan"))
+    assert whole.score == 4 and isinstance(whole.score, int)
+    df = store.current_ratings(db).set_index("item")
+    assert str(df["score"].dtype) == "Float64"
+    assert (df.loc["HALF-0001", "score"], df.loc["VAS-0001", "score"]) == (2.5, 37.3)
+    assert store.verify(db, SET).check().worklists[(SET, "derm1")].events == 3
+
+
+def test_a_whole_score_is_hashed_as_the_whole_number_it_was_before_scores_took_halves(db):
+    with closing(store.connect(db)) as conn:
+        rate(conn, item="AAA-0001", score=3.0)
+        rate(conn, item="AAA-0002", score=3)
+    with owner(db) as conn:
+        rows = conn.execute("SELECT " + ", ".join(store.COLUMNS) + ", parent, hash FROM events "
+                            "ORDER BY id").fetchall()
+    for row in rows:
+        content = dict(zip(store.COLUMNS, row))
+        content["score"] = 3  # the form every event of schema version 2 was hashed in
+        assert chain.event_hash(content, row[-2]) == row[-1]
+    assert str(store.current_ratings(db)["score"].dtype) == "Int64"
+
+
+def test_a_version_2_database_with_an_integer_score_column_migrates_and_still_verifies(db):
+    rated(db, n=3, lock=False)
+    with owner(db) as conn:
+        if store.is_url(db):
+            conn.execute("ALTER TABLE events ALTER COLUMN score TYPE INTEGER")
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (2, 'before')")
+        else:
+            conn.execute("PRAGMA user_version = 2")
+    if store.is_url(db):
+        from assess.store import postgres
+
+        postgres._READY.discard(db)
+    before = store.verify(db, SET).check().worklists[(SET, "derm1")].head
+    with closing(store.connect(db)) as conn:
+        rate(conn, item="HALF-0001", score=1.5)
+    with owner(db) as conn:
+        version, _, _ = store._backend(db).describe(conn)
+        assert store._backend(db).check_triggers(conn, version) == []
+    assert version == store.SCHEMA_VERSION
+    report = store.verify(db, SET).check()
+    assert report.worklists[(SET, "derm1")].events == 4
+    assert list(store.current_ratings(db)["score"]) == [0, 1, 2, 1.5]
+    events = store.verify(db, SET).worklists[(SET, "derm1")]
+    assert events.head != before
