@@ -31,8 +31,11 @@ import hashlib
 import hmac
 import secrets
 import time
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+from . import store
 
 #: How long a sign-in holds when the set does not say (``[rating] session_hours``).
 DEFAULT_SESSION_HOURS = 12.0
@@ -59,20 +62,12 @@ def cookie_name(set_id: str) -> str:
 
 def note_position(db, set_id: str, rater: str, item: str) -> None:
     """Note the item the rater is on, so that a new session resumes there (any process)."""
-    from contextlib import closing
-
-    from . import store
-
     with closing(store.connect(db)) as conn:
         store.save_position(conn, set_id, rater, item)
 
 
 def last_position(db, set_id: str, rater: str) -> str | None:
     """The item the rater was last on (:func:`note_position`), or ``None``."""
-    from contextlib import closing
-
-    from . import store
-
     with closing(store.connect(db)) as conn:
         return store.position(conn, set_id, rater)
 
@@ -255,10 +250,6 @@ _KEYS: dict[str, bytes] = {}
 
 def key_of(db) -> bytes:
     """The database's session key (made once in the database, then kept for this process)."""
-    from contextlib import closing
-
-    from . import store
-
     name = str(db)
     if name not in _KEYS:
         with closing(store.connect(db)) as conn:
@@ -273,10 +264,6 @@ def redeem_grant(db, set_id: str, raters, hours: float, grant: object,
     ``None`` (nothing recorded) for a grant that is forged, expired, used before, or of no rater
     of ``raters``.
     """
-    from contextlib import closing
-
-    from . import store
-
     key = key_of(db)
     found = read_grant(key, set_id, grant, now)
     if found is None or found[0] not in raters:
@@ -293,10 +280,6 @@ def redeem_grant(db, set_id: str, raters, hours: float, grant: object,
 
 def signed_in(db, set_id: str, cookie: object, now: float, conn=None) -> Token | None:
     """The session a cookie value stands for, if it is signed, unexpired and not ended."""
-    from contextlib import closing, nullcontext
-
-    from . import store
-
     if not cookie:
         return None
     token = read_token(key_of(db), set_id, cookie, now)
@@ -309,19 +292,11 @@ def signed_in(db, set_id: str, cookie: object, now: float, conn=None) -> Token |
 
 def end(db, set_id: str, handle: str) -> None:
     """Sign-out: the session ends in the database, for every process and every photo link."""
-    from contextlib import closing
-
-    from . import store
-
     with closing(store.connect(db)) as conn:
         store.end_sessions(conn, set_id, handle)
 
 
 def revoke_all(db, set_id: str) -> int:
     """End every live session of the set (every rater must sign in again); how many there were."""
-    from contextlib import closing
-
-    from . import store
-
     with closing(store.connect(db)) as conn:
         return store.end_sessions(conn, set_id)

@@ -84,10 +84,10 @@ def routes(rater_set, db, base_url: str | None = None) -> list:
             "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"})
 
     async def start_session(request):
+        from starlette.concurrency import run_in_threadpool
         from starlette.responses import PlainTextResponse
 
         grant = (await request.body())[:1024].decode("ascii", "replace").strip()
-        from starlette.concurrency import run_in_threadpool
 
         try:
             made = await run_in_threadpool(session.redeem_grant, db, rater_set.set_id,

@@ -79,9 +79,7 @@ def _worklist(root: str, rater: str) -> rate.Worklist:
 
 
 def _my_worklist() -> tuple[rate.Worklist, object]:
-    """The signed-in rater's worklist and the database (callbacks and runs use only this).
-
-    """
+    """The signed-in rater's worklist and the database (callbacks and runs use only this)."""
     rater_set, db, _ = _config_now()
     return _worklist(str(rater_set.root), ss["_rater"]), db
 
