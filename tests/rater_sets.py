@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import csv
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,17 +25,19 @@ atexit.register(shutil.rmtree, _ROOT, True)
 
 def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, presentation: str = "single",
                     seed: int = 7, size=(160, 120), repeat_fraction: float = 0.0,
-                    references: bool = False, min_view_ms: int | None = None):
+                    references: bool = False, min_view_ms: int | None = None,
+                    sites: dict[str, str] | None = None):
     """Copy a randomized set into ``out`` (``out/rater``, ``out/key``).
 
     ``references`` gives the face scale (WSRS) one reference photo per level; ``min_view_ms``
-    writes ``[rating] min_view_ms`` into the study file (left out: the study's default).
+    writes ``[rating] min_view_ms`` into the study file (left out: the study's default);
+    ``sites`` (rater → site) writes ``blinding.sites``.
 
     Returns ``(rater_dir, key_dir, access)`` with ``access`` the rater → access code map of
     ``key/access.csv``.
     """
     params = (tuple(raters), participants, presentation, seed, tuple(size), repeat_fraction,
-              references, min_view_ms)
+              references, min_view_ms, tuple(sorted((sites or {}).items())))
     src = _BUILT.get(params)
     if src is None:
         work = _ROOT / f"set{len(_BUILT)}"
@@ -43,6 +46,13 @@ def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, present
                                  repeat_fraction=repeat_fraction, presentation=presentation)
         if references:
             _add_references(study.study_path, size)
+        if sites:
+            text = study.study_path.read_text(encoding="utf-8")
+            table = ", ".join(f'{r} = "{site}"' for r, site in sites.items())
+            text, n = re.subn(r"(?m)^(raters = .*)$", lambda m: f"{m[1]}\nsites = {{{table}}}",
+                              text, count=1)
+            assert n == 1, "no raters line in the synthetic study"
+            study.study_path.write_text(text, encoding="utf-8")
         if min_view_ms is not None:
             with open(study.study_path, "a", encoding="utf-8") as fh:
                 fh.write(f"\n[rating]\nmin_view_ms = {min_view_ms}\n")
