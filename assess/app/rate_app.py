@@ -4,6 +4,8 @@ Started by ``assess rate`` (see ``assess.rate.serve``). Every decision and every
 rating goes through ``assess.rate.Worklist`` for the signed-in rater; the state shown comes from the
 database on every run, ``st.session_state`` only keeps the sign-in, the position the rater moved to
 and the time on screen. Each answer is saved in its button's callback, before the page moves on.
+When the database cannot be reached (a PostgreSQL server restarting), an answer is not shown as
+saved: the page says so and shows the state last read in the session until the database is back.
 
 The photo is the first element of every run (the browser starts loading it before the controls
 arrive), and the next item's photos are prefetched so that paging shows a cached image.
