@@ -57,14 +57,20 @@ def build_set(work: Path, raters: int, photos: int, size: tuple[int, int]):
     return built.rater_dir, access
 
 
+#: Raters arrive this many seconds apart (a server is not opened by all its raters at one instant).
+ARRIVAL_S = 1.0
+
+
 async def one_rater(browser, url: str, wl: rate.Worklist, code: str, seconds: float,
-                    pace: tuple[float, float], rng: random.Random, out: dict) -> None:
-    """Sign in and rate at a human pace for ``seconds``; fills ``out`` (latencies, acknowledged,
-    when the rater started and stopped rating)."""
+                    pace: tuple[float, float], rng: random.Random, out: dict,
+                    arrive: float = 0.0) -> None:
+    """Sign in after ``arrive`` seconds and rate at a human pace for ``seconds``; fills ``out``
+    (latencies, acknowledged ratings, when the rater started and stopped rating)."""
+    await asyncio.sleep(arrive)
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         page = await context.new_page()
-        page.set_default_timeout(60_000)
+        page.set_default_timeout(180_000)
         await page.add_init_script(MEASURE_JS)
         await page.goto(url)
         await page.wait_for_selector('.assess-ready[data-item="__signin__"]', state="attached")
@@ -107,7 +113,7 @@ async def load_run(url: str, worklists: list[rate.Worklist], access: dict, secon
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             await asyncio.gather(*(one_rater(browser, url, wl, access[wl.rater], seconds, pace,
-                                             random.Random(seed + k), out)
+                                             random.Random(seed + k), out, k * ARRIVAL_S)
                                    for k, wl in enumerate(worklists)))
             out["elapsed"] = (max(end for _, end in out["spans"])
                               - min(start for start, _ in out["spans"]))
@@ -220,7 +226,9 @@ def main() -> None:
                                      f"{args.seconds:g} s; give more --seconds")
                 rows.append((backend, n, len(lat), percentile(lat, 50), percentile(lat, 95),
                              len(result["acked"]) / result["elapsed"], lost, dup, crossed, load))
-                print(f"{backend} n={n}: {len(lat)} ratings, done", file=sys.stderr)
+                print(f"{backend} n={n}: {len(lat)} ratings, p50 {rows[-1][3]:.0f} ms, p95 "
+                      f"{rows[-1][4]:.0f} ms, lost/dup/crossed {lost}/{dup}/{crossed}",
+                      file=sys.stderr)
         ref = drive_reference(rater_dir, rs.worklist(ids[0]), work)
     finally:
         if pg is not None:
@@ -228,8 +236,8 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(f"raters at once against one `assess rate` server, "
-          f"each looking {pace[0]:g}-{pace[1]:g} s per photo, {args.seconds:g} s per run; key "
-          f"press -> next photo loaded (Chromium headless, 127.0.0.1, {os.cpu_count()} cores)")
+          f"each looking {pace[0]:g}-{pace[1]:g} s per photo, {args.seconds:g} s per run, arriving "
+          f"{ARRIVAL_S:g} s apart; key press -> next photo loaded (Chromium headless, 127.0.0.1, {os.cpu_count()} cores)")
     print(f"{'backend':10s}{'raters':>7s}{'ratings':>9s}{'p50 ms':>9s}{'p95 ms':>9s}"
           f"{'ratings/s':>11s}{'lost':>6s}{'dup':>5s}{'crossed':>9s}{'load':>6s}")
     for b, n, k, p50, p95, rps, lost, dup, crossed, load in rows:
