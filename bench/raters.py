@@ -201,8 +201,8 @@ def main() -> None:
               f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
         if "postgres" in backends:
             pg = Postgres(args.pg_url)
-        for backend in backends:
-            for n in ns:
+        for n in ns:  # each number of raters on every backend before the next, side by side
+            for backend in backends:
                 db = pg.fresh() if backend == "postgres" else work / f"load-{n}.sqlite"
                 if backend == "sqlite" and db.exists():
                     db.unlink()
