@@ -190,7 +190,7 @@ def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="assess-bench-raters-"))
     work.mkdir(parents=True, exist_ok=True)
     pg = None
-    rows = []
+    rows, failed = [], []
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
         t0 = time.perf_counter()
@@ -199,6 +199,7 @@ def main() -> None:
         ids = sorted(rs.raters)
         print(f"set: {max(ns)} raters x {len(rs.worklist(ids[0]).items)} photos, built in "
               f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        ref = drive_reference(rater_dir, rs.worklist(ids[0]), work)
         if "postgres" in backends:
             pg = Postgres(args.pg_url)
         for n in ns:  # each number of raters on every backend before the next, side by side
@@ -211,11 +212,17 @@ def main() -> None:
                     server = start_server(rater_dir, db, port, work / f"server-sqlite-{n}.log")
                 else:
                     server = _start_pg(rater_dir, db, port, work, n)
+                load = os.getloadavg()[0]
                 try:
-                    load = os.getloadavg()[0]
                     result = asyncio.run(load_run(f"http://127.0.0.1:{port}/",
                                                   [rs.worklist(r) for r in ids[:n]], access,
                                                   args.seconds, pace, seed=n))
+                except Exception as exc:  # e.g. a page that did not load: the next run goes on
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                    failed.append(f"{backend}, {n} raters: did not finish ({reason}; load "
+                                  f"average {load:.1f})")
+                    print(failed[-1], file=sys.stderr)
+                    continue
                 finally:
                     server.send_signal(signal.SIGTERM)
                     server.wait(timeout=30)
@@ -229,7 +236,6 @@ def main() -> None:
                 print(f"{backend} n={n}: {len(lat)} ratings, p50 {rows[-1][3]:.0f} ms, p95 "
                       f"{rows[-1][4]:.0f} ms, lost/dup/crossed {lost}/{dup}/{crossed}",
                       file=sys.stderr)
-        ref = drive_reference(rater_dir, rs.worklist(ids[0]), work)
     finally:
         if pg is not None:
             pg.close()
@@ -245,9 +251,13 @@ def main() -> None:
               f"{load:6.1f}")
     print(f"reference page, 1 rater without pause: p50 {percentile(ref, 50):.1f} ms, p95 "
           f"{percentile(ref, 95):.1f} ms ({len(ref)} photos)")
+    for line in failed:
+        print(line)
     print("target: p95 <= 150 ms with 20 raters; 0 lost, 0 duplicated, 0 crossed")
     if any(r[6] or r[7] or r[8] for r in rows):
         raise SystemExit("ratings were lost, duplicated or crossed")
+    if failed:
+        raise SystemExit(1)
 
 
 def _start_pg(rater_dir: Path, url: str, port: int, work: Path, n: int):
