@@ -505,9 +505,12 @@ def status(rater_dir: Path, db: Path | str | None, key_dir: Path | None,
 
     Per rater: items rated of the worklist, cannot-assess answers, disguised repeats rated
     (only with --key: the rater folder does not say which items are repeats), time spent on the
-    photos, whether the worklist is submitted and locked, and refused sign-in attempts under the
-    rater's id (wrong access code, or tried again during the wait that follows). With --key, both
-    folders are checked against the seal key/seal.json and its signature first.
+    photos, last activity (the last answer saved or the signature), whether the worklist is
+    submitted and locked, and refused sign-in attempts under the rater's id (wrong access code,
+    or tried again during the wait that follows). With --key, both folders are checked against
+    the seal key/seal.json and its signature first, and the raters are grouped by their site
+    (blinding.sites of the study). With a PostgreSQL --db, every rater at every site is shown
+    from the one central database.
 
     Example:
 

@@ -715,6 +715,10 @@ class RaterStatus:
     locked_at: str | None
     #: Sign-in attempts under this rater's id that were refused (wrong code, or during a wait).
     failed_sign_ins: int = 0
+    #: When the rater last saved an answer or signed (ISO 8601 UTC), ``None`` before that.
+    last_activity: str | None = None
+    #: Where the rater works (``blinding.sites`` of the study; read with the key folder).
+    site: str | None = None
 
 
 def status(rater_dir: str | Path, db: str | Path | None = None,
@@ -724,11 +728,13 @@ def status(rater_dir: str | Path, db: str | Path | None = None,
     The rater folder does not say which items are disguised repeats, so ``repeats_done`` is
     ``None`` unless ``key_dir`` (the set's key folder) is given; ``repeats`` is then the number of
     repeats on each worklist. The key is read only when given, and its checksum must match the
-    one sealed in ``set.json``.
+    one sealed in ``set.json``. The raters' sites come from the key folder's ``study.toml``
+    (``blinding.sites``); the rows are then ordered by site.
     """
     rs = load_rater_set(rater_dir)
     db = store.location(db) if db is not None else default_db(rs)
     repeat_codes = _repeat_codes(rs, key_dir) if key_dir is not None else None
+    sites = _sites(key_dir)
     if store.exists(db):
         current = store.current_ratings(db)
         events = store.all_events(db)
@@ -747,17 +753,35 @@ def status(rater_dir: str | Path, db: str | Path | None = None,
             mine = current[(current["rater"] == rater) & current["item"].isin(codes)]
             rated = set(mine["item"])
             cannot = int(mine["cannot_assess"].notna().sum())
-            seconds = float(events.loc[events["rater"] == rater, "seconds"].fillna(0).sum())
+            own = events.loc[events["rater"] == rater]
+            seconds = float(own["seconds"].fillna(0).sum())
+            last = max([*own["answered_at"], *([locked[rater]] if rater in locked else [])],
+                       default=None)
         else:
-            rated, cannot, seconds = set(), 0, 0.0
+            rated, cannot, seconds, last = set(), 0, 0.0, None
         if repeat_codes is None:
             repeats_done = repeats = None
         else:
             mine_repeats = codes & repeat_codes
             repeats, repeats_done = len(mine_repeats), len(mine_repeats & rated)
         out.append(RaterStatus(rater, len(rated), len(codes), cannot, repeats_done, repeats,
-                               seconds, locked.get(rater), failures.get(rater, 0)))
+                               seconds, locked.get(rater), failures.get(rater, 0), last,
+                               sites.get(rater)))
+    if sites:
+        out.sort(key=lambda r: (r.site is None, r.site or ""))
     return out
+
+
+def _sites(key_dir: str | Path | None) -> dict[str, str]:
+    """Rater → site from the key folder's copy of the study, ``{}`` without one."""
+    if key_dir is None or not (Path(key_dir) / "study.toml").is_file():
+        return {}
+    from .study import StudyError, sites_of
+
+    try:
+        return sites_of(Path(key_dir) / "study.toml")
+    except StudyError as exc:
+        raise RateError(str(exc)) from None
 
 
 def other_sign_in_failures(rater_dir: str | Path, db: str | Path | None = None) -> int:
@@ -788,20 +812,25 @@ def _repeat_codes(rs: RaterSet, key_dir: str | Path) -> set[str]:
 
 
 def format_status(rows: list[RaterStatus]) -> str:
-    """A plain table for the terminal.
+    """A plain table for the terminal; with a site column first when the sites are known.
 
-    >>> print(format_status([RaterStatus("derm1", 3, 10, 1, None, None, 95.0, None, 4)]))
-    rater  rated  cannot assess  repeats done  time spent  locked  failed sign-ins
-    derm1  3/10   1              needs --key   1 min 35 s  no      4
+    >>> print(format_status([RaterStatus("derm1", 3, 10, 1, None, None, 95.0, None, 4,
+    ...                                  "2026-01-05T09:12:40.120Z")]))
+    rater  rated  cannot assess  repeats done  time spent  last activity         locked  failed sign-ins
+    derm1  3/10   1              needs --key   1 min 35 s  2026-01-05 09:12 UTC  no      4
     """
-    header = ("rater", "rated", "cannot assess", "repeats done", "time spent", "locked",
-              "failed sign-ins")
+    with_site = any(r.site is not None for r in rows)
+    header = (("site",) if with_site else ()) + (
+        "rater", "rated", "cannot assess", "repeats done", "time spent", "last activity",
+        "locked", "failed sign-ins")
     lines = [header]
     for r in rows:
         repeats = "needs --key" if r.repeats is None else f"{r.repeats_done}/{r.repeats}"
         locked = f"yes, {r.locked_at[:16].replace('T', ' ')} UTC" if r.locked_at else "no"
-        lines.append((r.rater, f"{r.rated}/{r.items}", str(r.cannot_assess), repeats,
-                      format_duration(r.seconds), locked, str(r.failed_sign_ins)))
+        last = f"{r.last_activity[:16].replace('T', ' ')} UTC" if r.last_activity else "-"
+        lines.append(((r.site or "-",) if with_site else ()) + (
+            r.rater, f"{r.rated}/{r.items}", str(r.cannot_assess), repeats,
+            format_duration(r.seconds), last, locked, str(r.failed_sign_ins)))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
                      for line in lines)

@@ -54,7 +54,7 @@ SCALE_KINDS = ("ordinal", "categorical", "vas")
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "study": ("id", "title", "timepoints"),
     "regions.*": ("scale", "references"),
-    "blinding": ("raters", "repeat_fraction", "presentation", "seed"),
+    "blinding": ("raters", "repeat_fraction", "presentation", "seed", "sites"),
     "normalize": ("long_edge", "display_long_edge", "quality", "aspect", "fit"),
     "rating": ("min_view_ms", "session_hours"),
     "photos": ("frames", "distinct"),
@@ -268,6 +268,8 @@ class Blinding:
     repeat_fraction: float = 0.1
     presentation: str = "single"
     seed: int | None = None
+    #: (rater, site) for the raters whose site is given: ``assess status`` groups raters by site.
+    sites: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -553,7 +555,37 @@ def _parse_blinding(bl: dict[str, Any], where: str) -> Blinding:
     seed = bl.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise _fail(where, "blinding.seed", f"must be a whole number >= 0, not {seed!r}")
-    return Blinding(tuple(raters), float(rf), presentation, seed)
+    return Blinding(tuple(raters), float(rf), presentation, seed, _parse_sites(bl, raters, where))
+
+
+def _parse_sites(bl: dict[str, Any], raters: list[str], where: str) -> tuple[tuple[str, str], ...]:
+    """``blinding.sites``: where each rater works, e.g. ``{derm1 = "Paris", derm2 = "Boston"}``."""
+    sites = bl.get("sites", {})
+    if not isinstance(sites, dict):
+        raise _fail(where, "blinding.sites", "give a table of rater id = site, e.g. "
+                    "sites = {derm1 = \"Paris\", derm2 = \"Boston\"}")
+    for rater, site in sites.items():
+        if rater not in raters:
+            raise _fail(where, f"blinding.sites.{rater}", "not one of blinding.raters "
+                        f"({', '.join(raters)})")
+        if not isinstance(site, str) or not site.strip() or len(site) > MAX_NAME \
+                or not site.isprintable():
+            raise _fail(where, f"blinding.sites.{rater}", f"give the site's name (at most "
+                        f"{MAX_NAME} characters), not {site!r}")
+    return tuple((r, sites[r].strip()) for r in raters if r in sites)
+
+
+def sites_of(study_toml: str | Path) -> dict[str, str]:
+    """Rater → site from a study file (a set's ``key/study.toml``); ``{}`` when none is given."""
+    path = Path(study_toml)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise StudyError(f"{path}: cannot be read ({exc})") from None
+    bl = data.get("blinding", {})
+    if not isinstance(bl, dict):
+        return {}
+    return dict(_parse_sites(bl, list(bl.get("raters", [])), str(path)))
 
 
 def _parse_normalize(nm: dict[str, Any], where: str) -> Normalize:
@@ -665,6 +697,7 @@ raters = ["derm1"]          # one worklist and one access code each
 repeat_fraction = 0.1       # 0 to 1; share of photos shown again under a new code (1 repeats every photo)
 presentation = "single"     # "single": one photo at a time; "pairs": baseline and follow-up side by side
 # seed = 20261125           # fix it to rebuild the same set; without it a random seed is drawn and kept in the key
+# sites = {derm1 = "Paris"} # optional: where each rater works; `assess status --key` groups raters by site
 
 [normalize]                 # every photo of a region gets the same size, quality and encoding
 long_edge = 2000            # full copy, for zoom (12 MP phones and 24 MP DSLRs decode fastest up to 2000)

@@ -63,10 +63,18 @@ class Cluster:
         self.passfile = self.root / "pgpass"
         self.passfile.write_text(f"127.0.0.1:{self.port}:*:{self.user}:{self.password}\n")
         self.passfile.chmod(0o600)
-        self._run("pg_ctl", "-D", str(data), "-l", str(self.root / "log"), "-w", "start", "-o",
-                  f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-                  f"-c unix_socket_directories={self.root} -c fsync=off")
         self.data = data
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again, after :meth:`halt`) and wait until it takes connections."""
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "start",
+                  "-o", f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+                  f"-c unix_socket_directories={self.root} -c fsync=off")
+
+    def halt(self) -> None:
+        """Stop the server at once, as a crash would (``pg_ctl stop -m immediate``)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def _run(self, tool: str, *args: str) -> None:
         cmd = [str(self.bin / tool), *args]

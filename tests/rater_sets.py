@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import csv
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,7 +26,8 @@ atexit.register(shutil.rmtree, _ROOT, True)
 def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, presentation: str = "single",
                     seed: int = 7, size=(160, 120), repeat_fraction: float = 0.0,
                     references: bool = False, min_view_ms: int | None = None,
-                    session_hours: float | None = None, regions=None, own_scales=None):
+                    session_hours: float | None = None, regions=None, own_scales=None,
+                    sites: dict[str, str] | None = None):
     """Copy a randomized set into ``out`` (``out/rater``, ``out/key``).
 
     ``references`` gives the face scale (WSRS) one reference photo per level; ``min_view_ms``
@@ -33,14 +35,15 @@ def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, present
     ``session_hours`` likewise ``[rating] session_hours``; ``regions`` maps regions to shipped
     scale ids (default :data:`REGIONS`); ``own_scales`` maps a region to the TOML body of a
     study's own scale (``[scales.own-<region>]``) it is rated on instead (the photos are drawn
-    for the shipped scale).
+    for the shipped scale); ``sites`` (rater → site) writes ``blinding.sites``.
 
     Returns ``(rater_dir, key_dir, access)`` with ``access`` the rater → access code map of
     ``key/access.csv``.
     """
     params = (tuple(raters), participants, presentation, seed, tuple(size), repeat_fraction,
               references, min_view_ms, session_hours, tuple(sorted((regions or REGIONS).items())),
-              tuple(sorted((own_scales or {}).items())))
+              tuple(sorted((own_scales or {}).items())),
+              tuple(sorted((sites or {}).items())))
     src = _BUILT.get(params)
     if src is None:
         work = _ROOT / f"set{len(_BUILT)}"
@@ -50,6 +53,13 @@ def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, present
                                  repeat_fraction=repeat_fraction, presentation=presentation)
         if references:
             _add_references(study.study_path, size)
+        if sites:
+            text = study.study_path.read_text(encoding="utf-8")
+            table = ", ".join(f'{r} = "{site}"' for r, site in sites.items())
+            text, n = re.subn(r"(?m)^(raters = .*)$", lambda m: f"{m[1]}\nsites = {{{table}}}",
+                              text, count=1)
+            assert n == 1, "no raters line in the synthetic study"
+            study.study_path.write_text(text, encoding="utf-8")
         for region, body in (own_scales or {}).items():
             text = study.study_path.read_text(encoding="utf-8")
             shipped = (regions or REGIONS)[region]

@@ -177,10 +177,12 @@ def test_status_prints_progress_per_rater_and_never_a_score(rater_set, tmp_path)
         wl.save(db, it.item, score=rs.scales[it.scale].values[-1], seconds=50.0)
     code, out = _status_output(rs.root, "--db", str(db))
     assert code == 0
+    last = max(store.all_events(db)["answered_at"])[:16].replace("T", " ") + " UTC"
     assert out == (
-        "rater  rated  cannot assess  repeats done  time spent  locked  failed sign-ins\n"
-        "derm1  3/8    1              needs --key   2 min 00 s  no      0\n"
-        "derm2  0/8    0              needs --key   0 s         no      0\n")
+        "rater  rated  cannot assess  repeats done  time spent  last activity         locked  "
+        "failed sign-ins\n"
+        f"derm1  3/8    1              needs --key   2 min 00 s  {last}  no      0\n"
+        "derm2  0/8    0              needs --key   0 s         -                     no      0\n")
 
 
 def test_status_shows_a_locked_worklist(rater_set, tmp_path):

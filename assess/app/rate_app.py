@@ -4,6 +4,8 @@ Started by ``assess rate`` (see ``assess.rate.serve``). Every decision and every
 rating goes through ``assess.rate.Worklist`` for the signed-in rater; the state shown comes from the
 database on every run, ``st.session_state`` only keeps the sign-in, the position the rater moved to
 and the time on screen. Each answer is saved in its button's callback, before the page moves on.
+When the database cannot be reached (a PostgreSQL server restarting), an answer is not shown as
+saved: the page says so and shows the state last read in the session until the database is back.
 
 The photo is the first element of every run (the browser starts loading it before the controls
 arrive), and the next item's photos are prefetched so that paging shows a cached image.
@@ -191,6 +193,10 @@ def _save(item: str, **answer) -> None:
     except store.LockedError:
         ss["_error"] = "Your ratings are submitted and locked; they can no longer be changed."
         return
+    except store.UnavailableError as exc:
+        print(f"assess rate: not saved: {exc}", file=sys.stderr, flush=True)
+        ss["_error"], ss["_db_down"] = NOT_SAVED_UNREACHABLE, True
+        return
     except (store.StoreError, rate.RateError) as exc:
         # The details (they may name the database file) go to the server's log, not the page.
         print(f"assess rate: not saved: {exc}", file=sys.stderr, flush=True)
@@ -202,6 +208,30 @@ def _save(item: str, **answer) -> None:
     ss["_onscreen"] = None
     ss["_mode"] = "rate"
     ss["_after"] = item  # the run shows the next unrated item after this one
+
+
+#: The page's words when the ratings database cannot be reached (a PostgreSQL server restarting).
+NOT_SAVED_UNREACHABLE = ("Not saved — the ratings database cannot be reached just now. Your "
+                         "earlier ratings are safe. Wait a moment, then give this answer again.")
+UNREACHABLE = ("The ratings database cannot be reached just now. Your earlier ratings are safe. "
+               "Wait a moment, then try again; if it keeps failing tell the study coordinator.")
+
+
+def _state(wl: rate.Worklist, db):
+    """The worklist's state from the database, or ``None`` when it cannot be reached.
+
+    A save that just failed to reach the database (``_db_down``) is not followed by a read that
+    would wait as long again: the run shows the state last read in this session, with the save's
+    message, so the rater can give the answer again on the same screen.
+    """
+    if not ss.pop("_db_down", False):
+        try:
+            ss["_state"] = wl.state(db)
+            return ss["_state"]
+        except store.UnavailableError as exc:
+            print(f"assess rate: not read: {exc}", file=sys.stderr, flush=True)
+            ss.setdefault("_error", UNREACHABLE)
+    return ss.get("_state")
 
 
 def _on_score(item: str, value: int | float) -> None:
@@ -702,9 +732,13 @@ def main() -> None:
         ready_marker("__signin__", 0, "signin")
         return
     wl = _worklist(str(rater_set.root), rater)
-    state = wl.state(db)
+    state = _state(wl, db)
     if ss.get("_error"):
         st.error(ss.pop("_error"))
+    if state is None:
+        st.button("Try again", key="retry", type="primary")
+        ready_marker("__unavailable__", 0, "unavailable")
+        return
     if state.locked_at:
         locked_screen(wl, state)
         ready_marker("__locked__", len(state.current), "locked")

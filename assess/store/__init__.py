@@ -58,6 +58,7 @@ __all__ = [
     "Event",
     "StoreError",
     "LockedError",
+    "UnavailableError",
     "connect",
     "record",
     "current",
@@ -225,6 +226,13 @@ class StoreError(AssessError):
 
 class LockedError(StoreError):
     """The rater has submitted and locked the worklist; ratings are read-only."""
+
+
+class UnavailableError(StoreError):
+    """The database server cannot be reached just now (stopped, restarting, network).
+
+    A rating whose save raised it is not acknowledged; saving the same answer again once the
+    server is back is safe (an equal answer adds no revision, see :func:`record`)."""
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,15 @@ from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 from . import (ACCESS_SCHEMA, SCHEMA_VERSION, TABLES, TRIGGERS, TRIGGERS_V1, TRIGGERS_V2,
-                StoreError, migrations, utc_now)
+                StoreError, UnavailableError, migrations, utc_now)
 
 NAME = "PostgreSQL"
 SCHEMES = ("postgresql://", "postgres://")
 SET_FILTER = " WHERE set_id = ?"
 POOL_MAX = 8
 CONNECT_TIMEOUT_S = 10
+#: How long a call waits for a pooled connection before it reports the server unreachable.
+POOL_WAIT_S = 3
 _UPGRADE_LOCK = 0x61737365  # advisory lock key held while the schema is created or migrated
 
 #: Guard triggers: name (also its function's), table, when, level, body.
@@ -86,6 +88,11 @@ try:  # psycopg is needed only for a PostgreSQL URL
 except ImportError:  # pragma: no cover - reported when a URL is given
     psycopg = None
     Error = ()
+
+
+#: What a server that is shutting down or starting up answers.
+_SHUTDOWN = (psycopg.errors.AdminShutdown, psycopg.errors.CrashShutdown,
+             psycopg.errors.CannotConnectNow) if psycopg is not None else ()
 
 
 def is_url(db: object) -> bool:
@@ -170,7 +177,12 @@ class Connection:
         self._pool, self.raw, self.url = pool, raw, url
 
     def execute(self, sql: str, params=()):
-        return self.raw.execute(sql.replace("?", "%s"), tuple(params) or None)
+        try:
+            return self.raw.execute(sql.replace("?", "%s"), tuple(params) or None)
+        except psycopg.OperationalError as exc:
+            if self.raw.broken or self.raw.closed or isinstance(exc, _SHUTDOWN):
+                raise _unavailable(self.url, exc) from None  # the server went away
+            raise
 
     @property
     def in_transaction(self) -> bool:
@@ -228,13 +240,27 @@ def _pool(url: str, read_only: bool) -> "ConnectionPool":
         return pool
 
 
+def _unavailable(url: str, exc: Exception) -> UnavailableError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UnavailableError(f"{url}: the ratings database cannot be reached ({reason}); check "
+                            "that the server runs, then try again")
+
+
 def _checkout(url: str, read_only: bool) -> Connection:
+    """A connection from the pool, or :class:`UnavailableError` within :data:`POOL_WAIT_S`.
+
+    A pool that found no server is dropped, so that the first call after the server is back
+    connects at once instead of waiting out the pool's back-off between attempts.
+    """
     pool = _pool(url, read_only)
     try:
-        return Connection(pool, pool.getconn(), url)
+        return Connection(pool, pool.getconn(timeout=POOL_WAIT_S), url)
     except (PoolTimeout, psycopg.Error) as exc:
-        raise StoreError(f"{url}: the ratings database does not answer ({exc}); check that the "
-                         "server runs, then try again") from None
+        with _POOLS_LOCK:
+            if _POOLS.get((url, read_only)) is pool:
+                del _POOLS[(url, read_only)]
+        threading.Thread(target=pool.close, daemon=True).start()
+        raise _unavailable(url, exc) from None
 
 
 def close_pools() -> None:
@@ -339,7 +365,10 @@ def write(conn: Connection, set_id: str, rater: str) -> Iterator[None]:
         conn.execute("COMMIT")
     except BaseException:
         if conn.raw is not None and conn.in_transaction:
-            conn.execute("ROLLBACK")
+            try:
+                conn.execute("ROLLBACK")
+            except UnavailableError:  # the connection is gone, and its transaction with it
+                pass
         raise
 
 

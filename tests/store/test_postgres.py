@@ -215,3 +215,33 @@ def test_the_password_can_come_from_streamlit_secrets_instead_of_the_environment
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "cannot connect to the ratings database" in refused.stderr
     assert "password" in refused.stderr
+
+
+def test_a_server_that_goes_away_is_unavailable_nothing_is_half_saved_and_the_pool_reconnects(
+        pg_url, pg_server):
+    import time
+
+    from assess.store import postgres
+
+    _, cluster = pg_server
+    if cluster is None:
+        pytest.skip("needs the throwaway cluster (ASSESS_TEST_PG_URL names a server not ours)")
+    with closing(store.connect(pg_url)) as conn:
+        store.record(conn, SET, "derm1", "AAA-AAAA", score=1)
+    cluster.halt()
+    try:
+        start = time.monotonic()
+        with pytest.raises(store.UnavailableError, match="cannot be reached") as caught:
+            with closing(store.connect(pg_url)) as conn:
+                store.record(conn, SET, "derm1", "BBB-BBBB", score=2)
+        assert time.monotonic() - start < postgres.POOL_WAIT_S + 5  # said soon, not after minutes
+        assert isinstance(caught.value, store.StoreError)
+    finally:
+        cluster.start()
+    # Back: the next call connects at once (no back-off left over), and the answer can be given
+    # again; the one that was refused is not in the database.
+    with closing(store.connect(pg_url)) as conn:
+        assert set(store.current(conn, SET, "derm1")) == {"AAA-AAAA"}
+        store.record(conn, SET, "derm1", "BBB-BBBB", score=2)
+    assert list(store.current_ratings(pg_url)["item"]) == ["AAA-AAAA", "BBB-BBBB"]
+    store.verify(pg_url).check()
