@@ -663,7 +663,10 @@ def signed_in_session(rater_set, db) -> str | None:
         token = session.signed_in(db, rater_set.set_id, cookie, time.time())
     except store.StoreError as exc:
         print(f"assess rate: session not checked: {exc}", file=sys.stderr, flush=True)
-        token = None
+        # The database cannot answer just now (a server restarting): this page keeps the rater it
+        # had, so a save can say it was not saved; nothing can be written until the database is
+        # back, and the next run checks the session again.
+        return ss.get("_rater") or None
     if token is None or token.rater not in rater_set.raters:
         if ss.get("_rater"):
             ss.clear()
