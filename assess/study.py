@@ -51,7 +51,7 @@ PRESENTATIONS = ("single", "pairs")
 
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "study": ("id", "title", "timepoints"),
-    "regions.*": ("scale", "references"),
+    "regions.*": ("scale", "references", "full_long_edge"),
     "blinding": ("raters", "repeat_fraction", "presentation", "seed"),
     "normalize": ("long_edge", "display_long_edge", "quality", "aspect", "fit"),
     "rating": ("min_view_ms",),
@@ -204,6 +204,9 @@ class Region:
     name: str
     scale: str
     references: Path | None = None  # folder with one photo per level, named <value>.<ext>
+    #: Long edge of the region's full copies; ``None``: the largest that every photo of the region
+    #: reaches without being enlarged, at most ``normalize.long_edge`` (chosen by ``randomize``).
+    full_long_edge: int | None = None
 
 
 @dataclass(frozen=True)
@@ -409,6 +412,11 @@ def parse_study(text: str, path: Path | None = None) -> Study:
     regions = _parse_regions(data.get("regions"), scales, path, where)
     blinding = _parse_blinding(data.get("blinding", {}), where)
     normalize = _parse_normalize(data.get("normalize", {}), where)
+    for region in regions.values():
+        if region.full_long_edge is not None and region.full_long_edge < normalize.display_long_edge:
+            raise _fail(where, f"regions.{region.name}.full_long_edge",
+                        f"must not be below normalize.display_long_edge "
+                        f"({normalize.display_long_edge})")
     photos = _parse_photos(data.get("photos", {}), where)
     rating = _parse_rating(data.get("rating", {}), where)
 
@@ -497,7 +505,13 @@ def _parse_regions(regions_raw: Any, scales: dict[str, Scale], path: Path | None
             ref_path = Path(refs)
             if path is not None and not ref_path.is_absolute():
                 ref_path = path.parent / ref_path
-        regions[name] = Region(name=name, scale=scale_id, references=ref_path)
+        full = rdata.get("full_long_edge")
+        if full is not None and (isinstance(full, bool) or not isinstance(full, int)
+                                 or not 256 <= full <= 12000):
+            raise _fail(where, f"regions.{name}.full_long_edge", "must be a whole number of pixels "
+                        "from 256 to 12000, e.g. full_long_edge = 3000 (leave it out to have it "
+                        "chosen from the photos)")
+        regions[name] = Region(name=name, scale=scale_id, references=ref_path, full_long_edge=full)
     _case_clash(regions, "regions", f"{where}: [regions]")
     return regions
 
@@ -610,7 +624,10 @@ timepoints = ["baseline", "month12"]    # in order; the first is baseline
 #   gais           Global Aesthetic Improvement Scale, 1-5
 #   allergan-neck  Allergan Transverse Neck Lines Scale, 0-4
 #   glogau         Glogau photoaging classification, I-IV (categorical)
-# Optional: references = "refs/face" (a folder with one photo per level named 1.jpg, 2.jpg, ...)
+# Optional: references = "refs/face" (a folder with one photo per level named 1.jpg, 2.jpg, ...;
+#   the rating app shows them as a guide beside the photo, key G)
+# Optional: full_long_edge = 3000 (long edge of the region's full copies, for zoom; left out, the
+#   largest that every photo of the region reaches without being enlarged, at most long_edge)
 [regions.face]
 scale = "wsrs"
 
@@ -627,7 +644,7 @@ presentation = "single"     # "single": one photo at a time; "pairs": baseline a
 # seed = 20261125           # fix it to rebuild the same set; without it a random seed is drawn and kept in the key
 
 [normalize]                 # every photo of a region gets the same size, quality and encoding
-long_edge = 2000            # full copy, for zoom (12 MP phones and 24 MP DSLRs decode fastest up to 2000)
+long_edge = 2000            # full copy, for zoom, at most (12 MP phones and 24 MP DSLRs decode fastest up to 2000)
 display_long_edge = 1600    # display copy, for fast paging
 quality = 90                # JPEG quality
 aspect = "4:3"              # canvas of every photo (turned to portrait where a region's photos mostly are)
