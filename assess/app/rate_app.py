@@ -474,9 +474,9 @@ def single_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]
     scale = rater_set.scales[it.scale]
     guide = bool(ss.get("_guide") and rater_set.references.get(it.scale) and mode == "rate")
     if guide:
-        photo, ref, side = st.columns([2.3, 0.9, 1], gap="small")
+        photo, ref, side = st.columns([2.1, 0.75, 1.15], gap="small")
     else:
-        photo, side = st.columns([3.3, 1], gap="medium")
+        photo, side = st.columns([2.7, 1.15], gap="medium")
     with photo:
         st.markdown(_img(it.photos[0]) + _prefetch(prefetch), unsafe_allow_html=True)
     photo_first()

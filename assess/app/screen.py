@@ -22,15 +22,27 @@ CSS = """
   object-fit: fill; cursor: grab; background: none;}
 [data-testid="InputInstructions"] {display: none;}
 .assess-region {color: #444; font-size: 0.9rem;}
-.st-key-assess-guide [data-testid="stImage"] img {max-height: calc((100vh - 6rem) / var(--assess-levels, 5));
+.st-key-assess-guide {gap: 0.3rem;}
+.st-key-assess-guide [data-testid="stImage"] img {
+  max-height: calc((100vh - 5rem) / var(--assess-levels, 5) - 1.9rem);
   object-fit: contain; width: auto; margin: 0 auto;}
+.assess-progress {margin-bottom: 0.4rem;}
 .st-key-assess-guide [data-testid="stImageCaption"] {margin-top: 0; font-size: 0.8rem;}
 .assess-paused {display: flex; flex-direction: column; justify-content: center; align-items: center;
   height: 60vh; font-size: 1.3rem; color: #444;}
-@media (max-width: 900px) {
-  .assess-photo img[data-code] {height: 52vh;}
-  .assess-pair img[data-code] {height: 40vh;}
-  [data-testid="stBaseButton-secondary"], [data-testid="stBaseButton-primary"] {min-height: 2.75rem;}
+[data-testid="stColumn"]:has(.assess-code) [data-testid="stVerticalBlock"] {gap: 0.45rem;}
+[data-testid="stColumn"]:has(.assess-code) button {min-height: 2.1rem; padding: 0.2rem 0.6rem;}
+[data-testid="stColumn"]:has(.assess-code) button p {font-size: 0.875rem; line-height: 1.3;}
+[data-testid="stColumn"]:has(.assess-code) [data-testid="stLinkButton"] a {min-height: 2.1rem;
+  padding: 0.2rem 0.6rem;}
+@media (max-width: 900px) and (orientation: portrait) {
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .assess-photo) {flex-direction: column;}
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .assess-photo) > [data-testid="stColumn"] {
+    width: 100% !important; flex: 1 1 auto !important; min-width: 100%;}
+  .assess-photo img[data-code] {height: 42vh;}
+  .assess-pair img[data-code] {height: 30vh;}
+  [data-testid="stColumn"]:has(.assess-code) button,
+  [data-testid="stColumn"]:has(.assess-code) [data-testid="stLinkButton"] a {min-height: 2.75rem;}
 }
 """
 

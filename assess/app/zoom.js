@@ -1,4 +1,5 @@
 // The rating page's zoom, key hints and text-box focus (see assess/app/rate_app.py).
+// (No "<" directly before a letter or "/" anywhere here: the page drops such a script.)
 //
 // Zoom and pan in place: the mouse wheel, a pinch, "+" / "-" zoom around the pointer (or the
 // centre), dragging pans, a double-click shows the photo 1:1 (one pixel of the full copy per
@@ -19,7 +20,7 @@
   function photos() {
     return Array.prototype.slice.call(document.querySelectorAll(".assess-photo img[data-code]"));
   }
-  // The rectangle the fitted photo covers inside its <img> box (object-fit: contain).
+  // The rectangle the fitted photo covers inside its img box (object-fit: contain).
   function fitted(img) {
     var r = img.getBoundingClientRect(), nw = img.naturalWidth || 4, nh = img.naturalHeight || 3;
     var s = Math.min(r.width / nw, r.height / nh), w = nw * s, h = nh * s;
