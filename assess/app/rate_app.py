@@ -382,7 +382,8 @@ def cannot_assess_panel(it: rate.Item, current: store.Event | None, mode: str) -
                   type="primary" if current is not None and current.cannot_assess == value else "secondary",
                   on_click=_on_cannot, args=(it.item, value))
     if mode == "other":
-        st.warning("Say in the box below what is wrong with the photo, then press Other again.")
+        st.warning("Say in the box below what is wrong with the photo, then press Enter (or "
+                   "Other again).")
     st.button("Cancel", key="reason-cancel", shortcut="Esc", on_click=_on_mode, args=("rate",))
 
 

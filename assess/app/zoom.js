@@ -43,10 +43,10 @@
     pic.src = img.getAttribute("src");  // the display copy at once, the full copy when it arrives
     layer.appendChild(pic);
     holder.appendChild(layer);
-    Z.layer = layer; Z.photo = img; Z.pic = pic;
+    Z.layer = layer; Z.photo = img; Z.pic = pic; Z.src = img.getAttribute("src");
     var full = new Image();
     full.onload = function () {
-      if (Z.photo !== img) return;
+      if (Z.photo !== img || Z.src !== img.getAttribute("src")) return;
       Z.full = {w: full.naturalWidth, h: full.naturalHeight};
       pic.src = full.src;
       if (Z.want11) { Z.want11 = false; oneToOne(Z.at); } else draw();
@@ -187,10 +187,17 @@
   window.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     if (typing(e.target)) {
-      // Enter in a box applies it and hands the keys back to the page.
+      // Enter in a box applies it and hands the keys back to the page; in the comment box it
+      // also saves: the reason of "Other", or the comment of an answered item with its answer.
       if (e.key === "Enter" && e.target.tagName === "INPUT") {
-        var t = e.target;
-        setTimeout(function () { t.blur(); }, 0);
+        var t = e.target, inComment = !!t.closest(".st-key-comment");
+        setTimeout(function () {
+          t.blur();
+          var save = inComment && (
+            document.querySelector(".st-key-reason-other button:not([disabled])") ||
+            document.querySelector(".st-key-comment-save button:not([disabled])"));
+          if (save && t.value.trim()) setTimeout(function () { save.click(); }, 30);
+        }, 0);
       }
       return;
     }
@@ -218,7 +225,8 @@
     }
   }, true);
   function update() {
-    if (Z.layer && (!Z.photo.isConnected || !Z.layer.isConnected)) close();
+    if (Z.layer && (!Z.photo.isConnected || !Z.layer.isConnected ||
+                    Z.photo.getAttribute("src") !== Z.src)) close();
     if (focusWanted && performance.now() - focusWanted < 5000) {
       var box = document.querySelector(".st-key-comment input");
       if (box && document.activeElement !== box) {
