@@ -76,7 +76,8 @@
     var s = Z.pic.style;
     s.width = w + "px"; s.height = h + "px"; s.left = left + "px"; s.top = top + "px";
     s.imageRendering = Z.full && w * d >= Z.full.w - 0.5 ? "pixelated" : "auto";
-    document.documentElement.setAttribute("data-assess-zoom", Z.z > 1.001 ? "zoomed" : "fit");
+    document.documentElement.setAttribute("data-assess-zoom",
+                                           Math.abs(Z.z - 1) > 0.001 ? "zoomed" : "fit");
   }
   // Zoom by factor k keeping the photo point under (x, y) (client coordinates) where it is.
   function zoomBy(img, k, x, y) {
@@ -96,14 +97,18 @@
   function maxZoom(f) {
     // Up to 16 times the 1:1 view of the full copy (or of the display copy while it loads).
     var d = window.devicePixelRatio || 1, w = Z.full ? Z.full.w : (Z.photo.naturalWidth * 2);
-    return Math.max(1, w / d / f.width) ;
+    return Math.max(1, w / d / f.width);
   }
   function oneToOne(at) {
     var img = Z.photo;
     if (!Z.full) { Z.want11 = true; Z.at = at; return; }
     var f = fitted(img), d = window.devicePixelRatio || 1, target = Z.full.w / d / f.width;
-    zoomBy(img, target / Z.z, at && at.x, at && at.y);
-    if (Z.layer) { Z.z = target; draw(); }
+    if (target > 1.0001) {
+      zoomBy(img, target / Z.z, at && at.x, at && at.y);
+      if (Z.layer) { Z.z = target; draw(); }
+    } else {  // a full copy smaller than the fitted photo: 1:1 is smaller than the window
+      Z.z = target; Z.cx = Z.cy = 0.5; draw();
+    }
   }
   window.addEventListener("wheel", function (e) {
     var img = photoOf(e.target);
@@ -115,7 +120,7 @@
     var img = photoOf(e.target);
     if (!img) return;
     e.preventDefault();
-    if (Z.layer && Z.photo === img && Z.z > 1.001) { close(); return; }
+    if (Z.layer && Z.photo === img && Math.abs(Z.z - 1) > 0.001) { close(); return; }
     open(img);
     oneToOne({x: e.clientX, y: e.clientY});
   }, true);
