@@ -157,7 +157,7 @@ def test_a_zoomed_photo_is_rated_as_any_other_and_the_next_one_is_shown_fitted(s
     wait_ready(page, item=wl.items[0].item, mode="rate")
     page.keyboard.press("+")
     page.wait_for_selector('html[data-assess-zoom="zoomed"]', state="attached")
-    value = server.set and rate.load_rater_set(server.set[0]).scales[wl.items[0].scale].values[1]
+    value = rate.load_rater_set(server.set[0]).scales[wl.items[0].scale].values[1]
     page.keyboard.press(str(value))
     wait_ready(page, item=wl.items[1].item, rated=1, mode="rate")
     page.wait_for_selector(".assess-zoom", state="detached")
