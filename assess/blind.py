@@ -621,11 +621,32 @@ def _check_out_dir(out_dir: Path) -> None:
 
 
 def _spec_for(study: Study, photos: Sequence[Photo], region: str):
+    """The region's Spec: its canvas upright where most of its photos are, and its full copies
+    :func:`full_long_edge` long."""
     from .deid import Spec
 
     mine = [p for p in photos if p.region == region]
     portrait = sum(p.portrait for p in mine) > len(mine) / 2
-    return Spec.from_normalize(study.normalize, portrait)
+    nm = study.normalize
+    return replace(Spec.from_normalize(nm, portrait), long_edge=full_long_edge(study, mine, region, portrait),
+                   decode_long_edge=nm.long_edge)
+
+
+def full_long_edge(study: Study, photos: Sequence[Photo], region: str, portrait: bool) -> int:
+    """Long edge of a region's full copies: ``[regions.<name>] full_long_edge`` when given, else
+    the largest that every photo of the region reaches without being enlarged
+    (:func:`assess.deid.largest_long_edge`), at most ``normalize.long_edge`` and at least
+    ``normalize.display_long_edge``. So no photo is blown up, and all copies of a region have one
+    size whatever camera took them."""
+    from .deid import largest_long_edge
+
+    given = study.regions[region].full_long_edge if region in study.regions else None
+    nm = study.normalize
+    if given is not None:
+        return given
+    reach = [largest_long_edge((p.width, p.height), nm.aspect, nm.fit, portrait)
+             for p in photos if p.region == region and p.width > 0 and p.height > 0]
+    return max(nm.display_long_edge, min([nm.long_edge, *reach]))
 
 
 def _references(study: Study, regions: Sequence[str]) -> dict[str, tuple[str, dict[int, Path]]]:

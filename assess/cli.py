@@ -63,9 +63,9 @@ def cli():
     """Blinded photo assessment for clinical trials.
 
     \b
-    Coordinator:  keygen, init, randomize, audit-set, contact-sheet
+    Coordinator:  keygen, init, randomize, audit-set, contact-sheet, status, verify, db init,
+                  sessions revoke, audit-log
     Rater:        rate
-    Coordinator:  status, verify, db init, sessions revoke
     Statistician: score
     Try it:       demo
 
@@ -389,7 +389,7 @@ def demo(images_dir: Path, out_dir: Path, host: str, port: int, no_serve: bool,
     else:
         click.echo(f"Drawing a synthetic study into {images_dir} (12 participants x 2 visits x "
                    "face, neck, hands) ...")
-        make_study(images_dir, participants=12, size=size, workers=None)
+        make_study(images_dir, participants=12, size=size, workers=None, guide=True)
     target = out_dir / "demo"
     if (target / "rater" / "set.json").is_file() and (target / "key" / "access.csv").is_file():
         click.echo(f"Using the blinded set {target} (delete it and results/demo to start over).")
@@ -421,6 +421,20 @@ def demo(images_dir: Path, out_dir: Path, host: str, port: int, no_serve: bool,
     rating.serve(rater_dir, host=host, port=port)
 
 
+def _free_port(host: str, port: int) -> int | None:
+    """The first port after ``port`` that is free on ``host`` (of the next 50), if any."""
+    import socket
+
+    for candidate in range(port + 1, min(port + 51, 65536)):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            try:
+                sock.bind((host, candidate))
+            except OSError:
+                continue
+            return candidate
+    return None
+
+
 def _check_port(host: str, port: int) -> None:
     import errno
     import os
@@ -439,8 +453,10 @@ def _check_port(host: str, port: int) -> None:
                               "one such as 127.0.0.1 (this machine only) or 0.0.0.0") from None
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise AssessError(f"port {port} on {host} is in use (another app running?); "
-                                  f"stop it or give another --port") from None
+                free = _free_port(host, port)
+                raise AssessError(f"port {port} on {host} is in use (another app running?); stop "
+                                  "it or give another port" + (f", e.g. --port {free}" if free else
+                                                              " with --port")) from None
             raise AssessError(f"--host {host} --port {port}: cannot listen there "
                               f"({exc.strerror}); give an address of this machine such as "
                               "127.0.0.1 or 0.0.0.0") from None

@@ -193,6 +193,10 @@ class Spec:
     aspect: tuple[int, int] = (4, 3)
     fit: str = "pad"
     portrait: bool = False
+    #: Long edge the photo is decoded for (0: ``long_edge``). A region whose full copies are smaller
+    #: than the study's long edge still decodes for the study's, so that ``pixel_sha256`` of a photo
+    #: does not depend on its region.
+    decode_long_edge: int = 0
 
     def __post_init__(self) -> None:
         if self.fit not in ("pad", "crop"):
@@ -561,6 +565,29 @@ def _pixel_digest(img: Image.Image) -> str:
     return h.hexdigest()
 
 
+def largest_long_edge(size: tuple[int, int], aspect: tuple[int, int], fit: str,
+                      portrait: bool) -> int:
+    """The largest canvas long edge at which a photo of ``size`` (upright) is not enlarged.
+
+    ``aspect``, ``fit`` and ``portrait`` as in :class:`Spec`. With ``pad`` the photo must fill the
+    canvas in one direction at its own size, with ``crop`` in both.
+
+    >>> largest_long_edge((4000, 3000), (4, 3), "pad", False)
+    4000
+    >>> largest_long_edge((4000, 2250), (4, 3), "pad", False), largest_long_edge((4000, 2250), (4, 3), "crop", False)
+    (4000, 3000)
+    >>> largest_long_edge((3000, 4000), (4, 3), "crop", False)
+    3000
+    >>> largest_long_edge((3000, 4000), (4, 3), "crop", True)
+    4000
+    """
+    w, h = size
+    r = min(aspect) / max(aspect)
+    along, across = (h, w / r) if portrait else (w, h / r)
+    edge = max(along, across) if fit == "pad" else min(along, across)
+    return int(edge + 1e-6)
+
+
 def _scale_for(size: tuple[int, int], canvas: tuple[int, int], fit: str) -> float:
     w, h = size
     cw, ch = canvas
@@ -573,8 +600,9 @@ def _draft_target(stored: tuple[int, int], upright: tuple[int, int], spec: Spec)
     Both canvas orientations are considered so that the decode scale, and so ``pixel_sha256``, does
     not depend on whether a region's canvas is portrait or landscape.
     """
-    land = Spec(spec.long_edge, spec.display_long_edge, spec.quality, spec.aspect, spec.fit, False)
-    port = Spec(spec.long_edge, spec.display_long_edge, spec.quality, spec.aspect, spec.fit, True)
+    edge = max(spec.long_edge, spec.decode_long_edge)
+    land = Spec(edge, spec.display_long_edge, spec.quality, spec.aspect, spec.fit, False)
+    port = Spec(edge, spec.display_long_edge, spec.quality, spec.aspect, spec.fit, True)
     scale = max(_scale_for(upright, land.canvas, spec.fit), _scale_for(upright, port.canvas, spec.fit))
     scale = min(scale, 1.0)
     return (max(1, int(stored[0] * scale)), max(1, int(stored[1] * scale)))

@@ -53,7 +53,7 @@ SCALE_KINDS = ("ordinal", "categorical", "vas")
 
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "study": ("id", "title", "timepoints"),
-    "regions.*": ("scale", "references"),
+    "regions.*": ("scale", "references", "full_long_edge"),
     "blinding": ("raters", "repeat_fraction", "presentation", "seed", "sites"),
     "normalize": ("long_edge", "display_long_edge", "quality", "aspect", "fit"),
     "rating": ("min_view_ms", "session_hours"),
@@ -248,6 +248,9 @@ class Region:
     name: str
     scale: str
     references: Path | None = None  # folder with one photo per level, named <value>.<ext>
+    #: Long edge of the region's full copies; ``None``: the largest that every photo of the region
+    #: reaches without being enlarged, at most ``normalize.long_edge`` (chosen by ``randomize``).
+    full_long_edge: int | None = None
 
 
 @dataclass(frozen=True)
@@ -442,6 +445,11 @@ def parse_study(text: str, path: Path | None = None) -> Study:
     regions = _parse_regions(data.get("regions"), scales, path, where)
     blinding = _parse_blinding(data.get("blinding", {}), where)
     normalize = _parse_normalize(data.get("normalize", {}), where)
+    for region in regions.values():
+        if region.full_long_edge is not None and region.full_long_edge < normalize.display_long_edge:
+            raise _fail(where, f"regions.{region.name}.full_long_edge",
+                        f"must not be below normalize.display_long_edge "
+                        f"({normalize.display_long_edge})")
     photos = _parse_photos(data.get("photos", {}), where)
     rating = _parse_rating(data.get("rating", {}), where)
 
@@ -530,7 +538,13 @@ def _parse_regions(regions_raw: Any, scales: dict[str, Scale], path: Path | None
             ref_path = Path(refs)
             if path is not None and not ref_path.is_absolute():
                 ref_path = path.parent / ref_path
-        regions[name] = Region(name=name, scale=scale_id, references=ref_path)
+        full = rdata.get("full_long_edge")
+        if full is not None and (isinstance(full, bool) or not isinstance(full, int)
+                                 or not 256 <= full <= 12000):
+            raise _fail(where, f"regions.{name}.full_long_edge", "must be a whole number of pixels "
+                        "from 256 to 12000, e.g. full_long_edge = 3000 (leave it out to have it "
+                        "chosen from the photos)")
+        regions[name] = Region(name=name, scale=scale_id, references=ref_path, full_long_edge=full)
     _case_clash(regions, "regions", f"{where}: [regions]")
     return regions
 
@@ -682,7 +696,10 @@ timepoints = ["baseline", "month12"]    # in order; the first is baseline
 #   glogau         Glogau photoaging classification, I-IV (categorical)
 #   nrs-wrinkles   wrinkle severity, 0-10 numeric rating scale (typed: digits then Enter)
 #   vas-wrinkles   wrinkle severity, visual analogue scale 0-100 (a slider)
-# Optional: references = "refs/face" (a folder with one photo per level named 1.jpg, 2.jpg, ...)
+# Optional: references = "refs/face" (a folder with one photo per level named 1.jpg, 2.jpg, ...;
+#   the rating app shows them as a guide beside the photo, key G)
+# Optional: full_long_edge = 3000 (long edge of the region's full copies, for zoom; left out, the
+#   largest that every photo of the region reaches without being enlarged, at most long_edge)
 [regions.face]
 scale = "wsrs"
 
@@ -700,7 +717,7 @@ presentation = "single"     # "single": one photo at a time; "pairs": baseline a
 # sites = {derm1 = "Paris"} # optional: where each rater works; `assess status --key` groups raters by site
 
 [normalize]                 # every photo of a region gets the same size, quality and encoding
-long_edge = 2000            # full copy, for zoom (12 MP phones and 24 MP DSLRs decode fastest up to 2000)
+long_edge = 2000            # full copy, for zoom, at most (12 MP phones and 24 MP DSLRs decode fastest up to 2000)
 display_long_edge = 1600    # display copy, for fast paging
 quality = 90                # JPEG quality
 aspect = "4:3"              # canvas of every photo (turned to portrait where a region's photos mostly are)

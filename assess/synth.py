@@ -169,6 +169,7 @@ def make_study(
     start: date = date(2025, 1, 13),
     normalize: Mapping[str, object] | None = None,
     workers: int | None = 1,
+    guide: bool = False,
 ) -> SynthStudy:
     """Write a synthetic study with a known truth into ``out_dir`` (created; must be empty).
 
@@ -201,6 +202,9 @@ def make_study(
         ``[normalize]`` table of the study file; by default the long edge of the photos.
     workers
         Processes drawing photos (``None``: one per core). Small studies are fastest with 1.
+    guide
+        Also draw a photonumeric guide: one drawing per level of each scale, in
+        ``guide/<scale>/<value>.png``, named as the regions' ``references`` in ``study.toml``.
 
     Returns
     -------
@@ -299,11 +303,12 @@ def make_study(
         with ProcessPoolExecutor(max_workers=workers) as pool:
             list(pool.map(_write_photo, jobs, chunksize=4))
 
+    ordered = {r: regions[r] for r in _ordered_regions(arm_list, regions)}
+    guides = _write_guide(root, ordered, scales, (width, height)) if guide else {}
     study_path = root / "study.toml"
     study_path.write_text(_study_toml(
-        study_id, title, timepoints, {r: regions[r] for r in _ordered_regions(arm_list, regions)},
-        raters, repeat_fraction, presentation, blinding_seed,
-        normalize or _default_normalize(width, height)), encoding="utf-8")
+        study_id, title, timepoints, ordered, raters, repeat_fraction, presentation, blinding_seed,
+        normalize or _default_normalize(width, height), guides), encoding="utf-8")
     truth_path = root / "truth.csv"
     with truth_path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
@@ -395,10 +400,36 @@ def _kind(region: str) -> str:
 
 
 def _default_normalize(width: int, height: int) -> dict[str, object]:
-    # a little below the baseline camera's size, so that every camera's photos are scaled down
-    long_edge = max(256, min(3000, round(0.8 * max(width, height))))
-    return {"long_edge": long_edge, "display_long_edge": min(long_edge, 2048), "quality": 90,
+    # the display copy a little below the baseline camera's size, so that every camera's photos
+    # are scaled down for it; the full copy as large as every photo of a region reaches (chosen
+    # by randomize), at most 3000
+    display = max(256, min(2048, round(0.8 * max(width, height))))
+    return {"long_edge": max(display, 3000), "display_long_edge": display, "quality": 90,
             "aspect": "4:3", "fit": "crop"}
+
+
+def _write_guide(root: Path, regions: Mapping[str, str], scales, size: tuple[int, int]
+                 ) -> dict[str, str]:
+    """Draw one picture per level of each scale into ``guide/<scale>/<value>.png``; returns region
+    -> the folder (relative to ``root``) of its scale's guide."""
+    folders: dict[str, str] = {}
+    for region, scale_id in regions.items():
+        folder = f"guide/{scale_id}"
+        if scale_id not in folders.values():
+            scale = scales[scale_id]
+            worst = scale.values[-1] if scale.better == "lower" else scale.values[0]
+            best = scale.values[0] if scale.better == "lower" else scale.values[-1]
+            w, h = size
+            if region in PORTRAIT_REGIONS:
+                w, h = h, w
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            for value in scale.values:
+                severity = (value - best) / (worst - best) if worst != best else 0.0
+                pixels = draw_skin(h, w, _kind(region), float(severity), geometry_seed=(9, 9),
+                                   visit_seed=(9, 9))
+                Image.fromarray(pixels).save(root / folder / f"{value}.png")
+        folders[region] = folder
+    return folders
 
 
 def _toml_value(value) -> str:
@@ -414,12 +445,15 @@ def _toml_value(value) -> str:
 
 
 def _study_toml(study_id, title, timepoints, regions, raters, repeat_fraction, presentation,
-                blinding_seed, normalize) -> str:
+                blinding_seed, normalize, guides=None) -> str:
     lines = ["# Synthetic study written by assess (assess.synth.make_study).", "",
              "[study]", f"id = {_toml_value(study_id)}", f"title = {_toml_value(title)}",
              f"timepoints = {_toml_value(list(timepoints))}", ""]
     for region, scale in regions.items():
-        lines += [f"[regions.{region}]", f"scale = {_toml_value(scale)}", ""]
+        lines += [f"[regions.{region}]", f"scale = {_toml_value(scale)}"]
+        if guides and region in guides:
+            lines.append(f"references = {_toml_value(guides[region])}")
+        lines.append("")
     lines += ["[blinding]", f"raters = {_toml_value(list(raters))}",
               f"repeat_fraction = {_toml_value(float(repeat_fraction))}",
               f"presentation = {_toml_value(presentation)}"]

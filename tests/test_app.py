@@ -422,7 +422,7 @@ def test_behind_single_sign_on_an_account_not_on_the_list_is_turned_away(sso_env
     assert "not on the list of raters" in at.error[0].value
 
 
-def test_the_scales_reference_photos_are_shown_with_their_levels(make_rater_set, tmp_path,
+def test_the_guide_shows_the_scales_reference_photos_with_their_levels(make_rater_set, tmp_path,
                                                                  monkeypatch):
     rater_dir, _, access = make_rater_set(name="refs", references=True)
     monkeypatch.setenv(rate.ENV_RATER_DIR, str(rater_dir))
@@ -433,6 +433,8 @@ def test_the_scales_reference_photos_are_shown_with_their_levels(make_rater_set,
     wl = rs.worklist("derm1")
     while wl.items[wl.index[shown(at)]].scale != "wsrs":
         click(at, "nav-forward")
+    assert not at.get("image")  # the guide opens on demand
+    click(at, "guide")
     images = at.get("image")
     captions = [img.proto.imgs[0].caption for img in images]
     assert captions == [f"{lv.value} · {lv.label}" for lv in rs.scales["wsrs"].levels]

@@ -6,7 +6,7 @@
   var g = window.assessGuard = {minView: minView, shown: null, since: null, armed: null, armedAt: 0};
   var RATING = /^st-key-(level|better|first|reason)-/;
   function photos() {
-    return Array.prototype.slice.call(document.querySelectorAll(".assess-photo img"));
+    return Array.prototype.slice.call(document.querySelectorAll(".assess-photo img[data-code]"));
   }
   function marker() { return document.querySelector(".assess-ready"); }
   function loaded(img) { return img.complete && img.naturalWidth > 0; }

@@ -29,7 +29,7 @@ import time
 import streamlit as st
 
 from assess import chain, rate, session, store
-from assess.app import entry
+from assess.app import entry, screen
 
 st.set_page_config(page_title="Rating", layout="wide", initial_sidebar_state="collapsed")
 
@@ -56,6 +56,7 @@ header[data-testid="stHeader"] {display: none;}
 @keyframes assess-hint {0%, 70% {opacity: 1;} 100% {opacity: 0;}}
 .st-key-assess-guard, .st-key-assess-session {display: none;}
 </style>"""
+CSS = CSS.replace("</style>", screen.CSS + "</style>")
 
 #: The page's key guard (``key_guard.js``, see the module docstring); ``__MIN_VIEW_MS__`` and
 #: ``__HINT__`` are filled in. It listens in the capture phase on ``window``, before Streamlit's
@@ -261,6 +262,25 @@ def _on_mode(mode: str) -> None:
     ss["_mode"] = mode
 
 
+def _on_comment_save(item: str) -> None:
+    """Enter in the comment box of an answered item: the same answer again, with the comment."""
+    wl, db = _my_worklist()
+    cur = wl.state(db).current.get(item)
+    if cur is not None:
+        _save(item, score=cur.score, better=cur.better, first=cur.first,
+              cannot_assess=cur.cannot_assess)
+
+
+def _on_pause(paused: bool) -> None:
+    """Pause: the clock of the photo on screen stops (and the photo is hidden) until continued."""
+    _leave_screen()
+    ss["_paused"] = paused
+
+
+def _on_guide() -> None:
+    ss["_guide"] = not ss.get("_guide")
+
+
 def _on_goto(target: str | None) -> None:
     _leave_screen()
     ss["_pos"] = target
@@ -309,9 +329,8 @@ def _on_lock() -> None:
 
 def _img(code: str, css_class: str = "assess-photo") -> str:
     access = ss["_access"]
-    return (f'<div class="{css_class}"><a href="{rate.full_url(code, access)}" target="_blank" '
-            f'rel="noopener noreferrer"><img src="{rate.display_url(code, access)}" '
-            f'data-code="{code}" alt="photo {code}"></a></div>')
+    return screen.photo_html(code, rate.display_url(code, access), rate.full_url(code, access),
+                             css_class)
 
 
 def _prefetch(codes: list[str]) -> str:
@@ -346,6 +365,7 @@ def key_guard(min_view_ms: int) -> None:
               .replace("__HINT__", json.dumps(rate.TOO_SOON_HINT)) + "</script>")
     with st.container(key="assess-guard"):
         st.html(script, unsafe_allow_javascript=True)
+        st.html(screen.zoom_script(), unsafe_allow_javascript=True)
 
 
 def too_soon_hint() -> None:
@@ -415,9 +435,15 @@ def comment_inputs(item: str, current: store.Event | None, mode: str) -> None:
         ss["_boxes_for"] = item
         ss["_comment_open"] = False
     if mode == "other":
-        st.text_input("Why can it not be assessed?", key="comment", max_chars=500)
+        st.text_input("Why can it not be assessed?", key="comment", max_chars=500,
+                      placeholder="Enter saves it as the reason")
     elif ss.get("_comment_open") or ss.get("comment"):
-        st.text_input("Comment (optional)", key="comment", max_chars=500)
+        st.text_input("Comment (optional)", key="comment", max_chars=500,
+                      placeholder="Enter saves it with the rating" if current is not None
+                      else "Saved with the level you choose")
+        if current is not None:
+            st.button("Save comment", key="comment-save", on_click=_on_comment_save, args=(item,),
+                      type="tertiary")
     else:
         st.button("Add a comment", key="comment-open", shortcut="M", icon=":material/edit_note:",
                   width="stretch", on_click=_on_open_comment)
@@ -431,18 +457,46 @@ def cannot_assess_panel(it: rate.Item, current: store.Event | None, mode: str) -
                   type="primary" if current is not None and current.cannot_assess == value else "secondary",
                   on_click=_on_cannot, args=(it.item, value))
     if mode == "other":
-        st.warning("Say in the box below what is wrong with the photo, then press Other again.")
+        st.warning("Say in the box below what is wrong with the photo, then press Enter (or "
+                   "Other again).")
     st.button("Cancel", key="reason-cancel", shortcut="Esc", on_click=_on_mode, args=("rate",))
 
 
 def references(rater_set, it: rate.Item) -> None:
+    """The photonumeric guide beside the photo (``G`` opens and closes it, ``Esc`` closes it)."""
     refs = rater_set.references.get(it.scale)
     if not refs:
         return
     scale = rater_set.scales[it.scale]
-    with st.expander("Reference photos"):
+    st.html(screen.guide_css(len(refs)))
+    with st.container(key="assess-guide", gap="small"):
         for value, path in sorted(refs.items()):
             st.image(str(path), caption=f"{value} · {scale.level(value).label}", width="stretch")
+        st.button("Close the guide", key="guide-close", shortcut="Esc", type="tertiary",
+                  on_click=_on_guide)
+
+
+def tools(rater_set, it: rate.Item) -> None:
+    """Full resolution, the guide, the pause and signing out, in one row."""
+    with st.container(horizontal=True, gap="small"):
+        st.link_button("Full size", rate.full_url(it.photos[0], ss["_access"]), shortcut="F",
+                       icon=":material/open_in_new:")
+        if rater_set.references.get(it.scale):
+            st.button("Guide", key="guide", shortcut="G", icon=":material/photo_library:",
+                      type="primary" if ss.get("_guide") else "secondary", on_click=_on_guide)
+        st.button("Pause", key="pause", shortcut="P", icon=":material/pause:", on_click=_on_pause,
+                  args=(True,))
+        footer()
+
+
+def pause_screen(wl: rate.Worklist, state, it: rate.Item) -> None:
+    """The paused screen: no photo, the clock stopped, one button to go on."""
+    _, mid, _ = st.columns([1, 2, 1])
+    with mid:
+        progress_and_nav(wl, state, wl.index[it.item])
+        st.markdown(screen.paused_html(it.item), unsafe_allow_html=True)
+        st.button("Continue", key="resume", shortcut="P", type="primary", icon=":material/play_arrow:",
+                  width="stretch", on_click=_on_pause, args=(False,))
 
 
 def footer() -> None:
@@ -520,13 +574,22 @@ def single_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]
     it = wl.items[pos]
     current = state.current.get(it.item)
     scale = rater_set.scales[it.scale]
-    photo, side = st.columns([3.3, 1], gap="medium")
+    guide = bool(ss.get("_guide") and rater_set.references.get(it.scale) and mode == "rate")
+    if guide:
+        photo, ref, side = st.columns([2.1, 0.75, 1.15], gap="small")
+    else:
+        photo, side = st.columns([2.7, 1.15], gap="medium")
     with photo:
         st.markdown(_img(it.photos[0]) + _prefetch(prefetch), unsafe_allow_html=True)
     photo_first()
+    if guide:
+        with ref:
+            references(rater_set, it)
     with side:
         progress_and_nav(wl, state, pos, arrows=scale.entry != "slider")
-        heading(rater_set, it, current, scale.name if mode == "rate" else "Cannot assess: why?")
+        heading(rater_set, it, current, screen.title(it.region, scale.name) if mode == "rate"
+                else "Cannot assess: why?")
+        st.markdown(screen.scale_marker(scale.name), unsafe_allow_html=True)
         if mode in ("cannot", "other"):
             cannot_assess_panel(it, current, mode)
         elif not entry.scale_entry(scale, it.item, current, _on_score):
@@ -542,10 +605,7 @@ def single_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]
             st.button("Cannot assess", key="cannot", shortcut="X", icon=":material/block:",
                       width="stretch", on_click=_on_mode, args=("cannot",))
         comment_inputs(it.item, current, mode)
-        st.link_button("Full resolution", rate.full_url(it.photos[0], ss["_access"]), shortcut="F",
-                       icon=":material/zoom_in:", width="stretch")
-        references(rater_set, it)
-        footer()
+        tools(rater_set, it)
 
 
 def pair_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]) -> None:
@@ -561,7 +621,8 @@ def pair_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]) 
     info, answers = st.columns([1, 2.6], gap="medium")
     with info:
         progress_and_nav(wl, state, pos)
-        heading(rater_set, it, current, "Left and right photo" if mode == "rate" else "Cannot assess: why?")
+        heading(rater_set, it, current, screen.title(it.region, "left and right photo") if mode == "rate"
+                else "Cannot assess: why?")
         comment_inputs(it.item, current, mode)
     with answers:
         if mode in ("cannot", "other"):
@@ -570,7 +631,8 @@ def pair_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]) 
             pending = ss.get("_pending", {}).get(it.item, {})
             shown_better = pending.get("better", current.better if current else None)
             shown_first = pending.get("first", current.first if current else None)
-            st.markdown("**Which looks better?**")
+            question = screen.pair_question(it.region, rater_set.scales[it.scale].name)
+            st.markdown(f"**{html.escape(question)}**")
             with st.container(horizontal=True, gap="small"):
                 for value, label, key in rate.BETTER_CHOICES:
                     st.button(label, key=f"better-{value}", shortcut=key, width="stretch",
@@ -585,8 +647,10 @@ def pair_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]) 
                 st.button("Cannot assess", key="cannot", shortcut="X", icon=":material/block:",
                           width="stretch", on_click=_on_mode, args=("cannot",))
         with st.container(horizontal=True, gap="small"):
-            st.link_button("Left, full resolution", rate.full_url(it.photos[0], ss["_access"]))
-            st.link_button("Right, full resolution", rate.full_url(it.photos[1], ss["_access"]))
+            st.link_button("Left, full size", rate.full_url(it.photos[0], ss["_access"]))
+            st.link_button("Right, full size", rate.full_url(it.photos[1], ss["_access"]))
+            st.button("Pause", key="pause", shortcut="P", icon=":material/pause:",
+                      on_click=_on_pause, args=(True,))
             footer()
 
 
@@ -766,6 +830,12 @@ def main() -> None:
         return
 
     it = wl.items[pos]
+    if ss.get("_paused"):
+        _leave_screen()
+        pause_screen(wl, state, it)
+        st.html(CSS)
+        ready_marker(it.item, len(state.current), "paused")
+        return
     on = ss.get("_onscreen")
     if not on or on[0] != it.item:
         _leave_screen()

@@ -1,0 +1,96 @@
+"""Pieces of the rating screen: zoom, the photonumeric guide, the pause, titles (layout only).
+
+Used by ``rate_app.py``. The zoom and the key hints run in the page (:data:`ZOOM_JS`,
+``zoom.js``); the guide and the pause are app runs like any other answer-free button.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+ZOOM_JS = (Path(__file__).parent / "zoom.js").read_text(encoding="utf-8")
+
+#: The screen's rules, added to the app's style sheet. Below 900 px wide (a tablet upright) the
+#: photo is above and the controls below it, with buttons large enough for a finger.
+CSS = """
+.assess-photo {position: relative; overflow: hidden;}
+.assess-photo img[data-code] {touch-action: none; -webkit-user-drag: none; user-select: none;}
+.assess-zoom {position: absolute; overflow: hidden; background: #808080; touch-action: none;
+  cursor: grab; z-index: 5;}
+.assess-zoom img.assess-zoom-full {position: absolute; max-width: none; max-height: none;
+  object-fit: fill; cursor: grab; background: none;}
+[data-testid="InputInstructions"] {display: none;}
+.assess-region {color: #444; font-size: 0.9rem;}
+.st-key-assess-guide {gap: 0.3rem;}
+.st-key-assess-guide [data-testid="stImage"] img {
+  max-height: calc((100vh - 5rem) / var(--assess-levels, 5) - 1.9rem);
+  object-fit: contain; width: auto; margin: 0 auto;}
+.assess-progress {margin-bottom: 0.4rem;}
+.st-key-assess-guide [data-testid="stImageCaption"] {margin-top: 0; font-size: 0.8rem;}
+.assess-paused {display: flex; flex-direction: column; justify-content: center; align-items: center;
+  height: 60vh; font-size: 1.3rem; color: #444;}
+[data-testid="stColumn"]:has(.assess-code) [data-testid="stVerticalBlock"] {gap: 0.45rem;}
+[data-testid="stColumn"]:has(.assess-code) button {min-height: 2.1rem; padding: 0.2rem 0.6rem;}
+[data-testid="stColumn"]:has(.assess-code) button p {font-size: 0.875rem; line-height: 1.3;}
+[data-testid="stColumn"]:has(.assess-code) [data-testid="stLinkButton"] a {min-height: 2.1rem;
+  padding: 0.2rem 0.6rem;}
+@media (max-width: 900px) and (orientation: portrait) {
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .assess-photo) {flex-direction: column;}
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .assess-photo) > [data-testid="stColumn"] {
+    width: 100% !important; flex: 1 1 auto !important; min-width: 100%;}
+  .assess-photo img[data-code] {height: 42vh;}
+  .assess-pair img[data-code] {height: 30vh;}
+  [data-testid="stColumn"]:has(.assess-code) button,
+  [data-testid="stColumn"]:has(.assess-code) [data-testid="stLinkButton"] a {min-height: 2.75rem;}
+}
+"""
+
+
+def region_label(region: str) -> str:
+    """A region's name as a title: ``"face"`` → ``"Face"``, ``"upper-arm"`` → ``"Upper arm"``."""
+    text = region.replace("-", " ").replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def title(region: str, scale_name: str) -> str:
+    """What a single photo asks: ``"Face — Wrinkle Severity Rating Scale"``."""
+    return f"{region_label(region)} — {scale_name}" if region else scale_name
+
+
+def pair_question(region: str, scale_name: str) -> str:
+    """The pair screen's question, naming the region and the criterion.
+
+    >>> pair_question("hands", "Merz hand grading scale")
+    'Which hand looks better on the Merz hand grading scale?'
+    >>> pair_question("face", "Wrinkle Severity Rating Scale")
+    'Which face looks better on the Wrinkle Severity Rating Scale?'
+    """
+    noun = region.replace("-", " ").strip().lower()
+    if noun.endswith("s") and not noun.endswith("ss") and len(noun) > 3:
+        noun = noun[:-1]
+    return f"Which {noun or 'photo'} looks better on the {scale_name}?"
+
+
+def photo_html(code: str, display_url: str, full_url: str, css_class: str = "assess-photo") -> str:
+    """The photo: the display copy, with the full copy's address for the zoom."""
+    return (f'<div class="{css_class}" data-full="{html.escape(full_url)}"><img src="{display_url}" '
+            f'data-code="{code}" alt="photo {code}" draggable="false"></div>')
+
+
+def scale_marker(scale_name: str) -> str:
+    """An empty element naming the scale, for the page's hint on a digit that is not a level."""
+    return f'<span data-assess-scale="{html.escape(scale_name)}"></span>'
+
+
+def zoom_script() -> str:
+    return "<script>" + ZOOM_JS + "</script>"
+
+
+def paused_html(item: str) -> str:
+    return ('<div class="assess-paused"><b>Paused</b><span>The clock for this photo is stopped and '
+            f'the photo hidden. Press P or Continue to go on with {html.escape(item)}.</span></div>')
+
+
+def guide_css(levels: int) -> str:
+    return f"<style>.st-key-assess-guide {{--assess-levels: {max(1, int(levels))};}}</style>"
