@@ -30,8 +30,6 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from .score.reliability import agreement, weighted_kappa
-
 __all__ = [
     "Qualification",
     "Calibration",
@@ -131,13 +129,13 @@ class Rules:
 
 
 KEYS: dict[str, tuple[str, ...]] = {
-    "qualification": ("training", "min_kappa", "min_kappa_lower", "min_exact", "min_within_one",
+    "qualification": ("min_kappa", "min_kappa_lower", "min_exact", "min_within_one",
                       "weights", "attempts", "feedback"),
     "calibration": ("rate", "block", "min_exact", "min_within_one"),
     "consensus": ("rule",),
     "adjudication": ("adjudicator", "min_difference", "responder_change", "show_scores"),
 }
-"""The keys of each section (``training`` names the CSV of reference scores: read by ingest)."""
+"""The keys of each section, added to :data:`assess.study.KNOWN_KEYS`."""
 
 
 def _share(table: Mapping, key: str, default: float | None, low: float = 0.0) -> float | None:
@@ -275,6 +273,8 @@ def qualify(answers: Sequence[float], reference: Sequence[float], levels: Sequen
     >>> r.exact, r.within_one, r.passed, r.failures
     (0.5, 0.75, False, ('within-one agreement 75% is below 100%',))
     """
+    from .score.reliability import agreement, weighted_kappa  # score's package imports study
+
     if len(answers) != len(reference):
         raise ValueError("answers and reference scores must pair up")
     if not answers:
@@ -355,6 +355,8 @@ def calibration_drift(rows: Iterable[tuple[int, float, float]], rule: Calibratio
     ...  for b in calibration_drift(rows, Calibration(block=10, min_within_one=0.8))]
     [(1, 2, 1.0, False), (2, 1, 0.0, True), (3, 2, 0.0, True)]
     """
+    from .score.reliability import agreement  # score's package imports study, which imports us
+
     by_block: dict[int, list[tuple[float, float]]] = {}
     for position, score, ref in rows:
         by_block.setdefault((int(position) - 1) // rule.block + 1, []).append((score, ref))
