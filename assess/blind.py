@@ -49,7 +49,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import __version__, seal
+from . import __version__, panel, seal
 from .csvfile import read_table, spreadsheet_safe
 from .errors import AssessError
 from .ingest import EXTENSIONS, Inventory, Photo, check_decoded, discover
@@ -1001,6 +1001,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
             "references": ref_paths,
             "seal": seal.set_json_entry(signing_key),
             "rating": {"min_view_ms": study.rating.min_view_ms},
+            "panel": panel.rules_json(study.panel),
         }
         _write_json(rater / "set.json", manifest_json)
         _seal_rater_folder(rater)

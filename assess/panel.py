@@ -37,6 +37,8 @@ __all__ = [
     "Adjudication",
     "Rules",
     "parse_rules",
+    "rules_json",
+    "rules_from_json",
     "AttemptResult",
     "qualify",
     "Standing",
@@ -193,6 +195,28 @@ def parse_rules(data: Mapping[str, Any]) -> Rules:
         except ValueError as exc:
             raise ValueError(f"{section}.{exc}") from None
     return Rules(**out)
+
+
+def rules_json(rules: Rules) -> dict:
+    """The rules as ``set.json`` keeps them (``"panel"``): a section left out is absent.
+
+    >>> rules_json(Rules(consensus=Consensus("mean")))
+    {'consensus': {'rule': 'mean'}}
+    """
+    sections = {name: getattr(rules, name) for name in KEYS}
+    return {name: asdict(section) for name, section in sections.items() if section is not None}
+
+
+def rules_from_json(data: Mapping[str, Any] | None) -> Rules:
+    """The rules back from ``set.json`` (``None``: a set written before it had them: no rules).
+
+    >>> r = Rules(qualification=Qualification(min_kappa=0.7), adjudication=Adjudication("derm9"))
+    >>> rules_from_json(rules_json(r)) == r, rules_from_json(None) == Rules()
+    (True, True)
+    """
+    if not data:
+        return Rules()
+    return parse_rules({name: table for name, table in data.items() if name in KEYS})
 
 
 def _qualification(t: Mapping) -> Qualification:
