@@ -3,6 +3,7 @@ score (the panel's own scores kept), and the panel's agreement is reported."""
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -140,3 +141,15 @@ def test_score_writes_the_panel_tables(panel_set, tmp_path):
     assert "Fleiss' kappa" in set(panel_csv["analysis"])
     items = pd.read_csv(result.out / "panel_scores.csv", encoding="utf-8-sig")
     assert items["adjudicate"].sum() == 1 and len(items) == 38
+
+
+def test_the_report_has_a_panel_section_with_the_published_reliability_beside(panel_set, tmp_path):
+    fx, ratings = panel_set
+    result = score(fx.rater_dir, fx.key_dir, ratings=ratings, out=tmp_path / "out")
+    text = html.unescape((result.out / "report.html").read_text(encoding="utf-8"))
+    section = text.split("<h2>Panel</h2>", 1)[1]
+    assert "panel's <b>median</b> score" in section
+    assert "Fleiss' kappa" in section and "ICC(2,k)" in section and "ICC(3,k)" in section
+    assert "Day DJ et al." in section
+    assert "Adjudicated photos (1)" in section and fx.code("P05", "month12", "face") in section
+    assert "derm1" not in section.split("Adjudicated photos")[1].split("</table>")[0]

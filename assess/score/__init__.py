@@ -119,7 +119,7 @@ def write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], N
 
 def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], None]
                  ) -> list[Path]:
-    from . import export, report
+    from . import export, report, report_panel
 
     out = Path(out)
     existing = [name for name in OUTPUTS if (out / name).exists()]
@@ -152,7 +152,9 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
         progress("sav, dta, R, xpt")
         html = report.render_report(u, analysis.summary, analysis.reliability,
                                     analysis.distribution,
-                                    drawn=report.figures(sections, renderer))
+                                    drawn=report.figures(sections, renderer),
+                                    panel_html=report_panel.panel_section(
+                                        u, analysis.panel, analysis.panel_scores))
         (tmp / "report.html").write_text(html, encoding="utf-8")
         progress("report")
         written = []
