@@ -677,6 +677,18 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]])
     path.write_text(buf.getvalue(), encoding="utf-8")
 
 
+def _panel_json(study: Study, key: Path) -> dict:
+    """The panel rules for ``set.json``; the adjudicator's access code goes to
+    ``key/adjudicator.csv``, its hash beside the rules (``panel.adjudication.access``)."""
+    data = panel.rules_json(study.panel)
+    who = study.panel.adjudication.adjudicator if study.panel.adjudication else None
+    if who:
+        code, salt = _access_code(), secrets.token_hex(16)
+        _write_csv(key / "adjudicator.csv", ("adjudicator", "access_code"), [(who, code)])
+        data["adjudication"]["access"] = {"salt": salt, "hash": access_hash(code, salt)}
+    return data
+
+
 def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -1001,7 +1013,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
             "references": ref_paths,
             "seal": seal.set_json_entry(signing_key),
             "rating": {"min_view_ms": study.rating.min_view_ms},
-            "panel": panel.rules_json(study.panel),
+            "panel": _panel_json(study, key),
         }
         _write_json(rater / "set.json", manifest_json)
         _seal_rater_folder(rater)

@@ -38,6 +38,7 @@ __all__ = [
     "Rules",
     "parse_rules",
     "rules_json",
+    "adjudication_worklist",
     "rules_from_json",
     "AttemptResult",
     "qualify",
@@ -195,6 +196,16 @@ def parse_rules(data: Mapping[str, Any]) -> Rules:
         except ValueError as exc:
             raise ValueError(f"{section}.{exc}") from None
     return Rules(**out)
+
+
+def adjudication_worklist(set_id: str) -> str:
+    """The set id under which the adjudicator's scores are recorded (a worklist of its own, so
+    the panel's ratings are never touched).
+
+    >>> adjudication_worklist("demo-20261125")
+    'demo-20261125:adjudication'
+    """
+    return f"{set_id}:adjudication"
 
 
 def rules_json(rules: Rules) -> dict:

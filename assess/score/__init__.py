@@ -86,7 +86,7 @@ def analyse(rater_dir, key_dir, *, db=None, ratings=None, participants=None,
         u = unblind(rater_dir, key_dir, db=db, ratings=ratings, participants=participants,
                     allow_unlocked=allow_unlocked, fingerprint=fingerprint)
         progress("check and unblind")
-        scores, panel_rows, primary = panel.analyse_panel(u)
+        scores, panel_rows, primary = panel.analyse_panel(u, db)
         summary = summary_table(u)
         if len(primary):
             summary = pd.concat([primary, summary], ignore_index=True)

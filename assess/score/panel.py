@@ -22,12 +22,14 @@ import numpy as np
 import pandas as pd
 
 from .. import panel as rules_
+from .. import store
 from . import reliability as rel
 from . import stats
-from .unblind import LONG_COLUMNS, Unblinded
+from .unblind import IMPROVEMENT, LONG_COLUMNS, ScoreError, Unblinded
 
 __all__ = ["CONSENSUS", "PANEL_COLUMNS", "SCORE_COLUMNS", "rules_of", "panel_scores",
-           "consensus_long", "panel_table", "adjudication_queue", "analyse_panel"]
+           "consensus_long", "panel_table", "adjudication_queue", "analyse_panel",
+           "read_adjudicated"]
 
 CONSENSUS = "consensus"
 """The rater name of the consensus rows in ``summary.csv`` (the primary analysis)."""
@@ -80,12 +82,66 @@ def _responder_reasons(u: Unblinded, data: pd.DataFrame, change: float) -> set[s
     return flagged
 
 
+def read_adjudicated(db, set_id: str, adjudicator: str | None) -> pd.DataFrame:
+    """The adjudicator's current answers of a set from the ratings database: item, score,
+    better, reason (empty without an adjudicator or database)."""
+    columns = ["item", "score", "better", "reason"]
+    if adjudicator is None or db is None or not store.exists(db):
+        return pd.DataFrame(columns=columns)
+    worklist = rules_.adjudication_worklist(set_id)
+    try:
+        store.verify(db, worklist).check()
+    except store.IntegrityError as exc:
+        raise ScoreError(f"the adjudicated scores: {exc}") from None
+    rows = store.current_ratings(db, worklist, ["score", "better", "comment"])
+    rows = rows[rows["rater"] == adjudicator]
+    return pd.DataFrame({"item": rows["item"].to_numpy(), "score": rows["score"].to_numpy(),
+                         "better": rows["better"].to_numpy(),
+                         "reason": rows["comment"].to_numpy()}, columns=columns)
+
+
+def _pair_sign(data: pd.DataFrame) -> dict[str, int]:
+    """Pair item → +1 when its right photo is the follow-up, −1 when the left is (read off the
+    panel's own rows: improvement = ±IMPROVEMENT[better]; an item all raters called equal is
+    never adjudicated)."""
+    out: dict[str, int] = {}
+    pairs = data[(data["kind"] == "pair") & data["better"].notna()]
+    for row in pairs.itertuples(index=False):
+        raw = IMPROVEMENT.get(row.better, 0)
+        if raw and str(row.item) not in out:
+            out[str(row.item)] = 1 if float(row.value) == raw else -1
+    return out
+
+
+def _adjudicated_values(data: pd.DataFrame, adjudications: pd.DataFrame | None
+                        ) -> dict[str, tuple[float, str]]:
+    """Item → (the adjudicated score, or for a pair its improvement score; the reason)."""
+    if adjudications is None or adjudications.empty:
+        return {}
+    sign = _pair_sign(data)
+    out = {}
+    for r in adjudications.itertuples(index=False):
+        better = getattr(r, "better", None)
+        if isinstance(better, str) and better:
+            if str(r.item) not in sign:
+                continue
+            value = float(sign[str(r.item)] * IMPROVEMENT[better])
+        elif pd.isna(r.score):
+            continue
+        else:
+            value = float(r.score)
+        reason = getattr(r, "reason", "")
+        out[str(r.item)] = (value, "" if reason is None or pd.isna(reason) else str(reason))
+    return out
+
+
 def panel_scores(u: Unblinded, rules: rules_.Rules | None = None,
                  adjudications: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per item the panel rated: scores, consensus, trigger, adjudication, final score.
 
-    ``adjudications``: columns ``item``, ``score`` and ``reason`` (the adjudicator's answers; for a
-    pair, ``score`` is the improvement score). Without a ``[consensus]`` rule the median is used.
+    ``adjudications``: columns ``item``, ``score`` (or ``better``, for a pair: the answer "which
+    looks better", turned into the improvement score here) and ``reason``, as
+    :func:`read_adjudicated` gives them. Without a ``[consensus]`` rule the median is used.
     """
     rules = rules if rules is not None else rules_of(u)
     rule = rules.consensus.rule if rules.consensus else "median"
@@ -95,8 +151,7 @@ def panel_scores(u: Unblinded, rules: rules_.Rules | None = None,
         return pd.DataFrame(columns=list(SCORE_COLUMNS))
     responders = (_responder_reasons(u, data, adj_rule.responder_change)
                   if adj_rule is not None and adj_rule.responder_change is not None else set())
-    adjudicated = {} if adjudications is None else {
-        str(r.item): (float(r.score), str(r.reason or "")) for r in adjudications.itertuples()}
+    adjudicated = _adjudicated_values(data, adjudications)
     rows = []
     for item, grp in data.groupby("item", sort=True):
         first = grp.iloc[0]
@@ -199,11 +254,11 @@ def panel_table(u: Unblinded, scores: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(PANEL_COLUMNS))
 
 
-def analyse_panel(u: Unblinded, adjudications: pd.DataFrame | None = None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def analyse_panel(u: Unblinded, db=None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``(scores, panel table, primary summary rows)`` of a set rated by two or more raters.
 
-    The primary summary rows (rater ``consensus``) are computed only when the set declares a
+    ``db``: the ratings database that holds the adjudicator's answers, if any. The primary summary
+    rows (rater ``consensus``) are computed only when the set declares a
     ``[consensus]`` rule; otherwise they are empty and each rater's rows stay the analysis.
     """
     from .tables import SUMMARY_COLUMNS, summary_table
@@ -212,7 +267,8 @@ def analyse_panel(u: Unblinded, adjudications: pd.DataFrame | None = None
     if len(u.set.raters) < 2:
         return pd.DataFrame(columns=list(SCORE_COLUMNS)), pd.DataFrame(columns=list(PANEL_COLUMNS)), empty
     rules = rules_of(u)
-    scores = panel_scores(u, rules, adjudications)
+    who = rules.adjudication.adjudicator if rules.adjudication else None
+    scores = panel_scores(u, rules, read_adjudicated(db, u.set.set_id, who))
     table = panel_table(u, scores)
     if rules.consensus is None or scores.empty:
         return scores, table, empty

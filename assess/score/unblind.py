@@ -430,7 +430,9 @@ def read_ratings_csv(path: str | Path) -> pd.DataFrame:
 def read_ratings_db(db_path: str | Path, set_id: str) -> tuple[pd.DataFrame, dict[str, str]]:
     """Current ratings and locks from the ratings database (through :mod:`assess.store`)."""
     try:
-        other = sorted(set(store.set_ids(db_path)) - {set_id})
+        # "<set-id>:adjudication" (and other worklists of the set's panel) belong to the set
+        other = sorted(s for s in set(store.set_ids(db_path)) - {set_id}
+                       if not s.startswith(set_id + ":"))
         if other:
             raise ScoreError(f"{db_path}: holds ratings of set(s) {', '.join(other)}, but the rater "
                              f"folder is set {set_id!r}; give the database and rater folder of the "
