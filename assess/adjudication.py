@@ -201,3 +201,27 @@ class Adjudicator:
         with closing(store.connect(self.db)) as conn:
             return store.sign(conn, worklist_id(self.set.set_id), self.who, list(items),
                               auth_method="access code")
+
+
+def format_status(rater_dir: str | Path, db: str | Path | None = None) -> str:
+    """The coordinator's view of adjudication (``assess status``): how many photos wait, which
+    codes, and whether the adjudicator has submitted; never a score. Empty without a rule."""
+    rs = load_rater_set(rater_dir)
+    rules = rules_of(rs)
+    if rules.adjudication is None:
+        return ""
+    db = store.location(db) if db is not None else _default_db(rs)
+    items = queue(rater_dir, db)
+    waiting = [q.item for q in items if q.done is None]
+    who = rules.adjudication.adjudicator or "(no adjudicator named)"
+    locked = None
+    if store.exists(db) and rules.adjudication.adjudicator:
+        locked = store.locks(db, worklist_id(rs.set_id)).get(rules.adjudication.adjudicator)
+    lines = [f"Adjudication ({who}): {len(items)} photo(s) sent by the panel's scores, "
+             f"{len(items) - len(waiting)} adjudicated, {len(waiting)} waiting"
+             + (f"; submitted and locked {locked}" if locked else "")]
+    if waiting:
+        shown = ", ".join(waiting[:20]) + (f" … and {len(waiting) - 20} more"
+                                           if len(waiting) > 20 else "")
+        lines.append(f"  waiting: {shown}")
+    return "\n".join(lines)

@@ -483,6 +483,15 @@ def rate(rater_dir: Path, db: Path | str | None, host: str, port: int, sso_rater
     rating.serve(rater_dir, db=db, host=host, port=port, sso_raters=sso_raters)
 
 
+def _panel_status(rater_dir: Path, db: Path | str | None) -> None:
+    """The panel's lines of ``assess status`` (adjudication queue), when the set has a panel."""
+    from . import adjudication
+
+    text = adjudication.format_status(rater_dir, db)
+    if text:
+        click.echo(text)
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--db", type=Database(), default=None,
@@ -499,7 +508,9 @@ def status(rater_dir: Path, db: Path | str | None, key_dir: Path | None,
     (only with --key: the rater folder does not say which items are repeats), time spent on the
     photos, whether the worklist is submitted and locked, and refused sign-in attempts under the
     rater's id (wrong access code, or tried again during the wait that follows). With --key, both
-    folders are checked against the seal key/seal.json and its signature first.
+    folders are checked against the seal key/seal.json and its signature first. A set whose study
+    declares [adjudication] also shows the photos the panel's scores send to the adjudicator
+    (codes, never scores) and how many are adjudicated.
 
     Example:
 
@@ -517,6 +528,7 @@ def status(rater_dir: Path, db: Path | str | None, key_dir: Path | None,
     others = rating.other_sign_in_failures(rater_dir, db=db)
     if others:
         click.echo(f"Refused sign-in attempts under ids that are no rater of this set: {others}")
+    _panel_status(rater_dir, db)
     if sealed is not None:
         _show_seal(sealed)
 

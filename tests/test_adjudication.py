@@ -134,3 +134,21 @@ def test_the_scorer_takes_the_adjudicated_score_as_final(rated):
         "2; 2; 4", 3.0, "adjudicated", "fold")
     assert a.panel_scores["final"].notna().all()
     assert panel.adjudication_worklist("adj1") not in set(a.unblinded.long["rater"])
+
+
+def test_status_shows_the_adjudication_queue_by_code_and_never_a_score(rated):
+    from click.testing import CliRunner
+
+    from assess.cli import cli
+
+    built, db, first = rated
+    result = CliRunner().invoke(cli, ["status", str(built.rater_dir), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.output.splitlines() if ln.startswith("Adjudication"))
+    assert line == ("Adjudication (derm9): 1 photo(s) sent by the panel's scores, 0 adjudicated, "
+                    "1 waiting")
+    assert f"  waiting: {first}" in result.output
+    assert "(2 to 4)" not in result.output
+    adjudication.Adjudicator(built.rater_dir, "derm9", db).save(first, score=3, reason="fold")
+    result = CliRunner().invoke(cli, ["status", str(built.rater_dir), "--db", str(db)])
+    assert "1 adjudicated, 0 waiting" in result.output and "waiting:" not in result.output
