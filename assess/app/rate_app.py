@@ -27,6 +27,7 @@ import time
 import streamlit as st
 
 from assess import chain, rate, store
+from assess.app import adjudication as adj_screen
 
 st.set_page_config(page_title="Rating", layout="wide", initial_sidebar_state="collapsed")
 
@@ -92,7 +93,8 @@ def _on_sign_in() -> None:
     rater_set, db, _ = _config_now()
     rater = (ss.get("signin_id") or "").strip()
     try:
-        result = rate.sign_in(rater_set, db, rater, ss.get("signin_code") or "", _client())
+        check = adj_screen.sign_in if adj_screen.is_adjudicator(rater_set, rater) else rate.sign_in
+        result = check(rater_set, db, rater, ss.get("signin_code") or "", _client())
     except store.StoreError as exc:
         print(f"assess rate: sign-in not checked: {exc}", file=sys.stderr, flush=True)
         result = None
@@ -564,6 +566,9 @@ def main() -> None:
             ready_marker("__signin__", 0, "signin")
             return
     rater = ss.get("_rater")
+    if sso is None and adj_screen.is_adjudicator(rater_set, rater):
+        adj_screen.main(rater_set, db, CSS)
+        return
     if not rater or rater not in rater_set.raters:
         sign_in_screen()
         ready_marker("__signin__", 0, "signin")

@@ -23,7 +23,7 @@ PUBLISHED: dict[str, str] = {
 """The published reliability of a shipped scale, shown beside the trial's own."""
 
 PANEL_HTML = [("analysis", "analysis", "t"), ("scale", "scale", "t"), ("rater", "rater(s)", "t"),
-              ("n", "n", "n0"), ("value_ci", "value (95% CI)", "t"), ("p", "p", "p"),
+              ("n", "n", "n0"), ("value_ci", "value (95% CI)", "h"), ("p", "p", "p"),
               ("note", "note", "t")]
 QUEUE_HTML = [("item", "code", "t"), ("region", "region", "t"), ("scores", "panel scores", "t"),
               ("reasons", "why", "t"), ("adjudicated", "adjudicated", "n0"),
