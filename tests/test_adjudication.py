@@ -152,3 +152,39 @@ def test_status_shows_the_adjudication_queue_by_code_and_never_a_score(rated):
     adjudication.Adjudicator(built.rater_dir, "derm9", db).save(first, score=3, reason="fold")
     result = CliRunner().invoke(cli, ["status", str(built.rater_dir), "--db", str(db)])
     assert "1 adjudicated, 0 waiting" in result.output and "waiting:" not in result.output
+
+
+@pytest.fixture(scope="module")
+def built_pairs(tmp_path_factory):
+    synth = make_study(tmp_path_factory.mktemp("raw") / "images", participants=3, size=(64, 48),
+                       regions={"face": "wsrs"}, repeat_fraction=0, presentation="pairs",
+                       raters=("derm1", "derm2", "derm3"))
+    with open(synth.study_path, "a", encoding="utf-8") as fh:
+        fh.write(RULES)
+    return randomize(synth.study_path, synth.root, tmp_path_factory.mktemp("sets"), set_id="adj2",
+                     seed=9, workers=1)
+
+
+def test_pairs_are_adjudicated_the_same_way_on_which_side_looks_better(built_pairs, tmp_path):
+    db = tmp_path / "ratings.sqlite"
+    rs = load_rater_set(built_pairs.rater_dir)
+    first = rs.worklist("derm1").items[0].item
+    for rater in ("derm1", "derm2", "derm3"):
+        wl = rs.worklist(rater)
+        for it in wl.items:
+            better = ("much_better_right" if (rater == "derm3" and it.item == first)
+                      else "no_difference")
+            wl.save(db, it.item, better=better, first="cannot_tell")
+    (q,) = adjudication.queue(built_pairs.rater_dir, db)
+    assert (q.item, q.kind, q.scores) == (first, "pair", (0.0, 0.0, 2.0))
+    adj = adjudication.Adjudicator(built_pairs.rater_dir, "derm9", db)
+    with pytest.raises(adjudication.AdjudicationError, match="a pair takes which side"):
+        adj.save(first, score=3, reason="x")
+    adj.save(first, better="better_right", reason="fewer lines on the right")
+    a = analyse(built_pairs.rater_dir, built_pairs.key_dir, db=db, allow_unlocked=True)
+    row = a.panel_scores.set_index("item").loc[first]
+    # The key says which side is the follow-up: "better right" is +1 or -1 improvement.
+    right_is_followup = bool(a.unblinded.long.set_index("item").loc[first, "improvement"]
+                             .dropna().max() > 0)
+    assert row["source"] == "adjudicated"
+    assert row["final"] == (1.0 if right_is_followup else -1.0)
