@@ -677,6 +677,16 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]])
     path.write_text(buf.getvalue(), encoding="utf-8")
 
 
+def _refuse_unbuilt(study: Study) -> None:
+    """Refuse the panel sections whose photos this version cannot put into a set yet, rather than
+    build a set that silently lacks them (docs/panel.md, "Not yet")."""
+    for name in ("qualification", "calibration"):
+        if getattr(study.panel, name) is not None:
+            raise BlindError(f"{study.path or 'study.toml'}: [{name}]: training and calibration "
+                             "photos are not built into sets by this version of assess; remove "
+                             f"the [{name}] section to build the set (see docs/panel.md)")
+
+
 def _panel_json(study: Study, key: Path) -> dict:
     """The panel rules for ``set.json``; the adjudicator's access code goes to
     ``key/adjudicator.csv``, its hash beside the rules (``panel.adjudication.access``)."""
@@ -851,6 +861,7 @@ def randomize(
 
     if not isinstance(study, Study):
         study = load_study(study)
+    _refuse_unbuilt(study)
     # ingest's and the audit's reading threads would each keep a C heap of 10-15 MB for the whole
     # run, beside the workers; in one heap it is returned before the batch (prepare_files trims)
     deid.share_one_heap()

@@ -667,7 +667,9 @@ min_view_ms = 400           # a photo must be loaded and on screen this long bef
 # distinct = [["P07_baseline_face.jpg", "P07_month12_face.jpg"]]   # confirmed different photos of
 #                           # one participant that look alike (passes the near-duplicate check)
 
-# A panel of raters (all optional; leave a section out to switch it off):
+# A panel of raters (all optional; leave a section out to switch it off; docs/panel.md).
+# [qualification] and [calibration] are checked, but `assess randomize` does not build training or
+# calibration photos into a set yet and refuses them:
 # [qualification]           # a training worklist first; the live worklist opens once a rater qualifies
 # min_kappa = 0.70          # weighted kappa against the reference scores
 # min_kappa_lower = 0.50    # ... and the lower bound of its 95% confidence interval
