@@ -668,8 +668,8 @@ min_view_ms = 400           # a photo must be loaded and on screen this long bef
 #                           # one participant that look alike (passes the near-duplicate check)
 
 # A panel of raters (all optional; leave a section out to switch it off; docs/panel.md).
-# [qualification] and [calibration] are checked, but `assess randomize` does not build training or
-# calibration photos into a set yet and refuses them:
+# The [qualification] and [calibration] sections are checked, but `assess randomize` does not
+# build training or calibration photos into a set yet and refuses them:
 # [qualification]           # a training worklist first; the live worklist opens once a rater qualifies
 # min_kappa = 0.70          # weighted kappa against the reference scores
 # min_kappa_lower = 0.50    # ... and the lower bound of its 95% confidence interval

@@ -13,7 +13,7 @@ from assess.study import TEMPLATE, StudyError, parse_study
 def uncommented_panel() -> str:
     """The template with its commented panel sections switched on."""
     block = TEMPLATE.split("# A panel of raters")[1].split("# A study's own scale")[0]
-    lines = [re.sub(r"^# ?", "", ln) for ln in block.splitlines()[1:]]
+    lines = [ln[2:] for ln in block.splitlines() if re.match(r"# (\[\w+\]|\w+ = )", ln)]
     return TEMPLATE + "\n" + "\n".join(lines) + "\n"
 
 
