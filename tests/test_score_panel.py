@@ -153,3 +153,22 @@ def test_the_report_has_a_panel_section_with_the_published_reliability_beside(pa
     assert "Day DJ et al." in section
     assert "Adjudicated photos (1)" in section and fx.code("P05", "month12", "face") in section
     assert "derm1" not in section.split("Adjudicated photos")[1].split("</table>")[0]
+
+
+def test_a_single_timepoint_set_gives_reliability_and_level_counts_instead_of_a_refusal(tmp_path):
+    fx = make_set(tmp_path / "sets", participants=PEOPLE[:6], timepoints=("baseline",),
+                  raters=("derm1", "derm2", "derm3"))
+    rows = (rate_all(fx, "derm1", lambda s: TRUTH[s[:2]]) + rate_all(fx, "derm2", lambda s: TRUTH[s[:2]])
+            + rate_all(fx, "derm3", derm3))
+    ratings = write_ratings(tmp_path / "r.csv", rows)
+    result = score(fx.rater_dir, fx.key_dir, ratings=ratings, out=tmp_path / "out")
+    a = result.analysis
+    assert a.summary.empty
+    assert [f.kind for f in a.findings] == ["single_timepoint"]
+    inter = a.reliability.set_index("analysis").loc["inter-rater"]
+    assert inter["n"] == 6 and not np.isnan(inter["icc"])
+    assert set(a.distribution["timepoint"]) == {"baseline"}
+    assert a.distribution.groupby("rater")["n"].sum().to_dict() == {"derm1": 6, "derm2": 6,
+                                                                    "derm3": 6}
+    assert "Fleiss' kappa" in set(a.panel["analysis"])
+    assert "there is no change to test" in (result.out / "report.html").read_text(encoding="utf-8")
