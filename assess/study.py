@@ -691,7 +691,7 @@ min_view_ms = 400           # a photo must be loaded and on screen this long bef
 # [adjudication]
 # adjudicator = "derm9"     # someone outside blinding.raters
 # min_difference = 2        # highest minus lowest panel score that sends a photo to adjudication
-# responder_change = 1      # also when raters disagree whether the change from baseline reaches this
+# responder_change = 1      # also when raters disagree on responder status (randomize: not yet)
 # show_scores = true        # the adjudicator sees the panel's scores (never whose)
 
 # A study's own scale (a new id; the shipped ids cannot be redefined):

@@ -204,3 +204,14 @@ def test_randomize_refuses_panel_sections_it_cannot_build_yet(tmp_path, section)
                                          "built"):
         randomize(synth.study_path, synth.root, tmp_path / "sets", set_id="no", workers=1)
     assert not (tmp_path / "sets" / "no").exists()
+
+
+def test_randomize_refuses_responder_change_which_the_queue_cannot_see_yet(tmp_path):
+    from assess.blind import BlindError
+
+    synth = make_study(tmp_path / "images", participants=2, size=(64, 48),
+                       regions={"face": "wsrs"}, repeat_fraction=0, raters=("derm1", "derm2"))
+    with open(synth.study_path, "a", encoding="utf-8") as fh:
+        fh.write("\n[adjudication]\nadjudicator = \"derm9\"\nresponder_change = 1\n")
+    with pytest.raises(BlindError, match=r"adjudication\.responder_change: the adjudicator's queue"):
+        randomize(synth.study_path, synth.root, tmp_path / "sets", set_id="no", workers=1)
