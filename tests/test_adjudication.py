@@ -215,3 +215,21 @@ def test_randomize_refuses_responder_change_which_the_queue_cannot_see_yet(tmp_p
         fh.write("\n[adjudication]\nadjudicator = \"derm9\"\nresponder_change = 1\n")
     with pytest.raises(BlindError, match=r"adjudication\.responder_change: the adjudicator's queue"):
         randomize(synth.study_path, synth.root, tmp_path / "sets", set_id="no", workers=1)
+
+
+def test_verify_refuses_a_changed_adjudication(rated):
+    import sqlite3
+
+    from assess import rate
+
+    built, db, first = rated
+    adjudication.Adjudicator(built.rater_dir, "derm9", db).save(first, score=3, reason="fold")
+    rate.verify(built.rater_dir, db)
+    with sqlite3.connect(db) as conn:  # a forged revision, appended by hand with a made-up hash
+        conn.execute("INSERT INTO events (set_id, rater, item, revision, score, comment, shown_at, "
+                     "answered_at, parent, hash) SELECT set_id, rater, item, 2, 5, comment, "
+                     "shown_at, answered_at, hash, ? FROM events WHERE set_id = 'adj1:adjudication'",
+                     ("f" * 64,))
+    assert store.verify(db, "adj1").ok  # the panel's own chains are whole
+    with pytest.raises(store.IntegrityError, match="adj1:adjudication|derm9"):
+        rate.verify(built.rater_dir, db)
