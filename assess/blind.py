@@ -49,7 +49,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import __version__, seal
+from . import __version__, panel, seal
 from .csvfile import read_table, spreadsheet_safe
 from .errors import AssessError
 from .ingest import EXTENSIONS, Inventory, Photo, check_decoded, discover
@@ -698,6 +698,34 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]])
     path.write_text(buf.getvalue(), encoding="utf-8")
 
 
+def _refuse_unbuilt(study: Study) -> None:
+    """Refuse the panel sections whose photos this version cannot put into a set yet, rather than
+    build a set that silently lacks them (docs/panel.md, "Not yet")."""
+    for name in ("qualification", "calibration"):
+        if getattr(study.panel, name) is not None:
+            raise BlindError(f"{study.path or 'study.toml'}: [{name}]: training and calibration "
+                             "photos are not built into sets by this version of assess; remove "
+                             f"the [{name}] section to build the set (see docs/panel.md)")
+    adj = study.panel.adjudication
+    if adj is not None and adj.responder_change is not None:
+        raise BlindError(f"{study.path or 'study.toml'}: adjudication.responder_change: the "
+                         "adjudicator's queue is built on the rater side, which does not know the "
+                         "timepoints, so responder-status disagreements cannot reach it yet; "
+                         "remove responder_change (min_difference still applies)")
+
+
+def _panel_json(study: Study, key: Path) -> dict:
+    """The panel rules for ``set.json``; the adjudicator's access code goes to
+    ``key/adjudicator.csv``, its hash beside the rules (``panel.adjudication.access``)."""
+    data = panel.rules_json(study.panel)
+    who = study.panel.adjudication.adjudicator if study.panel.adjudication else None
+    if who:
+        code, salt = _access_code(), secrets.token_hex(16)
+        _write_csv(key / "adjudicator.csv", ("adjudicator", "access_code"), [(who, code)])
+        data["adjudication"]["access"] = {"salt": salt, "hash": access_hash(code, salt)}
+    return data
+
+
 def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -860,6 +888,7 @@ def randomize(
 
     if not isinstance(study, Study):
         study = load_study(study)
+    _refuse_unbuilt(study)
     # ingest's and the audit's reading threads would each keep a C heap of 10-15 MB for the whole
     # run, beside the workers; in one heap it is returned before the batch (prepare_files trims)
     deid.share_one_heap()
@@ -1023,6 +1052,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
             "seal": seal.set_json_entry(signing_key),
             "rating": {"min_view_ms": study.rating.min_view_ms,
                        "session_hours": study.rating.session_hours},
+            "panel": _panel_json(study, key),
         }
         _write_json(rater / "set.json", manifest_json)
         _seal_rater_folder(rater)

@@ -507,6 +507,15 @@ def rate(rater_dir: Path, db: Path | str | None, host: str, port: int, sso_rater
                  sso_config=sso_config)
 
 
+def _panel_status(rater_dir: Path, db: Path | str | None) -> None:
+    """The panel's lines of ``assess status`` (adjudication queue), when the set has a panel."""
+    from . import adjudication
+
+    text = adjudication.format_status(rater_dir, db)
+    if text:
+        click.echo(text)
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--db", type=Database(), default=None,
@@ -526,7 +535,9 @@ def status(rater_dir: Path, db: Path | str | None, key_dir: Path | None,
     or tried again during the wait that follows). With --key, both folders are checked against
     the seal key/seal.json and its signature first, and the raters are grouped by their site
     (blinding.sites of the study). With a PostgreSQL --db, every rater at every site is shown
-    from the one central database.
+    from the one central database. A set whose study
+    declares [adjudication] also shows the photos the panel's scores send to the adjudicator
+    (codes, never scores) and how many are adjudicated.
 
     Example:
 
@@ -545,6 +556,7 @@ def status(rater_dir: Path, db: Path | str | None, key_dir: Path | None,
     if others:
         click.echo(f"Refused sign-in attempts under ids that are no rater of this set: {others}")
     _show_sign_ins(rater_dir, db)
+    _panel_status(rater_dir, db)
     if sealed is not None:
         _show_seal(sealed)
 

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from . import chain, store
+from . import chain, panel, store
 from .csvfile import parse_table, read_table
 from .errors import AssessError
 from .session import DEFAULT_SESSION_HOURS, MAX_SESSION_HOURS, PhotoAccess
@@ -848,6 +848,7 @@ def verify(rater_dir: str | Path, db: str | Path | None = None,
     rs = load_rater_set(rater_dir)
     db = store.location(db) if db is not None else default_db(rs)
     report = store.verify(db, rs.set_id).check()
+    store.verify(db, panel.adjudication_worklist(rs.set_id)).check()  # the adjudicator's, if any
     heads = {rater: wl.head for (_, rater), wl in report.worklists.items()}
     wrong = []
     for rater, noted in (expect or {}).items():

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import levels as levels_mod
+from . import panel
 from .errors import AssessError
 
 __all__ = [
@@ -61,6 +62,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "scales.*": ("id", "name", "source", "kind", "better", "levels", "min", "max", "step",
                  "anchors", "test"),
     "scales.*.levels": ("value", "label", "description"),
+    **panel.KEYS,
 }
 """The keys each section of a study file may hold (``*``: any region or scale id). A key not listed
 is refused with the nearest valid one; a new setting is added here and read where its section is."""
@@ -321,6 +323,7 @@ class Study:
     normalize: Normalize = field(default_factory=Normalize)
     rating: Rating = field(default_factory=Rating)
     photos: Photos = field(default_factory=Photos)
+    panel: panel.Rules = field(default_factory=panel.Rules)
     path: Path | None = None
     text: str = field(default="", repr=False, compare=False)  # the study file as written
 
@@ -452,6 +455,7 @@ def parse_study(text: str, path: Path | None = None) -> Study:
                         f"({normalize.display_long_edge})")
     photos = _parse_photos(data.get("photos", {}), where)
     rating = _parse_rating(data.get("rating", {}), where)
+    rules = _parse_panel(data, where)
 
     used = {r.scale for r in regions.values()}
     return Study(
@@ -464,6 +468,7 @@ def parse_study(text: str, path: Path | None = None) -> Study:
         normalize=normalize,
         photos=photos,
         rating=rating,
+        panel=rules,
         path=path,
         text=text,
     )
@@ -680,6 +685,27 @@ def _parse_rating(raw: dict[str, Any], where: str) -> Rating:
     return Rating(value, float(hours))
 
 
+def _parse_panel(data: dict[str, Any], where: str) -> panel.Rules:
+    """``[qualification]``, ``[calibration]``, ``[consensus]``, ``[adjudication]`` (:mod:`.panel`)."""
+    for section in panel.KEYS:
+        if section in data:
+            check_keys(data[section], section, f"{where}: {section}")
+    try:
+        rules = panel.parse_rules(data)
+    except ValueError as exc:
+        raise StudyError(f"{where}: {exc}") from None
+    raters = data.get("blinding", {}).get("raters", ["rater1"])
+    who = rules.adjudication.adjudicator if rules.adjudication else None
+    if who is not None and who in raters:
+        raise _fail(where, "adjudication.adjudicator", f"{who!r} is one of the panel's raters; "
+                    "name someone outside blinding.raters (the adjudicator must not judge their "
+                    "own scores)")
+    if who is not None and not is_name(who):
+        raise _fail(where, "adjudication.adjudicator", f"{who!r} must be a rater id (letters, "
+                    f"digits and dashes, at most {MAX_NAME})")
+    return rules
+
+
 TEMPLATE = '''\
 # study.toml: the design that `assess randomize` turns into a blinded set.
 
@@ -731,6 +757,33 @@ session_hours = 12          # a sign-in holds this long across reloads and resta
 # frames = {"P07_baseline_face.tif" = 1}   # a multi-page TIFF or animated PNG: the frame to use (1 = first)
 # distinct = [["P07_baseline_face.jpg", "P07_month12_face.jpg"]]   # confirmed different photos of
 #                           # one participant that look alike (passes the near-duplicate check)
+
+# A panel of raters (all optional; leave a section out to switch it off; docs/panel.md).
+# The [qualification] and [calibration] sections are checked, but `assess randomize` does not
+# build training or calibration photos into a set yet and refuses them:
+# [qualification]           # a training worklist first; the live worklist opens once a rater qualifies
+# min_kappa = 0.70          # weighted kappa against the reference scores
+# min_kappa_lower = 0.50    # ... and the lower bound of its 95% confidence interval
+# min_exact = 0.60          # share of training photos scored exactly as the reference
+# min_within_one = 0.90     # share within one grade of the reference
+# weights = "linear"        # kappa weights: "linear", "quadratic" or "none"
+# attempts = 2              # attempts allowed (each reshuffled)
+# feedback = "end"          # show the reference "each" photo, at the "end" of an attempt, or "none"
+#
+# [calibration]             # hidden reference photos among the live ones
+# rate = 0.1                # one in ten photos of a live worklist
+# block = 20                # drift is reported per block of 20 worklist positions
+# min_within_one = 0.8      # a block below this agreement with the reference is flagged
+# min_exact = 0.5
+#
+# [consensus]
+# rule = "median"           # how the panel's scores combine: "median", "mean" or "majority"
+#
+# [adjudication]
+# adjudicator = "derm9"     # someone outside blinding.raters
+# min_difference = 2        # highest minus lowest panel score that sends a photo to adjudication
+# responder_change = 1      # also when raters disagree on responder status (randomize: not yet)
+# show_scores = true        # the adjudicator sees the panel's scores (never whose)
 
 # A study's own scale (a new id; the shipped ids cannot be redefined):
 # [scales.my-scale]

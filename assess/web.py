@@ -46,11 +46,16 @@ def routes(rater_set, db, base_url: str | None = None) -> list:
     from starlette.routing import Route
 
     worklists: dict[str, frozenset[str]] = {}
+    adjudicator = _adjudicator(rater_set)
+    signers = set(rater_set.raters) | ({adjudicator} if adjudicator else set())
 
     def photos_of(rater: str) -> frozenset[str]:
         if rater not in worklists:
-            wl = rater_set.worklist(rater)
-            worklists[rater] = frozenset(code for it in wl.items for code in it.photos)
+            if rater == adjudicator:  # the panel's photos, whichever the queue holds
+                worklists[rater] = frozenset().union(*(photos_of(r) for r in rater_set.raters))
+            else:
+                wl = rater_set.worklist(rater)
+                worklists[rater] = frozenset(code for it in wl.items for code in it.photos)
         return worklists[rater]
 
     def photo(request):
@@ -91,7 +96,7 @@ def routes(rater_set, db, base_url: str | None = None) -> list:
 
         try:
             made = await run_in_threadpool(session.redeem_grant, db, rater_set.set_id,
-                                           rater_set.raters, rater_set.session_hours, grant,
+                                           signers, rater_set.session_hours, grant,
                                            time.time())
         except AssessError as exc:
             print(f"assess rate: session not made: {exc}", file=sys.stderr, flush=True)
@@ -111,6 +116,17 @@ def routes(rater_set, db, base_url: str | None = None) -> list:
     base = _base(base_url)
     return [Route(f"{base}/{PHOTO_PATH}/{{ticket}}/{{copy}}/{{name}}", photo, methods=["GET", "HEAD"]),
             Route(f"{base}/{SESSION_PATH}", start_session, methods=["POST"])]
+
+
+def _adjudicator(rater_set) -> str | None:
+    """The set's adjudicator (``[adjudication] adjudicator``), who signs in beside the raters."""
+    from . import adjudication  # the rater side's panel rules; imported here, not at the top
+
+    try:
+        rules = adjudication.rules_of(rater_set).adjudication
+    except AssessError:
+        return None
+    return rules.adjudicator if rules is not None else None
 
 
 def photo_url(access: session.PhotoAccess, copy: str, code: str) -> str:

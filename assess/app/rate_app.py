@@ -29,6 +29,7 @@ import time
 import streamlit as st
 
 from assess import chain, rate, session, store
+from assess.app import adjudication as adj_screen
 from assess.app import entry, screen
 
 st.set_page_config(page_title="Rating", layout="wide", initial_sidebar_state="collapsed")
@@ -107,7 +108,8 @@ def _on_sign_in() -> None:
     rater = (ss.get("signin_id") or "").strip()
     grant = None
     try:
-        result = rate.sign_in(rater_set, db, rater, ss.get("signin_code") or "", _client())
+        check = adj_screen.sign_in if adj_screen.is_adjudicator(rater_set, rater) else rate.sign_in
+        result = check(rater_set, db, rater, ss.get("signin_code") or "", _client())
         if result.ok:
             grant = session.make_grant(session.key_of(db), rater_set.set_id, rater, time.time())
     except store.StoreError as exc:
@@ -731,7 +733,8 @@ def signed_in_session(rater_set, db) -> str | None:
         # had, so a save can say it was not saved; nothing can be written until the database is
         # back, and the next run checks the session again.
         return ss.get("_rater") or None
-    if token is None or token.rater not in rater_set.raters:
+    if token is None or (token.rater not in rater_set.raters
+                         and not adj_screen.is_adjudicator(rater_set, token.rater)):
         if ss.get("_rater"):
             ss.clear()
         return None
@@ -794,6 +797,9 @@ def main() -> None:
             session_screen(ss["_grant"])
             ready_marker("__session__", 0, "session")
             return
+    if sso is None and adj_screen.is_adjudicator(rater_set, rater):
+        adj_screen.main(rater_set, db, CSS, sign_out=_on_sign_out)
+        return
     if not rater:
         sign_in_screen()
         ready_marker("__signin__", 0, "signin")

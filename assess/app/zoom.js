@@ -214,7 +214,9 @@
       if (e.key === "z" || e.key === "Z") { close(); e.preventDefault(); return; }
     }
     var k = e.key.toLowerCase();
-    if (/^\d$/.test(k) && imgs.length && keysShown().indexOf(k) < 0) {
+    // Scales entered by typing or a slider (entry.js) read digits themselves.
+    if (/^\d$/.test(k) && imgs.length && keysShown().indexOf(k) < 0 &&
+        !document.querySelector(".assess-entry")) {
       hint(digitHint(k));
       return;
     }

@@ -27,6 +27,7 @@ from typing import Callable
 
 import pandas as pd
 
+from . import panel
 from .tables import distribution_table, reliability_table, summary_table
 from .unblind import Finding, ScoreError, Unblinded, unblind
 
@@ -35,6 +36,7 @@ __all__ = ["score", "analyse", "write_files", "default_inputs", "Analysis", "Sco
 
 #: The files written under ``--out``, in the order they are written.
 OUTPUTS = ("ratings_long.csv", "summary.csv", "reliability.csv", "distribution.csv",
+           "panel.csv", "panel_scores.csv",
            "ratings.xlsx", "ratings.sav", "ratings_long.sav", "analysis.sps",
            "ratings.dta", "analysis.R", "qs.xpt", "define.xml", "report.html")
 
@@ -50,6 +52,8 @@ class Analysis:
     summary: pd.DataFrame
     reliability: pd.DataFrame
     distribution: pd.DataFrame
+    panel: pd.DataFrame | None = None  # the panel's agreement (score.panel.PANEL_COLUMNS)
+    panel_scores: pd.DataFrame | None = None  # per item: scores, consensus, adjudication, final
 
     @property
     def findings(self) -> list[Finding]:
@@ -82,7 +86,12 @@ def analyse(rater_dir, key_dir, *, db=None, ratings=None, participants=None,
         u = unblind(rater_dir, key_dir, db=db, ratings=ratings, participants=participants,
                     allow_unlocked=allow_unlocked, fingerprint=fingerprint)
         progress("check and unblind")
-        analysis = Analysis(u, summary_table(u), reliability_table(u), distribution_table(u))
+        scores, panel_rows, primary = panel.analyse_panel(u, db)
+        summary = summary_table(u)
+        if len(primary):
+            summary = pd.concat([primary, summary], ignore_index=True)
+        analysis = Analysis(u, summary, reliability_table(u), distribution_table(u), panel_rows,
+                            scores)
         progress("statistics")
     return analysis
 
@@ -110,7 +119,7 @@ def write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], N
 
 def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], None]
                  ) -> list[Path]:
-    from . import export, report
+    from . import export, report, report_panel
 
     out = Path(out)
     existing = [name for name in OUTPUTS if (out / name).exists()]
@@ -129,6 +138,9 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
         export.write_csv(analysis.summary, tmp / "summary.csv")
         export.write_csv(analysis.reliability, tmp / "reliability.csv")
         export.write_csv(analysis.distribution, tmp / "distribution.csv")
+        export.write_csv(_or_empty(analysis.panel, panel.PANEL_COLUMNS), tmp / "panel.csv")
+        export.write_csv(_or_empty(analysis.panel_scores, panel.SCORE_COLUMNS),
+                         tmp / "panel_scores.csv")
         progress("csv")
         meta = u.set.meta
         label = f"{meta.get('study_id', '')} {meta.get('set_id', '')}"
@@ -140,7 +152,9 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
         progress("sav, dta, R, xpt")
         html = report.render_report(u, analysis.summary, analysis.reliability,
                                     analysis.distribution,
-                                    drawn=report.figures(sections, renderer))
+                                    drawn=report.figures(sections, renderer),
+                                    panel_html=report_panel.panel_section(
+                                        u, analysis.panel, analysis.panel_scores))
         (tmp / "report.html").write_text(html, encoding="utf-8")
         progress("report")
         written = []
@@ -151,6 +165,10 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
     finally:
         renderer.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _or_empty(table: pd.DataFrame | None, columns) -> pd.DataFrame:
+    return table if table is not None else pd.DataFrame(columns=list(columns))
 
 
 def _workbook(analysis: Analysis, wide) -> dict[str, pd.DataFrame]:

@@ -497,8 +497,10 @@ def chart_specs(sections: dict[str, list[tuple[str, alt.Chart]]]) -> list[dict]:
 
 def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame,
                   distribution: pd.DataFrame, *, created: str | None = None,
-                  drawn: dict[str, list[tuple[str, str]]] | None = None) -> str:
-    """The whole report as one HTML string (``drawn``: the charts from :func:`figures`)."""
+                  drawn: dict[str, list[tuple[str, str]]] | None = None,
+                  panel_html: list[str] | None = None) -> str:
+    """The whole report as one HTML string (``drawn``: the charts from :func:`figures`;
+    ``panel_html``: the panel section of :mod:`.report_panel`)."""
     created = created or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     meta = u.set.meta
     parts = [
@@ -585,6 +587,7 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
     for caption, svg in chart_sections.get("reliability", []):
         parts.append(f"<figure class='chart'>{svg}<figcaption class='note'>{esc(caption)}"
                      "</figcaption></figure>")
+    parts.extend(panel_html or [])
     blind = reliability[reliability["analysis"] == "blinding index"].copy()
     if len(blind):
         blind["share_ci"] = [_range(a, b, pct=True) for a, b in zip(blind["share_ci_low"],

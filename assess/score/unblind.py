@@ -103,7 +103,7 @@ class ScoreError(AssessError):
 class Finding:
     """Something the statistician must see: a warning, with the affected items listed."""
 
-    kind: str  # unrated | unlocked | unchained | missing_timepoint | cannot_assess | revised | participants
+    kind: str  # unrated | unlocked | unchained | missing_timepoint | cannot_assess | revised | participants | single_timepoint
     message: str
     items: tuple[str, ...] = ()
 
@@ -430,7 +430,9 @@ def read_ratings_csv(path: str | Path) -> pd.DataFrame:
 def read_ratings_db(db_path: str | Path, set_id: str) -> tuple[pd.DataFrame, dict[str, str]]:
     """Current ratings and locks from the ratings database (through :mod:`assess.store`)."""
     try:
-        other = sorted(set(store.set_ids(db_path)) - {set_id})
+        # "<set-id>:adjudication" (and other worklists of the set's panel) belong to the set
+        other = sorted(s for s in set(store.set_ids(db_path)) - {set_id}
+                       if not s.startswith(set_id + ":"))
         if other:
             raise ScoreError(f"{db_path}: holds ratings of set(s) {', '.join(other)}, but the rater "
                              f"folder is set {set_id!r}; give the database and rater folder of the "
@@ -937,9 +939,8 @@ def unblind(
     if declared is None:
         timepoint_source = "their names: a baseline name first, the rest in natural order"
     timepoints = order_timepoints(key["timepoint"].unique().tolist(), declared)
-    if len(timepoints) < 2:
-        raise ScoreError(f"{key_dir / 'key.csv'}: all photos are of timepoint {timepoints[0]!r}; "
-                         "a baseline and a follow-up are needed to score change")
+    # One timepoint (a reliability or training study): no change to score; the reliability and
+    # descriptive tables are still made, and a finding says why there is no change table.
     baseline = timepoints[0]
 
     # Arms.
@@ -985,7 +986,11 @@ def unblind(
         findings.append(Finding("revised", f"{len(revised)} rating(s) were revised by the rater; "
                                 "the latest revision is used",
                                 tuple((revised["rater"] + ":" + revised["item"]).tolist())))
-    missing = _missing_timepoints(joined, key, folder, timepoints)
+    missing = _missing_timepoints(joined, key, folder, timepoints) if len(timepoints) > 1 else []
+    if len(timepoints) == 1:
+        findings.append(Finding("single_timepoint", f"every photo is of timepoint {baseline!r}: "
+                                "there is no change to test; the reliability and level-count "
+                                "tables are given (a reliability or training study)"))
     if missing:
         findings.append(Finding("missing_timepoint", f"{len(missing)} participant × region × rater "
                                 "series lack a timepoint and are left out of the paired tests",
