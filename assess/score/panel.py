@@ -236,12 +236,14 @@ def panel_table(u: Unblinded, scores: pd.DataFrame) -> pd.DataFrame:
         wide = mine.pivot_table(index="item", columns="rater", values="value", aggfunc="first")
         wide = wide[[r for r in raters if r in wide.columns]].dropna()
         levels = IMPROVEMENT_LEVELS if kind == "pair" else scale.values
-        if len(wide) >= 2 and wide.shape[1] >= 2:
+        continuous = kind != "pair" and scale.continuous  # a VAS: no categories to count
+        if len(wide) >= 2 and wide.shape[1] >= 2 and not continuous:
             f = rel.fleiss_kappa(rel.category_counts(wide.to_numpy(), levels))
             rows.append(_row("Fleiss' kappa", label, " & ".join(wide.columns), f.subjects, f.kappa,
                              f.kappa - rel.Z975 * f.se, f.kappa + rel.Z975 * f.se, f.p,
                              note=f"{f.raters} raters on {f.subjects} items rated by all; P̄ = "
                                   f"{f.p_bar:.4f}, P̄e = {f.p_e:.4f}; Wald CI from the SE under H0"))
+        if len(wide) >= 2 and wide.shape[1] >= 2:
             if scale.kind != "categorical" or kind == "pair":
                 for form in ("ICC(2,k)", "ICC(3,k)"):
                     c = rel.icc(wide.to_numpy(), form)
