@@ -97,7 +97,7 @@ def check_keys(table: dict[str, Any], section: str, where: str) -> None:
     >>> check_keys({"rater": ["derm1"]}, "blinding", "study.toml: blinding")
     Traceback (most recent call last):
     ...
-    assess.study.StudyError: study.toml: blinding.rater: unknown key; did you mean 'raters'? valid keys: raters, repeat_fraction, presentation, seed
+    assess.study.StudyError: study.toml: blinding.rater: unknown key; did you mean 'raters'? valid keys: raters, repeat_fraction, presentation, seed, sites
     """
     known = KNOWN_KEYS[section]
     for key in table:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from test_app import (click, env, events, level_key, pairs_env, shown, signed_in,  # noqa: F401
+from test_app import (click, cookie_jars, env, events, level_key, pairs_env, shown,  # noqa: F401
+                      signed_in,
                       sign_in, open_app)
 
 from assess import rate
@@ -48,7 +49,7 @@ def test_a_pause_hides_the_photo_and_stops_its_clock(env):
     at = signed_in(env)
     item = shown(at)
     click(at, "pause")
-    assert "app/static/display" not in _markdown(at) and "Paused" in _markdown(at)
+    assert "/display/" not in _markdown(at) and "Paused" in _markdown(at)
     assert not [b for b in at.button if b.key and b.key.startswith("level-")]
     time.sleep(2.0)
     click(at, "resume")
