@@ -390,7 +390,7 @@ def test_the_rater_rates_every_item_by_keyboard_across_a_break_and_every_answer_
     assert list(store.locks(trial.db)) == ["derm1"]
     status = trial.status.splitlines()
     assert status[0].split() == ["rater", "rated", "cannot", "assess", "repeats", "done", "time",
-                                 "spent", "locked", "failed", "sign-ins"]
+                                 "spent", "last", "activity", "locked", "failed", "sign-ins"]
     assert status[1].split()[:4] == ["derm1", f"{n}/{n}", "1", "20/20"]
     assert "yes" in status[1] and status[1].split()[-1] == "0"
 
