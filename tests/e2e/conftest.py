@@ -106,8 +106,9 @@ def new_page(browser):
     """Open pages in fresh browser contexts (one context per rater); closed at the end."""
     contexts = []
 
-    def open_page():
-        context = browser.new_context(viewport={"width": 1280, "height": 860})
+    def open_page(**options):
+        """``options`` go to ``browser.new_context`` (default viewport 1280 × 860)."""
+        context = browser.new_context(**{"viewport": {"width": 1280, "height": 860}, **options})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(30_000)

@@ -50,21 +50,9 @@ def proxied(make_rater_set, pg_url, tmp_path):
 
 
 @pytest.fixture
-def tls_page(browser):
+def tls_page(new_page):
     """A page in a fresh browser context that accepts the test's self-signed certificate."""
-    contexts = []
-
-    def open_page():
-        context = browser.new_context(viewport={"width": 1280, "height": 860},
-                                      ignore_https_errors=True)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
+    return lambda: new_page(ignore_https_errors=True)
 
 
 def _get(url: str):

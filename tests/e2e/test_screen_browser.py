@@ -49,20 +49,12 @@ def server(big_set, tmp_path):
 
 
 @pytest.fixture
-def page_at(browser):
-    contexts = []
-
+def page_at(new_page):
     def open_page(width=1280, height=720, touch=False):
-        context = browser.new_context(viewport={"width": width, "height": height},
-                                      has_touch=touch, is_mobile=False)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        return page
+        return new_page(viewport={"width": width, "height": height}, has_touch=touch,
+                        is_mobile=False)
 
-    yield open_page
-    for context in contexts:
-        context.close()
+    return open_page
 
 
 def _first(server, page, region):
