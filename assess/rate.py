@@ -23,6 +23,7 @@ reachable.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -1171,14 +1172,28 @@ def app_config() -> tuple[RaterSet, Path | str, dict[str, str] | None]:
     """What the app was started with (environment of :func:`serve`).
 
     The rater folder, the database, and the single sign-on accounts (``None`` when raters sign in
-    with access codes).
+    with access codes). Read once per process and environment: the app asks on every script run.
     """
-    rater_dir, db = os.environ.get(ENV_RATER_DIR), os.environ.get(ENV_DB)
+    return _app_config(*(os.environ.get(name) for name in (ENV_RATER_DIR, ENV_DB, ENV_SSO)))
+
+
+def app_worklist(rater: str) -> Worklist:
+    """The worklist of ``rater`` in the app's rater set (:func:`app_config`), read once per process."""
+    return _app_worklist(*(os.environ.get(name) for name in (ENV_RATER_DIR, ENV_DB, ENV_SSO)),
+                         rater)
+
+
+@functools.lru_cache(maxsize=64)
+def _app_worklist(rater_dir: str | None, db: str | None, sso: str | None, rater: str) -> Worklist:
+    return _app_config(rater_dir, db, sso)[0].worklist(rater)
+
+
+@functools.lru_cache(maxsize=16)
+def _app_config(rater_dir: str | None, db: str | None, sso: str | None):
     if not rater_dir or not db:
         raise RateError(f"start the app with `assess rate RATER_DIR` ({ENV_RATER_DIR} and {ENV_DB} "
                         "are not set)")
     rater_set = load_rater_set(rater_dir)
-    sso = os.environ.get(ENV_SSO)
     return rater_set, store.location(db), (load_sso_raters(sso, rater_set) if sso else None)
 
 

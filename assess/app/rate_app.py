@@ -67,19 +67,13 @@ GUARD_JS = (rate.APP_SCRIPT.parent / "key_guard.js").read_text(encoding="utf-8")
 SESSION_JS = (rate.APP_SCRIPT.parent / "session_cookie.js").read_text(encoding="utf-8")
 
 
-@st.cache_resource(show_spinner=False)
-def _config(rater_dir: str | None, db: str | None, sso: str | None):
+def _config_now():
+    """(rater set, database, single sign-on accounts or None), read once per process."""
     return rate.app_config()
 
 
-def _config_now():
-    """(rater set, database, single sign-on accounts or None)."""
-    return _config(*(os.environ.get(name) for name in (rate.ENV_RATER_DIR, rate.ENV_DB, rate.ENV_SSO)))
-
-
-@st.cache_resource(show_spinner=False)
 def _worklist(root: str, rater: str) -> rate.Worklist:
-    return _config_now()[0].worklist(rater)
+    return rate.app_worklist(rater)
 
 
 def _my_worklist() -> tuple[rate.Worklist, object]:
@@ -93,7 +87,10 @@ def _session_ended() -> bool:
     is saved and the run shows the sign-in."""
     rater_set, db, _ = _config_now()
     rater = ss.get("_rater")
-    return not rater or signed_in_session(rater_set, db) != rater
+    ended = not rater or signed_in_session(rater_set, db) != rater
+    if not ended:
+        ss["_session_checked"] = rater  # the rest of this run need not ask the database again
+    return ended
 
 
 # ----------------------------------------------------------------------------- callbacks
@@ -766,7 +763,8 @@ def main() -> None:
         session_screen(ss["_grant"])
         ready_marker("__session__", 0, "session")
         return
-    rater = signed_in_session(rater_set, db)
+    checked = ss.pop("_session_checked", None)  # by this run's callback, a moment ago
+    rater = checked if checked and checked == ss.get("_rater") else signed_in_session(rater_set, db)
     if sso is not None:
         if not st.user.is_logged_in:
             sso_screen(None)

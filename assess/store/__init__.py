@@ -903,10 +903,14 @@ def end_sessions(conn: Connection, set_id: str, session_id: str | None = None,
 
 
 def save_position(conn: Connection, set_id: str, rater: str, item: str) -> None:
-    """Note the item the rater is on (one row per rater, replaced)."""
+    """Note the item the rater is on (one row per rater, replaced).
+
+    A convenience for resuming, not a rating: committed without waiting for the disk, so a power
+    cut may lose the last note (a later page then resumes at the first unrated item).
+    """
     backend = _backend(conn)
     try:
-        with backend.write(conn, set_id, f"position: {rater}"):
+        with backend.write(conn, set_id, f"position: {rater}", durable=False):
             conn.execute("INSERT INTO rater_positions (set_id, rater, item, at) VALUES (?, ?, ?, ?) "
                          "ON CONFLICT (set_id, rater) DO UPDATE SET item = excluded.item, "
                          "at = excluded.at", (set_id, rater, item, utc_now()))

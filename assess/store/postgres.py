@@ -355,10 +355,16 @@ def read_only(url: str) -> Connection:
 
 
 @contextmanager
-def write(conn: Connection, set_id: str, rater: str) -> Iterator[None]:
-    """One write transaction holding the worklist's advisory lock until it ends."""
+def write(conn: Connection, set_id: str, rater: str, durable: bool = True) -> Iterator[None]:
+    """One write transaction holding the worklist's advisory lock until it ends.
+
+    ``durable=False`` (a note that may be lost in a crash) commits without waiting for the
+    write-ahead log to reach the disk (``synchronous_commit = off`` for this transaction only).
+    """
     conn.execute("BEGIN")
     try:
+        if not durable:
+            conn.execute("SET LOCAL synchronous_commit TO OFF")
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
                      (json.dumps([set_id, rater]),))
         yield

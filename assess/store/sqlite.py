@@ -122,16 +122,27 @@ def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
 
 
 @contextmanager
-def write(conn: sqlite3.Connection, set_id: str, rater: str) -> Iterator[None]:
-    """One write transaction; ``BEGIN IMMEDIATE`` holds the file's write lock from its start."""
-    conn.execute("BEGIN IMMEDIATE")
+def write(conn: sqlite3.Connection, set_id: str, rater: str, durable: bool = True
+          ) -> Iterator[None]:
+    """One write transaction; ``BEGIN IMMEDIATE`` holds the file's write lock from its start.
+
+    ``durable=False`` is for notes that may be lost in a power cut (the item a rater is on): the
+    commit then skips the disk flush (``synchronous=NORMAL``; still atomic, never corrupt).
+    """
+    if not durable:
+        conn.execute("PRAGMA synchronous = NORMAL")
     try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        if not durable:
+            conn.execute("PRAGMA synchronous = FULL")
 
 
 def is_locked_error(exc: Exception) -> bool:

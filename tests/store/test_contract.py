@@ -501,6 +501,19 @@ def test_a_raters_position_is_kept_per_rater_and_replaced(db):
             "DDD-DDDD", "CCC-CCCC")
 
 
+def test_a_position_note_leaves_the_connection_flushing_every_rating_to_disk(db):
+    """The note skips the disk flush for itself only: a rating saved after it is durable again."""
+    with closing(store.connect(db)) as conn:
+        store.save_position(conn, SET, "derm1", "AAA-AAAA")
+        if store.is_url(db):
+            setting = conn.execute("SHOW synchronous_commit").fetchone()[0]
+            assert setting == "on"
+        else:
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        rate(conn)
+        assert len(store.current(conn, SET, "derm1")) == 1
+
+
 def test_a_version_2_database_is_migrated_to_version_3_keeping_its_ratings(db):
     rated(db, n=2, lock=True)
     with owner(db) as conn:
