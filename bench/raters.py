@@ -1,16 +1,25 @@
 """Load benchmark: N raters at once against one ``assess rate`` server, on SQLite and PostgreSQL.
 
-Each simulated rater is a real browser session: a Playwright context of one headless Chromium,
-signed in with its own rater id and access code, with its own websocket to the server. Each looks
-at a photo for 2 to 4 seconds (drawn at random, after the app marks it seen), presses a rating key
-and waits for the next photo. The time is measured in the page as in
-``bench/rating_latency.py`` (``keydown`` to the next photo's ``load``); ratings per second count
-the answers the screens acknowledged (the next item on screen). At the end the database is read:
-every acknowledged rating must be there once, under its rater and item, with its score
-(0 lost, 0 duplicated, 0 crossed). A single rater on the minimal reference page of
-``bench/rating_latency.py`` runs in the same run, on the same photos.
+Each simulated rater has its own signed-in session and its own websocket to the server. With
+``--client ws`` (the default) a rater is a websocket client speaking Streamlit's own protocol as
+the browser's page does: it sends the button press of a rating as the page would, reads the
+screens the server sends back, and fetches each photo the screen prefetches through the app's
+photo route with its session cookie. The time is from sending the press to receiving the next
+photo's element: the server's share of the latency, which is what more raters load; a browser
+adds its drawing (``bench/rating_latency.py`` measures that for one rater). With ``--client
+browser`` each rater is a Playwright context of one headless Chromium instead, signed in with its
+access code, timed in the page (``keydown`` to the next photo's ``load``); on a 2-core machine 20
+Chromium pages load the machine more than the server does, so that mode measures the browsers.
+
+Each rater looks at a photo for 2 to 4 seconds (drawn at random, after the app marks it seen),
+presses a rating key and waits for the next photo. Ratings per second count the answers the
+screens acknowledged (the next item on screen). At the end the database is read: every
+acknowledged rating must be there once, under its rater and item, with its score (0 lost, 0
+duplicated, 0 crossed). A single rater on the minimal reference page of
+``bench/rating_latency.py`` runs in the same run, on the same photos, with the same client.
 
     python bench/raters.py --n 1,5,10,20 --seconds 60 --backend sqlite,postgres
+    python bench/raters.py --client browser --n 1,5
     python bench/raters.py --pg-url postgresql://assess@127.0.0.1/bench   # an existing server
 
 Without ``--pg-url`` a throwaway PostgreSQL cluster is started (``tests/pg_cluster.py``).
@@ -34,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]
 
 from rating_latency import (CHROMIUM, CHROMIUM_ARGS, MEASURE_JS, REGIONS, drive_reference,  # noqa: E402
-                            free_port, percentile, start_server)
+                            free_port, percentile, reference_server, start_server)
 
 from assess import rate, store  # noqa: E402
 
@@ -56,6 +65,10 @@ def build_set(work: Path, raters: int, photos: int, size: tuple[int, int]):
         access = {row["rater"]: row["access_code"] for row in csv.DictReader(fh)}
     return built.rater_dir, access
 
+
+#: What the latency columns measure, by client.
+MEASURED = {"browser": "key press -> next photo loaded (Chromium headless)",
+            "ws": "press sent -> next photo's element received (websocket clients)"}
 
 #: Raters arrive this many seconds apart (a server is not opened by all its raters at one instant).
 ARRIVAL_S = 1.0
@@ -102,6 +115,95 @@ async def one_rater(browser, url: str, wl: rate.Worklist, code: str, seconds: fl
         out["spans"].append((start, time.monotonic()))
     finally:
         await context.close()
+
+
+def session_cookie(db, wl: rate.Worklist) -> str:
+    """A live session of the worklist's rater, made as a sign-in makes it (grant, then redeemed
+    as the page's ``POST /assess/session`` does); the ``Cookie`` header that carries it."""
+    from assess import session
+
+    now = time.time()
+    grant = session.make_grant(session.key_of(db), wl.set.set_id, wl.rater, now)
+    value, _ = session.redeem_grant(db, wl.set.set_id, wl.set.raters, 12, grant, now)
+    return f"{session.cookie_name(wl.set.set_id)}={value}"
+
+
+async def fetch_images(http, url: str, screen, fetched: set) -> None:
+    """Load every image of a screen not loaded before, as a browser with its cache does."""
+    for src in screen.images:
+        if src not in fetched:
+            fetched.add(src)
+            response = await http.get(url.rstrip("/") + "/" + src.lstrip("/"))
+            response.raise_for_status()
+
+
+async def ws_rater(url: str, wl: rate.Worklist, db, seconds: float, pace: tuple[float, float],
+                   rng: random.Random, out: dict, arrive: float = 0.0) -> None:
+    """:func:`one_rater` over a websocket of its own (``--client ws``)."""
+    import httpx
+
+    from ws_client import Page
+
+    from assess.app import entry
+
+    await asyncio.sleep(arrive)
+    cookie = session_cookie(db, wl)
+    async with Page(url, cookie) as page, httpx.AsyncClient(headers={"Cookie": cookie},
+                                                            trust_env=False) as http:
+        fetched: set[str] = set()
+        screen = await page.run()
+        await fetch_images(http, url, screen, fetched)
+        start = time.monotonic()
+        until = start + seconds
+        for i, it in enumerate(wl.items[:-1]):
+            if screen.ready != (it.item, i, "rate"):
+                raise RuntimeError(f"{wl.rater}: expected {it.item} with {i} rated, the screen "
+                                   f"shows {screen.ready}")
+            await asyncio.sleep(rng.uniform(*pace))
+            if time.monotonic() >= until:
+                break
+            values = wl.set.scales[it.scale].values
+            score = values[rng.randrange(len(values))]
+            nxt = wl.items[i + 1]
+            sent = time.perf_counter()
+            screen = await page.run(press=screen.buttons[entry.key_of(score)],
+                                    watch=nxt.photos[0])
+            if screen.seen_at is None or screen.ready != (nxt.item, i + 1, "rate"):
+                raise RuntimeError(f"{wl.rater}: the press on {it.item} did not lead to "
+                                   f"{nxt.item} (the screen shows {screen.ready})")
+            out["latencies"].append((screen.seen_at - sent) * 1000)
+            out["acked"][(wl.rater, it.item)] = score
+            await fetch_images(http, url, screen, fetched)
+        out["spans"].append((start, time.monotonic()))
+
+
+async def ws_reference(url: str, codes: list[str]) -> list[float]:
+    """The reference page (``bench/rating_latency.py``) pressed through by the websocket client."""
+    import httpx
+
+    from ws_client import Page
+
+    lat: list[float] = []
+    async with Page(url) as page, httpx.AsyncClient(trust_env=False) as http:
+        fetched: set[str] = set()
+        screen = await page.run()
+        for nxt in codes[1:]:
+            await fetch_images(http, url, screen, fetched)
+            sent = time.perf_counter()
+            screen = await page.run(press=screen.buttons["Rate"], watch=nxt)
+            if screen.seen_at is None:
+                raise RuntimeError(f"the reference page did not show {nxt}")
+            lat.append((screen.seen_at - sent) * 1000)
+    return lat
+
+
+async def ws_run(url: str, worklists: list[rate.Worklist], db, seconds: float,
+                 pace: tuple[float, float], seed: int) -> dict:
+    out = {"latencies": [], "acked": {}, "spans": []}
+    await asyncio.gather(*(ws_rater(url, wl, db, seconds, pace, random.Random(seed + k), out,
+                                    k * ARRIVAL_S) for k, wl in enumerate(worklists)))
+    out["elapsed"] = max(end for _, end in out["spans"]) - min(start for start, _ in out["spans"])
+    return out
 
 
 async def load_run(url: str, worklists: list[rate.Worklist], access: dict, seconds: float,
@@ -180,6 +282,9 @@ def main() -> None:
     ap.add_argument("--pg-url", help="an existing PostgreSQL server (a role that may create "
                     "databases; password from PGPASSWORD or ~/.pgpass)")
     ap.add_argument("--keep", type=Path, help="build the set here and keep it")
+    ap.add_argument("--client", default="ws", choices=("ws", "browser"),
+                    help="ws: websocket clients speaking Streamlit's protocol (default); "
+                    "browser: Playwright contexts of one headless Chromium")
     args = ap.parse_args()
     ns = [int(v) for v in args.n.split(",")]
     backends = [b.strip() for b in args.backend.split(",")]
@@ -199,7 +304,13 @@ def main() -> None:
         ids = sorted(rs.raters)
         print(f"set: {max(ns)} raters x {len(rs.worklist(ids[0]).items)} photos, built in "
               f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        ref = drive_reference(rater_dir, rs.worklist(ids[0]), work)
+        first = rs.worklist(ids[0])
+        if args.client == "browser":
+            ref, _ = drive_reference(rater_dir, first, work)
+        else:
+            codes = [it.photos[0] for it in first.items]
+            with reference_server(rater_dir, codes, work) as port:
+                ref = asyncio.run(ws_reference(f"http://127.0.0.1:{port}/", codes))
         if "postgres" in backends:
             pg = Postgres(args.pg_url)
         for n in ns:  # each number of raters on every backend before the next, side by side
@@ -214,9 +325,12 @@ def main() -> None:
                     server = _start_pg(rater_dir, db, port, work, n)
                 load = os.getloadavg()[0]
                 try:
-                    result = asyncio.run(load_run(f"http://127.0.0.1:{port}/",
-                                                  [rs.worklist(r) for r in ids[:n]], access,
-                                                  args.seconds, pace, seed=n))
+                    lists = [rs.worklist(r) for r in ids[:n]]
+                    url = f"http://127.0.0.1:{port}/"
+                    result = asyncio.run(
+                        load_run(url, lists, access, args.seconds, pace, seed=n)
+                        if args.client == "browser"
+                        else ws_run(url, lists, db, args.seconds, pace, seed=n))
                 except Exception as exc:  # e.g. a page that did not load: the next run goes on
                     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                     failed.append(f"{backend}, {n} raters: did not finish ({reason}; load "
@@ -243,13 +357,13 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     print(f"raters at once against one `assess rate` server, "
           f"each looking {pace[0]:g}-{pace[1]:g} s per photo, {args.seconds:g} s per run, arriving "
-          f"{ARRIVAL_S:g} s apart; key press -> next photo loaded (Chromium headless, 127.0.0.1, {os.cpu_count()} cores)")
+          f"{ARRIVAL_S:g} s apart; {MEASURED[args.client]} (127.0.0.1, {os.cpu_count()} cores)")
     print(f"{'backend':10s}{'raters':>7s}{'ratings':>9s}{'p50 ms':>9s}{'p95 ms':>9s}"
           f"{'ratings/s':>11s}{'lost':>6s}{'dup':>5s}{'crossed':>9s}{'load':>6s}")
     for b, n, k, p50, p95, rps, lost, dup, crossed, load in rows:
         print(f"{b:10s}{n:7d}{k:9d}{p50:9.1f}{p95:9.1f}{rps:11.2f}{lost:6d}{dup:5d}{crossed:9d}"
               f"{load:6.1f}")
-    print(f"reference page, 1 rater without pause: p50 {percentile(ref, 50):.1f} ms, p95 "
+    print(f"reference page, 1 rater without pause, same client: p50 {percentile(ref, 50):.1f} ms, p95 "
           f"{percentile(ref, 95):.1f} ms ({len(ref)} photos)")
     for line in failed:
         print(line)

@@ -31,6 +31,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 REGIONS = {"face": "wsrs", "hands": "merz-hand"}
 # The reference: the smallest Streamlit page that does the same job (save in the button's on_click
-# callback to SQLite in WAL mode, the photo as a static URL, the next one prefetched).
+# callback to SQLite in WAL mode with a flushed commit, the photo as a static URL, the next one
+# prefetched). Its connection stays open: closing a WAL database's last connection checkpoints
+# it, a cost of the reference's own making that assess's server does not pay on every save.
 REFERENCE_APP = """
 import json, os, sqlite3
 import streamlit as st
@@ -51,11 +54,14 @@ codes = json.loads(os.environ["BENCH_CODES"])
 st.set_page_config(layout="wide")
 ss = st.session_state
 ss.setdefault("i", 0)
-def save():
-    con = sqlite3.connect(os.environ["BENCH_DB"], isolation_level=None)
+@st.cache_resource
+def db():
+    con = sqlite3.connect(os.environ["BENCH_DB"], isolation_level=None, check_same_thread=False)
     con.execute("PRAGMA journal_mode=WAL"); con.execute("PRAGMA synchronous=FULL")
     con.execute("CREATE TABLE IF NOT EXISTS r (item TEXT, score INT)")
-    con.execute("INSERT INTO r VALUES (?, ?)", (codes[ss.i], 1)); con.close()
+    return con
+def save():
+    db().execute("INSERT INTO r VALUES (?, ?)", (codes[ss.i], 1))
     ss.i += 1
 i = ss.i
 c, n = codes[min(i, len(codes) - 1)], codes[min(i + 1, len(codes) - 1)]
@@ -201,38 +207,44 @@ def drive_app(url: str, wl: rate.Worklist, code: str, db: Path) -> tuple[list[fl
     return lat, fetched
 
 
-def drive_reference(rater_dir: Path, wl: rate.Worklist,
-                    work: Path) -> tuple[list[float], list[float]]:
-    """Serve the reference page on the same photos and press 1 through them."""
+@contextmanager
+def reference_server(rater_dir: Path, codes: list[str], work: Path, name: str = "reference"):
+    """The reference page serving ``codes`` of the rater folder; yields its port."""
     import json
 
-    from playwright.sync_api import sync_playwright
-
-    app_dir = work / "reference"
+    app_dir = work / name
     app_dir.mkdir()
     (app_dir / "app.py").write_text(REFERENCE_APP)
     (app_dir / "static").symlink_to(Path(rater_dir).resolve() / "images")
-    codes = [it.photos[0] for it in wl.items]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(BENCH_CODES=json.dumps(codes), BENCH_DB=str(work / "reference.sqlite"))
-    with open(work / "reference.log", "ab") as log:
+    env.update(BENCH_CODES=json.dumps(codes), BENCH_DB=str(work / f"{name}.sqlite"))
+    with open(work / f"{name}.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app_dir / "app.py"),
                                  *rate.streamlit_flags("127.0.0.1", port),
                                  "--server.enableStaticServing=true"],
                                 stdout=log, stderr=log, env=env)
     try:
-        wait_healthy(port, proc, work / "reference.log")
-        with sync_playwright() as p:
-            browser, page = new_page(p)
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.locator("button kbd").first.wait_for()
-            lat = measure(page, codes, ["1"] * len(codes), codes, seen=False)
-            fetched = page.evaluate(FETCH_JS, [f"app/static/display/{c}.jpg" for c in codes])
-            browser.close()
+        wait_healthy(port, proc, work / f"{name}.log")
+        yield port
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def drive_reference(rater_dir: Path, wl: rate.Worklist,
+                    work: Path) -> tuple[list[float], list[float]]:
+    """Serve the reference page on the same photos and press 1 through them."""
+    from playwright.sync_api import sync_playwright
+
+    codes = [it.photos[0] for it in wl.items]
+    with reference_server(rater_dir, codes, work) as port, sync_playwright() as p:
+        browser, page = new_page(p)
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.locator("button kbd").first.wait_for()
+        lat = measure(page, codes, ["1"] * len(codes), codes, seen=False)
+        fetched = page.evaluate(FETCH_JS, [f"app/static/display/{c}.jpg" for c in codes])
+        browser.close()
     return lat, fetched
 
 
