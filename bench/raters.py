@@ -130,10 +130,18 @@ def session_cookie(db, wl: rate.Worklist) -> str:
 
 async def fetch_images(http, url: str, screen, fetched: set) -> None:
     """Load every image of a screen not loaded before, as a browser with its cache does."""
+    import httpx
+
     for src in screen.images:
         if src not in fetched:
             fetched.add(src)
-            response = await http.get(url.rstrip("/") + "/" + src.lstrip("/"))
+            address = url.rstrip("/") + "/" + src.lstrip("/")
+            try:
+                response = await http.get(address)
+            except httpx.RemoteProtocolError:
+                # the server closed an idle kept-alive connection as the request went out
+                # (its keep-alive timeout is 5 s): a browser sends such a GET again, and so do we
+                response = await http.get(address)
             response.raise_for_status()
 
 
