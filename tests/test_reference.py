@@ -15,7 +15,7 @@ from assess.reference import ReferenceError, read_reference
 from assess.study import load_study
 from assess.synth import make_study
 
-from .rater_sets import add_reference_photos
+from rater_sets import add_reference_photos
 
 SIZE = (96, 72)
 QUALIFICATION = "[qualification]\nmin_exact = 0.5\nattempts = 2\nfeedback = \"each\"\n"

@@ -143,7 +143,7 @@ def _refused_screen(me: training.Trainee, sign_out) -> None:
 
 
 def _photo_screen(me: training.Trainee, attempt: int, wl, current, pos: int, css: str,
-                  key_guard) -> None:
+                  key_guard, sign_out) -> None:
     it = wl.items[pos]
     scale = me.set.scales[it.scale]
     feedback_for = ss.get("_train_feedback")
@@ -180,6 +180,7 @@ def _photo_screen(me: training.Trainee, attempt: int, wl, current, pos: int, css
                 st.button(f"**{lv.value} · {lv.label}**", key=f"train-level-{lv.value}",
                           shortcut=str(lv.value), width="stretch",
                           on_click=_on_answer, args=(attempt, it.item, lv.value))
+        st.button("Sign out", key="signout", on_click=sign_out, type="tertiary")
     st.html(css)
     key_guard(me.set.min_view_ms)
     hint = ss.pop("_train_hint", None)
@@ -235,5 +236,6 @@ def gate(rater_set, db, rater: str, css: str, key_guard, sign_out) -> bool:
         st.html(css)
         _result_screen(me, attempt, result, sign_out)
         return True
-    _photo_screen(me, attempt, wl, current, pos if pos is not None else 0, css, key_guard)
+    _photo_screen(me, attempt, wl, current, pos if pos is not None else 0, css, key_guard,
+                  sign_out)
     return True
