@@ -481,11 +481,11 @@ def _check_port(host: str, port: int) -> None:
               help="The identity provider's settings for --sso-raters: a TOML file with an [auth] "
                    "section, readable by its owner only, outside the rater folder (see "
                    "docs/deploy.md).")
-@friendly
 @click.option("--reference", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The set's key/reference.csv, for a set with a training worklist "
                    "([qualification]): the server scores the training attempts with it; it must "
                    "not be inside the rater folder.")
+@friendly
 def rate(rater_dir: Path, db: Path | str | None, host: str, port: int, sso_raters: Path | None,
          sso_config: Path | None, reference: Path | None):
     """Serve the rating app for the rater folder RATER_DIR.

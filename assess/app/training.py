@@ -118,7 +118,7 @@ def _result_screen(me: training.Trainee, attempt: int, result, sign_out) -> None
                      "reference": _level_label(me.set.scales[it.scale],
                                                me.reference[it.item])}
                     for it in wl.items if it.item in current and it.item in me.reference]
-            st.dataframe(rows, hide_index=True, key="train-summary")
+            st.dataframe(rows, hide_index=True)
         if result.passed:
             st.button("Go to the live worklist", key="train-live", type="primary",
                       on_click=_on_live)
@@ -145,10 +145,10 @@ def _refused_screen(me: training.Trainee, sign_out) -> None:
 def _photo_screen(me: training.Trainee, attempt: int, wl, current, pos: int, css: str,
                   key_guard, sign_out) -> None:
     it = wl.items[pos]
-    scale = me.set.scales[it.scale]
     feedback_for = ss.get("_train_feedback")
     if feedback_for in wl.index:
         it = wl.items[wl.index[feedback_for]]
+    scale = me.set.scales[it.scale]
     answered = current.get(it.item)
     showing_feedback = feedback_for == it.item and answered is not None
     if not showing_feedback:
