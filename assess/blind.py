@@ -917,6 +917,9 @@ def _refuse_unbuilt(study: Study) -> None:
             raise BlindError(f"{study.path or 'study.toml'}: [{name}]: calibration photos are "
                              "not built into sets by this version of assess; remove "
                              f"the [{name}] section to build the set (see docs/panel.md)")
+    if study.panel.qualification is not None and study.reference is None:
+        raise BlindError(f"{study.path or 'study.toml'}: [qualification] needs training photos: "
+                         "name a CSV in [reference] photos with rows of use = training")
     adj = study.panel.adjudication
     if adj is not None and adj.responder_change is not None:
         raise BlindError(f"{study.path or 'study.toml'}: adjudication.responder_change: the "

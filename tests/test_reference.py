@@ -184,6 +184,7 @@ def test_qualification_without_training_photos_is_refused(study, tmp_path):
     text = (root / "study.toml").read_text(encoding="utf-8")
     (root / "study.toml").write_text(text.replace('[reference]\nphotos = "reference.csv"\n', ""),
                                      encoding="utf-8")
+    shutil.rmtree(root / "images-reference")
     with pytest.raises(BlindError, match=r"\[qualification\] needs training photos"):
         randomize(root / "study.toml", root, tmp_path / "sets", set_id="q3", seed=1, workers=1)
 

@@ -82,7 +82,6 @@ def _on_new_attempt() -> None:
 
 def _on_live() -> None:
     ss["_train_result"] = None
-    ss["_train_passed_seen"] = True
 
 
 def _level_label(scale, value) -> str:
