@@ -20,7 +20,7 @@ are de-identified and coded by :mod:`assess.blind` exactly as the trial photos a
 >>> _ = (folder / "reference.csv").write_text("file,region,score,use\\nref-1.jpg,face,3,training\\n"
 ...                                          "ref-2.jpg,face,7,training\\n")
 >>> study = parse_study(TEMPLATE, folder / "study.toml")
->>> read_reference(folder / "reference.csv", study)
+>>> read_reference(folder / "reference.csv", study)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 assess.reference.ReferenceError: ... row 3: score: 7 is not a level of Wrinkle Severity Rating Scale (1, 2, 3, 4, 5); give the expert consensus as one of them
