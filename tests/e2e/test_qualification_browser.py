@@ -92,12 +92,12 @@ def _sign_in(page, server, who: str, code: str) -> None:
     page.get_by_label("Access code").press("Enter")
     page.wait_for_selector('.assess-ready:not([data-item="__signin__"]):not([data-item="__session__"])',
                            state="attached")
-    page.locator("button", has_text="Sign out").wait_for()
 
 
 def _train(page, trainee: training.Trainee, attempt: int, right: bool, reference, shot=None):
     """Answer every photo of the attempt by keyboard, reading the feedback after each."""
     wl = trainee.worklist(attempt)
+    page.locator("button kbd").first.wait_for()  # the widgets' code is loaded
     for n, it in enumerate(wl.items):
         wait_ready(page, item=it.item, rated=n, mode="training")
         wait_seen(page, it.item)
