@@ -186,6 +186,9 @@ def _workbook(analysis: Analysis, wide) -> dict[str, pd.DataFrame]:
                                                   values.map(words))
     sheets = {"ratings": u.long, "wide": frame, "summary": analysis.summary,
               "reliability": analysis.reliability, "distribution": analysis.distribution}
+    if len(u.set.raters) >= 2:  # a panel: its agreement and each item's scores, as the CSVs
+        sheets["panel"] = _or_empty(analysis.panel, panel.PANEL_COLUMNS)
+        sheets["panel_scores"] = _or_empty(analysis.panel_scores, panel.SCORE_COLUMNS)
     long_labels = {**export.LONG_LABELS,
                    "score": "Rating; empty when the photo could not be assessed (see reason)",
                    "improvement": "Pair: improvement score (+2 much better follow-up .. -2 much "
