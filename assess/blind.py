@@ -706,12 +706,6 @@ def _refuse_unbuilt(study: Study) -> None:
             raise BlindError(f"{study.path or 'study.toml'}: [{name}]: training and calibration "
                              "photos are not built into sets by this version of assess; remove "
                              f"the [{name}] section to build the set (see docs/panel.md)")
-    adj = study.panel.adjudication
-    if adj is not None and adj.responder_change is not None:
-        raise BlindError(f"{study.path or 'study.toml'}: adjudication.responder_change: the "
-                         "adjudicator's queue is built on the rater side, which does not know the "
-                         "timepoints, so responder-status disagreements cannot reach it yet; "
-                         "remove responder_change (min_difference still applies)")
 
 
 def _panel_json(study: Study, key: Path) -> dict:

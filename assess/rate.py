@@ -849,6 +849,7 @@ def verify(rater_dir: str | Path, db: str | Path | None = None,
     db = store.location(db) if db is not None else default_db(rs)
     report = store.verify(db, rs.set_id).check()
     store.verify(db, panel.adjudication_worklist(rs.set_id)).check()  # the adjudicator's, if any
+    store.verify(db, panel.sent_worklist(rs.set_id)).check()  # codes sent from the key's side
     heads = {rater: wl.head for (_, rater), wl in report.worklists.items()}
     wrong = []
     for rater, noted in (expect or {}).items():

@@ -782,7 +782,8 @@ session_hours = 12          # a sign-in holds this long across reloads and resta
 # [adjudication]
 # adjudicator = "derm9"     # someone outside blinding.raters
 # min_difference = 2        # highest minus lowest panel score that sends a photo to adjudication
-# responder_change = 1      # also when raters disagree on responder status (randomize: not yet)
+# responder_change = 1      # also when raters disagree on responder status; the coordinator sends
+#                           #   those photos with `assess adjudication queue RATER --key KEY --db DB`
 # show_scores = true        # the adjudicator sees the panel's scores (never whose)
 
 # A study's own scale (a new id; the shipped ids cannot be redefined):
