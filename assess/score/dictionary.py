@@ -123,6 +123,18 @@ COLUMNS: dict[str, dict[str, str]] = {
         "final": "The endpoint: the adjudicated score, otherwise the consensus",
         "source": "consensus, adjudicated or pending adjudication",
     },
+    "calibration": {
+        "rater": "Rater id", "block": "Block of the live worklist (block 1: positions 1 to "
+                                      "[calibration] block)",
+        "first": "First worklist position of the block", "last": "Last worklist position",
+        "n": "Calibration photos of the block the rater scored",
+        "exact": "Share of them scored as the reference",
+        "within_one": "Share within one grade of the reference",
+        "flagged": "1 when the block's agreement is below a floor of [calibration]",
+        "min_exact": "The study's floor of exact agreement (empty: none)",
+        "min_within_one": "The study's floor of within-one agreement (empty: none)",
+        "not_assessed": "Calibration photos of the block answered 'cannot assess' or not rated",
+    },
 }
 
 
