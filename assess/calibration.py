@@ -24,15 +24,16 @@ True
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import Any, Sequence, TypeVar
 
 import numpy as np
 
 from .errors import AssessError
 
 __all__ = ["CalibrationError", "KEY_FILE", "KEY_COLUMNS", "count", "shares", "positions",
-           "interleave", "read_key"]
+           "interleave", "place", "Placement", "read_key"]
 
 KEY_FILE = "calibration.csv"
 KEY_COLUMNS = ("rater", "position", "block", "code", "region", "view", "score")
@@ -121,6 +122,65 @@ def interleave(trial: Sequence[T], calibration: Sequence[T], places: Sequence[in
     for k in range(len(trial) + len(calibration)):
         out.append(next(cal_it) if k in at else next(trial_it))
     return out
+
+
+def place(raters: Sequence[str], n_trial: int, m: int, block: int, seed: int
+          ) -> dict[str, list[tuple[int, int]]]:
+    """Each rater's ``(place, calibration item)`` pairs: places of their own (generator
+    ``[seed, 12, rater index]``) and the ``m`` calibration items in an order of their own.
+
+    >>> sorted(place(["derm1"], 8, 2, 5, 1)["derm1"], key=lambda p: p[1])[0][1]
+    0
+    """
+    out = {}
+    for r_index, rater in enumerate(raters):
+        rng = np.random.default_rng([seed, 12, r_index])
+        places = positions(n_trial, m, block, rng)
+        which = [int(k) for k in rng.permutation(m)]
+        out[rater] = list(zip(places, which))
+    return out
+
+
+@dataclass
+class Placement:
+    """The calibration items of a set and where they go in each rater's live worklist.
+
+    ``items``: one worklist item per calibration code (shown to every rater); ``rows``: their
+    reference key rows (``code``, ``region``, ``view``, ``score`` attributes), in the same order;
+    ``places``: :func:`place`; ``block``: ``[calibration] block``.
+    """
+
+    items: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
+    sources: list[int] = field(default_factory=list)
+    places: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    block: int = 20
+
+    def worklist(self, rater: str, trial: Sequence[T]) -> list[T]:
+        """The rater's live worklist: their trial items with the calibration items among them."""
+        mine = sorted(self.places.get(rater, []))
+        return interleave(trial, [self.items[k] for _, k in mine], [p for p, _ in mine])
+
+    def key_rows(self) -> list[tuple[Any, ...]]:
+        """The rows of ``key/calibration.csv`` (:data:`KEY_COLUMNS`), by rater and position."""
+        out = []
+        for rater in self.places:
+            for p, k in sorted(self.places[rater]):
+                r = self.rows[k]
+                out.append((rater, str(p + 1), str(p // self.block + 1), r.code, r.region, r.view,
+                            r.score))
+        return out
+
+    def rater_counts(self, counts: dict[str, int]) -> dict[str, int]:
+        """``set.json`` ``counts``: the calibration photos counted as photos and items, so the
+        rater folder does not say how many there are."""
+        m = len(self.items)
+        return {**counts, "photos": counts.get("photos", 0) + m, "items": counts["items"] + m}
+
+    def coordinator_counts(self, counts: dict[str, int]) -> dict[str, int]:
+        """What ``randomize`` reports: items per worklist and, apart, the calibration photos."""
+        m = len(self.items)
+        return {**counts, "items": counts["items"] + m, **({"calibration": m} if m else {})}
 
 
 def read_key(key_dir: str | Path, error: type[AssessError] = CalibrationError) -> list[dict] | None:

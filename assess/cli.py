@@ -318,8 +318,9 @@ def _set_summary(made) -> str:
     what = (f"{c['pairs']} pairs" if c.get("pairs") else f"{c['photos']} photos")
     raters = ", ".join(made.raters)
     return "\n".join([
-        f"Blinded set {made.set_id}: {what} + {c['repeats']} disguised repeats = {c['items']} items "
-        f"in each worklist (raters: {raters}).",
+        f"Blinded set {made.set_id}: {what} + {c['repeats']} disguised repeats"
+        + (f" + {c['calibration']} hidden calibration photos" if c.get("calibration") else "")
+        + f" = {c['items']} items in each worklist (raters: {raters}).",
         f"  Rater folder: {made.rater_dir}",
         "      copy this folder, and only this folder, to the rater's machine",
         f"  Key:          {made.key_dir}",
