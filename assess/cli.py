@@ -602,6 +602,13 @@ def status(rater_dir: Path, db: Path | str | None, key_dir: Path | None,
         click.echo(f"Refused sign-in attempts under ids that are no rater of this set: {others}")
     _show_sign_ins(rater_dir, db)
     _panel_status(rater_dir, db)
+    if key_dir is not None:  # which items are calibration photos only the key says
+        from .score import calibration
+
+        text = calibration.format_status(rater_dir, key_dir, db if db is not None else
+                                         rating.default_db(rating.load_rater_set(rater_dir)))
+        if text:
+            click.echo(text)
     if sealed is not None:
         _show_seal(sealed)
 

@@ -200,3 +200,10 @@ def test_the_status_counts_calibration_photos_like_any_item_without_the_key(rate
     line = next(ln for ln in result.output.splitlines() if ln.startswith("derm1"))
     assert line.split()[1] == "10/10", result.output
     assert not [c for c in reference if c in result.output]
+    assert "Calibration" not in result.output
+    keyed = CliRunner().invoke(cli, ["status", str(built.rater_dir), "--db", str(db), "--key",
+                                     str(built.key_dir)])
+    assert keyed.exit_code == 0, keyed.output
+    assert ("Calibration (2 hidden photo(s) per worklist, blocks of 5): derm1 2/2 rated, not "
+            "flagged; derm2 2/2 rated, flagged in block 1, 2") in keyed.output
+    assert not [c for c in reference if c in keyed.output]

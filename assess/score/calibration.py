@@ -19,7 +19,7 @@ import pandas as pd
 from .. import panel as rules_
 from .unblind import Unblinded
 
-__all__ = ["COLUMNS", "calibration_table", "section_html"]
+__all__ = ["COLUMNS", "calibration_table", "section_html", "format_status"]
 
 COLUMNS = ("rater", "block", "first", "last", "n", "exact", "within_one", "flagged",
            "min_exact", "min_within_one", "not_assessed")
@@ -95,3 +95,37 @@ def section_html(u: Unblinded, table: pd.DataFrame | None) -> list[str]:
                    f"<td>{_pct(r.within_one)}</td><td>{'flagged' if r.flagged else ''}</td></tr>")
     out.append("</table>")
     return out
+
+
+def format_status(rater_dir, key_dir, db) -> str:
+    """The coordinator's calibration line of ``assess status --key``: per rater, how many of the
+    hidden calibration photos are rated and the blocks flagged; never a score (empty for a set
+    without calibration photos)."""
+    import json
+    from pathlib import Path
+
+    from .. import calibration, store
+
+    rows = calibration.read_key(key_dir)
+    if not rows:
+        return ""
+    meta = json.loads((Path(rater_dir) / "set.json").read_text(encoding="utf-8"))
+    rule = rules_.rules_from_json(meta.get("panel")).calibration or rules_.Calibration()
+    current = (store.current_ratings(db, str(meta["set_id"]), ["score", "cannot_assess"])
+               if db is not None and store.exists(db) else pd.DataFrame(
+                   columns=["rater", "item", "score", "cannot_assess"]))
+    answer = {(r.rater, r.item): r.score for r in current.itertuples(index=False)
+              if pd.isna(r.cannot_assess) and not pd.isna(r.score)}
+    raters = list(dict.fromkeys(r["rater"] for r in rows))
+    per = len(rows) // max(1, len(raters))
+    parts = []
+    for rater in raters:
+        mine = [r for r in rows if r["rater"] == rater]
+        done = [(r["position"], answer[(rater, r["code"])], r["score"]) for r in mine
+                if (rater, r["code"]) in answer]
+        flagged = [b.block for b in rules_.calibration_drift(done, rule) if b.flagged]
+        parts.append(f"{rater} {len(done)}/{len(mine)} rated, "
+                     + (f"flagged in block {', '.join(map(str, flagged))}" if flagged
+                        else "not flagged"))
+    return (f"Calibration ({per} hidden photo(s) per worklist, blocks of {rule.block}): "
+            + "; ".join(parts))
