@@ -64,7 +64,7 @@ def cli():
 
     \b
     Coordinator:  keygen, init, randomize, audit-set, contact-sheet, status, verify, db init,
-                  sessions revoke, audit-log
+                  sessions revoke, audit-log, adjudication queue
     Rater:        rate
     Statistician: score
     Try it:       demo
