@@ -1091,7 +1091,8 @@ def _properties(key: _Key, info: dict[str, dict], padding: dict[str, float], pos
         props.setdefault(code, {})[name] = value
         kinds[name] = (kind, categorical)
 
-    paddings = {row["code"]: padding.get(f"images/display/{row['code']}.jpg", -1.0) for row in key.rows
+    paddings = {row["code"]: padding.get(f"images/display/{row['code']}.jpg", -1.0)
+                for row in [*key.rows, *key.calibration]
                 if f"images/display/{row['code']}.jpg" in info}
 
     for row in [*key.rows, *key.calibration]:
