@@ -241,7 +241,7 @@ def key_rows(built) -> list[dict]:
 def responder_rated(built_responder, tmp_path):
     """derm1 calls the first participant a responder (4 -> 3), derm2 does not (4 -> 4); the
     others agree (3 -> 3). No grade difference reaches min_difference."""
-    db = tmp_path / "ratings.sqlite"
+    db = tmp_path / "responder.sqlite"
     rows = key_rows(built_responder)
     split = sorted({r["participant"] for r in rows})[0]
     scores = {}
