@@ -945,7 +945,10 @@ def _read_worklists(rater_dir: Path) -> tuple[dict[str, dict[str, tuple[int, int
                 pos[str(code)] = (k, side)
                 if isinstance(item.get("region"), str):
                     regions.setdefault(str(code), item["region"])
-        out[str(data.get("rater", wl.stem))] = pos
+        name = str(data.get("rater", wl.stem))
+        if "attempt" in data:  # a training worklist: its own positions, never the live ones
+            name = f"{name} (training {data['attempt']})"
+        out[name] = pos
     return out, regions
 
 

@@ -50,6 +50,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import __version__, panel, seal
+from . import calibration as cal_
+from .reference import ReferencePhoto, by_use, study_reference
 from .csvfile import read_table, spreadsheet_safe
 from .errors import AssessError
 from .ingest import EXTENSIONS, Inventory, Photo, check_decoded, discover
@@ -74,6 +76,14 @@ __all__ = [
     "access_hash",
     "read_access",
     "read_key",
+    "REFERENCE_COLUMNS",
+    "ReferenceRow",
+    "reference_rows",
+    "reference_item",
+    "reference_jobs",
+    "reference_commitment",
+    "read_reference_key",
+    "training_worklist_name",
 ]
 
 ALPHABET = "ACDEFHJKMNPRTUVWXY3479"
@@ -82,6 +92,9 @@ CODE_RE = re.compile(rf"^[{ALPHABET}]{{3}}-[{ALPHABET}]{{4}}$")
 ACCESS_RE = re.compile(rf"^[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}$")
 KEY_COLUMNS = ("code", "participant", "timepoint", "region", "view", "source_file", "source_sha256",
                "blinded_sha256", "repeat_of", "pair", "pair_side")
+REFERENCE_COLUMNS = ("code", "rater", "use", "attempt", "region", "view", "score", "source_file",
+                     "source_sha256", "blinded_sha256", "salt")
+"""Columns of ``key/reference.csv``: one row per code a reference photo is shown under."""
 FIXED_MTIME = 946684800  # 2000-01-01T00:00:00Z: every file and folder under rater/
 PBKDF2_ITERATIONS = 200_000
 FILE_MODE, DIR_MODE = 0o644, 0o755  # rater folder
@@ -108,6 +121,27 @@ class KeyRow:
     repeat_of: str = ""
     pair: str = ""
     pair_side: str = ""
+
+
+@dataclass(frozen=True)
+class ReferenceRow:
+    """One row of ``key/reference.csv``: one code under which a reference photo is shown.
+
+    ``rater`` and ``attempt`` are empty for a code shown to every rater; ``salt`` makes the
+    commitment in ``set.json`` (:func:`reference_commitment`) impossible to invert without the key.
+    """
+
+    code: str
+    rater: str
+    use: str
+    attempt: str
+    region: str
+    view: str
+    score: str
+    source_file: str
+    source_sha256: str
+    blinded_sha256: str = ""
+    salt: str = ""
 
 
 @dataclass(frozen=True)
@@ -581,6 +615,163 @@ def read_key(key_dir: str | Path) -> list[KeyRow]:
     return [KeyRow(*row) for row in table.rows]
 
 
+# --------------------------------------------------------------------------- reference photos
+
+
+def score_text(value: int | float) -> str:
+    """A reference score as ``key/reference.csv`` and the commitments write it.
+
+    >>> score_text(3), score_text(3.0), score_text(42.5)
+    ('3', '3', '42.5')
+    """
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def reference_commitment(code: str, score: str, salt: str) -> str:
+    """The salted commitment to a reference score kept in ``set.json``: it lets the rating server
+    check the reference it is given against the sealed set, and tells the rater folder nothing
+    (the 128-bit salt is in ``key/reference.csv`` only).
+
+    >>> reference_commitment("ACD-EFHJ", "3", "00" * 16)[:16]
+    '155b55a67b07d9f7'
+    """
+    return hashlib.sha256(f"assess-reference\n{code}\n{score}\n{salt}".encode()).hexdigest()
+
+
+def training_worklist_name(rater: str, attempt: int) -> str:
+    """File name of a rater's training worklist for one attempt, under ``worklists/``.
+
+    >>> training_worklist_name("derm1", 2)
+    'derm1.training-2.json'
+    """
+    return f"{rater}.training-{attempt}.json"
+
+
+def reference_rows(refs: Sequence[ReferencePhoto], showings: Sequence[tuple[int, str, str]],
+                   rng: np.random.Generator, taken: set[str]) -> tuple[list[ReferenceRow], list[int]]:
+    """One code per showing ``(index in refs, rater, attempt)``, drawn from ``rng`` like the trial
+    codes (same alphabet, same form, unique among ``taken``, which they join), so that nothing in a
+    code tells a reference photo from a trial photo. Returns the key rows (with a fresh salt each,
+    without ``blinded_sha256``) and, for each row, the index of its photo in ``refs``.
+
+    >>> from assess.reference import ReferencePhoto
+    >>> refs = [ReferencePhoto("r1.jpg", "face", "", 3, "training", Path("r1.jpg"), "ab")]
+    >>> rows, src = reference_rows(refs, [(0, "derm1", "1"), (0, "derm1", "2")],
+    ...                            np.random.default_rng(1), set())
+    >>> [(r.rater, r.attempt, r.score, bool(CODE_RE.match(r.code))) for r in rows], src
+    ([('derm1', '1', '3', True), ('derm1', '2', '3', True)], [0, 0])
+    """
+    rows, sources = [], []
+    for i, rater, attempt in showings:
+        ref = refs[i]
+        rows.append(ReferenceRow(_code(rng, taken), rater, ref.use, str(attempt), ref.region,
+                                 ref.view, score_text(ref.score), ref.file, ref.sha256,
+                                 salt=secrets.token_hex(16)))
+        sources.append(i)
+    return rows, sources
+
+
+def reference_item(study: Study, row: ReferenceRow) -> Item:
+    """The worklist item of a reference code: a single photo, in the same format as a trial item."""
+    return Item(row.code, "single", study.regions[row.region].scale, row.region, (row.code,),
+                ("", row.code))
+
+
+def reference_jobs(refs: Sequence[ReferencePhoto], rows: Sequence[ReferenceRow],
+                   sources: Sequence[int], specs: dict, study: Study, work: Path, seed: int
+                   ) -> tuple[list[tuple], list[tuple[str, str, str]]]:
+    """The :func:`assess.deid.prepare_files` jobs of the reference photos, through the same pipeline
+    and with the same region specs as the trial photos: a plain copy for a photo's first code and a
+    disguised copy for each further one (generator ``[seed, 8]``).
+
+    Returns the jobs (one per photo, in ``refs`` order of first use) and the moves
+    ``(code, region, stem)`` for :func:`_place_images`: ``work/<stem>.full.jpg`` becomes
+    ``images/full/<code>.jpg`` (and so for display).
+    """
+    variant_seeds = np.random.default_rng([seed, 8])
+    codes_of: dict[int, list[str]] = defaultdict(list)
+    for r, i in zip(rows, sources):
+        codes_of[i].append(r.code)
+    jobs, moves = [], []
+    for n, (i, codes) in enumerate(sorted(codes_of.items())):
+        ref = refs[i]
+        spec = specs.get(ref.region) or _spec_for(study, [], ref.region)
+        stem = f"ref{n}"
+        jobs.append((ref.path, work / f"{stem}.full.jpg", work / f"{stem}.display.jpg", spec,
+                     tuple((work / f"{stem}-{k}.full.jpg", work / f"{stem}-{k}.display.jpg",
+                            int(variant_seeds.integers(2**62))) for k in range(1, len(codes))),
+                     None))
+        moves += [(code, ref.region, stem if k == 0 else f"{stem}-{k}")
+                  for k, code in enumerate(codes)]
+    return jobs, moves
+
+
+def check_reference_pixels(refs: Sequence[ReferencePhoto], ref_pixels: dict[int, str],
+                           trial_pixels: dict[str, str], csv_path: Path | None) -> None:
+    """Refuse a reference photo whose decoded pixels are those of a trial photo (``trial_pixels``:
+    pixel hash → the trial photo's file) or of another reference photo."""
+    where = csv_path or "[reference] photos"
+    seen: dict[str, int] = {}
+    for i, digest in sorted(ref_pixels.items()):
+        ref = refs[i]
+        if digest in trial_pixels:
+            raise BlindError(f"{where}: row {ref.row}: file: {ref.file} has the pixels of the trial "
+                             f"photo {trial_pixels[digest]}; a reference photo must not be a photo "
+                             "of the trial: take it out of the reference CSV")
+        if digest in seen:
+            raise BlindError(f"{where}: row {ref.row}: file: {ref.file} has the pixels of "
+                             f"{refs[seen[digest]].file} (row {refs[seen[digest]].row}); list each "
+                             "reference photo once")
+        seen[digest] = i
+
+
+def _training_plan(study: Study, refs: Sequence[ReferencePhoto], seed: int, taken: set[str]
+                   ) -> tuple[list[ReferenceRow], list[int], dict[tuple[str, int], list[Item]]]:
+    """Codes of the training photos — one per photo, rater and attempt, so that an attempt never
+    shows a code seen before — and each rater's worklist per attempt, shuffled for that attempt
+    (generator ``[seed, 9, rater index, attempt]``)."""
+    rule = study.panel.qualification
+    training = [i for i, r in enumerate(refs) if r.use == "training"]
+    if rule is None or not training:
+        return [], [], {}
+    showings = [(i, rater, str(n)) for rater in study.blinding.raters
+                for n in range(1, rule.attempts + 1) for i in training]
+    rows, sources = reference_rows(refs, showings, np.random.default_rng([seed, 7]), taken)
+    lists: dict[tuple[str, int], list[Item]] = {}
+    for r_index, rater in enumerate(study.blinding.raters):
+        for n in range(1, rule.attempts + 1):
+            mine = [reference_item(study, row) for row in rows
+                    if row.rater == rater and row.attempt == str(n)]
+            order = np.random.default_rng([seed, 9, r_index, n]).permutation(len(mine))
+            lists[(rater, n)] = [mine[int(k)] for k in order]
+    return rows, sources, lists
+
+
+def _training_json(study: Study, lists: dict[tuple[str, int], list[Item]],
+                   rows: Sequence[ReferenceRow]) -> dict | None:
+    """``set.json`` ``"training"``: each rater's training worklists and a salted commitment per
+    training code; never a reference score."""
+    if not lists:
+        return None
+    rule = study.panel.qualification
+    worklists: dict[str, list[str]] = defaultdict(list)
+    for rater, n in sorted(lists):
+        worklists[rater].append(f"worklists/{training_worklist_name(rater, n)}")
+    return {"attempts": rule.attempts, "feedback": rule.feedback, "worklists": dict(worklists),
+            "commitments": {r.code: reference_commitment(r.code, r.score, r.salt)
+                            for r in sorted(rows, key=lambda r: r.code)}}
+
+
+def read_reference_key(path: str | Path) -> list[ReferenceRow]:
+    """The rows of ``key/reference.csv`` (:data:`REFERENCE_COLUMNS`)."""
+    path = Path(path)
+    table = read_table(path, error=BlindError, what="reference key", written_safe=True)
+    if table.header != REFERENCE_COLUMNS:
+        raise BlindError(f"{path}: columns must be {','.join(REFERENCE_COLUMNS)}; give the "
+                         "reference.csv of the set's key folder")
+    return [ReferenceRow(*row) for row in table.rows]
+
+
 # --------------------------------------------------------------------------- writing a set
 
 
@@ -698,14 +889,71 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]])
     path.write_text(buf.getvalue(), encoding="utf-8")
 
 
+def _reference_plan(study: Study, the_plan: Plan, seed: int, warnings: list[str]):
+    """The study's reference photos and the codes and training worklists built from them:
+    ``(refs, rows, sources, training)`` (see :func:`_training_plan`)."""
+    refs = study_reference(study)
+    rule = study.panel.qualification
+    if rule is not None and not by_use(refs, "training"):
+        raise BlindError(f"{study.path or 'study.toml'}: [qualification] needs training photos: "
+                         "name a CSV in [reference] photos with rows of use = training")
+    if rule is not None and study.blinding.presentation != "single":
+        raise BlindError(f"{study.path or 'study.toml'}: [qualification]: training worklists are "
+                         "built for presentation = \"single\" only; remove [qualification] or "
+                         "rate single photos")
+    if rule is None and by_use(refs, "training"):
+        warnings.append(f"{study.reference}: {len(by_use(refs, 'training'))} training photo(s) are "
+                        "not used: the study has no [qualification] section")
+    taken = {c for r in the_plan.rows for c in (r.code, r.pair) if c} | {
+        it.item for it in the_plan.items}
+    rows, sources, training = _training_plan(study, refs, seed, taken)
+    return refs, rows, sources, training
+
+
+def _calibration_plan(study: Study, refs: Sequence[ReferencePhoto], the_plan: Plan, seed: int,
+                      training_rows: Sequence[ReferenceRow], warnings: list[str]) -> cal_.Placement:
+    """The hidden calibration photos of the live worklists (:mod:`assess.calibration`): one code
+    per showing, drawn from the same pool as every other code (generator ``[seed, 10]``), shown
+    to every rater, each rater at places of their own."""
+    rule = study.panel.calibration
+    pool = [i for i, r in enumerate(refs) if r.use == "calibration"]
+    where = study.path or "study.toml"
+    if rule is None:
+        if pool:
+            warnings.append(f"{study.reference}: {len(pool)} calibration photo(s) are not used: "
+                            "the study has no [calibration] section")
+        return cal_.Placement()
+    if not pool:
+        raise BlindError(f"{where}: [calibration] needs calibration photos: name a CSV in "
+                         "[reference] photos with rows of use = calibration")
+    if study.blinding.presentation != "single":
+        raise BlindError(f"{where}: [calibration]: calibration photos are hidden among single "
+                         "photos only (presentation = \"single\"); remove [calibration] or rate "
+                         "single photos")
+    n = len(next(iter(the_plan.orders.values())))
+    m = cal_.count(n, rule.rate)
+    if m > len(pool):
+        warnings.append(f"{study.reference}: {len(pool)} calibration photo(s) for {m} calibration "
+                        "items a worklist: some are shown under more than one code (disguised)")
+    taken = ({c for r in the_plan.rows for c in (r.code, r.pair) if c}
+             | {it.item for it in the_plan.items} | {r.code for r in training_rows})
+    rng = np.random.default_rng([seed, 10])
+    chosen = [pool[int(k)] for k in rng.permutation(len(pool))]
+    rows, sources = reference_rows(refs, [(chosen[j % len(chosen)], "", "") for j in range(m)],
+                                   rng, taken)
+    try:
+        places = cal_.place(study.blinding.raters, n, m, rule.block, seed)
+    except cal_.CalibrationError as exc:
+        raise BlindError(f"{where}: {exc}") from None
+    return cal_.Placement([reference_item(study, r) for r in rows], rows, sources, places,
+                          rule.block)
+
+
 def _refuse_unbuilt(study: Study) -> None:
-    """Refuse the panel sections whose photos this version cannot put into a set yet, rather than
-    build a set that silently lacks them (docs/panel.md, "Not yet")."""
-    for name in ("qualification", "calibration"):
-        if getattr(study.panel, name) is not None:
-            raise BlindError(f"{study.path or 'study.toml'}: [{name}]: training and calibration "
-                             "photos are not built into sets by this version of assess; remove "
-                             f"the [{name}] section to build the set (see docs/panel.md)")
+    """Refuse, before any photo is read, a panel section that cannot be built as declared."""
+    if study.panel.qualification is not None and study.reference is None:
+        raise BlindError(f"{study.path or 'study.toml'}: [qualification] needs training photos: "
+                         "name a CSV in [reference] photos with rows of use = training")
 
 
 def _panel_json(study: Study, key: Path) -> dict:
@@ -752,25 +1000,32 @@ def _deid_jobs(inventory: Inventory, used: list[int], specs: dict, shown_as: dic
 
 
 def _place_images(the_plan: Plan, shown_as: dict[int, list[str]], staged: dict[int, int], work: Path,
-                  rater: Path) -> list[KeyRow]:
+                  rater: Path, extra: Sequence[tuple[str, str, str]] = (),
+                  extra_sha: dict[str, str] | None = None) -> list[KeyRow]:
     """Move each code's staged files into ``rater/images`` in code order, pad every file of a kind
     in a region to one size (:func:`assess.deid.equalize_sizes`) and return the key rows with the
-    sha256 of each code's full copy as written. Removes ``work``."""
+    sha256 of each code's full copy as written. Removes ``work``.
+
+    ``extra``: further codes ``(code, region, stem)`` (the reference photos), moved and padded
+    with the trial photos of their region; their sha256 go to ``extra_sha``."""
     from .deid import equalize_sizes
 
     copy_of = {code: (src, k) for src, codes in shown_as.items() for k, code in enumerate(codes)}
+    moves = [(r.code, r.region, f"{staged[copy_of[r.code][0]]}" if copy_of[r.code][1] == 0
+              else f"{staged[copy_of[r.code][0]]}-{copy_of[r.code][1]}") for r in the_plan.rows]
     by_group: dict[tuple[str, str], list[Path]] = defaultdict(list)
-    for r in sorted(the_plan.rows, key=lambda r: r.code):
-        src, k = copy_of[r.code]
-        stem = f"{staged[src]}" if k == 0 else f"{staged[src]}-{k}"
+    for code, region, stem in sorted([*moves, *extra]):
         for kind in ("full", "display"):
-            final = rater / "images" / kind / f"{r.code}.jpg"
+            final = rater / "images" / kind / f"{code}.jpg"
             os.replace(work / f"{stem}.{kind}.jpg", final)
-            by_group[(kind, r.region)].append(final)
+            by_group[(kind, region)].append(final)
     shutil.rmtree(work)
     sha_of: dict[Path, str] = {}
     for group in by_group.values():
         sha_of.update(equalize_sizes(group))
+    if extra_sha is not None:
+        extra_sha.update({code: sha_of[rater / "images" / "full" / f"{code}.jpg"]
+                          for code, _, _ in extra})
     return [replace(r, blinded_sha256=sha_of[rater / "images" / "full" / f"{r.code}.jpg"])
             for r in the_plan.rows]
 
@@ -931,6 +1186,9 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
     if target.exists() or target.is_symlink():
         raise BlindError(f"{target}: a set with this id exists already and is never overwritten; "
                          "choose another --set-id")
+    refs, ref_rows, ref_sources, training = _reference_plan(study, the_plan, seed_value, warnings)
+    placement = _calibration_plan(study, refs, the_plan, seed_value, ref_rows, warnings)
+    all_rows, all_sources = ref_rows + placement.rows, ref_sources + placement.sources
     references = _references(study, sorted({it.region for it in the_plan.items}))
     used = sorted(set(the_plan.sources))  # photo indices in the set
     regions = [r for r in study.regions if any(inventory.photos[i].region == r for i in used)]
@@ -962,6 +1220,10 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         #    each further code, with other bytes and no visible change
         shown_as = _showings(the_plan)
         jobs = _deid_jobs(inventory, used, specs, shown_as, work, seed_value)
+        ref_photo_jobs, ref_moves = reference_jobs(refs, all_rows, all_sources, specs, study, work,
+                                                   seed_value)
+        jobs_trial = len(jobs)
+        jobs = jobs + ref_photo_jobs
         ref_jobs = []
         ref_paths: dict[str, dict[str, str]] = {}
         for scale_id, (region, files) in sorted(references.items()):
@@ -983,12 +1245,12 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         try:
             results = deid.prepare_files(jobs + ref_jobs, progress=advance, pool=pool)
         except deid.DeidError as exc:
-            photo_failures = {i: why for i, why in exc.failures.items() if i < len(jobs)}
+            photo_failures = {i: why for i, why in exc.failures.items() if i < jobs_trial}
             if not photo_failures:
                 raise
             # photos that cannot be decoded are refused as ingest refuses any unusable photo,
             # together with the same pixels in two slots among the others
-            done = exc.results[:len(jobs)]
+            done = exc.results[:jobs_trial]
             check_decoded(inventory.images_dir, [inventory.photos[i] for i in used],
                           [r.pixel_sha256 if r is not None else None for r in done], photo_failures,
                           fingerprints=[r.fingerprint if r is not None else None for r in done],
@@ -996,15 +1258,24 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
             raise  # pragma: no cover - check_decoded raises
         finally:
             pool.close()  # the workers' memory is free for the rest
-        photo_results = results[:len(jobs)]
+        photo_results = results[:jobs_trial]
         warnings += check_decoded(inventory.images_dir, [inventory.photos[i] for i in used],
                                   [r.pixel_sha256 for r in photo_results],
                                   fingerprints=[r.fingerprint for r in photo_results], study=study)
         staged = {i: n for n, i in enumerate(used)}
+        trial_pixels = {r.pixel_sha256: inventory.photos[i].path.as_posix()
+                        for i, r in zip(used, photo_results)}
+        first_use = sorted(dict.fromkeys(all_sources))
+        check_reference_pixels(refs, {i: r.pixel_sha256 for i, r in
+                                      zip(first_use, results[jobs_trial:len(jobs)])},
+                               trial_pixels, study.reference)
 
         # 2. one file per code, moved in code order (a folder's entry order says nothing), then
         #    every file of a kind in a region padded to one size
-        rows = _place_images(the_plan, shown_as, staged, work, rater)
+        ref_sha: dict[str, str] = {}
+        rows = _place_images(the_plan, shown_as, staged, work, rater, ref_moves, ref_sha)
+        ref_rows = [replace(r, blinded_sha256=ref_sha[r.code]) for r in ref_rows]
+        all_rows = [replace(r, blinded_sha256=ref_sha[r.code]) for r in all_rows]
 
         # 3. the key
         order_tp = {t: n for n, t in enumerate(study.timepoints)}
@@ -1016,18 +1287,30 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         (key / "study.toml").write_text(study.text, encoding="utf-8")
         access = {r: _access_code() for r in study.blinding.raters}
         _write_csv(key / "access.csv", ("rater", "access_code"), list(access.items()))
+        if all_rows:
+            _write_csv(key / "reference.csv", REFERENCE_COLUMNS,
+                       [[getattr(r, c) for c in REFERENCE_COLUMNS]
+                        for r in sorted(all_rows, key=lambda r: (r.use, r.rater, r.attempt, r.code))])
+        if placement.items:  # which code is a calibration photo where in whose worklist
+            _write_csv(key / cal_.KEY_FILE, cal_.KEY_COLUMNS, placement.key_rows())
         key_sha256 = hashlib.sha256((key / "key.csv").read_bytes()).hexdigest()
 
         # 4. worklists and the sealed manifest
         for rater_id, order in the_plan.orders.items():
             _write_json(rater / "worklists" / f"{rater_id}.json", {
                 "rater": rater_id, "set_id": set_id,
-                "items": [the_plan.items[i].to_json() for i in order]})
+                "items": [it.to_json() for it in
+                          placement.worklist(rater_id, [the_plan.items[i] for i in order])]})
+        for (rater_id, n), items in sorted(training.items()):
+            _write_json(rater / "worklists" / training_worklist_name(rater_id, n), {
+                "rater": rater_id, "set_id": set_id, "attempt": n,
+                "items": [it.to_json() for it in items]})
         raters_json = {}
         for rater_id, code in access.items():
             salt = secrets.token_hex(16)
             raters_json[rater_id] = {"salt": salt, "hash": access_hash(code, salt),
-                                     "items": len(the_plan.orders[rater_id])}
+                                     "items": len(the_plan.orders[rater_id])
+                                     + len(placement.items)}
         scale_ids = sorted({study.regions[r].scale for r in regions})
         manifest_json = {
             "format": 1,
@@ -1040,7 +1323,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
             "key_sha256": key_sha256,
             "scales": {s: study.scales[s].to_dict() for s in scale_ids},
             "regions": {r: study.regions[r].scale for r in regions},
-            "counts": the_plan.counts,
+            "counts": placement.rater_counts(the_plan.counts),
             "raters": raters_json,
             "references": ref_paths,
             "seal": seal.set_json_entry(signing_key),
@@ -1048,6 +1331,9 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
                        "session_hours": study.rating.session_hours},
             "panel": _panel_json(study, key),
         }
+        training_json = _training_json(study, training, ref_rows)
+        if training_json is not None:
+            manifest_json["training"] = training_json
         _write_json(rater / "set.json", manifest_json)
         _seal_rater_folder(rater)
         for p in key.iterdir():
@@ -1084,5 +1370,6 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         if isinstance(exc, (OSError, deid.OutputError)):
             raise _write_failed(exc, out_dir, tmp) from None
         raise
-    return BlindedSet(set_id, target, dict(the_plan.counts), tuple(study.blinding.raters), access,
+    return BlindedSet(set_id, target, placement.coordinator_counts(the_plan.counts),
+                      tuple(study.blinding.raters), access,
                       seed_value, warnings, signing_key.fingerprint if signing_key else None)

@@ -482,9 +482,13 @@ def _check_port(host: str, port: int) -> None:
               help="The identity provider's settings for --sso-raters: a TOML file with an [auth] "
                    "section, readable by its owner only, outside the rater folder (see "
                    "docs/deploy.md).")
+@click.option("--reference", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The set's key/reference.csv, for a set with a training worklist "
+                   "([qualification]): the server scores the training attempts with it; it must "
+                   "not be inside the rater folder.")
 @friendly
 def rate(rater_dir: Path, db: Path | str | None, host: str, port: int, sso_raters: Path | None,
-         sso_config: Path | None):
+         sso_config: Path | None, reference: Path | None):
     """Serve the rating app for the rater folder RATER_DIR.
 
     Raters open the printed address in a browser and sign in with their rater id and access
@@ -497,6 +501,7 @@ def rate(rater_dir: Path, db: Path | str | None, host: str, port: int, sso_rater
     \b
         assess rate assignments/demo/rater
         assess rate assignments/demo/rater --sso-raters raters.csv --sso-config /etc/assess/sso.toml
+        assess rate assignments/demo/rater --reference assignments/demo/key/reference.csv
     """
     from . import rate as rating
 
@@ -505,12 +510,17 @@ def rate(rater_dir: Path, db: Path | str | None, host: str, port: int, sso_rater
     _check_port(host, port)
     click.echo(f"Ratings database: {db}", err=True)
     rating.serve(rater_dir, db=db, host=host, port=port, sso_raters=sso_raters,
-                 sso_config=sso_config)
+                 sso_config=sso_config, reference=reference)
 
 
 def _panel_status(rater_dir: Path, db: Path | str | None) -> None:
-    """The panel's lines of ``assess status`` (adjudication queue), when the set has a panel."""
-    from . import adjudication
+    """The panel's lines of ``assess status`` (qualification, adjudication queue), when the set
+    has a panel."""
+    from . import adjudication, training
+
+    text = training.format_status(rater_dir, db)
+    if text:
+        click.echo(text)
 
     text = adjudication.format_status(rater_dir, db)
     if text:
@@ -582,7 +592,8 @@ def status(rater_dir: Path, db: Path | str | None, key_dir: Path | None,
     (blinding.sites of the study). With a PostgreSQL --db, every rater at every site is shown
     from the one central database. A set whose study
     declares [adjudication] also shows the photos the panel's scores send to the adjudicator
-    (codes, never scores) and how many are adjudicated.
+    (codes, never scores) and how many are adjudicated; one that declares [qualification] shows
+    each rater's qualification state (training, qualified, refused) and attempts used.
 
     Example:
 

@@ -618,6 +618,26 @@ def _reference_folders(study: Study) -> set[Path]:
                 out.add(Path(region.references).resolve())
             except (OSError, RuntimeError):
                 continue
+    return out | _reference_photo_folders(study)
+
+
+def _reference_photo_folders(study: Study) -> set[Path]:
+    """The folders of the ``[reference] photos`` (training and calibration photos are not trial
+    photos); the CSV itself is checked by :mod:`assess.reference`."""
+    import csv
+
+    if study.reference is None:
+        return set()
+    root = study.path.parent if study.path is not None else Path(".")
+    out = set()
+    try:
+        with open(study.reference, newline="", encoding="utf-8-sig") as fh:
+            for row in csv.DictReader(fh):
+                name = next((v for k, v in row.items() if (k or "").strip().lower() == "file"), "")
+                if name and name.strip():
+                    out.add((root / name.strip()).parent.resolve())
+    except (OSError, UnicodeDecodeError, csv.Error, RuntimeError):
+        return set()
     return out
 
 

@@ -850,6 +850,9 @@ def verify(rater_dir: str | Path, db: str | Path | None = None,
     report = store.verify(db, rs.set_id).check()
     store.verify(db, panel.adjudication_worklist(rs.set_id)).check()  # the adjudicator's, if any
     store.verify(db, panel.sent_worklist(rs.set_id)).check()  # codes sent from the key's side
+    for other in (store.set_ids(db) if store.exists(db) else []):  # training attempts, results
+        if other.startswith(f"{rs.set_id}:training:") or other == f"{rs.set_id}:qualification":
+            store.verify(db, other).check()
     heads = {rater: wl.head for (_, rater), wl in report.worklists.items()}
     wrong = []
     for rater, noted in (expect or {}).items():
@@ -1119,8 +1122,12 @@ def neutral_script_path(script: str | Path) -> Iterator[str]:
 
 def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.0.0.1",
           port: int = 8501, sso_raters: str | Path | None = None,
-          sso_config: str | Path | None = None) -> None:
+          sso_config: str | Path | None = None, reference: str | Path | None = None) -> None:
     """Serve the rating app for a rater folder until interrupted (blocks).
+
+    ``reference``: the set's ``key/reference.csv`` when the set has training worklists
+    (``[qualification]``): checked against the sealed set and kept in the server process
+    (:func:`assess.training.load_reference`); such a set is refused without it.
 
     Checks the folder and opens (or creates) the database first, so a mistake is reported before
     the server starts. With ``sso_raters`` (see :func:`load_sso_raters`) raters sign in through
@@ -1137,6 +1144,9 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
         if sso_raters is None:
             raise RateError("--sso-config: give --sso-raters too (who may rate as whom)")
         sso_config = load_sso_config(sso_config, rs)
+    from . import training
+
+    reference = training.check_serve(rs, reference)
     db = store.location(db) if db is not None else default_db(rs)
     from streamlit.web import cli as stcli
 
@@ -1158,13 +1168,15 @@ def serve(rater_dir: str | Path, db: str | Path | None = None, host: str = "127.
         os.environ[ENV_DB] = str(db if store.is_url(db) else db.resolve())
         if sso_raters is not None:
             os.environ[ENV_SSO] = str(Path(sso_raters).resolve())
+        if reference is not None:
+            os.environ[training.ENV_REFERENCE] = str(reference)
         try:
             with web.install(lambda base_url: web.routes(rs, db, base_url)):
                 stcli.main.main(args=["run", script, *streamlit_flags(host, port),
                                       *_secrets_flags(sso_config)],
                                 prog_name="streamlit", standalone_mode=False)
         finally:
-            for name in (ENV_RATER_DIR, ENV_DB, ENV_SSO):
+            for name in (ENV_RATER_DIR, ENV_DB, ENV_SSO, training.ENV_REFERENCE):
                 os.environ.pop(name, None)
 
 

@@ -59,6 +59,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "normalize": ("long_edge", "display_long_edge", "quality", "aspect", "fit"),
     "rating": ("min_view_ms", "session_hours"),
     "photos": ("frames", "distinct"),
+    "reference": ("photos",),
     "scales.*": ("id", "name", "source", "kind", "better", "levels", "min", "max", "step",
                  "anchors", "test"),
     "scales.*.levels": ("value", "label", "description"),
@@ -324,6 +325,9 @@ class Study:
     rating: Rating = field(default_factory=Rating)
     photos: Photos = field(default_factory=Photos)
     panel: panel.Rules = field(default_factory=panel.Rules)
+    #: ``[reference] photos``: the CSV of reference photos (training and calibration), resolved
+    #: against the study folder; read by :func:`assess.reference.read_reference`.
+    reference: Path | None = None
     path: Path | None = None
     text: str = field(default="", repr=False, compare=False)  # the study file as written
 
@@ -456,6 +460,7 @@ def parse_study(text: str, path: Path | None = None) -> Study:
     photos = _parse_photos(data.get("photos", {}), where)
     rating = _parse_rating(data.get("rating", {}), where)
     rules = _parse_panel(data, where)
+    reference = _parse_reference(data.get("reference", {}), path, where)
 
     used = {r.scale for r in regions.values()}
     return Study(
@@ -469,6 +474,7 @@ def parse_study(text: str, path: Path | None = None) -> Study:
         photos=photos,
         rating=rating,
         panel=rules,
+        reference=reference,
         path=path,
         text=text,
     )
@@ -685,6 +691,19 @@ def _parse_rating(raw: dict[str, Any], where: str) -> Rating:
     return Rating(value, float(hours))
 
 
+def _parse_reference(raw: dict[str, Any], path: Path | None, where: str) -> Path | None:
+    """``[reference] photos``: the reference photos' CSV, relative to the study folder."""
+    check_keys(raw, "reference", f"{where}: reference")
+    value = raw.get("photos")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(where, "reference.photos", "must be a CSV path in quotes, e.g. "
+                    "photos = \"reference.csv\"")
+    ref = Path(value)
+    return ref if ref.is_absolute() or path is None else path.parent / ref
+
+
 def _parse_panel(data: dict[str, Any], where: str) -> panel.Rules:
     """``[qualification]``, ``[calibration]``, ``[consensus]``, ``[adjudication]`` (:mod:`.panel`)."""
     for section in panel.KEYS:
@@ -759,9 +778,12 @@ session_hours = 12          # a sign-in holds this long across reloads and resta
 #                           # one participant that look alike (passes the near-duplicate check)
 
 # A panel of raters (all optional; leave a section out to switch it off; docs/panel.md).
-# The [qualification] and [calibration] sections are checked, but `assess randomize` does not
-# build training or calibration photos into a set yet and refuses them:
-# [qualification]           # a training worklist first; the live worklist opens once a rater qualifies
+# [reference]               # photos with expert reference scores, kept on the coordinator's side
+# photos = "reference.csv"  # columns file,region,score,use (optional view); use = "training" or
+#                           # "calibration"; file relative to this folder, e.g. images-reference/face-07.jpg
+#
+# [qualification]           # a training worklist first (the [reference] photos with use = "training");
+#                           # the live worklist opens once a rater qualifies
 # min_kappa = 0.70          # weighted kappa against the reference scores
 # min_kappa_lower = 0.50    # ... and the lower bound of its 95% confidence interval
 # min_exact = 0.60          # share of training photos scored exactly as the reference

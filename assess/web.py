@@ -54,8 +54,11 @@ def routes(rater_set, db, base_url: str | None = None) -> list:
             if rater == adjudicator:  # the panel's photos, whichever the queue holds
                 worklists[rater] = frozenset().union(*(photos_of(r) for r in rater_set.raters))
             else:
+                from . import training
+
                 wl = rater_set.worklist(rater)
-                worklists[rater] = frozenset(code for it in wl.items for code in it.photos)
+                worklists[rater] = (frozenset(code for it in wl.items for code in it.photos)
+                                    | training.codes_of(rater_set, rater))
         return worklists[rater]
 
     def photo(request):

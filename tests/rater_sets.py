@@ -27,7 +27,8 @@ def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, present
                     seed: int = 7, size=(160, 120), repeat_fraction: float = 0.0,
                     references: bool = False, min_view_ms: int | None = None,
                     session_hours: float | None = None, regions=None, own_scales=None,
-                    sites: dict[str, str] | None = None):
+                    sites: dict[str, str] | None = None, training: tuple = (),
+                    sections: str = ""):
     """Copy a randomized set into ``out`` (``out/rater``, ``out/key``).
 
     ``references`` gives the face scale (WSRS) one reference photo per level; ``min_view_ms``
@@ -35,7 +36,10 @@ def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, present
     ``session_hours`` likewise ``[rating] session_hours``; ``regions`` maps regions to shipped
     scale ids (default :data:`REGIONS`); ``own_scales`` maps a region to the TOML body of a
     study's own scale (``[scales.own-<region>]``) it is rated on instead (the photos are drawn
-    for the shipped scale); ``sites`` (rater → site) writes ``blinding.sites``.
+    for the shipped scale); ``sites`` (rater → site) writes ``blinding.sites``; ``training``
+    gives the face region one training photo per listed reference score
+    (:func:`add_reference_photos`); ``sections`` is TOML appended to the study file (e.g. a
+    ``[qualification]`` or ``[consensus]`` section).
 
     Returns ``(rater_dir, key_dir, access)`` with ``access`` the rater → access code map of
     ``key/access.csv``.
@@ -43,7 +47,7 @@ def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, present
     params = (tuple(raters), participants, presentation, seed, tuple(size), repeat_fraction,
               references, min_view_ms, session_hours, tuple(sorted((regions or REGIONS).items())),
               tuple(sorted((own_scales or {}).items())),
-              tuple(sorted((sites or {}).items())))
+              tuple(sorted((sites or {}).items())), tuple(training), sections)
     src = _BUILT.get(params)
     if src is None:
         work = _ROOT / f"set{len(_BUILT)}"
@@ -53,6 +57,11 @@ def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, present
                                  repeat_fraction=repeat_fraction, presentation=presentation)
         if references:
             _add_references(study.study_path, size)
+        if training:
+            add_reference_photos(study.study_path, "face", training, size)
+        if sections:
+            with open(study.study_path, "a", encoding="utf-8") as fh:
+                fh.write("\n" + sections + "\n")
         if sites:
             text = study.study_path.read_text(encoding="utf-8")
             table = ", ".join(f'{r} = "{site}"' for r, site in sites.items())
@@ -79,6 +88,31 @@ def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, present
     with open(out / "key" / "access.csv", newline="", encoding="utf-8") as fh:
         access = {row["rater"]: row["access_code"] for row in csv.DictReader(fh)}
     return out / "rater", out / "key", access
+
+
+def add_reference_photos(study_path: Path, region: str, scores, size, use: str = "training",
+                         folder: str = "images-reference") -> Path:
+    """Draw one reference photo of ``region`` per score (its severity follows the score), list
+    them in ``reference.csv`` beside the study file with ``use`` and name it in ``[reference]``.
+    Returns the CSV."""
+    from PIL import Image
+
+    from assess.synth import draw_skin
+
+    root = study_path.parent
+    (root / folder).mkdir(exist_ok=True)
+    lines = ["file,region,score,use"]
+    for n, score in enumerate(scores):
+        pixels = draw_skin(size[1], size[0], region, (score - 1) / 4, geometry_seed=(90, n),
+                           visit_seed=(91, n))
+        name = f"{folder}/{region}-{n:02d}.jpg"
+        Image.fromarray(pixels).save(root / name, quality=92)
+        lines.append(f"{name},{region},{score},{use}")
+    csv_path = root / "reference.csv"
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with open(study_path, "a", encoding="utf-8") as fh:
+        fh.write('\n[reference]\nphotos = "reference.csv"\n')
+    return csv_path
 
 
 def _add_references(study_path: Path, size) -> None:

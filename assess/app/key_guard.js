@@ -4,7 +4,7 @@
   var minView = __MIN_VIEW_MS__, hintText = __HINT__;
   if (window.assessGuard) { window.assessGuard.minView = minView; return; }
   var g = window.assessGuard = {minView: minView, shown: null, since: null, armed: null, armedAt: 0};
-  var RATING = /^st-key-(level|better|first|reason)-/;
+  var RATING = /^st-key-(level|better|first|reason|train-level)-/;
   function photos() {
     return Array.prototype.slice.call(document.querySelectorAll(".assess-photo img[data-code]"));
   }

@@ -30,6 +30,7 @@ import streamlit as st
 
 from assess import chain, rate, session, store
 from assess.app import adjudication as adj_screen
+from assess.app import training as train_screen
 from assess.app import entry, screen
 
 st.set_page_config(page_title="Rating", layout="wide", initial_sidebar_state="collapsed")
@@ -804,6 +805,8 @@ def main() -> None:
         sign_in_screen()
         ready_marker("__signin__", 0, "signin")
         return
+    if train_screen.gate(rater_set, db, rater, CSS, key_guard, _on_sign_out):
+        return  # a rater of a set with [qualification] who has not qualified yet
     wl = _worklist(str(rater_set.root), rater)
     state = _state(wl, db)
     if ss.get("_error"):

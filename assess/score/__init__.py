@@ -27,7 +27,7 @@ from typing import Callable
 
 import pandas as pd
 
-from . import calibration, panel
+from . import calibration, panel, qualification
 from .tables import distribution_table, reliability_table, summary_table
 from .unblind import Finding, ScoreError, Unblinded, unblind
 
@@ -36,7 +36,7 @@ __all__ = ["score", "analyse", "write_files", "default_inputs", "Analysis", "Sco
 
 #: The files written under ``--out``, in the order they are written.
 OUTPUTS = ("ratings_long.csv", "summary.csv", "reliability.csv", "distribution.csv",
-           "panel.csv", "panel_scores.csv", "calibration.csv",
+           "panel.csv", "panel_scores.csv", "qualification.csv", "calibration.csv",
            "ratings.xlsx", "ratings.sav", "ratings_long.sav", "analysis.sps",
            "ratings.dta", "analysis.R", "qs.xpt", "define.xml", "report.html")
 
@@ -54,6 +54,7 @@ class Analysis:
     distribution: pd.DataFrame
     panel: pd.DataFrame | None = None  # the panel's agreement (score.panel.PANEL_COLUMNS)
     panel_scores: pd.DataFrame | None = None  # per item: scores, consensus, adjudication, final
+    qualification: pd.DataFrame | None = None  # training attempts (score.qualification.COLUMNS)
     calibration: pd.DataFrame | None = None  # per rater and block: agreement with the reference
 
     @property
@@ -92,7 +93,9 @@ def analyse(rater_dir, key_dir, *, db=None, ratings=None, participants=None,
         if len(primary):
             summary = pd.concat([primary, summary], ignore_index=True)
         analysis = Analysis(u, summary, reliability_table(u), distribution_table(u), panel_rows,
-                            scores, calibration.calibration_table(u))
+                            scores,
+                            qualification=qualification.qualification_table(u, key_dir, db),
+                            calibration=calibration.calibration_table(u))
         progress("statistics")
     return analysis
 
@@ -142,6 +145,8 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
         export.write_csv(_or_empty(analysis.panel, panel.PANEL_COLUMNS), tmp / "panel.csv")
         export.write_csv(_or_empty(analysis.panel_scores, panel.SCORE_COLUMNS),
                          tmp / "panel_scores.csv")
+        export.write_csv(_or_empty(analysis.qualification, qualification.COLUMNS),
+                         tmp / "qualification.csv")
         export.write_csv(_or_empty(analysis.calibration, calibration.COLUMNS),
                          tmp / "calibration.csv")
         progress("csv")
@@ -158,6 +163,8 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
                                     drawn=report.figures(sections, renderer),
                                     panel_html=report_panel.panel_section(
                                         u, analysis.panel, analysis.panel_scores)
+                                    + qualification.qualification_section(
+                                        u, analysis.qualification)
                                     + calibration.section_html(u, analysis.calibration))
         (tmp / "report.html").write_text(html, encoding="utf-8")
         progress("report")
