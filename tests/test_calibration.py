@@ -49,7 +49,7 @@ def test_the_declared_rate_is_the_share_of_the_whole_live_worklist():
 
 def test_a_block_too_short_to_keep_its_calibration_photos_apart_is_refused():
     with pytest.raises(calibration.CalibrationError, match="lower \\[calibration\\] rate"):
-        calibration.positions(2, 2, 3, np.random.default_rng(0))
+        calibration.positions(1, 3, 4, np.random.default_rng(0))  # 3 apart in 4 places
 
 
 # -------------------------------------------------------------------------------- a real set
