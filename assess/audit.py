@@ -421,8 +421,10 @@ def _read_key(key_dir: Path) -> _Key:
         for _, row in read_table(reference, ("code", "source_file"), error=AuditError,
                                  what="reference key", written_safe=True).records():
             src = row.get("source_file") or ""
-            if src:
-                terms.update({src, Path(src).name, Path(src).stem})
+            if src:  # a short stem ("07") would be found in any number: only long ones
+                terms.update({src, Path(src).name} | ({Path(src).stem}
+                                                      if len(Path(src).stem) >= MIN_SCAN_TERM
+                                                      else set()))
             if row.get("source_sha256"):
                 terms.add(row["source_sha256"])
     from .calibration import read_key as read_calibration
