@@ -3,7 +3,6 @@ trial's photos, kept out of the trial's analysis, and scored for each rater's dr
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
