@@ -12,8 +12,10 @@ panel's ratings are never touched, so the pre-adjudication scores stay in the da
 
 Pairs are compared on the answer "which looks better" (−2 much better left … +2 much better
 right); the adjudicator answers the same question. Which side is the follow-up is in the key, so
-the rater side never knows it. Responder-status disagreement needs the timepoints (the key): it
-is found by the scorer (``panel_scores.csv``), not in this queue.
+the rater side never knows it. Responder-status disagreement needs the timepoints (the key):
+the coordinator finds it on the key's side (``assess adjudication queue``,
+:func:`assess.score.responders.send`) and records the codes — only codes — in the worklist
+``<set-id>:adjudication-sent``; this queue adds them (:func:`sent_codes`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from .errors import AssessError
 from .rate import RaterSet, load_rater_set
 from .rate import check_access as _check_rater_access
 
-__all__ = ["AdjudicationError", "QueueItem", "worklist_id", "rules_of", "queue", "Adjudicator",
+__all__ = ["AdjudicationError", "QueueItem", "worklist_id", "rules_of", "sent_codes", "queue",
+           "Adjudicator",
            "check_access", "BETTER_VALUE"]
 
 BETTER_VALUE = {b: i - 2 for i, b in enumerate(store.BETTER)}
@@ -89,12 +92,22 @@ def _panel_values(rs: RaterSet, db) -> dict[str, list[float]]:
     return values
 
 
+def sent_codes(db, set_id: str) -> dict[str, str]:
+    """Code → reason of the items the coordinator sent to adjudication from the key's side."""
+    if not store.exists(db):
+        return {}
+    with closing(store.connect(db)) as conn:
+        sent = store.current(conn, panel.sent_worklist(set_id), panel.SENDER)
+    return {item: e.comment or panel.RESPONDER_REASON for item, e in sent.items() if e.score == 1}
+
+
 def queue(rater_dir: str | Path, db: str | Path | None = None) -> list[QueueItem]:
     """Items the panel's ratings send to adjudication, in worklist order, with the adjudicator's
     current answer (``done``) where there is one; empty without an ``[adjudication]`` rule.
 
     Only items every rater of the panel has rated are judged: a photo waits until the panel is
-    complete on it.
+    complete on it. Items the coordinator sent from the key's side (responder status,
+    :func:`sent_codes`) are in the queue with that reason.
     """
     rs = load_rater_set(rater_dir)
     db = store.location(db) if db is not None else _default_db(rs)
@@ -108,16 +121,20 @@ def queue(rater_dir: str | Path, db: str | Path | None = None) -> list[QueueItem
     if store.exists(db) and rules.adjudication.adjudicator:
         with closing(store.connect(db)) as conn:
             done = store.current(conn, worklist_id(rs.set_id), rules.adjudication.adjudicator)
+    sent = sent_codes(db, rs.set_id)
     out = []
     for it in first.items:
         scores = values.get(it.item, [])
-        if len(scores) < len(rs.raters):
+        if len(scores) < len(rs.raters) and it.item not in sent:
             continue
-        trigger = panel.adjudication_trigger(scores, rules.adjudication, rule)
-        if trigger.adjudicate:
+        reasons = (panel.adjudication_trigger(scores, rules.adjudication, rule).reasons
+                   if len(scores) >= len(rs.raters) else ())
+        if it.item in sent and sent[it.item] not in reasons:
+            reasons += (sent[it.item],)
+        if reasons:
             shown = panel.blinded_scores(dict(enumerate(scores)), rules.adjudication)
             out.append(QueueItem(it.item, it.kind, it.scale, it.region, it.photos, shown,
-                                 trigger.reasons, done.get(it.item)))
+                                 reasons, done.get(it.item)))
     return out
 
 

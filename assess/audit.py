@@ -104,6 +104,7 @@ __all__ = [
     "MIN_SCAN_TERM",
 ]
 
+CALIBRATION = "calibration"  # the group of the hidden calibration photos in the comparisons
 AUC_LIMIT = 0.55
 AUC_EXTREME_LIMIT = 0.8
 P_LIMIT = 1e-4
@@ -382,6 +383,9 @@ def _image_kind(head: bytes, suffix: str) -> str | None:
 class _Key:
     rows: list[dict[str, str]]
     terms: list[str]
+    #: The hidden calibration photos (key/calibration.csv): code, region; compared with the
+    #: trial photos of their region as a timepoint is compared with another.
+    calibration: list[dict[str, str]] = field(default_factory=list)
 
 
 def _read_key(key_dir: Path) -> _Key:
@@ -412,7 +416,24 @@ def _read_key(key_dir: Path) -> _Key:
         value = seed.read_text(encoding="utf-8").strip()
         if len(value) >= 6:
             terms.add(value)
-    return _Key(rows, sorted((t for t in terms if t.strip()), key=lambda t: (-len(t), t)))
+    reference = key_dir / "reference.csv"  # the reference photos' own file names and hashes
+    if reference.is_file():
+        for _, row in read_table(reference, ("code", "source_file"), error=AuditError,
+                                 what="reference key", written_safe=True).records():
+            src = row.get("source_file") or ""
+            if src:  # a short stem ("07") would be found in any number: only long ones
+                terms.update({src, Path(src).name} | ({Path(src).stem}
+                                                      if len(Path(src).stem) >= MIN_SCAN_TERM
+                                                      else set()))
+            if row.get("source_sha256"):
+                terms.add(row["source_sha256"])
+    from .calibration import read_key as read_calibration
+
+    cal = read_calibration(key_dir, error=AuditError) or []
+    calibration = list({r["code"]: {"code": r["code"], "region": r["region"],
+                                    "timepoint": CALIBRATION} for r in cal}.values())
+    return _Key(rows, sorted((t for t in terms if t.strip()), key=lambda t: (-len(t), t)),
+                calibration)
 
 
 class _Matcher:
@@ -1065,7 +1086,7 @@ _HINTS = {
 def _properties(key: _Key, info: dict[str, dict], padding: dict[str, float], positions: dict
                 ) -> tuple[dict[str, dict[str, object]], dict[str, tuple[str, bool]]]:
     """code -> property -> value, and property -> (kind, categorical), for every key row."""
-    codes_sorted = sorted(row["code"] for row in key.rows)
+    codes_sorted = sorted(row["code"] for row in [*key.rows, *key.calibration])
     code_rank = {c: i for i, c in enumerate(codes_sorted)}
     pairs = any(row.get("pair") for row in key.rows)
     props: dict[str, dict[str, object]] = {}  # code -> property -> value
@@ -1075,10 +1096,11 @@ def _properties(key: _Key, info: dict[str, dict], padding: dict[str, float], pos
         props.setdefault(code, {})[name] = value
         kinds[name] = (kind, categorical)
 
-    paddings = {row["code"]: padding.get(f"images/display/{row['code']}.jpg", -1.0) for row in key.rows
+    paddings = {row["code"]: padding.get(f"images/display/{row['code']}.jpg", -1.0)
+                for row in [*key.rows, *key.calibration]
                 if f"images/display/{row['code']}.jpg" in info}
 
-    for row in key.rows:
+    for row in [*key.rows, *key.calibration]:
         code = row["code"]
         for copy in ("full", "display"):
             rel = f"images/{copy}/{code}.jpg"
@@ -1119,22 +1141,29 @@ def _compare_timepoints(rater_dir: Path, key: _Key, info: dict[str, dict], paddi
         positions = _read_worklists(rater_dir)[0]
     props, kinds = _properties(key, info, padding, positions)
     padded = any(p["walk"].fill > 0 for p in info.values())
+    cal_codes = {r["code"] for r in key.calibration}
     timepoints: list[str] = []
     for row in key.rows:
         if row["timepoint"] not in timepoints:
             timepoints.append(row["timepoint"])
     comparisons = ([(timepoints[0], timepoints[1])] if len(timepoints) == 2
                    else [(t, None) for t in timepoints])
+    if key.calibration:  # calibration photos must not be told from the trial's photos
+        comparisons.append((CALIBRATION, None))
     regions = sorted({row["region"] for row in key.rows})
     rows: list[PropertyAUC] = []
     findings: list[Finding] = []
     notes: list[str] = []
     for region in regions:
-        in_region = [row for row in key.rows if row["region"] == region]
+        in_region = [row for row in [*key.rows, *key.calibration] if row["region"] == region]
         for tp, other in comparisons:
             group_a = [r["code"] for r in in_region if r["timepoint"] == tp]
             group_b = [r["code"] for r in in_region if (r["timepoint"] == other if other else r["timepoint"] != tp)]
             label = f"{tp} vs {other}" if other else f"{tp} vs other timepoints"
+            if tp == CALIBRATION:
+                label = "calibration photos vs trial photos"
+            elif not other:
+                group_b = [c for c in group_b if c not in cal_codes]
             for name, (kind, categorical) in kinds.items():
                 a = [props[c][name] for c in group_a if name in props.get(c, {})]
                 b = [props[c][name] for c in group_b if name in props.get(c, {})]

@@ -50,6 +50,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import __version__, panel, seal
+from . import calibration as cal_
 from .reference import ReferencePhoto, by_use, study_reference
 from .csvfile import read_table, spreadsheet_safe
 from .errors import AssessError
@@ -909,23 +910,50 @@ def _reference_plan(study: Study, the_plan: Plan, seed: int, warnings: list[str]
     return refs, rows, sources, training
 
 
+def _calibration_plan(study: Study, refs: Sequence[ReferencePhoto], the_plan: Plan, seed: int,
+                      training_rows: Sequence[ReferenceRow], warnings: list[str]) -> cal_.Placement:
+    """The hidden calibration photos of the live worklists (:mod:`assess.calibration`): one code
+    per showing, drawn from the same pool as every other code (generator ``[seed, 10]``), shown
+    to every rater, each rater at places of their own."""
+    rule = study.panel.calibration
+    pool = [i for i, r in enumerate(refs) if r.use == "calibration"]
+    where = study.path or "study.toml"
+    if rule is None:
+        if pool:
+            warnings.append(f"{study.reference}: {len(pool)} calibration photo(s) are not used: "
+                            "the study has no [calibration] section")
+        return cal_.Placement()
+    if not pool:
+        raise BlindError(f"{where}: [calibration] needs calibration photos: name a CSV in "
+                         "[reference] photos with rows of use = calibration")
+    if study.blinding.presentation != "single":
+        raise BlindError(f"{where}: [calibration]: calibration photos are hidden among single "
+                         "photos only (presentation = \"single\"); remove [calibration] or rate "
+                         "single photos")
+    n = len(next(iter(the_plan.orders.values())))
+    m = cal_.count(n, rule.rate)
+    if m > len(pool):
+        warnings.append(f"{study.reference}: {len(pool)} calibration photo(s) for {m} calibration "
+                        "items a worklist: some are shown under more than one code (disguised)")
+    taken = ({c for r in the_plan.rows for c in (r.code, r.pair) if c}
+             | {it.item for it in the_plan.items} | {r.code for r in training_rows})
+    rng = np.random.default_rng([seed, 10])
+    chosen = [pool[int(k)] for k in rng.permutation(len(pool))]
+    rows, sources = reference_rows(refs, [(chosen[j % len(chosen)], "", "") for j in range(m)],
+                                   rng, taken)
+    try:
+        places = cal_.place(study.blinding.raters, n, m, rule.block, seed)
+    except cal_.CalibrationError as exc:
+        raise BlindError(f"{where}: {exc}") from None
+    return cal_.Placement([reference_item(study, r) for r in rows], rows, sources, places,
+                          rule.block)
+
+
 def _refuse_unbuilt(study: Study) -> None:
-    """Refuse the panel sections whose photos this version cannot put into a set yet, rather than
-    build a set that silently lacks them (docs/panel.md, "Not yet")."""
-    for name in ("calibration",):
-        if getattr(study.panel, name) is not None:
-            raise BlindError(f"{study.path or 'study.toml'}: [{name}]: calibration photos are "
-                             "not built into sets by this version of assess; remove "
-                             f"the [{name}] section to build the set (see docs/panel.md)")
+    """Refuse, before any photo is read, a panel section that cannot be built as declared."""
     if study.panel.qualification is not None and study.reference is None:
         raise BlindError(f"{study.path or 'study.toml'}: [qualification] needs training photos: "
                          "name a CSV in [reference] photos with rows of use = training")
-    adj = study.panel.adjudication
-    if adj is not None and adj.responder_change is not None:
-        raise BlindError(f"{study.path or 'study.toml'}: adjudication.responder_change: the "
-                         "adjudicator's queue is built on the rater side, which does not know the "
-                         "timepoints, so responder-status disagreements cannot reach it yet; "
-                         "remove responder_change (min_difference still applies)")
 
 
 def _panel_json(study: Study, key: Path) -> dict:
@@ -1159,6 +1187,8 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         raise BlindError(f"{target}: a set with this id exists already and is never overwritten; "
                          "choose another --set-id")
     refs, ref_rows, ref_sources, training = _reference_plan(study, the_plan, seed_value, warnings)
+    placement = _calibration_plan(study, refs, the_plan, seed_value, ref_rows, warnings)
+    all_rows, all_sources = ref_rows + placement.rows, ref_sources + placement.sources
     references = _references(study, sorted({it.region for it in the_plan.items}))
     used = sorted(set(the_plan.sources))  # photo indices in the set
     regions = [r for r in study.regions if any(inventory.photos[i].region == r for i in used)]
@@ -1190,7 +1220,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         #    each further code, with other bytes and no visible change
         shown_as = _showings(the_plan)
         jobs = _deid_jobs(inventory, used, specs, shown_as, work, seed_value)
-        ref_photo_jobs, ref_moves = reference_jobs(refs, ref_rows, ref_sources, specs, study, work,
+        ref_photo_jobs, ref_moves = reference_jobs(refs, all_rows, all_sources, specs, study, work,
                                                    seed_value)
         jobs_trial = len(jobs)
         jobs = jobs + ref_photo_jobs
@@ -1235,7 +1265,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         staged = {i: n for n, i in enumerate(used)}
         trial_pixels = {r.pixel_sha256: inventory.photos[i].path.as_posix()
                         for i, r in zip(used, photo_results)}
-        first_use = sorted(dict.fromkeys(ref_sources))
+        first_use = sorted(dict.fromkeys(all_sources))
         check_reference_pixels(refs, {i: r.pixel_sha256 for i, r in
                                       zip(first_use, results[jobs_trial:len(jobs)])},
                                trial_pixels, study.reference)
@@ -1245,6 +1275,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         ref_sha: dict[str, str] = {}
         rows = _place_images(the_plan, shown_as, staged, work, rater, ref_moves, ref_sha)
         ref_rows = [replace(r, blinded_sha256=ref_sha[r.code]) for r in ref_rows]
+        all_rows = [replace(r, blinded_sha256=ref_sha[r.code]) for r in all_rows]
 
         # 3. the key
         order_tp = {t: n for n, t in enumerate(study.timepoints)}
@@ -1256,17 +1287,20 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         (key / "study.toml").write_text(study.text, encoding="utf-8")
         access = {r: _access_code() for r in study.blinding.raters}
         _write_csv(key / "access.csv", ("rater", "access_code"), list(access.items()))
-        if ref_rows:
+        if all_rows:
             _write_csv(key / "reference.csv", REFERENCE_COLUMNS,
                        [[getattr(r, c) for c in REFERENCE_COLUMNS]
-                        for r in sorted(ref_rows, key=lambda r: (r.use, r.rater, r.attempt, r.code))])
+                        for r in sorted(all_rows, key=lambda r: (r.use, r.rater, r.attempt, r.code))])
+        if placement.items:  # which code is a calibration photo where in whose worklist
+            _write_csv(key / cal_.KEY_FILE, cal_.KEY_COLUMNS, placement.key_rows())
         key_sha256 = hashlib.sha256((key / "key.csv").read_bytes()).hexdigest()
 
         # 4. worklists and the sealed manifest
         for rater_id, order in the_plan.orders.items():
             _write_json(rater / "worklists" / f"{rater_id}.json", {
                 "rater": rater_id, "set_id": set_id,
-                "items": [the_plan.items[i].to_json() for i in order]})
+                "items": [it.to_json() for it in
+                          placement.worklist(rater_id, [the_plan.items[i] for i in order])]})
         for (rater_id, n), items in sorted(training.items()):
             _write_json(rater / "worklists" / training_worklist_name(rater_id, n), {
                 "rater": rater_id, "set_id": set_id, "attempt": n,
@@ -1275,7 +1309,8 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         for rater_id, code in access.items():
             salt = secrets.token_hex(16)
             raters_json[rater_id] = {"salt": salt, "hash": access_hash(code, salt),
-                                     "items": len(the_plan.orders[rater_id])}
+                                     "items": len(the_plan.orders[rater_id])
+                                     + len(placement.items)}
         scale_ids = sorted({study.regions[r].scale for r in regions})
         manifest_json = {
             "format": 1,
@@ -1288,7 +1323,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
             "key_sha256": key_sha256,
             "scales": {s: study.scales[s].to_dict() for s in scale_ids},
             "regions": {r: study.regions[r].scale for r in regions},
-            "counts": the_plan.counts,
+            "counts": placement.rater_counts(the_plan.counts),
             "raters": raters_json,
             "references": ref_paths,
             "seal": seal.set_json_entry(signing_key),
@@ -1335,5 +1370,6 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         if isinstance(exc, (OSError, deid.OutputError)):
             raise _write_failed(exc, out_dir, tmp) from None
         raise
-    return BlindedSet(set_id, target, dict(the_plan.counts), tuple(study.blinding.raters), access,
+    return BlindedSet(set_id, target, placement.coordinator_counts(the_plan.counts),
+                      tuple(study.blinding.raters), access,
                       seed_value, warnings, signing_key.fingerprint if signing_key else None)

@@ -64,7 +64,7 @@ def cli():
 
     \b
     Coordinator:  keygen, init, randomize, audit-set, contact-sheet, status, verify, db init,
-                  sessions revoke, audit-log
+                  sessions revoke, audit-log, adjudication queue
     Rater:        rate
     Statistician: score
     Try it:       demo
@@ -318,8 +318,9 @@ def _set_summary(made) -> str:
     what = (f"{c['pairs']} pairs" if c.get("pairs") else f"{c['photos']} photos")
     raters = ", ".join(made.raters)
     return "\n".join([
-        f"Blinded set {made.set_id}: {what} + {c['repeats']} disguised repeats = {c['items']} items "
-        f"in each worklist (raters: {raters}).",
+        f"Blinded set {made.set_id}: {what} + {c['repeats']} disguised repeats"
+        + (f" + {c['calibration']} hidden calibration photos" if c.get("calibration") else "")
+        + f" = {c['items']} items in each worklist (raters: {raters}).",
         f"  Rater folder: {made.rater_dir}",
         "      copy this folder, and only this folder, to the rater's machine",
         f"  Key:          {made.key_dir}",
@@ -526,6 +527,50 @@ def _panel_status(rater_dir: Path, db: Path | str | None) -> None:
         click.echo(text)
 
 
+@cli.group("adjudication", context_settings=CONTEXT)
+def adjudication_group():
+    """The coordinator's side of adjudication (docs/panel.md).
+
+    Example:
+
+    \b
+        assess adjudication queue assignments/demo/rater --key assignments/demo/key \\
+            --db results/demo/ratings.sqlite
+    """
+
+
+@adjudication_group.command("queue", context_settings=CONTEXT)
+@click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--key", "key_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The set's key folder (kept by the coordinator): it says which photos are a "
+                   "participant's baseline and follow-up.")
+@click.option("--db", type=Database(), required=True, help=DB_HELP + ".")
+@click.option("--fingerprint", envvar="ASSESS_FINGERPRINT", default=None, help=FINGERPRINT_HELP)
+@friendly
+def adjudication_queue(rater_dir: Path, key_dir: Path, db, fingerprint: str | None):
+    """Send the photos on whose responder status the panel disagrees to the adjudicator.
+
+    For a study with [adjudication] responder_change: reads the panel's current ratings with the
+    key, finds each participant whose raters disagree on whether the change from baseline reaches
+    responder_change, and records the codes of both photos (or of the pair) in the ratings
+    database, where the adjudicator's queue picks them up. Only codes are recorded, never a
+    participant, timepoint or score. Run it again as the panel rates on: only new codes are added.
+
+    Example:
+
+    \b
+        assess adjudication queue assignments/demo/rater --key assignments/demo/key \\
+            --db results/demo/ratings.sqlite
+    """
+    from .score import responders
+
+    sent = responders.send(rater_dir, key_dir, db, fingerprint=fingerprint)
+    click.echo(f"Set {sent.set_id}: {len(sent.codes)} photo(s) on which the panel disagrees on "
+               f"responder status are in the adjudicator's queue ({len(sent.new)} new)")
+    if sent.new:
+        click.echo("  new: " + ", ".join(sent.new))
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("rater_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--db", type=Database(), default=None,
@@ -568,6 +613,13 @@ def status(rater_dir: Path, db: Path | str | None, key_dir: Path | None,
         click.echo(f"Refused sign-in attempts under ids that are no rater of this set: {others}")
     _show_sign_ins(rater_dir, db)
     _panel_status(rater_dir, db)
+    if key_dir is not None:  # which items are calibration photos only the key says
+        from .score import calibration
+
+        text = calibration.format_status(rater_dir, key_dir, db if db is not None else
+                                         rating.default_db(rating.load_rater_set(rater_dir)))
+        if text:
+            click.echo(text)
     if sealed is not None:
         _show_seal(sealed)
 

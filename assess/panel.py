@@ -39,6 +39,9 @@ __all__ = [
     "parse_rules",
     "rules_json",
     "adjudication_worklist",
+    "sent_worklist",
+    "SENDER",
+    "RESPONDER_REASON",
     "rules_from_json",
     "AttemptResult",
     "qualify",
@@ -206,6 +209,22 @@ def adjudication_worklist(set_id: str) -> str:
     'demo-20261125:adjudication'
     """
     return f"{set_id}:adjudication"
+
+
+SENDER = "coordinator"
+"""The "rater" of the worklist that records which photos the coordinator sent to adjudication."""
+
+RESPONDER_REASON = "raters disagree on responder status"
+
+
+def sent_worklist(set_id: str) -> str:
+    """The set id under which the coordinator records the codes sent to the adjudicator from the
+    key's side (responder-status disagreements: :func:`assess.score.responders.send`).
+
+    >>> sent_worklist("demo-20261125")
+    'demo-20261125:adjudication-sent'
+    """
+    return f"{set_id}:adjudication-sent"
 
 
 def rules_json(rules: Rules) -> dict:
@@ -478,7 +497,7 @@ def adjudication_trigger(scores: Sequence[float], rule: Adjudication,
         if spread >= rule.min_difference:
             reasons.append(f"scores differ by {spread:g} grades ({min(scores):g} to {max(scores):g})")
     if rule.responder_change is not None and responders and len(set(responders)) > 1:
-        reasons.append("raters disagree on responder status")
+        reasons.append(RESPONDER_REASON)
     if consensus_rule == "majority" and scores and consensus(scores, "majority") is None:
         reasons.append("no majority among the panel")
     return Trigger(bool(reasons), tuple(reasons))

@@ -850,6 +850,7 @@ def verify(rater_dir: str | Path, db: str | Path | None = None,
     db = store.location(db) if db is not None else default_db(rs)
     report = store.verify(db, rs.set_id).check()
     store.verify(db, panel.adjudication_worklist(rs.set_id)).check()  # the adjudicator's, if any
+    store.verify(db, panel.sent_worklist(rs.set_id)).check()  # codes sent from the key's side
     for other in (store.set_ids(db) if store.exists(db) else []):  # training attempts, results
         if other.startswith(f"{rs.set_id}:training:") or other == f"{rs.set_id}:qualification":
             store.verify(db, other).check()

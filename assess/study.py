@@ -792,8 +792,9 @@ session_hours = 12          # a sign-in holds this long across reloads and resta
 # attempts = 2              # attempts allowed (each reshuffled)
 # feedback = "end"          # show the reference "each" photo, at the "end" of an attempt, or "none"
 #
-# [calibration]             # hidden reference photos among the live ones
-# rate = 0.1                # one in ten photos of a live worklist
+# [calibration]             # hidden reference photos among the live ones (the [reference] photos
+#                           # with use = "calibration"; single photos only)
+# rate = 0.1                # one in ten items of every live worklist, each block gets its share
 # block = 20                # drift is reported per block of 20 worklist positions
 # min_within_one = 0.8      # a block below this agreement with the reference is flagged
 # min_exact = 0.5
@@ -804,7 +805,8 @@ session_hours = 12          # a sign-in holds this long across reloads and resta
 # [adjudication]
 # adjudicator = "derm9"     # someone outside blinding.raters
 # min_difference = 2        # highest minus lowest panel score that sends a photo to adjudication
-# responder_change = 1      # also when raters disagree on responder status (randomize: not yet)
+# responder_change = 1      # also when raters disagree on responder status; the coordinator sends
+#                           #   those photos with `assess adjudication queue RATER --key KEY --db DB`
 # show_scores = true        # the adjudicator sees the panel's scores (never whose)
 
 # A study's own scale (a new id; the shipped ids cannot be redefined):

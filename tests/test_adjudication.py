@@ -192,8 +192,8 @@ def test_pairs_are_adjudicated_the_same_way_on_which_side_looks_better(built_pai
 
 @pytest.mark.parametrize("section, says", [
     ("[qualification]\nmin_kappa = 0.7\n", r"\[qualification\] needs training photos"),
-    ("[calibration]\nrate = 0.1\n", r"\[calibration\]: calibration photos are not built")])
-def test_randomize_refuses_panel_sections_it_cannot_build_yet(tmp_path, section, says):
+    ("[calibration]\nrate = 0.1\n", r"\[calibration\] needs calibration photos")])
+def test_randomize_refuses_panel_sections_without_their_reference_photos(tmp_path, section, says):
     from assess.blind import BlindError
 
     synth = make_study(tmp_path / "images", participants=2, size=(64, 48),
@@ -205,15 +205,155 @@ def test_randomize_refuses_panel_sections_it_cannot_build_yet(tmp_path, section,
     assert not (tmp_path / "sets" / "no").exists()
 
 
-def test_randomize_refuses_responder_change_which_the_queue_cannot_see_yet(tmp_path):
-    from assess.blind import BlindError
+RESPONDER_RULES = '''
+[consensus]
+rule = "median"
 
-    synth = make_study(tmp_path / "images", participants=2, size=(64, 48),
-                       regions={"face": "wsrs"}, repeat_fraction=0, raters=("derm1", "derm2"))
+[adjudication]
+adjudicator = "derm9"
+min_difference = {min_difference}
+responder_change = 1
+'''
+
+
+def responder_set(tmp_path_factory, presentation: str, set_id: str, min_difference: int):
+    synth = make_study(tmp_path_factory.mktemp("raw") / "images", participants=3, size=(64, 48),
+                       regions={"face": "wsrs"}, repeat_fraction=0, presentation=presentation,
+                       raters=("derm1", "derm2"))
     with open(synth.study_path, "a", encoding="utf-8") as fh:
-        fh.write("\n[adjudication]\nadjudicator = \"derm9\"\nresponder_change = 1\n")
-    with pytest.raises(BlindError, match=r"adjudication\.responder_change: the adjudicator's queue"):
-        randomize(synth.study_path, synth.root, tmp_path / "sets", set_id="no", workers=1)
+        fh.write(RESPONDER_RULES.format(min_difference=min_difference))
+    return randomize(synth.study_path, synth.root, tmp_path_factory.mktemp("sets"), set_id=set_id,
+                     seed=11, workers=1)
+
+
+@pytest.fixture(scope="module")
+def built_responder(tmp_path_factory):
+    return responder_set(tmp_path_factory, "single", "resp1", min_difference=3)
+
+
+def key_rows(built) -> list[dict]:
+    with open(built.key_dir / "key.csv", encoding="utf-8-sig") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture
+def responder_rated(built_responder, tmp_path):
+    """derm1 calls the first participant a responder (4 -> 3), derm2 does not (4 -> 4); the
+    others agree (3 -> 3). No grade difference reaches min_difference."""
+    db = tmp_path / "responder.sqlite"
+    rows = key_rows(built_responder)
+    split = sorted({r["participant"] for r in rows})[0]
+    scores = {}
+    for r in rows:
+        if r["participant"] != split:
+            scores[r["code"]] = (3, 3)
+        else:
+            scores[r["code"]] = (4, 4) if r["timepoint"] == "baseline" else (3, 4)
+    rs = load_rater_set(built_responder.rater_dir)
+    for i, rater in enumerate(("derm1", "derm2")):
+        wl = rs.worklist(rater)
+        for it in wl.items:
+            wl.save(db, it.item, score=scores[it.item][i])
+    both = sorted(r["code"] for r in rows if r["participant"] == split)
+    return built_responder, db, both, rows
+
+
+def test_the_queue_on_the_rater_side_alone_does_not_know_responder_status(responder_rated):
+    built, db, _, _ = responder_rated
+    assert adjudication.queue(built.rater_dir, db) == []
+
+
+def test_the_coordinator_sends_both_photos_of_a_participant_the_panel_disagrees_on(responder_rated):
+    from assess.score import responders
+
+    built, db, both, _ = responder_rated
+    sent = responders.send(built.rater_dir, built.key_dir, db)
+    assert sent.codes == tuple(both) and sent.new == tuple(both)
+    q = adjudication.queue(built.rater_dir, db)
+    assert sorted(x.item for x in q) == both
+    assert {x.reasons for x in q} == {("raters disagree on responder status",)}
+    assert responders.send(built.rater_dir, built.key_dir, db).new == ()
+    report = store.verify(db)
+    assert report.ok and report.worklists[("resp1:adjudication-sent", "coordinator")].events == 2
+
+
+def test_the_adjudicator_is_told_no_timepoint_or_participant_of_a_responder_photo(responder_rated):
+    from assess.score import responders
+
+    built, db, both, rows = responder_rated
+    responders.send(built.rater_dir, built.key_dir, db)
+    hidden = {r["timepoint"] for r in rows} | {r["participant"] for r in rows}
+    for x in adjudication.queue(built.rater_dir, db):
+        shown = " ".join(str(v) for k, v in vars(x).items() if k not in ("scores", "done"))
+        assert not [h for h in hidden if h in shown], shown
+    events = store.all_events(db)
+    sent = events[events["set_id"] == "resp1:adjudication-sent"]
+    assert sorted(sent["item"]) == both and set(sent["score"]) == {1}
+    recorded = " ".join(str(v) for v in sent.drop(columns=["shown_at", "answered_at"])
+                        .to_numpy().ravel())
+    assert not [h for h in hidden if h in recorded], recorded
+
+
+def test_a_responder_photo_waits_for_the_adjudicator_and_then_takes_the_adjudicated_score(
+        responder_rated):
+    from assess.score import responders
+
+    built, db, both, _ = responder_rated
+    responders.send(built.rater_dir, built.key_dir, db)
+    a = analyse(built.rater_dir, built.key_dir, db=db, allow_unlocked=True)
+    rows = a.panel_scores.set_index("item")
+    assert set(rows.index[rows["adjudicate"]]) == set(both)
+    assert set(rows.loc[both, "source"]) == {"pending adjudication"}
+    adj = adjudication.Adjudicator(built.rater_dir, "derm9", db)
+    for code, score in zip(both, (4, 3)):
+        adj.save(code, score=score, reason="compared with the reference photos")
+    rows = analyse(built.rater_dir, built.key_dir, db=db,
+                   allow_unlocked=True).panel_scores.set_index("item")
+    assert set(rows.loc[both, "source"]) == {"adjudicated"}
+    assert rows.loc[both, "final"].tolist() == [4.0, 3.0]
+    assert set(rows.loc[~rows.index.isin(both), "source"]) == {"consensus"}
+
+
+def test_the_queue_command_sends_the_codes_and_refuses_a_study_without_responder_change(
+        responder_rated, rated):
+    from click.testing import CliRunner
+
+    from assess.cli import cli
+
+    built, db, both, _ = responder_rated
+    args = ["adjudication", "queue", str(built.rater_dir), "--key", str(built.key_dir),
+            "--db", str(db)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "2 photo(s) on which the panel disagrees on responder status" in result.output
+    assert f"new: {', '.join(both)}" in result.output
+    assert "(0 new)" in CliRunner().invoke(cli, args).output
+    status = CliRunner().invoke(cli, ["status", str(built.rater_dir), "--db", str(db)])
+    assert "Adjudication (derm9): 2 photo(s)" in status.output
+    other, other_db, _ = rated
+    result = CliRunner().invoke(cli, ["adjudication", "queue", str(other.rater_dir), "--key",
+                                      str(other.key_dir), "--db", str(other_db)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "declares no [adjudication] responder_change" in result.output
+
+
+def test_pairs_whose_raters_disagree_on_responder_status_go_to_the_adjudicator(tmp_path_factory,
+                                                                               tmp_path):
+    from assess.score import responders
+
+    built = responder_set(tmp_path_factory, "pairs", "resp2", min_difference=5)
+    db = tmp_path / "ratings.sqlite"
+    rs = load_rater_set(built.rater_dir)
+    first = rs.worklist("derm1").items[0].item
+    for rater, split in (("derm1", "much_better_right"), ("derm2", "much_better_left")):
+        wl = rs.worklist(rater)
+        for it in wl.items:  # +2 against -2 whichever side the follow-up is on
+            wl.save(db, it.item, better=split if it.item == first else "no_difference",
+                    first="cannot_tell")
+    assert adjudication.queue(built.rater_dir, db) == []
+    assert responders.send(built.rater_dir, built.key_dir, db).codes == (first,)
+    (q,) = adjudication.queue(built.rater_dir, db)
+    assert (q.item, q.kind, q.reasons) == (first, "pair", ("raters disagree on responder status",))
 
 
 def test_verify_refuses_a_changed_adjudication(rated):

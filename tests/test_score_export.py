@@ -68,7 +68,7 @@ def test_the_workbook_has_one_sheet_per_table_with_neutralized_text_and_numeric_
     fx, result, rows = scored
     wb = openpyxl.load_workbook(result.out / "ratings.xlsx", read_only=True)
     assert wb.sheetnames == ["ratings", "wide", "summary", "reliability", "distribution",
-                             "dictionary"]
+                             "panel", "panel_scores", "dictionary"]  # two raters: a panel
     sheet = list(wb["ratings"].values)
     header, body = sheet[0], sheet[1:]
     assert len(body) == len(rows)

@@ -143,6 +143,23 @@ def test_score_writes_the_panel_tables(panel_set, tmp_path):
     assert items["adjudicate"].sum() == 1 and len(items) == 38
 
 
+def test_the_workbook_holds_the_panel_tables_with_the_values_of_the_csv_files(panel_set, tmp_path):
+    fx, ratings = panel_set
+    result = score(fx.rater_dir, fx.key_dir, ratings=ratings, out=tmp_path / "out")
+    for name in ("panel", "panel_scores"):
+        csv = pd.read_csv(result.out / f"{name}.csv", encoding="utf-8-sig")
+        sheet = pd.read_excel(result.out / "ratings.xlsx", sheet_name=name, engine="openpyxl")
+        assert len(csv) > 0 and list(sheet.columns) == list(csv.columns)
+        pd.testing.assert_frame_equal(sheet, csv, check_dtype=False)
+    sheet = pd.read_excel(result.out / "ratings.xlsx", sheet_name="panel_scores", engine="openpyxl")
+    sent = sheet[sheet["adjudicate"] == 1]
+    assert sent["item"].tolist() == [fx.code("P05", "month12", "face")]
+    assert sent["scores"].tolist() == ["2; 2; 4"]
+    words = pd.read_excel(result.out / "ratings.xlsx", sheet_name="dictionary", engine="openpyxl")
+    described = words[words["sheet"] == "panel_scores"].set_index("column")["description"]
+    assert described["scores"].startswith("The panel's scores, ascending")
+
+
 def test_the_report_has_a_panel_section_with_the_published_reliability_beside(panel_set, tmp_path):
     fx, ratings = panel_set
     result = score(fx.rater_dir, fx.key_dir, ratings=ratings, out=tmp_path / "out")

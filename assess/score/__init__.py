@@ -27,7 +27,7 @@ from typing import Callable
 
 import pandas as pd
 
-from . import panel, qualification
+from . import calibration, panel, qualification
 from .tables import distribution_table, reliability_table, summary_table
 from .unblind import Finding, ScoreError, Unblinded, unblind
 
@@ -36,7 +36,7 @@ __all__ = ["score", "analyse", "write_files", "default_inputs", "Analysis", "Sco
 
 #: The files written under ``--out``, in the order they are written.
 OUTPUTS = ("ratings_long.csv", "summary.csv", "reliability.csv", "distribution.csv",
-           "panel.csv", "panel_scores.csv", "qualification.csv",
+           "panel.csv", "panel_scores.csv", "qualification.csv", "calibration.csv",
            "ratings.xlsx", "ratings.sav", "ratings_long.sav", "analysis.sps",
            "ratings.dta", "analysis.R", "qs.xpt", "define.xml", "report.html")
 
@@ -55,6 +55,7 @@ class Analysis:
     panel: pd.DataFrame | None = None  # the panel's agreement (score.panel.PANEL_COLUMNS)
     panel_scores: pd.DataFrame | None = None  # per item: scores, consensus, adjudication, final
     qualification: pd.DataFrame | None = None  # training attempts (score.qualification.COLUMNS)
+    calibration: pd.DataFrame | None = None  # per rater and block: agreement with the reference
 
     @property
     def findings(self) -> list[Finding]:
@@ -92,7 +93,9 @@ def analyse(rater_dir, key_dir, *, db=None, ratings=None, participants=None,
         if len(primary):
             summary = pd.concat([primary, summary], ignore_index=True)
         analysis = Analysis(u, summary, reliability_table(u), distribution_table(u), panel_rows,
-                            scores, qualification.qualification_table(u, key_dir, db))
+                            scores,
+                            qualification=qualification.qualification_table(u, key_dir, db),
+                            calibration=calibration.calibration_table(u))
         progress("statistics")
     return analysis
 
@@ -144,6 +147,8 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
                          tmp / "panel_scores.csv")
         export.write_csv(_or_empty(analysis.qualification, qualification.COLUMNS),
                          tmp / "qualification.csv")
+        export.write_csv(_or_empty(analysis.calibration, calibration.COLUMNS),
+                         tmp / "calibration.csv")
         progress("csv")
         meta = u.set.meta
         label = f"{meta.get('study_id', '')} {meta.get('set_id', '')}"
@@ -159,7 +164,8 @@ def _write_files(analysis: Analysis, out: str | Path, progress: Callable[[str], 
                                     panel_html=report_panel.panel_section(
                                         u, analysis.panel, analysis.panel_scores)
                                     + qualification.qualification_section(
-                                        u, analysis.qualification))
+                                        u, analysis.qualification)
+                                    + calibration.section_html(u, analysis.calibration))
         (tmp / "report.html").write_text(html, encoding="utf-8")
         progress("report")
         written = []
@@ -191,6 +197,11 @@ def _workbook(analysis: Analysis, wide) -> dict[str, pd.DataFrame]:
                                                   values.map(words))
     sheets = {"ratings": u.long, "wide": frame, "summary": analysis.summary,
               "reliability": analysis.reliability, "distribution": analysis.distribution}
+    if len(u.set.raters) >= 2:  # a panel: its agreement and each item's scores, as the CSVs
+        sheets["panel"] = _or_empty(analysis.panel, panel.PANEL_COLUMNS)
+        sheets["panel_scores"] = _or_empty(analysis.panel_scores, panel.SCORE_COLUMNS)
+    if u.calibration is not None:  # hidden calibration photos: each rater's drift
+        sheets["calibration"] = _or_empty(analysis.calibration, calibration.COLUMNS)
     long_labels = {**export.LONG_LABELS,
                    "score": "Rating; empty when the photo could not be assessed (see reason)",
                    "improvement": "Pair: improvement score (+2 much better follow-up .. -2 much "

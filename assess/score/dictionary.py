@@ -97,6 +97,44 @@ COLUMNS: dict[str, dict[str, str]] = {
         "level": "Level of the scale (pairs: improvement score)", "label": "The level's label",
         "n": "First showings with that level", "share": "n / all first showings of the group",
     },
+    "panel": {
+        **_COMMON,
+        "analysis": "adjudication rate, bias against consensus (per rater), Fleiss' kappa, "
+                    "ICC(2,k) or ICC(3,k) of the panel",
+        "scale": "Rating scale id; '(pairs)' for side-by-side pairs",
+        "rater": "The rater (bias) or the raters of the panel (kappa, ICC)",
+        "n": "Items (photos or pairs) the row is based on",
+        "value": "The rate, mean difference, kappa or ICC",
+        "ci_low": "Lower end of its 95% CI", "ci_high": "Upper end of its 95% CI",
+        "p": "p of its test, where there is one", "note": "How the row is computed",
+    },
+    "panel_scores": {
+        **_COMMON, "timepoint": "Visit",
+        "item": "Item code (the photo's or pair's code in the worklists)",
+        "kind": "single (one photo) or pair (side by side)",
+        "participant": "Participant id",
+        "n_raters": "Raters of the panel with a usable score of the item",
+        "scores": "The panel's scores, ascending, without the raters' names",
+        "consensus": "The panel's score by the study's [consensus] rule (empty: none, e.g. no "
+                     "majority)",
+        "adjudicate": "1 when the item was sent to the adjudicator",
+        "reasons": "Why it was sent", "adjudicated": "The adjudicator's score",
+        "adjudication_reason": "The adjudicator's reason",
+        "final": "The endpoint: the adjudicated score, otherwise the consensus",
+        "source": "consensus, adjudicated or pending adjudication",
+    },
+    "calibration": {
+        "rater": "Rater id", "block": "Block of the live worklist (block 1: positions 1 to "
+                                      "[calibration] block)",
+        "first": "First worklist position of the block", "last": "Last worklist position",
+        "n": "Calibration photos of the block the rater scored",
+        "exact": "Share of them scored as the reference",
+        "within_one": "Share within one grade of the reference",
+        "flagged": "1 when the block's agreement is below a floor of [calibration]",
+        "min_exact": "The study's floor of exact agreement (empty: none)",
+        "min_within_one": "The study's floor of within-one agreement (empty: none)",
+        "not_assessed": "Calibration photos of the block answered 'cannot assess' or not rated",
+    },
 }
 
 

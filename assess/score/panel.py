@@ -29,7 +29,7 @@ from .unblind import IMPROVEMENT, LONG_COLUMNS, ScoreError, Unblinded
 
 __all__ = ["CONSENSUS", "PANEL_COLUMNS", "SCORE_COLUMNS", "rules_of", "panel_scores",
            "consensus_long", "panel_table", "adjudication_queue", "analyse_panel",
-           "read_adjudicated"]
+           "read_adjudicated", "read_sent", "responder_items"]
 
 CONSENSUS = "consensus"
 """The rater name of the consensus rows in ``summary.csv`` (the primary analysis)."""
@@ -56,7 +56,8 @@ def _panel_data(u: Unblinded) -> pd.DataFrame:
 
 
 def _responder_reasons(u: Unblinded, data: pd.DataFrame, change: float) -> set[str]:
-    """Items whose raters disagree on responder status (singles: the follow-up photo's code)."""
+    """Items whose raters disagree on responder status (singles: the follow-up photo's code and
+    the baseline photo's, so that the list says nothing about which of them is which)."""
     flagged: set[str] = set()
     pairs = data[data["kind"] == "pair"]
     for item, grp in pairs.groupby("item", sort=False):
@@ -79,7 +80,22 @@ def _responder_reasons(u: Unblinded, data: pd.DataFrame, change: float) -> set[s
                 calls.add(rules_.responder(before, r.value, change, better[r.scale]))
         if len(calls) > 1:
             flagged.update(grp["item"].astype(str).tolist())
+            same = ((base["participant"] == participant) & (base["region"] == region)
+                    & (base["view"] == view))
+            flagged.update(base.loc[same, "item"].astype(str).tolist())
     return flagged
+
+
+def responder_items(u: Unblinded, rules: rules_.Rules | None = None) -> list[str]:
+    """Codes of the photos (baseline and follow-up alike) and pairs on whose responder status the
+    panel's raters disagree, in code order; empty without ``[adjudication] responder_change``."""
+    rules = rules if rules is not None else rules_of(u)
+    if rules.adjudication is None or rules.adjudication.responder_change is None:
+        return []
+    data = _panel_data(u)
+    if data.empty:
+        return []
+    return sorted(_responder_reasons(u, data, rules.adjudication.responder_change))
 
 
 def read_adjudicated(db, set_id: str, adjudicator: str | None) -> pd.DataFrame:
@@ -135,13 +151,30 @@ def _adjudicated_values(data: pd.DataFrame, adjudications: pd.DataFrame | None
     return out
 
 
+def read_sent(db, set_id: str) -> set[str]:
+    """Codes the coordinator sent to adjudication from the key's side (responder status), after
+    verifying their chain; empty without a database."""
+    if db is None or not store.exists(db):
+        return set()
+    worklist = rules_.sent_worklist(set_id)
+    try:
+        store.verify(db, worklist).check()
+    except store.IntegrityError as exc:
+        raise ScoreError(f"the codes sent to adjudication: {exc}") from None
+    rows = store.current_ratings(db, worklist, ["score"])
+    return set(rows.loc[(rows["rater"] == rules_.SENDER) & (rows["score"] == 1), "item"].tolist())
+
+
 def panel_scores(u: Unblinded, rules: rules_.Rules | None = None,
-                 adjudications: pd.DataFrame | None = None) -> pd.DataFrame:
+                 adjudications: pd.DataFrame | None = None,
+                 sent: set[str] | None = None) -> pd.DataFrame:
     """One row per item the panel rated: scores, consensus, trigger, adjudication, final score.
 
     ``adjudications``: columns ``item``, ``score`` (or ``better``, for a pair: the answer "which
     looks better", turned into the improvement score here) and ``reason``, as
     :func:`read_adjudicated` gives them. Without a ``[consensus]`` rule the median is used.
+    ``sent``: codes the coordinator sent on responder status (:func:`read_sent`): they stay sent
+    even if a revised rating has since ended the disagreement.
     """
     rules = rules if rules is not None else rules_of(u)
     rule = rules.consensus.rule if rules.consensus else "median"
@@ -151,6 +184,7 @@ def panel_scores(u: Unblinded, rules: rules_.Rules | None = None,
         return pd.DataFrame(columns=list(SCORE_COLUMNS))
     responders = (_responder_reasons(u, data, adj_rule.responder_change)
                   if adj_rule is not None and adj_rule.responder_change is not None else set())
+    responders |= set(sent or ()) if adj_rule is not None else set()
     adjudicated = _adjudicated_values(data, adjudications)
     rows = []
     for item, grp in data.groupby("item", sort=True):
@@ -270,7 +304,8 @@ def analyse_panel(u: Unblinded, db=None) -> tuple[pd.DataFrame, pd.DataFrame, pd
         return pd.DataFrame(columns=list(SCORE_COLUMNS)), pd.DataFrame(columns=list(PANEL_COLUMNS)), empty
     rules = rules_of(u)
     who = rules.adjudication.adjudicator if rules.adjudication else None
-    scores = panel_scores(u, rules, read_adjudicated(db, u.set.set_id, who))
+    scores = panel_scores(u, rules, read_adjudicated(db, u.set.set_id, who),
+                          read_sent(db, u.set.set_id))
     table = panel_table(u, scores)
     if rules.consensus is None or scores.empty:
         return scores, table, empty

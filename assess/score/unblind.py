@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import levels, seal, store, worklists
+from .. import calibration, levels, seal, store, worklists
 from ..csvfile import from_spreadsheet_safe, parse_table, plain_table
 from ..errors import AssessError
 from ..study import Scale, StudyError
@@ -164,6 +164,10 @@ class Unblinded:
     #: Every photo taken (first showings of the key): participant, timepoint, region, view; None
     #: when not known, so a missing rating cannot be told from a photo never taken.
     photos: pd.DataFrame | None = None
+    #: The hidden calibration photos of the live worklists (``key/calibration.csv``) with each
+    #: rater's current answer: CALIBRATION_COLUMNS; None for a set without them. They are kept
+    #: out of ``long`` and of every table of the trial.
+    calibration: pd.DataFrame | None = None
 
     @property
     def baseline(self) -> str:
@@ -899,9 +903,15 @@ def unblind(
             checking.child.close()
     if key_error is not None:
         raise key_error
+    cal_key = calibration.read_key(key_dir, error=ScoreError)
+    if cal_key is not None:
+        folder = _without_calibration(folder, cal_key, key_dir)
     code_row = _check_key_against_set(folder, key, digest, key_dir)
     if late is not None:
         raise late
+    cal_rows = None
+    if cal_key is not None:
+        cal_rows, rated = _calibration_ratings(cal_key, rated)
     sources = {str(root / "set.json"): sha256_file(root / "set.json"),
                str(key_dir / "key.csv"): digest}
     if sealed.seal_sha256:
@@ -1011,8 +1021,49 @@ def unblind(
     }
     photos = (key.loc[key["repeat_of"] == "", ["participant", "timepoint", "region", "view"]]
               .drop_duplicates().reset_index(drop=True))
+    if cal_rows is not None:
+        counts["calibration"] = int(len(cal_rows))
     return Unblinded(folder, digest, timepoints, long, arms, findings, counts, sources, sealed,
-                     photos)
+                     photos, cal_rows)
+
+
+CALIBRATION_COLUMNS = ("rater", "position", "block", "code", "region", "view", "reference",
+                       "score", "cannot_assess")
+
+
+def _without_calibration(folder: SetFolder, cal_key: list[dict], key_dir: Path) -> SetFolder:
+    """The rater folder without its calibration items, after checking that each one is where
+    ``key/calibration.csv`` says (rater, code, position)."""
+    wl = folder.worklists
+    listed = set(zip(wl["rater"].tolist(), wl["item"].astype(object).tolist(),
+                     (wl["position"] + 1).tolist()))
+    wrong = [f"{r['rater']}:{r['code']}" for r in cal_key
+             if (r["rater"], r["code"], r["position"]) not in listed]
+    if wrong:
+        raise ScoreError(f"{key_dir / calibration.KEY_FILE}: calibration photo(s) {_listing(wrong)} "
+                         f"are not at that place of the rater's worklist in {folder.path}; give the "
+                         "key/ and rater/ folders of one set")
+    codes = {r["code"] for r in cal_key}
+    keep = ~wl["item"].astype(object).isin(codes).to_numpy()
+    return SetFolder(folder.path, folder.meta, folder.scales, folder.regions,
+                     wl.loc[keep].reset_index(drop=True))
+
+
+def _calibration_ratings(cal_key: list[dict], rated: pd.DataFrame
+                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(the calibration rows with each rater's current answer, the trial's ratings)``."""
+    codes = {r["code"] for r in cal_key}
+    is_cal = rated["item"].astype(object).isin(codes).to_numpy()
+    answers = {(r.rater, r.item): r for r in rated.loc[is_cal].itertuples(index=False)}
+    rows = []
+    for r in cal_key:
+        a = answers.get((r["rater"], r["code"]))
+        score = np.nan if a is None or pd.isna(a.score) else float(a.score)
+        reason = None if a is None or pd.isna(a.cannot_assess) else str(a.cannot_assess)
+        rows.append((r["rater"], r["position"], r["block"], r["code"], r["region"], r["view"],
+                     r["score"], score, reason))
+    frame = pd.DataFrame(rows, columns=list(CALIBRATION_COLUMNS))
+    return frame, rated.loc[~is_cal].reset_index(drop=True)
 
 
 def _scores(values: pd.Series):
