@@ -57,8 +57,9 @@ class RaterServer:
             except (urllib.error.URLError, OSError):
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()  # a server that never answered is not left running
                 raise RuntimeError(f"assess rate did not start:\n{self.log.read_text()}")
-            time.sleep(0.1)
+            time.sleep(0.05)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc is not None and self.proc.poll() is None:
