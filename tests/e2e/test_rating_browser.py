@@ -18,7 +18,9 @@ import streamlit
 
 from assess import rate, store
 
-pytestmark = pytest.mark.e2e
+# One worker runs the whole module (pytest-xdist --dist loadgroup): its module-scoped set and
+# server are made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("rating_browser")]
 
 STREAMLIT_FILES = Path(streamlit.__file__).parent / "static"
 

@@ -25,7 +25,9 @@ from assess import blind, rate, synth
 from conftest import RaterServer
 from test_rating_browser import events, sign_in, wait_ready, worklist
 
-pytestmark = pytest.mark.e2e
+# One worker runs the whole module (pytest-xdist --dist loadgroup): its module-scoped set and
+# server are made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("screen_browser")]
 
 SIZES = [(1280, 720), (1024, 768), (768, 1024)]
 SHOTS = os.environ.get("ASSESS_SCREENSHOTS")

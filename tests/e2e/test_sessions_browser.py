@@ -18,7 +18,9 @@ from assess import session, store
 from assess.cli import cli
 from test_rating_browser import sign_in, wait_ready, worklist
 
-pytestmark = pytest.mark.e2e
+# One worker runs the whole module (pytest-xdist --dist loadgroup): its module-scoped set and
+# server are made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sessions_browser")]
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

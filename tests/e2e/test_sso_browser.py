@@ -26,7 +26,9 @@ import pytest
 
 from assess import rate, store
 
-pytestmark = pytest.mark.e2e
+# One worker runs the whole module (pytest-xdist --dist loadgroup): its module-scoped set and
+# server are made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sso_browser")]
 
 PROVIDER = Path(__file__).resolve().parent.parent / "oidc_provider.py"
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
