@@ -156,10 +156,12 @@ class Item:
     photos: tuple[str, ...]
     group: tuple[str, str]
     repeat_of: int | None = None
+    view: str = ""  # the same at every timepoint, so shown to the rater with the region
 
     def to_json(self) -> dict:
-        return {"item": self.item, "kind": self.kind, "scale": self.scale, "region": self.region,
-                "photos": list(self.photos)}
+        out = {"item": self.item, "kind": self.kind, "scale": self.scale, "region": self.region,
+               "photos": list(self.photos)}
+        return {**out, "view": self.view} if self.view else out
 
 
 @dataclass
@@ -258,7 +260,7 @@ def plan(study: Study, photos: Sequence[Photo], seed: int) -> Plan:
             code = _code(rng_codes, taken)
             row(i, code)
             items.append(Item(code, "single", study.regions[p.region].scale, p.region, (code,),
-                              (p.participant, p.region)))
+                              (p.participant, p.region), view=p.view))
         n_orig = len(items)
         chosen = sorted(int(i) for i in rng_repeats.choice(n_orig, _n_repeats(fraction, n_orig),
                                                            replace=False)) if n_orig else []
@@ -266,7 +268,8 @@ def plan(study: Study, photos: Sequence[Photo], seed: int) -> Plan:
             code = _code(rng_codes, taken)
             row(k, code, repeat_of=items[k].item)
             first = items[k]
-            items.append(Item(code, "single", first.scale, first.region, (code,), first.group, k))
+            items.append(Item(code, "single", first.scale, first.region, (code,), first.group, k,
+                              view=first.view))
         counts = {"photos": n_orig, "repeats": len(chosen), "items": len(items), "pairs": 0}
     else:
         order = {t: n for n, t in enumerate(study.timepoints)}
@@ -312,7 +315,7 @@ def plan(study: Study, photos: Sequence[Photo], seed: int) -> Plan:
                 codes.append(code)
             p = photos[base]
             return Item(pair_code, "pair", study.regions[p.region].scale, p.region, tuple(codes),
-                        (p.participant, p.region), repeat_of)
+                        (p.participant, p.region), repeat_of, view=p.view)
 
         for unit in units:
             items.append(pair_item(unit, None))

@@ -214,6 +214,7 @@ class Item:
     scale: str
     region: str
     photos: tuple[str, ...]
+    view: str = ""  # e.g. "left", "oblique"; empty for a region photographed in one view
 
 
 @dataclass(frozen=True)
@@ -595,7 +596,10 @@ class Worklist:
                 if not (rater_set.root / "images" / "display" / f"{p}.jpg").is_file():
                     raise _fail(path, f"{where}.photos: images/display/{p}.jpg is missing; "
                                 "copy the whole rater folder again")
-            items.append(Item(code, kind, scale, str(entry.get("region", "")), tuple(photos)))
+            view = entry.get("view", "")
+            if not isinstance(view, str):
+                raise _fail(path, f"{where}.view: must be text, not {view!r}")
+            items.append(Item(code, kind, scale, str(entry.get("region", "")), tuple(photos), view))
         if len({it.item for it in items}) != len(items):
             raise _fail(path, "items: an item code appears twice")
         return cls(rater_set, rater, tuple(items))

@@ -28,7 +28,7 @@ def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, present
                     references: bool = False, min_view_ms: int | None = None,
                     session_hours: float | None = None, regions=None, own_scales=None,
                     sites: dict[str, str] | None = None, training: tuple = (),
-                    sections: str = ""):
+                    sections: str = "", views=None):
     """Copy a randomized set into ``out`` (``out/rater``, ``out/key``).
 
     ``references`` gives the face scale (WSRS) one reference photo per level; ``min_view_ms``
@@ -39,7 +39,8 @@ def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, present
     for the shipped scale); ``sites`` (rater → site) writes ``blinding.sites``; ``training``
     gives the face region one training photo per listed reference score
     (:func:`add_reference_photos`); ``sections`` is TOML appended to the study file (e.g. a
-    ``[qualification]`` or ``[consensus]`` section).
+    ``[qualification]`` or ``[consensus]`` section); ``views`` maps a region to its views (one
+    photo per view, :func:`assess.synth.make_study`).
 
     Returns ``(rater_dir, key_dir, access)`` with ``access`` the rater → access code map of
     ``key/access.csv``.
@@ -47,14 +48,16 @@ def build_rater_set(out: Path, raters=("derm1",), participants: int = 3, present
     params = (tuple(raters), participants, presentation, seed, tuple(size), repeat_fraction,
               references, min_view_ms, session_hours, tuple(sorted((regions or REGIONS).items())),
               tuple(sorted((own_scales or {}).items())),
-              tuple(sorted((sites or {}).items())), tuple(training), sections)
+              tuple(sorted((sites or {}).items())), tuple(training), sections,
+              tuple(sorted((region, tuple(v)) for region, v in (views or {}).items())))
     src = _BUILT.get(params)
     if src is None:
         work = _ROOT / f"set{len(_BUILT)}"
         study = synth.make_study(work / "images", participants=participants,
                                  regions=regions or REGIONS,
                                  seed=seed, size=tuple(size), raters=tuple(raters),
-                                 repeat_fraction=repeat_fraction, presentation=presentation)
+                                 repeat_fraction=repeat_fraction, presentation=presentation,
+                                 views=views)
         if references:
             _add_references(study.study_path, size)
         if training:

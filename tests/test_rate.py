@@ -68,6 +68,33 @@ def test_a_worklist_item_that_is_not_a_code_is_refused(rater_set):
         rs.worklist("derm1")
 
 
+def test_a_region_photographed_in_views_gives_each_item_its_view_and_the_view_tells_no_visit(
+        make_rater_set):
+    from collections import Counter
+
+    rater_dir, key_dir, _ = make_rater_set(participants=2, views={"hands": ("left", "right")})
+    wl = rate.load_rater_set(rater_dir).worklist("derm1")
+    with open(key_dir / "key.csv", newline="", encoding="utf-8") as fh:
+        key = {row["code"]: row for row in csv.DictReader(fh)}
+    assert all(it.view == key[it.photos[0]]["view"] for it in wl.items)
+    assert {it.view for it in wl.items if it.region == "hands"} == {"left", "right"}
+    raw = json.loads((rater_dir / "worklists" / "derm1.json").read_text())["items"]
+    assert all("view" not in entry for entry in raw if entry["region"] == "face")
+    # Every view comes as often at every visit: a view names no timepoint.
+    seen = Counter((key[it.item]["view"], key[it.item]["timepoint"]) for it in wl.items)
+    assert len({n for (view, _), n in seen.items() if view}) == 1
+
+
+def test_a_worklist_view_that_is_not_text_is_refused(rater_set):
+    rs, _, _ = rater_set
+    path = rs.root / "worklists" / "derm1.json"
+    data = json.loads(path.read_text())
+    data["items"][1]["view"] = ["left"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(rate.RateError, match=r"derm1\.json: items\[1\]\.view: must be text"):
+        rs.worklist("derm1")
+
+
 def test_a_worklist_naming_a_missing_photo_is_refused(rater_set):
     rs, _, _ = rater_set
     wl = rs.worklist("derm1")

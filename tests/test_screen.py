@@ -100,3 +100,14 @@ def test_the_page_scripts_survive_the_html_sanitizer():
 
     for script in (screen.ZOOM_JS, (rate.APP_SCRIPT.parent / "key_guard.js").read_text()):
         assert not re.search(r"<[/\w]", script)
+
+
+def test_a_title_names_the_view_beside_the_region_only_when_the_region_has_views():
+    from assess.app import screen
+
+    assert screen.title("face", "Wrinkle Severity Rating Scale") == \
+        "Face — Wrinkle Severity Rating Scale"
+    assert screen.title("upper-arm", "Own scale", "left_oblique") == \
+        "Upper arm · left oblique — Own scale"
+    assert screen.title("hands", "left and right photo", "right") == \
+        "Hands · right — left and right photo"

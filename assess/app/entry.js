@@ -27,15 +27,7 @@
     }
     el.textContent = text;
   }
-  function hint(text) {
-    var old = document.getElementById("assess-guard-hint");
-    if (old) old.remove();
-    var el = document.createElement("div");
-    el.id = "assess-guard-hint"; el.className = "assess-hint"; el.setAttribute("role", "status");
-    el.textContent = text;
-    document.body.appendChild(el);
-    setTimeout(function () { el.remove(); }, 2500);
-  }
+  function hint(text) { window.assessHint(text); }  // hint.js
   function stop(e) { e.preventDefault(); e.stopImmediatePropagation(); }
   function button(key) {
     return document.querySelector(".st-key-" + key + " button");

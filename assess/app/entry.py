@@ -21,6 +21,7 @@ from pathlib import Path
 import streamlit as st
 
 from assess import levels
+from assess.app import screen
 
 ss = st.session_state
 
@@ -68,7 +69,7 @@ def scale_entry(scale, item: str, current, on_score) -> bool:
         _typed(scale, item, current, on_score)
     with st.container(key="assess-entry-js"):
         hint = html.escape(UNMOVED_HINT)
-        st.html("<script>" + ENTRY_JS.replace("__UNMOVED__", repr(hint)) + "</script>",
+        st.html(screen.page_script(ENTRY_JS.replace("__UNMOVED__", repr(hint))),
                 unsafe_allow_javascript=True)
     return True
 

@@ -39,15 +39,7 @@
     var m = marker();
     g.armed = m ? m.getAttribute("data-run") : ""; g.armedAt = performance.now();
   }
-  function hint() {
-    var old = document.getElementById("assess-guard-hint");
-    if (old) old.remove();
-    var el = document.createElement("div");
-    el.id = "assess-guard-hint"; el.className = "assess-hint"; el.setAttribute("role", "status");
-    el.textContent = hintText;
-    document.body.appendChild(el);
-    setTimeout(function () { el.remove(); }, 2500);
-  }
+  function hint() { window.assessHint(hintText); }  // hint.js
   function refuse(e) { e.preventDefault(); e.stopImmediatePropagation(); hint(); }
   function typing(t) {
     return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));

@@ -361,8 +361,8 @@ def ready_marker(item: str, rated: int, mode: str) -> None:
 
 def key_guard(min_view_ms: int) -> None:
     """The page's key guard (:data:`GUARD_JS`), in a hidden container; it installs itself once."""
-    script = ("<script>" + GUARD_JS.replace("__MIN_VIEW_MS__", str(int(min_view_ms)))
-              .replace("__HINT__", json.dumps(rate.TOO_SOON_HINT)) + "</script>")
+    script = screen.page_script(GUARD_JS.replace("__MIN_VIEW_MS__", str(int(min_view_ms)))
+                                .replace("__HINT__", json.dumps(rate.TOO_SOON_HINT)))
     with st.container(key="assess-guard"):
         st.html(script, unsafe_allow_javascript=True)
         st.html(screen.zoom_script(), unsafe_allow_javascript=True)
@@ -420,7 +420,7 @@ def heading(rater_set, it: rate.Item, current: store.Event | None, title: str) -
     """One block: the item's code, its current rating (if any) and what is asked."""
     st.markdown(f'<span class="assess-code">{html.escape(it.item)}</span>'
                 f'<span class="assess-state">{html.escape(_state_text(rater_set, it, current))}'
-                f'</span><br><b>{html.escape(title)}</b>', unsafe_allow_html=True)
+                f'</span><br><b class="assess-title">{html.escape(title)}</b>', unsafe_allow_html=True)
 
 
 def _on_open_comment() -> None:
@@ -587,7 +587,7 @@ def single_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]
             references(rater_set, it)
     with side:
         progress_and_nav(wl, state, pos, arrows=scale.entry != "slider")
-        heading(rater_set, it, current, screen.title(it.region, scale.name) if mode == "rate"
+        heading(rater_set, it, current, screen.title(it.region, scale.name, it.view) if mode == "rate"
                 else "Cannot assess: why?")
         st.markdown(screen.scale_marker(scale.name), unsafe_allow_html=True)
         if mode in ("cannot", "other"):
@@ -621,8 +621,8 @@ def pair_screen(rater_set, wl, state, pos: int, mode: str, prefetch: list[str]) 
     info, answers = st.columns([1, 2.6], gap="medium")
     with info:
         progress_and_nav(wl, state, pos)
-        heading(rater_set, it, current, screen.title(it.region, "left and right photo") if mode == "rate"
-                else "Cannot assess: why?")
+        heading(rater_set, it, current, screen.title(it.region, "left and right photo", it.view)
+                if mode == "rate" else "Cannot assess: why?")
         comment_inputs(it.item, current, mode)
     with answers:
         if mode in ("cannot", "other"):

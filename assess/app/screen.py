@@ -10,6 +10,9 @@ import html
 from pathlib import Path
 
 ZOOM_JS = (Path(__file__).parent / "zoom.js").read_text(encoding="utf-8")
+#: The page's one way to show a short hint (``window.assessHint``), carried in front of each
+#: script that shows one (:func:`page_script`) and installed by the first of them to run.
+HINT_JS = (Path(__file__).parent / "hint.js").read_text(encoding="utf-8")
 
 #: The screen's rules, added to the app's style sheet. Below 900 px wide (a tablet upright) the
 #: photo is above and the controls below it, with buttons large enough for a finger.
@@ -53,9 +56,23 @@ def region_label(region: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def title(region: str, scale_name: str) -> str:
-    """What a single photo asks: ``"Face — Wrinkle Severity Rating Scale"``."""
-    return f"{region_label(region)} — {scale_name}" if region else scale_name
+def view_label(view: str) -> str:
+    """A view's name as written, in words: ``"left-oblique"`` → ``"left oblique"``."""
+    return " ".join(view.replace("-", " ").replace("_", " ").split())
+
+
+def title(region: str, scale_name: str, view: str = "") -> str:
+    """What a photo asks: the region, its view (when the region has views) and the scale.
+
+    >>> title("face", "Wrinkle Severity Rating Scale")
+    'Face — Wrinkle Severity Rating Scale'
+    >>> title("face", "Wrinkle Severity Rating Scale", "left-oblique")
+    'Face · left oblique — Wrinkle Severity Rating Scale'
+    """
+    if not region:
+        return scale_name
+    where = region_label(region) + (f" · {view_label(view)}" if view_label(view) else "")
+    return f"{where} — {scale_name}"
 
 
 def pair_question(region: str, scale_name: str) -> str:
@@ -83,8 +100,13 @@ def scale_marker(scale_name: str) -> str:
     return f'<span data-assess-scale="{html.escape(scale_name)}"></span>'
 
 
+def page_script(js: str) -> str:
+    """A script of the rating page, with the hint it may show (:data:`HINT_JS`) in front."""
+    return "<script>" + HINT_JS + js + "</script>"
+
+
 def zoom_script() -> str:
-    return "<script>" + ZOOM_JS + "</script>"
+    return page_script(ZOOM_JS)
 
 
 def paused_html(item: str) -> str:

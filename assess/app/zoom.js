@@ -79,24 +79,36 @@
     document.documentElement.setAttribute("data-assess-zoom",
                                            Math.abs(Z.z - 1) > 0.001 ? "zoomed" : "fit");
   }
-  // Zoom by factor k keeping the photo point under (x, y) (client coordinates) where it is.
-  function zoomBy(img, k, x, y) {
-    if (Z.photo !== img || !Z.layer) open(img);
+  // The point (x, y) (client coordinates; the centre when not given) inside img's box, and the
+  // point of the photo under it as fractions of the photo (u, v) at the zoom it has now (z).
+  function pointAt(img, x, y) {
     var f = fitted(img), bw = f.box.width, bh = f.box.height;
-    var w = f.width * Z.z, h = f.height * Z.z;
-    var left = bw / 2 - Z.cx * w, top = bh / 2 - Z.cy * h;
+    var s = Z.photo === img && Z.layer ? Z : {z: 1, cx: 0.5, cy: 0.5};
+    var w = f.width * s.z, h = f.height * s.z;
     var px = x === undefined ? bw / 2 : x - f.box.left, py = y === undefined ? bh / 2 : y - f.box.top;
-    var u = (px - left) / w, v = (py - top) / h;
-    var z = Math.max(1, Math.min(MAX * maxZoom(f), Z.z * k));
+    return {px: px, py: py, u: (px - (bw / 2 - s.cx * w)) / w, v: (py - (bh / 2 - s.cy * h)) / h,
+            z: s.z};
+  }
+  // Show img at zoom z (1: fitted) with the photo point (at.u, at.v) under the box point (px, py).
+  function zoomTo(img, z, at, px, py) {
+    var f = fitted(img), bw = f.box.width, bh = f.box.height;
+    z = Math.max(1, Math.min(MAX * maxZoom(img, f), z));
+    if (z <= 1.0001) { close(); return; }
+    if (Z.photo !== img || !Z.layer) open(img);
     var nw = f.width * z, nh = f.height * z;
     Z.z = z;
-    Z.cx = (bw / 2 - (px - u * nw)) / nw; Z.cy = (bh / 2 - (py - v * nh)) / nh;
-    if (z <= 1.0001) { close(); return; }
+    Z.cx = (bw / 2 - (px - at.u * nw)) / nw; Z.cy = (bh / 2 - (py - at.v * nh)) / nh;
     draw();
   }
-  function maxZoom(f) {
+  // Zoom by factor k keeping the photo point under (x, y) (client coordinates) where it is.
+  function zoomBy(img, k, x, y) {
+    var at = pointAt(img, x, y);
+    zoomTo(img, at.z * k, at, at.px, at.py);
+  }
+  function maxZoom(img, f) {
     // Up to 16 times the 1:1 view of the full copy (or of the display copy while it loads).
-    var d = window.devicePixelRatio || 1, w = Z.full ? Z.full.w : (Z.photo.naturalWidth * 2);
+    var d = window.devicePixelRatio || 1;
+    var w = Z.full && Z.photo === img ? Z.full.w : img.naturalWidth * 2;
     return Math.max(1, w / d / f.width);
   }
   function oneToOne(at) {
@@ -124,26 +136,32 @@
     open(img);
     oneToOne({x: e.clientX, y: e.clientY});
   }, true);
-  // Dragging pans; two fingers pinch.
+  // Dragging pans; two fingers pinch: the zoom follows the distance between them, and the point
+  // of the photo that was between them when they touched stays between them.
   var pointers = {}, drag = null;
+  function two() {
+    var ids = Object.keys(pointers);
+    if (ids.length !== 2) return null;
+    var a = pointers[ids[0]], b = pointers[ids[1]];
+    return {dist: Math.hypot(a.x - b.x, a.y - b.y), x: (a.x + b.x) / 2, y: (a.y + b.y) / 2};
+  }
   window.addEventListener("pointerdown", function (e) {
     var img = photoOf(e.target);
     if (!img) return;
     pointers[e.pointerId] = {x: e.clientX, y: e.clientY};
-    var ids = Object.keys(pointers);
-    if (ids.length === 2) {
-      var a = pointers[ids[0]], b = pointers[ids[1]];
-      drag = {pinch: Math.hypot(a.x - b.x, a.y - b.y), img: img};
-    } else drag = {x: e.clientX, y: e.clientY, img: img};
+    var t = two();
+    if (t) drag = {pinch: t.dist, img: img, at: pointAt(img, t.x, t.y)};
+    else drag = {x: e.clientX, y: e.clientY, img: img};
   }, true);
   window.addEventListener("pointermove", function (e) {
     if (!drag || !(e.pointerId in pointers)) return;
     pointers[e.pointerId] = {x: e.clientX, y: e.clientY};
-    var ids = Object.keys(pointers);
-    if (drag.pinch && ids.length === 2) {
-      var a = pointers[ids[0]], b = pointers[ids[1]], dist = Math.hypot(a.x - b.x, a.y - b.y);
-      if (dist > 0 && drag.pinch > 0) zoomBy(drag.img, dist / drag.pinch, (a.x + b.x) / 2, (a.y + b.y) / 2);
-      drag.pinch = dist;
+    var t = two();
+    if (drag.pinch && t) {
+      if (t.dist > 0 && drag.pinch > 0) {
+        var at = pointAt(drag.img, t.x, t.y);  // where the fingers' midpoint is now
+        zoomTo(drag.img, drag.at.z * t.dist / drag.pinch, drag.at, at.px, at.py);
+      }
       e.preventDefault();
     } else if (!drag.pinch && Z.layer && Z.photo === drag.img && Z.z > 1) {
       var w = fitted(Z.photo).width * Z.z, h = fitted(Z.photo).height * Z.z;
@@ -162,16 +180,8 @@
   window.addEventListener("resize", function () { if (Z.layer) draw(); });
 
   // ------------------------------------------------------------------ keys: zoom, hints, focus
-  var HINT_MS = 2500, focusWanted = 0;
-  function hint(text) {
-    var old = document.getElementById("assess-guard-hint");
-    if (old) old.remove();
-    var el = document.createElement("div");
-    el.id = "assess-guard-hint"; el.className = "assess-hint"; el.setAttribute("role", "status");
-    el.textContent = text;
-    document.body.appendChild(el);
-    setTimeout(function () { el.remove(); }, HINT_MS);
-  }
+  var focusWanted = 0;
+  function hint(text) { window.assessHint(text); }  // hint.js
   function keysShown() {
     return Array.prototype.map.call(document.querySelectorAll("button:not([disabled]) kbd"),
       function (k) { return k.textContent.trim().toLowerCase(); });

@@ -54,11 +54,15 @@ class KappaResult:
         return asdict(self)
 
 
-def confusion_table(a, b, levels: Sequence[int]) -> np.ndarray:
-    """Counts of (a, b) pairs over the declared ``levels`` (rows: a, columns: b).
+def _level_index(levels: Sequence[float]):
+    """A function from scores to their positions in ``levels``; it refuses a score that is not
+    one of them, naming it.
 
-    >>> confusion_table([1, 2, 2], [1, 3, 2], levels=[1, 2, 3]).tolist()
-    [[1, 0, 0], [0, 1, 1], [0, 0, 0]]
+    >>> _level_index([1, 2, 3])([3, 1]).tolist()
+    [2, 0]
+    >>> _level_index([0, 0.5, 1])([0.25])
+    Traceback (most recent call last):
+    ValueError: 0.25 is not one of the declared levels [0, 0.5, 1]
     """
     levels = list(levels)
     if not levels:
@@ -77,6 +81,17 @@ def confusion_table(a, b, levels: Sequence[int]) -> np.ndarray:
             raise ValueError(f"{shown!r} is not one of the declared levels {levels}")
         return order[pos]
 
+    return index
+
+
+def confusion_table(a, b, levels: Sequence[int]) -> np.ndarray:
+    """Counts of (a, b) pairs over the declared ``levels`` (rows: a, columns: b).
+
+    >>> confusion_table([1, 2, 2], [1, 3, 2], levels=[1, 2, 3]).tolist()
+    [[1, 0, 0], [0, 1, 1], [0, 0, 0]]
+    """
+    levels = list(levels)
+    index = _level_index(levels)
     k = len(levels)
     return np.bincount(index(a) * k + index(b), minlength=k * k).reshape(k, k)
 
@@ -396,15 +411,12 @@ def category_counts(ratings, levels: Sequence[int]) -> np.ndarray:
     [[1, 2, 0], [0, 0, 2]]
     """
     y = np.asarray(ratings, dtype=float)
-    levels = [float(v) for v in levels]
-    out = np.zeros((y.shape[0], len(levels)), dtype=int)
-    for j, level in enumerate(levels):
-        out[:, j] = (y == level).sum(axis=1)
-    rated = (~np.isnan(y)).sum(axis=1)
-    if (out.sum(axis=1) != rated).any():
-        bad = y[~np.isnan(y) & ~np.isin(y, levels)][0]
-        raise ValueError(f"{bad:g} is not one of the declared levels {[int(v) for v in levels]}")
-    return out
+    levels = list(levels)
+    k = len(levels)
+    rated = ~np.isnan(y)
+    rows = np.broadcast_to(np.arange(y.shape[0])[:, None], y.shape)[rated]
+    return np.bincount(rows * k + _level_index(levels)(y[rated]),
+                       minlength=y.shape[0] * k).reshape(y.shape[0], k)
 
 
 def fleiss_kappa(counts) -> FleissResult:

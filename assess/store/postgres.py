@@ -38,36 +38,34 @@ CONNECT_TIMEOUT_S = 10
 POOL_WAIT_S = 3
 _UPGRADE_LOCK = 0x61737365  # advisory lock key held while the schema is created or migrated
 
+
+def _final(prefix: str, table: str, changed: str, deleted: str | None = None) -> tuple:
+    """The guards that refuse UPDATE, DELETE and TRUNCATE on ``table`` (name, table, when, level,
+    body), each raising ``changed`` or, for a row deleted or the table emptied, ``deleted``.
+
+    >>> [g[0] for g in _final("locks_final", "locks", "a lock is final")]
+    ['locks_final_update', 'locks_final_delete', 'locks_final_truncate']
+    """
+    deleted = deleted or changed
+    return tuple((f"{prefix}_{what}", table, f"BEFORE {what.upper()}", level,
+                  f"RAISE EXCEPTION '{message}';")
+                 for what, level, message in (("update", "ROW", changed), ("delete", "ROW", deleted),
+                                              ("truncate", "STATEMENT", deleted)))
+
+
 #: Guard triggers: name (also its function's), table, when, level, body.
 GUARDS = (
-    ("events_append_only_update", "events", "BEFORE UPDATE", "ROW",
-     "RAISE EXCEPTION 'ratings are append-only: add a revision instead';"),
-    ("events_append_only_delete", "events", "BEFORE DELETE", "ROW",
-     "RAISE EXCEPTION 'ratings are append-only: they cannot be deleted';"),
-    ("events_append_only_truncate", "events", "BEFORE TRUNCATE", "STATEMENT",
-     "RAISE EXCEPTION 'ratings are append-only: they cannot be deleted';"),
+    *_final("events_append_only", "events", "ratings are append-only: add a revision instead",
+            "ratings are append-only: they cannot be deleted"),
     ("events_refused_after_lock", "events", "BEFORE INSERT", "ROW",
      "IF EXISTS (SELECT 1 FROM locks WHERE set_id = NEW.set_id AND rater = NEW.rater) THEN "
      "RAISE EXCEPTION 'worklist locked: ratings are read-only'; END IF; RETURN NEW;"),
     ("events_chained", "events", "BEFORE INSERT", "ROW",
      "IF NEW.hash IS NULL OR NEW.parent IS NULL THEN "
      "RAISE EXCEPTION 'ratings are chained: save them through assess'; END IF; RETURN NEW;"),
-    ("locks_final_update", "locks", "BEFORE UPDATE", "ROW", "RAISE EXCEPTION 'a lock is final';"),
-    ("locks_final_delete", "locks", "BEFORE DELETE", "ROW", "RAISE EXCEPTION 'a lock is final';"),
-    ("locks_final_truncate", "locks", "BEFORE TRUNCATE", "STATEMENT",
-     "RAISE EXCEPTION 'a lock is final';"),
-    ("store_info_final_update", "store_info", "BEFORE UPDATE", "ROW",
-     "RAISE EXCEPTION 'store information is final';"),
-    ("store_info_final_delete", "store_info", "BEFORE DELETE", "ROW",
-     "RAISE EXCEPTION 'store information is final';"),
-    ("store_info_final_truncate", "store_info", "BEFORE TRUNCATE", "STATEMENT",
-     "RAISE EXCEPTION 'store information is final';"),
-    ("audit_log_append_only_update", "audit_log", "BEFORE UPDATE", "ROW",
-     "RAISE EXCEPTION 'the audit log is append-only';"),
-    ("audit_log_append_only_delete", "audit_log", "BEFORE DELETE", "ROW",
-     "RAISE EXCEPTION 'the audit log is append-only';"),
-    ("audit_log_append_only_truncate", "audit_log", "BEFORE TRUNCATE", "STATEMENT",
-     "RAISE EXCEPTION 'the audit log is append-only';"),
+    *_final("locks_final", "locks", "a lock is final"),
+    *_final("store_info_final", "store_info", "store information is final"),
+    *_final("audit_log_append_only", "audit_log", "the audit log is append-only"),
 )
 PG_TRIGGERS = TRIGGERS + ("events_append_only_truncate", "locks_final_truncate",
                           "store_info_final_truncate", "audit_log_append_only_truncate")
@@ -75,10 +73,7 @@ PG_TRIGGERS_V2 = TRIGGERS_V2 + ("events_append_only_truncate", "locks_final_trun
                                 "store_info_final_truncate")
 assert {g[0] for g in GUARDS} == set(PG_TRIGGERS)
 #: The sign-in log's guards (as the SQLite ones, plus TRUNCATE).
-ACCESS_GUARDS = tuple(
-    (f"access_log_append_only_{what}", "access_log", f"BEFORE {what.upper()}", level,
-     "RAISE EXCEPTION 'the access log is append-only';")
-    for what, level in (("update", "ROW"), ("delete", "ROW"), ("truncate", "STATEMENT")))
+ACCESS_GUARDS = _final("access_log_append_only", "access_log", "the access log is append-only")
 
 try:  # psycopg is needed only for a PostgreSQL URL
     import psycopg

@@ -57,8 +57,20 @@ class RaterServer:
             except (urllib.error.URLError, OSError):
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()  # a server that never answered is not left running
                 raise RuntimeError(f"assess rate did not start:\n{self.log.read_text()}")
-            time.sleep(0.1)
+            time.sleep(0.05)
+
+    def fresh_rater(self) -> str:
+        """A rater of the set that no test has used on this server yet: tests that share one
+        server (a module-scoped fixture) each take their own rater, so none sees another's
+        ratings, sign-in or position."""
+        used = self.__dict__.setdefault("_used", set())
+        rater = next((r for r in self.set[2] if r not in used), None)
+        if rater is None:
+            raise RuntimeError(f"every rater of {self.rater_dir} is used: give the set more raters")
+        used.add(rater)
+        return rater
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -89,6 +101,27 @@ def rater_server(make_rater_set, tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+#: Raters of the set a module's tests share: more than any module's tests take.
+SHARED_RATERS = tuple(f"derm{i}" for i in range(1, 17))
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory):
+    """One server for a whole test module, on a small set (3 participants, 12 items a rater) of
+    many raters; each test takes a rater of its own (:meth:`RaterServer.fresh_rater`) instead of
+    starting a server of its own. A test that stops the server, or counts what every rater did,
+    uses :func:`rater_server` instead."""
+    from rater_sets import build_rater_set
+
+    work = tmp_path_factory.mktemp("shared")
+    rater_dir, key_dir, access = build_rater_set(work / "set", raters=SHARED_RATERS,
+                                                 participants=3, size=(640, 480))
+    server = RaterServer(rater_dir, work / "results" / "ratings.sqlite", work).start()
+    server.set = (rater_dir, key_dir, access)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

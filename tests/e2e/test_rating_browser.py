@@ -2,6 +2,9 @@
 
 Each action waits for the app run it causes to be on screen: the app writes an empty
 ``.assess-ready`` element last in every run, carrying the item shown and the number rated.
+
+The tests share one server (``shared_server``) and each signs in as a rater of its own; a test that
+stops its server starts one of its own (``rater_server``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import streamlit
 
 from assess import rate, store
 
-pytestmark = pytest.mark.e2e
+# One worker runs the whole module (pytest-xdist --dist loadgroup): its module-scoped set and
+# server are made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("rating_browser")]
 
 STREAMLIT_FILES = Path(streamlit.__file__).parent / "static"
 
@@ -81,6 +86,13 @@ def rate_items(page, wl, start: int, stop: int) -> dict[str, int]:
     return given
 
 
+def events(server, rater: str):
+    """Every saved event of ``rater``, revisions included (the server's database may hold other
+    raters' too)."""
+    df = store.all_events(server.db)
+    return df[df["rater"] == rater].reset_index(drop=True)
+
+
 def scores(server, rater: str) -> dict[str, int]:
     df = store.current_ratings(server.db)
     df = df[df["rater"] == rater]
@@ -88,12 +100,12 @@ def scores(server, rater: str) -> dict[str, int]:
             for row in df.itertuples()}
 
 
-def test_a_whole_worklist_is_rated_by_keyboard_then_submitted_and_locked(rater_server, new_page):
-    server = rater_server()
-    wl = worklist(server, "derm1")
+def test_a_whole_worklist_is_rated_by_keyboard_then_submitted_and_locked(shared_server, new_page):
+    server, rater = shared_server, shared_server.fresh_rater()
+    wl = worklist(server, rater)
     n = len(wl.items)
     page = new_page()
-    sign_in(page, server, "derm1")
+    sign_in(page, server, rater)
     expected = rate_items(page, wl, 0, 3)
     # Cannot assess by keyboard: X, then the reason's number.
     wait_ready(page, item=wl.items[3].item, rated=3, mode="rate")
@@ -111,23 +123,24 @@ def test_a_whole_worklist_is_rated_by_keyboard_then_submitted_and_locked(rater_s
     page.keyboard.press(str(new_score))
     expected[last] = new_score
     wait_ready(page, item="__summary__", rated=n)
-    assert scores(server, "derm1") == expected
-    revisions = store.all_events(server.db).query("item == @last")
+    assert scores(server, rater) == expected
+    revisions = events(server, rater).query("item == @last")
     assert list(revisions["score"]) == [key_for(n - 1), new_score]
     # Submit and lock.
+    locked_before = set(store.locks(server.db))
     page.get_by_text("I have finished and want to submit my ratings").click()
-    page.get_by_label("Your access code, to sign").fill(server.set[2]["derm1"])
+    page.get_by_label("Your access code, to sign").fill(server.set[2][rater])
     page.locator("button", has_text="Submit and lock").click()
     wait_ready(page, item="__locked__")
-    assert list(store.locks(server.db)) == ["derm1"]
+    assert set(store.locks(server.db)) - locked_before == {rater}
 
 
 def test_a_page_reload_mid_way_keeps_the_sign_in_and_resumes_on_the_photo_it_was_on(
-        rater_server, new_page):
-    server = rater_server()
-    wl = worklist(server, "derm1")
+        shared_server, new_page):
+    server, rater = shared_server, shared_server.fresh_rater()
+    wl = worklist(server, rater)
     page = new_page()
-    sign_in(page, server, "derm1")
+    sign_in(page, server, rater)
     given = rate_items(page, wl, 0, 4)
     page.keyboard.press("ArrowRight")  # on to an item after the first unrated one
     wait_ready(page, item=wl.items[5].item, rated=4, mode="rate")
@@ -138,7 +151,7 @@ def test_a_page_reload_mid_way_keeps_the_sign_in_and_resumes_on_the_photo_it_was
     wait_ready(page, item=wl.items[4].item, rated=4)
     assert page.get_by_text("4 of 12 rated").count() == 1
     given.update(rate_items(page, wl, 4, 6))
-    assert scores(server, "derm1") == given
+    assert scores(server, rater) == given
 
 
 def test_a_server_killed_mid_way_and_restarted_loses_no_rating_and_keeps_the_sign_in(
@@ -159,14 +172,14 @@ def test_a_server_killed_mid_way_and_restarted_loses_no_rating_and_keeps_the_sig
     assert len(store.all_events(server.db)) == len(wl.items)
 
 
-def test_three_raters_at_once_lose_nothing_and_never_cross(rater_server, new_page):
-    server = rater_server(participants=2)
-    raters = ("derm1", "derm2", "derm3")
+def test_three_raters_at_once_lose_nothing_and_never_cross(shared_server, new_page):
+    server = shared_server
+    raters = tuple(server.fresh_rater() for _ in range(3))
     pages = {r: new_page() for r in raters}
     lists = {r: worklist(server, r) for r in raters}
     for r in raters:
         sign_in(pages[r], server, r)
-    n = len(lists["derm1"].items)
+    n = len(lists[raters[0]].items)
     expected = {r: {} for r in raters}
     for i in range(n):
         for k, r in enumerate(raters):
@@ -179,7 +192,7 @@ def test_three_raters_at_once_lose_nothing_and_never_cross(rater_server, new_pag
         wait_ready(pages[r], item="__summary__", rated=n)
     for r in raters:
         assert scores(server, r) == expected[r]
-    assert len(store.all_events(server.db)) == 3 * n
+        assert len(events(server, r)) == n
 
 
 def _key_terms(server) -> set[str]:
@@ -200,9 +213,9 @@ def _is_streamlit_file(url_path: str, body: bytes) -> bool:
 
 
 def test_the_page_requests_nothing_outside_the_server_and_no_response_names_a_participant(
-        rater_server, new_page):
-    server = rater_server()
-    wl = worklist(server, "derm1")
+        shared_server, new_page):
+    server, rater = shared_server, shared_server.fresh_rater()
+    wl = worklist(server, rater)
     page = new_page()
     requests, responses, frames = [], [], []
     page.context.on("request", lambda req: requests.append(req.url))
@@ -214,7 +227,7 @@ def test_the_page_requests_nothing_outside_the_server_and_no_response_names_a_pa
         ws.on("framesent", lambda payload: frames.append(payload))
 
     page.on("websocket", on_socket)
-    sign_in(page, server, "derm1")
+    sign_in(page, server, rater)
     rate_items(page, wl, 0, 3)
     wait_ready(page, item=wl.items[3].item, rated=3, mode="rate")
     with page.context.expect_page() as full:
@@ -262,12 +275,12 @@ def hint_shown(page) -> None:
     page.get_by_text(rate.TOO_SOON_HINT).first.wait_for(state="visible", timeout=5_000)
 
 
-def test_a_held_down_digit_rates_one_photo(rater_server, new_page):
-    server = rater_server()
-    wl = worklist(server, "derm1")
+def test_a_held_down_digit_rates_one_photo(shared_server, new_page):
+    server, rater = shared_server, shared_server.fresh_rater()
+    wl = worklist(server, rater)
     page = new_page()
     page.add_init_script(RECORD_KEYS)
-    sign_in(page, server, "derm1")
+    sign_in(page, server, rater)
     wait_ready(page, item=wl.items[0].item, rated=0, mode="rate")
     page.keyboard.down("3")
     for _ in range(12):  # 2.4 s of auto-repeat: six times the minimum time on a photo
@@ -278,15 +291,15 @@ def test_a_held_down_digit_rates_one_photo(rater_server, new_page):
     page.wait_for_timeout(800)
     keys = [k for k in page.evaluate("window.assessKeys") if k[0] == "3"]
     assert keys == [["3", False]] + [["3", True]] * 12
-    assert scores(server, "derm1") == {wl.items[0].item: 3}
-    assert len(store.all_events(server.db)) == 1
+    assert scores(server, rater) == {wl.items[0].item: 3}
+    assert len(events(server, rater)) == 1
 
 
-def test_two_presses_120_ms_apart_rate_one_photo_and_show_the_hint(rater_server, new_page):
-    server = rater_server()
-    wl = worklist(server, "derm1")
+def test_two_presses_120_ms_apart_rate_one_photo_and_show_the_hint(shared_server, new_page):
+    server, rater = shared_server, shared_server.fresh_rater()
+    wl = worklist(server, rater)
     page = new_page()
-    sign_in(page, server, "derm1")
+    sign_in(page, server, rater)
     wait_ready(page, item=wl.items[0].item, rated=0, mode="rate")
     page.keyboard.press("2")
     page.wait_for_timeout(120)
@@ -294,18 +307,18 @@ def test_two_presses_120_ms_apart_rate_one_photo_and_show_the_hint(rater_server,
     hint_shown(page)
     wait_ready(page, item=wl.items[1].item, rated=1, mode="rate")
     page.wait_for_timeout(500)
-    assert scores(server, "derm1") == {wl.items[0].item: 2}
-    assert len(store.all_events(server.db)) == 1
+    assert scores(server, rater) == {wl.items[0].item: 2}
+    assert len(events(server, rater)) == 1
 
 
-def test_a_photo_still_loading_cannot_be_rated_by_key_or_click(rater_server, new_page):
-    server = rater_server()
-    wl = worklist(server, "derm1")
+def test_a_photo_still_loading_cannot_be_rated_by_key_or_click(shared_server, new_page):
+    server, rater = shared_server, shared_server.fresh_rater()
+    wl = worklist(server, rater)
     first = wl.items[0]
     page = new_page()
     held = []
     page.route(f"**/display/{first.photos[0]}.jpg", lambda route: held.append(route))
-    sign_in(page, server, "derm1")
+    sign_in(page, server, rater)
     page.wait_for_selector(f'.assess-ready[data-item="{first.item}"][data-mode="rate"]',
                            state="attached")
     page.wait_for_timeout(1_000)  # the server has shown it long enough; the browser has not
@@ -314,21 +327,21 @@ def test_a_photo_still_loading_cannot_be_rated_by_key_or_click(rater_server, new
     hint_shown(page)
     page.locator(".st-key-level-2 button").click()
     page.wait_for_timeout(500)
-    assert not server.db.exists() or store.all_events(server.db).empty
+    assert events(server, rater).empty
     for route in held:
         route.continue_()
     wait_ready(page, item=first.item, rated=0, mode="rate")  # loaded, then seen
     page.keyboard.press("3")
     wait_ready(page, item=wl.items[1].item, rated=1)
-    assert scores(server, "derm1") == {first.item: 3}
+    assert scores(server, rater) == {first.item: 3}
 
 
-def test_at_a_normal_pace_every_photo_is_rated_and_its_time_on_screen_kept(rater_server,
+def test_at_a_normal_pace_every_photo_is_rated_and_its_time_on_screen_kept(shared_server,
                                                                           new_page):
-    server = rater_server()
-    wl = worklist(server, "derm1")
+    server, rater = shared_server, shared_server.fresh_rater()
+    wl = worklist(server, rater)
     page = new_page()
-    sign_in(page, server, "derm1")
+    sign_in(page, server, rater)
     given = {}
     for i, it in enumerate(wl.items):
         wait_ready(page, item=it.item, rated=i, mode="rate")
@@ -336,8 +349,8 @@ def test_at_a_normal_pace_every_photo_is_rated_and_its_time_on_screen_kept(rater
         page.keyboard.press(str(key_for(i)))
         given[it.item] = key_for(i)
     wait_ready(page, item="__summary__", rated=len(wl.items))
-    assert scores(server, "derm1") == given
-    seconds = store.all_events(server.db)["seconds"]
+    assert scores(server, rater) == given
+    seconds = events(server, rater)["seconds"]
     assert (seconds >= 0.4).all() and (seconds < 5).all()
     assert page.get_by_text(rate.TOO_SOON_HINT).count() == 0
 
@@ -345,18 +358,18 @@ def test_at_a_normal_pace_every_photo_is_rated_and_its_time_on_screen_kept(rater
 # ----------------------------------------------------------------------------- what the server says
 
 
-def test_no_websocket_message_names_a_server_path_or_the_servers_process_id(rater_server,
+def test_no_websocket_message_names_a_server_path_or_the_servers_process_id(shared_server,
                                                                           new_page):
     import re
     import sys
     import tempfile
 
-    server = rater_server()
-    wl = worklist(server, "derm1")
+    server, rater = shared_server, shared_server.fresh_rater()
+    wl = worklist(server, rater)
     page = new_page()
     frames = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
-    sign_in(page, server, "derm1")
+    sign_in(page, server, rater)
     rate_items(page, wl, 0, 2)
     texts = [run for f in frames
              for run in re.findall(r"[\x20-\x7e]{4,}", f if isinstance(f, str) else f.decode("latin-1"))]

@@ -7,7 +7,9 @@ import pytest
 from assess.score import score
 from score_fixtures import make_set, rate_all, write_ratings
 
-pytestmark = pytest.mark.e2e
+# One worker runs the whole module (pytest-xdist --dist loadgroup): its module-scoped set and
+# server are made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("report_e2e")]
 
 
 def _score(tmp, arms: tuple[str, str], comment: str | None = None):

@@ -1,7 +1,8 @@
 """Photos only for the signed-in rater, and sessions that end, in a real Chromium and server.
 
 A reload and a server restart keeping the sign-in and the position are tested with the rating
-itself, in test_rating_browser.py.
+itself, in test_rating_browser.py. The tests share one server, each with a rater of its own; ending
+every session takes a server of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from assess import session, store
 from assess.cli import cli
 from test_rating_browser import sign_in, wait_ready, worklist
 
-pytestmark = pytest.mark.e2e
+# One worker runs the whole module (pytest-xdist --dist loadgroup): its module-scoped set and
+# server are made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sessions_browser")]
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -40,32 +43,32 @@ def photo_shown(page) -> None:
                            " return img && img.complete && img.naturalWidth > 0; }")
 
 
-def test_a_photo_link_fetched_without_the_cookie_is_refused(rater_server, new_page):
-    server = rater_server()
+def test_a_photo_link_fetched_without_the_cookie_is_refused(shared_server, new_page):
+    server, rater = shared_server, shared_server.fresh_rater()
     page = new_page()
-    sign_in(page, server, "derm1")
+    sign_in(page, server, rater)
     photo_shown(page)
     url = photo_url(page, server)
     assert page.context.request.get(url).status == 200  # the rater's own browser
     assert status_without_cookie(url) == 403
 
 
-def test_a_photo_link_from_a_second_browser_context_is_refused(rater_server, new_page):
-    server = rater_server()
+def test_a_photo_link_from_a_second_browser_context_is_refused(shared_server, new_page):
+    server, rater = shared_server, shared_server.fresh_rater()
     page = new_page()
-    sign_in(page, server, "derm1")
+    sign_in(page, server, rater)
     url = photo_url(page, server)
     other = new_page()
     assert other.context.request.get(url).status == 403
-    sign_in(other, server, "derm1")  # even the same rater signed in there has another session
+    sign_in(other, server, rater)  # even the same rater signed in there has another session
     assert other.context.request.get(url).status == 403
     assert page.context.request.get(url).status == 200
 
 
-def test_a_photo_link_after_sign_out_is_refused(rater_server, new_page):
-    server = rater_server()
+def test_a_photo_link_after_sign_out_is_refused(shared_server, new_page):
+    server, rater = shared_server, shared_server.fresh_rater()
     page = new_page()
-    sign_in(page, server, "derm1")
+    sign_in(page, server, rater)
     photo_shown(page)
     url = photo_url(page, server)
     page.locator("button", has_text="Sign out").click()
@@ -75,10 +78,10 @@ def test_a_photo_link_after_sign_out_is_refused(rater_server, new_page):
     wait_ready(page, item="__signin__")
 
 
-def test_an_expired_photo_link_is_refused(rater_server, new_page):
-    server = rater_server()
+def test_an_expired_photo_link_is_refused(shared_server, new_page):
+    server, rater = shared_server, shared_server.fresh_rater()
     page = new_page()
-    sign_in(page, server, "derm1")
+    sign_in(page, server, rater)
     url = photo_url(page, server)
     ticket, copy, name = url.split("/")[-3:]
     handle = session.read_ticket(ticket)[0]

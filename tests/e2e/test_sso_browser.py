@@ -4,6 +4,9 @@ The provider (tests/oidc_provider.py) runs on 127.0.0.1 as a subprocess and sign
 RS256; the app signs in through Streamlit's ``st.login`` (Authlib, code flow with PKCE and a
 nonce), maps the account to a rater id, and records every sign-in, refusal, lock and sign-out in
 the audit log.
+
+The SQLite tests share one provider and one server; each signs in with an account (and rater) of
+its own and looks only at what happened during the test (:class:`Since`).
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ import pytest
 
 from assess import rate, store
 
-pytestmark = pytest.mark.e2e
+# One worker runs the whole module (pytest-xdist --dist loadgroup): its module-scoped set and
+# server are made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sso_browser")]
 
 PROVIDER = Path(__file__).resolve().parent.parent / "oidc_provider.py"
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-ACCOUNTS = {"dr.one@clinic.example": "derm1", "two@clinic.example": "derm2"}
-#: derm2's provider session is an hour old at first, as when the browser had signed in before.
-EARLIER = {"two@clinic.example": 3600}
+ACCOUNTS = {"dr.one@clinic.example": "derm1", "two@clinic.example": "derm2",
+            "three@clinic.example": "derm3", "four@clinic.example": "derm4"}
+#: These provider sessions are an hour old at first, as when the browser had signed in before.
+EARLIER = {"two@clinic.example": 3600, "four@clinic.example": 3600}
 PASSWORD = "correct horse"
 
 
@@ -72,23 +78,54 @@ class OIDCProvider:
             self.proc.wait(timeout=10)
 
 
-@pytest.fixture
-def sso(make_rater_set, tmp_path):
-    """A rater set served behind single sign-on against the test provider: (server, provider)."""
-    yield from _serve_sso(make_rater_set, tmp_path, tmp_path / "results" / "ratings.sqlite")
+@pytest.fixture(scope="module")
+def sso(tmp_path_factory):
+    """A rater set served behind single sign-on against the test provider: (server, provider),
+    shared by the module's SQLite tests."""
+    tmp_path = tmp_path_factory.mktemp("sso")
+    yield from _serve_sso(tmp_path, tmp_path / "results" / "ratings.sqlite")
 
 
 @pytest.fixture
-def sso_pg(make_rater_set, tmp_path, pg_url):
+def sso_pg(tmp_path, pg_url):
     """The same, the ratings and the audit log on a PostgreSQL server."""
-    yield from _serve_sso(make_rater_set, tmp_path, pg_url)
+    yield from _serve_sso(tmp_path, pg_url)
 
 
-def _serve_sso(make_rater_set, tmp_path, db):
+class Since:
+    """What the shared server and provider recorded from now on: audit entries, ratings, locks
+    and requests to the provider."""
+
+    def __init__(self, server, provider):
+        self.server, self.provider = server, provider
+        self.audit_from = len(audit(server))
+        self.ratings_from = len(store.all_events(server.db)) if _has_db(server) else 0
+        self.requests_from = len(provider.requests())
+        self.locks_from = set(store.locks(server.db)) if _has_db(server) else set()
+
+    def audit(self) -> list[tuple]:
+        return audit(self.server)[self.audit_from:]
+
+    def events(self):
+        return store.all_events(self.server.db).iloc[self.ratings_from:]
+
+    def requests(self) -> list[dict]:
+        return self.provider.requests()[self.requests_from:]
+
+    def locks(self) -> set[str]:
+        return set(store.locks(self.server.db)) - self.locks_from
+
+
+def _has_db(server) -> bool:
+    return not isinstance(server.db, Path) or server.db.exists()
+
+
+def _serve_sso(tmp_path, db):
     from conftest import RaterServer
+    from rater_sets import build_rater_set
 
-    rater_dir, key_dir, access = make_rater_set(raters=("derm1", "derm2"), participants=2,
-                                                size=(640, 480))
+    rater_dir, key_dir, access = build_rater_set(tmp_path / "set", raters=tuple(ACCOUNTS.values()),
+                                                 participants=2, size=(640, 480))
     server = RaterServer(rater_dir, db, tmp_path)
     redirect = f"{server.url}/oauth2callback"
     provider = OIDCProvider(tmp_path, redirect, server.port)
@@ -144,6 +181,7 @@ def audit(server) -> list[tuple]:
 
 def test_a_rater_signs_in_through_the_provider_rates_as_their_rater_id_and_signs_out(sso, new_page):
     server, provider = sso
+    since = Since(server, provider)
     page = new_page()
     sign_in_at_provider(page, server, "Dr.One@clinic.example")
     wl = rate.load_rater_set(server.set[0]).worklist("derm1")
@@ -151,14 +189,14 @@ def test_a_rater_signs_in_through_the_provider_rates_as_their_rater_id_and_signs
     wait_ready(page, item=first, rated=0, mode="rate")
     page.keyboard.press("2")
     wait_ready(page, item=wl.items[1].item, rated=1)
-    ratings = store.current_ratings(server.db)
+    ratings = since.events()
     assert list(zip(ratings["rater"], ratings["item"], ratings["score"])) == [("derm1", first, 2)]
     page.locator(".st-key-signout button").click()
     wait_ready(page, item="__signin__")
     assert page.locator(".st-key-sso-signin button").is_visible()
-    assert audit(server) == [("sign-in", "single sign-on", "derm1", "dr.one@clinic.example"),
+    assert since.audit() == [("sign-in", "single sign-on", "derm1", "dr.one@clinic.example"),
                              ("sign-out", "single sign-on", "derm1", "dr.one@clinic.example")]
-    asked = provider.requests()
+    asked = since.requests()
     authorize = next(r for r in asked if r["path"] == "/authorize" and r["method"] == "GET")
     assert authorize["query"]["code_challenge_method"] == "S256" and authorize["query"]["nonce"]
     assert [r["status"] for r in asked if r["path"] == "/token"] == [200]
@@ -179,18 +217,20 @@ def test_on_postgresql_the_sign_in_and_the_rating_of_a_provider_account_are_save
 
 
 def test_a_reload_keeps_the_rater_signed_in_and_records_the_sign_in_once(sso, new_page):
-    server, _ = sso
+    server, provider = sso
+    since = Since(server, provider)
     page = new_page()
     sign_in_at_provider(page, server, "two@clinic.example")
     first = rate.load_rater_set(server.set[0]).worklist("derm2").items[0].item
     wait_ready(page, item=first, rated=0, mode="rate")
     page.reload()
     wait_ready(page, item=first, rated=0, mode="rate")
-    assert audit(server) == [("sign-in", "single sign-on", "derm2", "two@clinic.example")]
+    assert since.audit() == [("sign-in", "single sign-on", "derm2", "two@clinic.example")]
 
 
 def test_an_account_that_is_no_rater_of_the_set_is_refused_and_the_refusal_is_audited(sso, new_page):
-    server, _ = sso
+    server, provider = sso
+    since = Since(server, provider)
     page = new_page()
     sign_in_at_provider(page, server, "stranger@elsewhere.example")
     wait_ready(page, item="__signin__")
@@ -198,14 +238,16 @@ def test_an_account_that_is_no_rater_of_the_set_is_refused_and_the_refusal_is_au
         '[data-testid="stAlertContentError"]').inner_text()
     assert page.locator(".assess-photo").count() == 0
     entries = store.audit_log(server.db, rate.load_rater_set(server.set[0]).set_id)
+    entries = entries[since.audit_from:]
     assert [(e.event, e.method, e.rater, e.account) for e in entries] == [
         ("sign-in refused", "single sign-on", None, "stranger@elsewhere.example")]
     assert entries[0].detail.startswith("account is no rater of this set")
-    assert store.current_ratings(server.db).empty
+    assert since.events().empty
 
 
 def test_a_wrong_password_at_the_provider_never_reaches_the_app(sso, new_page):
     server, provider = sso
+    since = Since(server, provider)
     page = new_page()
     page.goto(server.url + "/")
     wait_ready(page, item="__signin__")
@@ -214,8 +256,8 @@ def test_a_wrong_password_at_the_provider_never_reaches_the_app(sso, new_page):
     page.fill("#password", "wrong")
     page.click("#submit")
     assert page.locator("#error").inner_text() == "Account or password not recognised."
-    assert [r for r in provider.requests() if r["path"] == "/token"] == []
-    assert audit(server) == []
+    assert [r for r in since.requests() if r["path"] == "/token"] == []
+    assert since.audit() == []
 
 
 def rate_all(page, wl) -> None:
@@ -226,35 +268,38 @@ def rate_all(page, wl) -> None:
 
 
 def test_a_fresh_sign_in_at_the_provider_signs_and_locks_the_worklist(sso, new_page):
-    server, _ = sso
+    server, provider = sso
+    since = Since(server, provider)
     page = new_page()
-    sign_in_at_provider(page, server, "dr.one@clinic.example")
-    wl = rate.load_rater_set(server.set[0]).worklist("derm1")
+    sign_in_at_provider(page, server, "three@clinic.example")
+    wl = rate.load_rater_set(server.set[0]).worklist("derm3")
     rate_all(page, wl)
     page.get_by_text("I have finished and want to submit my ratings").click()
     page.locator(".st-key-lock button:not([disabled])").click()
     wait_ready(page, item="__locked__")
     with closing(store.connect(server.db)) as conn:
-        sig = store.signature(conn, wl.set.set_id, "derm1")
-    assert (sig.auth_method, sig.account) == ("single sign-on", "dr.one@clinic.example")
-    assert audit(server)[-1] == ("lock", "single sign-on", "derm1", "dr.one@clinic.example")
+        sig = store.signature(conn, wl.set.set_id, "derm3")
+    assert (sig.auth_method, sig.account) == ("single sign-on", "three@clinic.example")
+    assert since.audit()[-1] == ("lock", "single sign-on", "derm3", "three@clinic.example")
+    assert since.locks() == {"derm3"}
 
 
 def test_an_old_sign_in_cannot_sign_until_the_rater_signs_in_again_at_the_provider(sso, new_page):
-    server, _ = sso
+    server, provider = sso
+    since = Since(server, provider)
     page = new_page()
-    sign_in_at_provider(page, server, "two@clinic.example")  # auth_time an hour ago
-    wl = rate.load_rater_set(server.set[0]).worklist("derm2")
+    sign_in_at_provider(page, server, "four@clinic.example")  # auth_time an hour ago
+    wl = rate.load_rater_set(server.set[0]).worklist("derm4")
     rate_all(page, wl)
     assert "To sign, sign in again with your organisation's account" in page.locator(
         '[data-testid="stAlertContentInfo"]').inner_text()
     assert page.locator(".st-key-lock button").is_disabled()
     page.locator(".st-key-sso-resign button").click()
     wait_ready(page, item="__signin__")
-    sign_in_at_provider(page, server, "two@clinic.example")  # a fresh sign-in
+    sign_in_at_provider(page, server, "four@clinic.example")  # a fresh sign-in
     wait_ready(page, item="__summary__", rated=len(wl.items))
     page.get_by_text("I have finished and want to submit my ratings").click()
     page.locator(".st-key-lock button:not([disabled])").click()
     wait_ready(page, item="__locked__")
-    assert store.locks(server.db) == {"derm2": store.locks(server.db)["derm2"]}
-    assert [e[0] for e in audit(server)] == ["sign-in", "sign-out", "sign-in", "lock"]
+    assert since.locks() == {"derm4"}
+    assert [e[0] for e in since.audit()] == ["sign-in", "sign-out", "sign-in", "lock"]

@@ -47,7 +47,9 @@ from assess.study import shipped_scales
 
 from test_rating_browser import wait_ready
 
-pytestmark = pytest.mark.e2e
+# One worker runs the whole module (pytest-xdist --dist loadgroup): its module-scoped set and
+# server are made once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("whole_trial")]
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
