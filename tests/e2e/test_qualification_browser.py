@@ -25,7 +25,9 @@ from assess.synth import make_study
 from test_panel_browser import publish
 from test_rating_browser import wait_ready, wait_seen
 
-pytestmark = pytest.mark.e2e
+# One worker runs the whole module (pytest-xdist --dist loadgroup): its module-scoped set and
+# server are built once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("qualification_browser")]
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = '''
