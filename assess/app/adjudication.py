@@ -17,6 +17,7 @@ from dataclasses import replace
 import streamlit as st
 
 from assess import adjudication, rate, store
+from assess.app import screen
 
 ss = st.session_state
 
@@ -92,9 +93,7 @@ def _photo(code: str, css: str = "assess-photo") -> str:
 
 
 def _marker(item: str, mode: str) -> None:
-    st.markdown(f'<span class="assess-ready" data-item="{html.escape(item)}" '
-                f'data-mode="{html.escape(mode)}" data-run="{time.monotonic_ns()}"></span>',
-                unsafe_allow_html=True)
+    st.markdown(screen.ready_html(item, mode), unsafe_allow_html=True)
 
 
 def _summary(me: adjudication.Adjudicator, items, locked: str | None, sign_out) -> None:

@@ -349,14 +349,8 @@ def photo_first() -> None:
 
 
 def ready_marker(item: str, rated: int, mode: str) -> None:
-    """An empty element written last: once the browser shows it, the whole run is on screen.
-
-    ``data-run`` differs on every run: the page's key guard waits for it to change after a
-    rating press, so that the next press is for the page the first one led to.
-    """
-    st.markdown(f'<span class="assess-ready" data-item="{html.escape(item)}" data-rated="{rated}" '
-                f'data-mode="{html.escape(mode)}" data-run="{time.monotonic_ns()}"></span>',
-                unsafe_allow_html=True)
+    """The run's last element (:func:`assess.app.screen.ready_html`)."""
+    st.markdown(screen.ready_html(item, mode, rated), unsafe_allow_html=True)
 
 
 def key_guard(min_view_ms: int) -> None:

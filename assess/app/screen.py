@@ -7,6 +7,7 @@ Used by ``rate_app.py``. The zoom and the key hints run in the page (:data:`ZOOM
 from __future__ import annotations
 
 import html
+import time
 from pathlib import Path
 
 ZOOM_JS = (Path(__file__).parent / "zoom.js").read_text(encoding="utf-8")
@@ -93,6 +94,23 @@ def photo_html(code: str, display_url: str, full_url: str, css_class: str = "ass
     """The photo: the display copy, with the full copy's address for the zoom."""
     return (f'<div class="{css_class}" data-full="{html.escape(full_url)}"><img src="{display_url}" '
             f'data-code="{code}" alt="photo {code}" draggable="false"></div>')
+
+
+def ready_html(item: str, mode: str, rated: int | None = None) -> str:
+    """The empty element a screen writes last: once the browser shows it, the whole run is on
+    screen (``rated``: how many items are answered, left out where it means nothing).
+
+    ``data-run`` differs on every run: the page's key guard waits for it to change after a
+    rating press, so that the next press is for the page the first one led to.
+
+    >>> ready_html("KX7-4MPA", "rate", 3).split(" data-run")[0]
+    '<span class="assess-ready" data-item="KX7-4MPA" data-rated="3" data-mode="rate"'
+    >>> "data-rated" in ready_html("__summary__", "adjudication-summary")
+    False
+    """
+    count = f' data-rated="{rated}"' if rated is not None else ""
+    return (f'<span class="assess-ready" data-item="{html.escape(item)}"{count} '
+            f'data-mode="{html.escape(mode)}" data-run="{time.monotonic_ns()}"></span>')
 
 
 def scale_marker(scale_name: str) -> str:

@@ -21,6 +21,7 @@ import time
 import streamlit as st
 
 from assess import rate, store, training
+from assess.app import screen
 
 ss = st.session_state
 
@@ -41,9 +42,7 @@ def _trainee(rater_set, db, rater: str) -> training.Trainee:
 
 
 def _marker(item: str, mode: str, rated: int = 0) -> None:
-    st.markdown(f'<span class="assess-ready" data-item="{html.escape(item)}" data-rated="{rated}" '
-                f'data-mode="{html.escape(mode)}" data-run="{time.monotonic_ns()}"></span>',
-                unsafe_allow_html=True)
+    st.markdown(screen.ready_html(item, mode, rated), unsafe_allow_html=True)
 
 
 def _on_answer(attempt: int, item: str, value) -> None:
