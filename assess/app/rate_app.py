@@ -73,14 +73,9 @@ def _config_now():
     return rate.app_config()
 
 
-def _worklist(root: str, rater: str) -> rate.Worklist:
-    return rate.app_worklist(rater)
-
-
 def _my_worklist() -> tuple[rate.Worklist, object]:
     """The signed-in rater's worklist and the database (callbacks and runs use only this)."""
-    rater_set, db, _ = _config_now()
-    return _worklist(str(rater_set.root), ss["_rater"]), db
+    return rate.app_worklist(ss["_rater"]), _config_now()[1]
 
 
 def _session_ended() -> bool:
@@ -799,7 +794,7 @@ def main() -> None:
         return
     if train_screen.gate(rater_set, db, rater, CSS, key_guard, _on_sign_out):
         return  # a rater of a set with [qualification] who has not qualified yet
-    wl = _worklist(str(rater_set.root), rater)
+    wl = rate.app_worklist(rater)
     state = _state(wl, db)
     if ss.get("_error"):
         st.error(ss.pop("_error"))
