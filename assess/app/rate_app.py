@@ -325,7 +325,7 @@ def _on_lock() -> None:
 def _img(code: str, css_class: str = "assess-photo") -> str:
     access = ss["_access"]
     return screen.photo_html(code, rate.display_url(code, access), rate.full_url(code, access),
-                             css_class)
+                             css_class=css_class)
 
 
 def _prefetch(codes: list[str]) -> str:

@@ -90,9 +90,15 @@ def pair_question(region: str, scale_name: str) -> str:
     return f"Which {noun or 'photo'} looks better on the {scale_name}?"
 
 
-def photo_html(code: str, display_url: str, full_url: str, css_class: str = "assess-photo") -> str:
-    """The photo: the display copy, with the full copy's address for the zoom."""
-    return (f'<div class="{css_class}" data-full="{html.escape(full_url)}"><img src="{display_url}" '
+def photo_html(code: str, display_url: str, full_url: str | None = None,
+               css_class: str = "assess-photo") -> str:
+    """The photo: the display copy, with the full copy's address for the zoom (none: no zoom).
+
+    >>> photo_html("KX7-4MPA", "d.jpg")
+    '<div class="assess-photo"><img src="d.jpg" data-code="KX7-4MPA" alt="photo KX7-4MPA" draggable="false"></div>'
+    """
+    full = f' data-full="{html.escape(full_url)}"' if full_url else ""
+    return (f'<div class="{css_class}"{full}><img src="{display_url}" '
             f'data-code="{code}" alt="photo {code}" draggable="false"></div>')
 
 

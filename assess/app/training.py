@@ -91,9 +91,7 @@ def _level_label(scale, value) -> str:
 
 
 def _photo(code: str) -> str:
-    access = ss["_access"]
-    return (f'<div class="assess-photo"><img src="{rate.display_url(code, access)}" '
-            f'data-code="{code}" alt="photo {code}" draggable="false"></div>')
+    return screen.photo_html(code, rate.display_url(code, ss["_access"]))
 
 
 def _result_screen(me: training.Trainee, attempt: int, result, sign_out) -> None:

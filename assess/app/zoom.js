@@ -14,11 +14,12 @@
     return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
   }
   function photoOf(el) {
-    var box = el && el.closest ? el.closest(".assess-photo") : null;
+    var box = el && el.closest ? el.closest(".assess-photo[data-full]") : null;
     return box ? box.querySelector("img[data-code]") : null;
   }
   function photos() {
-    return Array.prototype.slice.call(document.querySelectorAll(".assess-photo img[data-code]"));
+    return Array.prototype.slice.call(
+      document.querySelectorAll(".assess-photo[data-full] img[data-code]"));
   }
   // The rectangle the fitted photo covers inside its img box (object-fit: contain).
   function fitted(img) {
@@ -225,7 +226,8 @@
     }
     var k = e.key.toLowerCase();
     // Scales entered by typing or a slider (entry.js) read digits themselves.
-    if (/^\d$/.test(k) && imgs.length && keysShown().indexOf(k) < 0 &&
+    if (/^\d$/.test(k) && document.querySelector(".assess-photo img[data-code]") &&
+        keysShown().indexOf(k) < 0 &&
         !document.querySelector(".assess-entry")) {
       hint(digitHint(k));
       return;
