@@ -244,9 +244,9 @@ def default_inputs(rater_dir, db=None, ratings=None, out=None, now: datetime | N
     ScoreError
         When neither is given and the default database does not exist, saying so.
     """
-    from .unblind import _read_meta
+    from .folder import read_meta
 
-    set_id = str(_read_meta(Path(rater_dir))["set_id"])
+    set_id = str(read_meta(Path(rater_dir))["set_id"])
     results = Path("results") / set_id
     if db is None and ratings is None:
         db = results / "ratings.sqlite"
