@@ -3,7 +3,9 @@
 :func:`score` is the one entry point (``assess score`` calls it):
 
 1. :mod:`.unblind` checks that key, rater folder, ratings and arms belong together and joins them
-   into the long table (one row per rating);
+   into the long table (one row per rating), one step per module (:mod:`.folder`, :mod:`.readers`,
+   :mod:`.ratings_db`, :mod:`.checks`, :mod:`.timepoints`, :mod:`.arms`, :mod:`.long`,
+   :mod:`.findings`);
 2. :mod:`.tables` computes the within-arm and between-arm tables, level counts and reliability
    (:mod:`.stats` and :mod:`.reliability` hold the tests);
 3. :mod:`.export` writes CSV, XLSX and SAV, :mod:`.report` the self-contained HTML report.

@@ -82,16 +82,14 @@ def _concat(parts: list):
                                 else None) for p in parts], ignore_index=True).array
 
 
-def long_table(joined: pd.DataFrame, key: pd.DataFrame, baseline: str, arm_of: dict,
-               timepoints: tuple[str, ...]) -> pd.DataFrame:
-    is_single = joined["single"].to_numpy()
-    single = joined[is_single]
+def _single_columns(single: pd.DataFrame, key: pd.DataFrame) -> dict:
+    """The long table's columns of the single-photo ratings (unsorted)."""
     k = single["key_row"].to_numpy()
     repeat_of = key["repeat_of"].to_numpy()[k]
     items = single["item"].to_numpy()
     n = len(single)
     nothing = np.full(n, None, dtype=object)
-    parts = [{
+    return {
         "participant": key["participant"].to_numpy()[k],
         "timepoint": key["timepoint"].to_numpy()[k],
         "region": single["region"].to_numpy(),
@@ -114,43 +112,57 @@ def long_table(joined: pd.DataFrame, key: pd.DataFrame, baseline: str, arm_of: d
         "comment": single["comment"].to_numpy(dtype=object),
         "answered_at": single["answered_at"].to_numpy(dtype=object),
         "revision": single["revision"].to_numpy(dtype="int64"),
-    }]
+    }
+
+
+def _pair_columns(pairs: pd.DataFrame, key: pd.DataFrame, baseline: str) -> dict:
+    """The long table's columns of the pair answers (unsorted): improvement scores, whether the
+    rater named the baseline photo."""
+    table = _pairs_table(key, baseline).set_index("pair")
+    info = table.reindex(pairs["item"])
+    raw = pairs["better"].map(IMPROVEMENT)
+    improvement = np.where(info["followup_side"].to_numpy() == "right", raw, -raw)
+    identified = np.where(pairs["first"].to_numpy() == "cannot_tell", None,
+                          pairs["first"].to_numpy() == info["baseline_side"].to_numpy())
+    assessed = pairs["cannot_assess"].isna().to_numpy()
+    first_pair = info["first_pair"].to_numpy(dtype=object)
+    m = len(pairs)
+    return {
+        "participant": info["participant"].to_numpy(dtype=object),
+        "timepoint": info["timepoint"].to_numpy(dtype=object),
+        "region": pairs["region"].to_numpy(dtype=object),
+        "view": info["view"].to_numpy(dtype=object),
+        "scale": pairs["scale"].to_numpy(dtype=object),
+        "score": _missing(m, "Int64"),
+        "rater": pairs["rater"].to_numpy(dtype=object),
+        "repeat": first_pair != "",
+        "seconds": pairs["seconds"].to_numpy(dtype="float64", na_value=np.nan),
+        "code": pairs["item"].to_numpy(dtype=object),
+        "item": pairs["item"].to_numpy(dtype=object),
+        "kind": np.full(m, "pair", dtype=object),
+        "first_showing": np.where(first_pair != "", first_pair, pairs["item"].to_numpy()),
+        "better": pairs["better"].to_numpy(dtype=object),
+        "first": pairs["first"].to_numpy(dtype=object),
+        "improvement": pd.array(np.where(assessed, improvement, np.nan), dtype="Float64")
+        .astype("Int64"),
+        "baseline_identified": pd.array(np.where(assessed, identified, None), dtype="boolean"),
+        "cannot_assess": ~assessed,
+        "reason": pairs["cannot_assess"].to_numpy(dtype=object),
+        "comment": pairs["comment"].to_numpy(dtype=object),
+        "answered_at": pairs["answered_at"].to_numpy(dtype=object),
+        "revision": pairs["revision"].to_numpy(dtype="int64"),
+    }
+
+
+def long_table(joined: pd.DataFrame, key: pd.DataFrame, baseline: str, arm_of: dict,
+               timepoints: tuple[str, ...]) -> pd.DataFrame:
+    """The checked ratings (``joined``) with the key's participant, timepoint and view and the
+    participant's arm: one row per rating, :data:`LONG_COLUMNS`, in study order."""
+    is_single = joined["single"].to_numpy()
+    parts = [_single_columns(joined[is_single], key)]
     pairs = joined[~is_single]
     if len(pairs):
-        table = _pairs_table(key, baseline).set_index("pair")
-        info = table.reindex(pairs["item"])
-        raw = pairs["better"].map(IMPROVEMENT)
-        improvement = np.where(info["followup_side"].to_numpy() == "right", raw, -raw)
-        identified = np.where(pairs["first"].to_numpy() == "cannot_tell", None,
-                              pairs["first"].to_numpy() == info["baseline_side"].to_numpy())
-        assessed = pairs["cannot_assess"].isna().to_numpy()
-        first_pair = info["first_pair"].to_numpy(dtype=object)
-        m = len(pairs)
-        parts.append({
-            "participant": info["participant"].to_numpy(dtype=object),
-            "timepoint": info["timepoint"].to_numpy(dtype=object),
-            "region": pairs["region"].to_numpy(dtype=object),
-            "view": info["view"].to_numpy(dtype=object),
-            "scale": pairs["scale"].to_numpy(dtype=object),
-            "score": _missing(m, "Int64"),
-            "rater": pairs["rater"].to_numpy(dtype=object),
-            "repeat": first_pair != "",
-            "seconds": pairs["seconds"].to_numpy(dtype="float64", na_value=np.nan),
-            "code": pairs["item"].to_numpy(dtype=object),
-            "item": pairs["item"].to_numpy(dtype=object),
-            "kind": np.full(m, "pair", dtype=object),
-            "first_showing": np.where(first_pair != "", first_pair, pairs["item"].to_numpy()),
-            "better": pairs["better"].to_numpy(dtype=object),
-            "first": pairs["first"].to_numpy(dtype=object),
-            "improvement": pd.array(np.where(assessed, improvement, np.nan), dtype="Float64")
-            .astype("Int64"),
-            "baseline_identified": pd.array(np.where(assessed, identified, None), dtype="boolean"),
-            "cannot_assess": ~assessed,
-            "reason": pairs["cannot_assess"].to_numpy(dtype=object),
-            "comment": pairs["comment"].to_numpy(dtype=object),
-            "answered_at": pairs["answered_at"].to_numpy(dtype=object),
-            "revision": pairs["revision"].to_numpy(dtype="int64"),
-        })
+        parts.append(_pair_columns(pairs, key, baseline))
     cols = {name: _concat([p[name] for p in parts]) for name in parts[0]}
     coded = {c: pd.factorize(cols[c], sort=True)
              for c in ("participant", "region", "view", "rater", "timepoint")}
