@@ -206,62 +206,102 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
     IngestError
         once, naming every file that cannot be used and why; nothing has been written.
     """
-    from . import deid
-
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise IngestError(f"{images_dir}: no such folder; give the folder that holds the photos")
+    problems: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    if manifest is not None:
+        manifest = Path(manifest)
+        candidates = _from_manifest(manifest, images_dir, study, problems, warnings)
+    else:
+        candidates = _by_name(images_dir, study, problems, warnings)
+    checked = _in_slots(candidates, images_dir, study, problems)
+    # one thread per core, at most 4: hashing runs outside the GIL, and each further thread would
+    # keep a C heap of its own (tens of MB) for the rest of the run
+    threads = workers or max(1, min(4, os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        looked = list(pool.map(lambda item: _look(item, decode), checked))
+    photos, readable = _photos(study, looked, problems)
+    _clashes(photos, readable, problems)
+    if problems and not decode:
+        # refused anyway: decode the photos whose headers were fine, so that this one error also
+        # names the truncated and corrupt ones
+        headers_ok = [item for item, info, _ in looked if info is not None]
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for item, info, why in pool.map(lambda it: _look(it, True), headers_ok):
+                if info is None:
+                    problems.append((item[4], why))
+    if problems:
+        raise _error(images_dir, problems)
+    if not photos:
+        raise IngestError(f"{images_dir}: no photos found; name them <participant>_<timepoint>_"
+                          f"<region>[_<view>].<ext> ({', '.join(EXTENSIONS)}) or give a manifest")
+
+    order = {t: i for i, t in enumerate(study.timepoints)}
+    photos.sort(key=lambda p: (p.participant, p.region, p.view, order[p.timepoint], str(p.path)))
+    warnings.extend(_missing(photos, study))
+    warnings.extend(_case_clashes(photos))
+    warnings.extend(_unused_settings(study, {p.path.as_posix() for p in readable}))
+    return Inventory(images_dir, study, photos, warnings, manifest)
+
+
+def _from_manifest(manifest: Path, images_dir: Path, study: Study, problems: list[tuple[str, str]],
+                   warnings: list[str]) -> list[tuple[str, str, str, str, str]]:
+    """The photos a manifest lists (participant, timepoint, region, view, file), each once; the
+    photo files it leaves out are a warning."""
+    candidates: list[tuple[str, str, str, str, str]] = []  # participant, tp, region, view, rel
+    rows = _read_manifest(manifest)
+    for line, row in rows:
+        where = f"{manifest.name} line {line}"
+        rel = row["file"].strip()
+        participant = row["participant"].strip()
+        view = (row.get("view") or "").strip()
+        if not rel:
+            problems.append((where, "no file given"))
+            continue
+        if not _PARTICIPANT_RE.match(participant):
+            problems.append((f"{rel} ({where})", f"participant {participant!r} must be letters "
+                             "and digits only"))
+            continue
+        if not _VIEW_RE.match(view):
+            problems.append((f"{rel} ({where})", f"view {view!r} must be letters, digits and "
+                             "dashes"))
+            continue
+        candidates.append((participant, row["timepoint"].strip(), row["region"].strip(), view,
+                           rel))
+    seen: dict[str, int] = {}
+    unique = []
+    for cand in candidates:
+        norm = os.path.normpath(cand[4])
+        seen[norm] = seen.get(norm, 0) + 1
+        if seen[norm] == 1:
+            unique.append(cand)
+    for norm, times in seen.items():
+        if times > 1:
+            problems.append((norm, f"listed {times} times in {manifest.name}; list each photo "
+                             "once"))
+    candidates = unique
+    listed = {os.path.normpath(c[4]) for c in candidates}
+    unlisted = [rel for rel in _image_files(images_dir, _reference_folders(study))
+                if os.path.normpath(rel) not in listed]
+    if unlisted:
+        warnings.append(f"{len(unlisted)} photo file(s) in {images_dir} are not in the manifest "
+                        f"and are left out: {_some(unlisted)}")
+    return candidates
+
+
+def _in_slots(candidates: list[tuple[str, str, str, str, str]], images_dir: Path, study: Study,
+              problems: list[tuple[str, str]]) -> list[tuple[str, str, str, str, str, Path, bool]]:
+    """The candidates with the study's names of their timepoint and region, a path inside the
+    folder and whether their slot is known.
+
+    A file in an unknown slot is still read and hashed, so that one run reports everything
+    wrong with it.
+    """
     root = images_dir.resolve()
     timepoints = {t.lower(): t for t in study.timepoints}
     regions = {r.lower(): r for r in study.regions}
-    problems: list[tuple[str, str]] = []
-    warnings: list[str] = []
-    candidates: list[tuple[str, str, str, str, str]] = []  # participant, tp, region, view, rel
-
-    if manifest is not None:
-        manifest = Path(manifest)
-        rows = _read_manifest(manifest)
-        for line, row in rows:
-            where = f"{manifest.name} line {line}"
-            rel = row["file"].strip()
-            participant = row["participant"].strip()
-            view = (row.get("view") or "").strip()
-            if not rel:
-                problems.append((where, "no file given"))
-                continue
-            if not _PARTICIPANT_RE.match(participant):
-                problems.append((f"{rel} ({where})", f"participant {participant!r} must be letters "
-                                 "and digits only"))
-                continue
-            if not _VIEW_RE.match(view):
-                problems.append((f"{rel} ({where})", f"view {view!r} must be letters, digits and "
-                                 "dashes"))
-                continue
-            candidates.append((participant, row["timepoint"].strip(), row["region"].strip(), view,
-                               rel))
-        seen: dict[str, int] = {}
-        unique = []
-        for cand in candidates:
-            norm = os.path.normpath(cand[4])
-            seen[norm] = seen.get(norm, 0) + 1
-            if seen[norm] == 1:
-                unique.append(cand)
-        for norm, times in seen.items():
-            if times > 1:
-                problems.append((norm, f"listed {times} times in {manifest.name}; list each photo "
-                                 "once"))
-        candidates = unique
-        listed = {os.path.normpath(c[4]) for c in candidates}
-        unlisted = [rel for rel in _image_files(images_dir, _reference_folders(study))
-                    if os.path.normpath(rel) not in listed]
-        if unlisted:
-            warnings.append(f"{len(unlisted)} photo file(s) in {images_dir} are not in the manifest "
-                            f"and are left out: {_some(unlisted)}")
-    else:
-        candidates = _by_name(images_dir, study, problems, warnings)
-
-    # Slot names, paths inside the folder. A file in an unknown slot is still read and hashed,
-    # so that one run reports everything wrong with it.
     checked: list[tuple[str, str, str, str, str, Path, bool]] = []
     for participant, tp_raw, region_raw, view, rel in candidates:
         tp = timepoints.get(tp_raw.lower())
@@ -284,18 +324,22 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
             continue
         checked.append((participant, tp or tp_raw, region or region_raw, view, rel, path, not bad))
 
-    # Read every header and hash every file (I/O bound: threads)
-    def look(item, full=decode):
-        try:
-            return item, deid.probe(item[5], full=full), None
-        except deid.DeidError as exc:
-            return item, None, _reason(str(exc), item[5])
+    return checked
 
-    # one thread per core, at most 4: hashing runs outside the GIL, and each further thread would
-    # keep a C heap of its own (tens of MB) for the rest of the run
-    threads = workers or max(1, min(4, os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        looked = list(pool.map(look, checked))
+
+def _look(item: tuple, full: bool):
+    """``(item, what deid.probe reads of its file, None)``, or ``(item, None, why not)``."""
+    from . import deid
+
+    try:
+        return item, deid.probe(item[5], full=full), None
+    except deid.DeidError as exc:
+        return item, None, _reason(str(exc), item[5])
+
+
+def _photos(study: Study, looked: list, problems: list[tuple[str, str]]
+            ) -> tuple[list[Photo], list[Photo]]:
+    """``(the photos of known slots, every readable photo)`` from the probed files."""
     photos: list[Photo] = []
     readable: list[Photo] = []
     for (participant, tp, region, view, rel, _path, valid), info, why in looked:
@@ -311,8 +355,11 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
         readable.append(photo)
         if valid:
             photos.append(photo)
+    return photos, readable
 
-    # Two files for one slot; one photo (same bytes) in two slots
+
+def _clashes(photos: list[Photo], readable: list[Photo], problems: list[tuple[str, str]]) -> None:
+    """Two files for one slot; one photo (same bytes) in two slots."""
     by_slot: dict[tuple, list[Photo]] = defaultdict(list)
     for p in photos:
         by_slot[p.slot].append(p)
@@ -332,27 +379,6 @@ def discover(images_dir: str | Path, study: Study, manifest: str | Path | None =
                 problems.append((name, f"the same photo (identical bytes) as "
                                  f"{', '.join(n for n in names if n != name)}; one photo cannot be "
                                  "in two slots — replace the wrong copy with the right photo"))
-
-    if problems and not decode:
-        # refused anyway: decode the photos whose headers were fine, so that this one error also
-        # names the truncated and corrupt ones
-        headers_ok = [item for item, info, _ in looked if info is not None]
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            for item, info, why in pool.map(lambda it: look(it, True), headers_ok):
-                if info is None:
-                    problems.append((item[4], why))
-    if problems:
-        raise _error(images_dir, problems)
-    if not photos:
-        raise IngestError(f"{images_dir}: no photos found; name them <participant>_<timepoint>_"
-                          f"<region>[_<view>].<ext> ({', '.join(EXTENSIONS)}) or give a manifest")
-
-    order = {t: i for i, t in enumerate(study.timepoints)}
-    photos.sort(key=lambda p: (p.participant, p.region, p.view, order[p.timepoint], str(p.path)))
-    warnings.extend(_missing(photos, study))
-    warnings.extend(_case_clashes(photos))
-    warnings.extend(_unused_settings(study, {p.path.as_posix() for p in readable}))
-    return Inventory(images_dir, study, photos, warnings, manifest)
 
 
 def check_pixel_duplicates(photos: Sequence[Photo], pixel_sha256: Sequence[str]) -> None:

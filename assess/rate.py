@@ -11,6 +11,9 @@ browser of the signed-in rater whose session signed the link (:mod:`assess.sessi
 of the rater folder (set.json with the access-code hashes, the other raters' worklists) is
 reachable.
 
+Where a rater is in the worklist (the next unrated item, progress, time left) is
+:mod:`assess.position`; its names are imported here.
+
 >>> items = [Item("AAA-AAAA", "single", "wsrs", "face", ("AAA-AAAA",)),
 ...          Item("CCC-CCCC", "single", "wsrs", "face", ("CCC-CCCC",)),
 ...          Item("DDD-DDDD", "single", "wsrs", "face", ("DDD-DDDD",))]
@@ -29,7 +32,6 @@ import hmac
 import json
 import os
 import re
-import statistics
 import sys
 import tempfile
 import threading
@@ -43,6 +45,7 @@ from typing import Iterable, Iterator, Mapping
 from . import chain, panel, store
 from .csvfile import parse_table, read_table
 from .errors import AssessError
+from .position import Progress, first_unrated, format_duration, next_unrated, progress
 from .session import DEFAULT_SESSION_HOURS, MAX_SESSION_HOURS, PhotoAccess
 from .study import NAME_RE, Scale
 
@@ -462,81 +465,6 @@ def default_db(rater_set: RaterSet, cwd: str | Path | None = None) -> Path:
 
 
 # ------------------------------------------------------------------------------------ worklist
-
-
-def first_unrated(items: list[Item] | tuple[Item, ...], rated: Iterable[str]) -> int | None:
-    """Index of the first item without a rating, or ``None`` when all are rated."""
-    rated = set(rated)
-    for i, it in enumerate(items):
-        if it.item not in rated:
-            return i
-    return None
-
-
-def next_unrated(items, rated: Iterable[str], index: int) -> int | None:
-    """Index of the next unrated item after ``index`` (wrapping to the start), or ``None``."""
-    rated = set(rated)
-    n = len(items)
-    for step in range(1, n + 1):
-        i = (index + step) % n
-        if items[i].item not in rated:
-            return i
-    return None
-
-
-@dataclass(frozen=True)
-class Progress:
-    """How far a rater is: rated items, total, cannot-assess count, estimated seconds left."""
-
-    rated: int
-    total: int
-    cannot_assess: int
-    seconds_left: float | None
-
-    @property
-    def fraction(self) -> float:
-        return self.rated / self.total if self.total else 1.0
-
-    @property
-    def text(self) -> str:
-        """``"12 of 80 rated · about 9 min left"``."""
-        out = f"{self.rated} of {self.total} rated"
-        if self.rated < self.total and self.seconds_left is not None:
-            out += f" · about {format_duration(self.seconds_left, coarse=True)} left"
-        return out
-
-
-def progress(items, current: Mapping[str, store.Event], pace: Iterable[float] = ()) -> Progress:
-    """Progress over ``items`` given the current ratings; time left from the rater's own pace.
-
-    ``pace`` holds the seconds the rater spent on each first answer; the estimate is their median
-    (robust to a pause) times the items left, once three answers give a pace.
-    """
-    codes = {it.item for it in items}
-    rated = [e for code, e in current.items() if code in codes]
-    pace = [s for s in pace if s is not None and s > 0]
-    left = len(codes) - len(rated)
-    seconds_left = statistics.median(pace) * left if len(pace) >= 3 else None
-    return Progress(len(rated), len(codes), sum(1 for e in rated if e.cannot_assess), seconds_left)
-
-
-def format_duration(seconds: float, coarse: bool = False) -> str:
-    """``"1 h 02 min"``, ``"12 min"``, ``"40 s"``; ``coarse`` rounds to whole minutes.
-
-    >>> format_duration(42), format_duration(42, coarse=True), format_duration(605)
-    ('42 s', '1 min', '10 min 05 s')
-    """
-    seconds = max(0, int(round(seconds)))
-    if coarse:
-        minutes = max(1, round(seconds / 60))
-        return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    if h:
-        return f"{h} h {m:02d} min"
-    if m:
-        return f"{m} min {s:02d} s"
-    return f"{s} s"
 
 
 @dataclass

@@ -3,7 +3,9 @@
 :func:`score` is the one entry point (``assess score`` calls it):
 
 1. :mod:`.unblind` checks that key, rater folder, ratings and arms belong together and joins them
-   into the long table (one row per rating);
+   into the long table (one row per rating), one step per module (:mod:`.folder`, :mod:`.readers`,
+   :mod:`.ratings_db`, :mod:`.checks`, :mod:`.timepoints`, :mod:`.arms`, :mod:`.long`,
+   :mod:`.findings`);
 2. :mod:`.tables` computes the within-arm and between-arm tables, level counts and reliability
    (:mod:`.stats` and :mod:`.reliability` hold the tests);
 3. :mod:`.export` writes CSV, XLSX and SAV, :mod:`.report` the self-contained HTML report.
@@ -244,9 +246,9 @@ def default_inputs(rater_dir, db=None, ratings=None, out=None, now: datetime | N
     ScoreError
         When neither is given and the default database does not exist, saying so.
     """
-    from .unblind import _read_meta
+    from .folder import read_meta
 
-    set_id = str(_read_meta(Path(rater_dir))["set_id"])
+    set_id = str(read_meta(Path(rater_dir))["set_id"])
     results = Path("results") / set_id
     if db is None and ratings is None:
         db = results / "ratings.sqlite"

@@ -3,8 +3,9 @@
 The calibration photos were interleaved into the live worklists by ``randomize``
 (:mod:`assess.calibration`); the key keeps which code is one, where in whose worklist, and its
 reference score (``key/calibration.csv``). :func:`assess.score.unblind.unblind` takes them out of
-the trial's data (``Unblinded.calibration``), so they never enter the summary, reliability,
-distribution, panel or package files. Here they are scored: per rater and block of
+the trial's data (``Unblinded.calibration``; :func:`without_calibration` and
+:func:`calibration_ratings` here), so they never enter the summary, reliability, distribution,
+panel or package files. Here they are scored: per rater and block of
 ``[calibration] block`` worklist positions, the exact and within-one agreement with the reference
 (:func:`assess.panel.calibration_drift`), flagged below the study's floors.
 """
@@ -12,17 +13,63 @@ distribution, panel or package files. Here they are scored: per rater and block 
 from __future__ import annotations
 
 import html
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .. import panel as rules_
-from .unblind import Unblinded
+from ..calibration import KEY_FILE
+from .errors import ScoreError, listing
+from .folder import SetFolder
 
-__all__ = ["COLUMNS", "calibration_table", "section_html", "format_status"]
+if TYPE_CHECKING:
+    from .unblind import Unblinded
+
+__all__ = ["COLUMNS", "CALIBRATION_COLUMNS", "without_calibration", "calibration_ratings",
+           "calibration_table", "section_html", "format_status"]
 
 COLUMNS = ("rater", "block", "first", "last", "n", "exact", "within_one", "flagged",
            "min_exact", "min_within_one", "not_assessed")
+
+CALIBRATION_COLUMNS = ("rater", "position", "block", "code", "region", "view", "reference",
+                       "score", "cannot_assess")
+
+
+def without_calibration(folder: SetFolder, cal_key: list[dict], key_dir: Path) -> SetFolder:
+    """The rater folder without its calibration items, after checking that each one is where
+    ``key/calibration.csv`` says (rater, code, position)."""
+    wl = folder.worklists
+    listed = set(zip(wl["rater"].tolist(), wl["item"].astype(object).tolist(),
+                     (wl["position"] + 1).tolist()))
+    wrong = [f"{r['rater']}:{r['code']}" for r in cal_key
+             if (r["rater"], r["code"], r["position"]) not in listed]
+    if wrong:
+        raise ScoreError(f"{key_dir / KEY_FILE}: calibration photo(s) {listing(wrong)} "
+                         f"are not at that place of the rater's worklist in {folder.path}; give the "
+                         "key/ and rater/ folders of one set")
+    codes = {r["code"] for r in cal_key}
+    keep = ~wl["item"].astype(object).isin(codes).to_numpy()
+    return SetFolder(folder.path, folder.meta, folder.scales, folder.regions,
+                     wl.loc[keep].reset_index(drop=True))
+
+
+def calibration_ratings(cal_key: list[dict], rated: pd.DataFrame
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(the calibration rows with each rater's current answer, the trial's ratings)``."""
+    codes = {r["code"] for r in cal_key}
+    is_cal = rated["item"].astype(object).isin(codes).to_numpy()
+    answers = {(r.rater, r.item): r for r in rated.loc[is_cal].itertuples(index=False)}
+    rows = []
+    for r in cal_key:
+        a = answers.get((r["rater"], r["code"]))
+        score = np.nan if a is None or pd.isna(a.score) else float(a.score)
+        reason = None if a is None or pd.isna(a.cannot_assess) else str(a.cannot_assess)
+        rows.append((r["rater"], r["position"], r["block"], r["code"], r["region"], r["view"],
+                     r["score"], score, reason))
+    frame = pd.DataFrame(rows, columns=list(CALIBRATION_COLUMNS))
+    return frame, rated.loc[~is_cal].reset_index(drop=True)
 
 
 def rule_of(u: Unblinded) -> rules_.Calibration:

@@ -167,6 +167,15 @@ def _title(region: str, view: str, scale_name: str) -> str:
 def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str, alt.Chart]]]:
     """The report's charts, per section: ``{section: [(caption, chart), …]}``."""
     out: dict[str, list[tuple[str, alt.Chart]]] = {}
+    _distribution_charts(u, distribution, out)
+    _change_charts(u, out)
+    _repeat_charts(u, out)
+    return out
+
+
+def _distribution_charts(u: Unblinded, distribution: pd.DataFrame,
+                         out: dict[str, list[tuple[str, alt.Chart]]]) -> None:
+    """The share of each level at each visit, per region, view and scale (by arm and rater)."""
     tp_order = list(u.timepoints)
     several = len(u.set.raters) > 1
     for (region, view, scale_id), dist in distribution.groupby(["region", "view", "scale"], sort=False):
@@ -195,7 +204,12 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
         what = "improvement scores" if is_pair else "levels"
         section.append((f"Distribution of {what} at each visit ({_title(region, view, scale.name)})",
                         chart))
-    # Each participant's change: baseline level → follow-up level, line width = participants.
+
+
+def _change_charts(u: Unblinded, out: dict[str, list[tuple[str, alt.Chart]]]) -> None:
+    """Each participant's change: baseline level → follow-up level, line width = participants."""
+    tp_order = list(u.timepoints)
+    several = len(u.set.raters) > 1
     data = u.long[~u.long["repeat"] & ~u.long["cannot_assess"] & (u.long["kind"] == "single")]
     if len(data):
         wide = data.pivot_table(index=["rater", "arm", "region", "view", "scale", "participant"],
@@ -255,7 +269,10 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
                     f"Each participant's change from {u.baseline} "
                     f"({_title(region, view, scale.name)}{who}; one line per pair of levels, its "
                     "width the number of participants)", chart))
-    # Repeat agreement.
+
+
+def _repeat_charts(u: Unblinded, out: dict[str, list[tuple[str, alt.Chart]]]) -> None:
+    """Repeat agreement: first showing × disguised repeat, per kind of item and scale."""
     reps = repeat_pairs(u)
     if len(reps):
         for (kind, scale_id), grp in reps.groupby(["kind", "scale"], sort=True):
@@ -280,7 +297,6 @@ def charts(u: Unblinded, distribution: pd.DataFrame) -> dict[str, list[tuple[str
             out.setdefault("reliability", []).append((
                 f"Repeat agreement ({what}): counts of first showing × disguised repeat; the "
                 "diagonal is exact agreement", chart))
-    return out
 
 
 def _repeat_scatter(grp: pd.DataFrame, scale) -> tuple[str, alt.Chart]:
@@ -514,6 +530,35 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
         f"<b>{esc(meta.get('set_id'))}</b> (made {esc(meta.get('created'))}). Scored {esc(created)} "
         f"with assess {esc(__version__)}.</p>",
     ]
+    parts += _integrity_section(u)
+    parts += _findings_section(u)
+    parts.append(_methods(u))
+    chart_sections = drawn if drawn is not None else figures(charts(u, distribution))
+    parts += _results_section(u, summary, chart_sections)
+    if len(u.arms) >= 2:
+        parts.append(_between_section(summary[summary["analysis"] == "between arms"], u.arms))
+    parts.append("<h2>Reliability</h2>")
+    parts.extend(_reliability_section(u, reliability))
+    for caption, svg in chart_sections.get("reliability", []):
+        parts.append(f"<figure class='chart'>{svg}<figcaption class='note'>{esc(caption)}"
+                     "</figcaption></figure>")
+    parts.extend(panel_html or [])
+    parts += _blinding_section(reliability)
+    parts.append("<h2>Files</h2><p><code>ratings_long.csv</code> (one row per rating), "
+                 "<code>summary.csv</code>, <code>reliability.csv</code>, "
+                 "<code>distribution.csv</code>; the same tables, a wide sheet and a data "
+                 "dictionary in <code>ratings.xlsx</code>; <code>ratings.sav</code> (SPSS, one row "
+                 "per participant, with change scores) and <code>ratings_long.sav</code> (one row "
+                 "per rating) with <code>analysis.sps</code>; <code>ratings.dta</code> (Stata); "
+                 "<code>analysis.R</code>; <code>qs.xpt</code> (SDTM-style QS, SAS transport v5) "
+                 "with <code>define.xml</code>. docs/analysis.md says what each holds.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _integrity_section(u: Unblinded) -> list[str]:
+    """The key, the seal, the counts, the chains and the input files."""
+    parts: list[str] = []
     c = u.counts
     parts.append("<h2>Integrity</h2>")
     parts.append(f'<div class="ok">The key matches the seal in the rater folder (sha256 '
@@ -543,6 +588,12 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
     parts.append("<details><summary>Input files (sha256)</summary><table class='meta'><tbody>" +
                  "".join(f"<tr><td>{esc(k)}</td><td><code>{esc(v)}</code></td></tr>"
                          for k, v in u.sources.items()) + "</tbody></table></details>")
+    return parts
+
+
+def _findings_section(u: Unblinded) -> list[str]:
+    """Warnings and exclusions: every finding, its items listed."""
+    parts: list[str] = []
     parts.append("<h2>Warnings and exclusions</h2>")
     if not u.findings:
         parts.append('<div class="ok">None: every item was rated, every worklist locked, no photo '
@@ -555,11 +606,15 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
                     if len(f.items) > 2000 else "")
             listing = f"<details><summary>list ({len(f.items)})</summary><ul>{items}{more}</ul></details>"
         parts.append(f'<div class="warn">{esc(f.message)}{listing}</div>')
-    parts.append(_methods(u))
-    chart_sections = drawn if drawn is not None else figures(charts(u, distribution))
+    return parts
+
+
+def _results_section(u: Unblinded, summary: pd.DataFrame,
+                     chart_sections: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """Per region and view: the within-arm table, the counts per level and the charts."""
+    parts: list[str] = []
     parts.append("<h2>Results by region</h2>")
     within = summary[summary["analysis"].str.startswith("within")]
-    between = summary[summary["analysis"] == "between arms"]
     for (region, view), grp in within.groupby(["region", "view"], sort=False):
         scale = u.set.scales[grp["scale"].iloc[0]]
         parts.append(f"<h3>{esc(_title(region, view, scale.name))}</h3>")
@@ -580,14 +635,12 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
         for caption, svg in chart_sections.get(f"{region}|{view}", []):
             parts.append(f"<figure class='chart'>{svg}<figcaption class='note'>"
                          f"{esc(caption)}</figcaption></figure>")
-    if len(u.arms) >= 2:
-        parts.append(_between_section(between, u.arms))
-    parts.append("<h2>Reliability</h2>")
-    parts.extend(_reliability_section(u, reliability))
-    for caption, svg in chart_sections.get("reliability", []):
-        parts.append(f"<figure class='chart'>{svg}<figcaption class='note'>{esc(caption)}"
-                     "</figcaption></figure>")
-    parts.extend(panel_html or [])
+    return parts
+
+
+def _blinding_section(reliability: pd.DataFrame) -> list[str]:
+    """The blinding index of side-by-side pairs (nothing for single photos)."""
+    parts: list[str] = []
     blind = reliability[reliability["analysis"] == "blinding index"].copy()
     if len(blind):
         blind["share_ci"] = [_range(a, b, pct=True) for a, b in zip(blind["share_ci_low"],
@@ -596,16 +649,7 @@ def render_report(u: Unblinded, summary: pd.DataFrame, reliability: pd.DataFrame
                      "<p class='note'>Share of answered pairs in which the rater named the baseline "
                      "photo as taken first; 50% is guessing. Exact two-sided binomial test against "
                      "50%; 'cannot tell' answers are counted but not in the share.</p>")
-    parts.append("<h2>Files</h2><p><code>ratings_long.csv</code> (one row per rating), "
-                 "<code>summary.csv</code>, <code>reliability.csv</code>, "
-                 "<code>distribution.csv</code>; the same tables, a wide sheet and a data "
-                 "dictionary in <code>ratings.xlsx</code>; <code>ratings.sav</code> (SPSS, one row "
-                 "per participant, with change scores) and <code>ratings_long.sav</code> (one row "
-                 "per rating) with <code>analysis.sps</code>; <code>ratings.dta</code> (Stata); "
-                 "<code>analysis.R</code>; <code>qs.xpt</code> (SDTM-style QS, SAS transport v5) "
-                 "with <code>define.xml</code>. docs/analysis.md says what each holds.</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts
 
 
 def _chains(chains: dict[str, dict]) -> str:
