@@ -59,6 +59,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "normalize": ("long_edge", "display_long_edge", "quality", "aspect", "fit"),
     "rating": ("min_view_ms", "session_hours"),
     "photos": ("frames", "distinct"),
+    "pixels": ("text", "allow_text", "normalize"),
     "reference": ("photos",),
     "scales.*": ("id", "name", "source", "kind", "better", "levels", "min", "max", "step",
                  "anchors", "test"),
@@ -313,6 +314,30 @@ class Photos:
         return (a, b) in self.distinct or (b, a) in self.distinct
 
 
+TEXT_MODES = ("refuse", "mask", "off")
+
+
+@dataclass(frozen=True)
+class Pixels:
+    """``[pixels]``: what randomize does about what the pixels themselves give away.
+
+    ``text``: text found in a photo (a date imprint, a label card, a ruler) makes randomize
+    ``"refuse"`` (the default, naming each photo and where), be ``"mask"``-ed in the blinded copies
+    (what was found is recorded on the coordinator's side), or is not searched for (``"off"``).
+    ``allow_text`` maps a file of the images folder (named as in it) to the reason its text is
+    harmless: that photo passes as it is, and the reason is recorded. ``normalize``: match each
+    photo's white balance and exposure to its region's reference.
+    """
+
+    text: str = "refuse"
+    allow_text: dict[str, str] = field(default_factory=dict)
+    normalize: bool = False
+
+    def text_allowed(self, name: str) -> str | None:
+        """The recorded reason why file ``name``'s text may pass, if one was given."""
+        return self.allow_text.get(str(name).replace("\\", "/"))
+
+
 @dataclass(frozen=True)
 class Study:
     id: str
@@ -324,6 +349,7 @@ class Study:
     normalize: Normalize = field(default_factory=Normalize)
     rating: Rating = field(default_factory=Rating)
     photos: Photos = field(default_factory=Photos)
+    pixels: Pixels = field(default_factory=Pixels)
     panel: panel.Rules = field(default_factory=panel.Rules)
     #: ``[reference] photos``: the CSV of reference photos (training and calibration), resolved
     #: against the study folder; read by :func:`assess.reference.read_reference`.
@@ -458,6 +484,7 @@ def parse_study(text: str, path: Path | None = None) -> Study:
                         f"must not be below normalize.display_long_edge "
                         f"({normalize.display_long_edge})")
     photos = _parse_photos(data.get("photos", {}), where)
+    pixels = _parse_pixels(data.get("pixels", {}), where)
     rating = _parse_rating(data.get("rating", {}), where)
     rules = _parse_panel(data, where)
     reference = _parse_reference(data.get("reference", {}), path, where)
@@ -472,6 +499,7 @@ def parse_study(text: str, path: Path | None = None) -> Study:
         blinding=blinding,
         normalize=normalize,
         photos=photos,
+        pixels=pixels,
         rating=rating,
         panel=rules,
         reference=reference,
@@ -670,6 +698,31 @@ def _parse_photos(ph: dict[str, Any], where: str) -> Photos:
     return Photos(frames=frames, distinct=tuple(pairs))
 
 
+def _parse_pixels(px: dict[str, Any], where: str) -> Pixels:
+    """``[pixels]``: the text search's mode, the photos whose text may pass, and normalization."""
+    check_keys(px, "pixels", f"{where}: pixels")
+    mode = px.get("text", Pixels.text)
+    if mode not in TEXT_MODES:
+        raise _fail(where, "pixels.text", f"must be \"refuse\", \"mask\" or \"off\", not {mode!r}")
+    allow_raw = px.get("allow_text", {})
+    if not isinstance(allow_raw, dict):
+        raise _fail(where, "pixels.allow_text", "must be a table of file name = reason, e.g. "
+                    "allow_text = {\"P07_baseline_face.jpg\" = \"the clinic's logo on the wall\"}")
+    allow = {}
+    for name, reason in allow_raw.items():
+        if not name.strip() or name != name.strip():
+            raise _fail(where, f"pixels.allow_text.{name!r}",
+                        "give the file name exactly, without spaces around it")
+        if not isinstance(reason, str) or not reason.strip():
+            raise _fail(where, f"pixels.allow_text.{name!r}",
+                        "give the reason the text is harmless, in quotes (it is recorded)")
+        allow[name] = reason.strip()
+    normalize = px.get("normalize", Pixels.normalize)
+    if not isinstance(normalize, bool):
+        raise _fail(where, "pixels.normalize", f"must be true or false, not {normalize!r}")
+    return Pixels(text=mode, allow_text=allow, normalize=normalize)
+
+
 MIN_VIEW_MS_RANGE = (0, 10_000)
 SESSION_HOURS_MAX = 168
 
@@ -776,6 +829,12 @@ session_hours = 12          # a sign-in holds this long across reloads and resta
 # frames = {"P07_baseline_face.tif" = 1}   # a multi-page TIFF or animated PNG: the frame to use (1 = first)
 # distinct = [["P07_baseline_face.jpg", "P07_month12_face.jpg"]]   # confirmed different photos of
 #                           # one participant that look alike (passes the near-duplicate check)
+
+[pixels]                    # what the pixels themselves give away (docs/pixels.md)
+text = "refuse"             # text in a photo (date imprint, label card, ruler): "refuse" names each
+#                           #   photo and where; "mask" covers it in the blinded copies; "off"
+# allow_text = {"P07_baseline_face.jpg" = "the clinic's logo on the wall"}   # harmless text, recorded
+normalize = false           # true: white balance and exposure matched to each region's reference
 
 # A panel of raters (all optional; leave a section out to switch it off; docs/panel.md).
 # [reference]               # photos with expert reference scores, kept on the coordinator's side
