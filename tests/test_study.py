@@ -273,3 +273,40 @@ def test_the_template_documents_every_known_key():
             continue
         for key in keys:
             assert re.search(rf"^#.*\b{key} = |^{key} = ", TEMPLATE, re.M), (section, key)
+
+
+# ----------------------------------------------------------------- [pixels]
+
+
+def test_the_text_search_refuses_by_default_and_normalization_is_off():
+    pixels = parse_study(TEMPLATE).pixels
+    assert (pixels.text, pixels.normalize, pixels.allow_text) == ("refuse", False, {})
+    without = re.sub(r"\[pixels\].*?(?=\n# A panel)", "", TEMPLATE, flags=re.S)
+    assert "[pixels]" not in without
+    assert parse_study(without).pixels.text == "refuse"
+
+
+def test_harmless_text_is_allowed_per_file_with_its_reason():
+    text = TEMPLATE.replace('# allow_text = {"P07_baseline_face.jpg"',
+                            'allow_text = {"site 2/P07_baseline_face.jpg"', 1)
+    pixels = parse_study(text.replace('text = "refuse"', 'text = "mask"', 1)).pixels
+    assert pixels.text == "mask"
+    assert pixels.text_allowed("site 2/P07_baseline_face.jpg") == "the clinic's logo on the wall"
+    assert pixels.text_allowed("site 2\\P07_baseline_face.jpg") == "the clinic's logo on the wall"
+    assert pixels.text_allowed("P07_month12_face.jpg") is None
+
+
+@pytest.mark.parametrize("old, new, field", [
+    ('text = "refuse"', 'text = "blur"', "pixels.text"),
+    ('text = "refuse"', "text = false", "pixels.text"),
+    ("normalize = false ", 'normalize = "yes" ', "pixels.normalize"),
+    ('# allow_text = {"P07_baseline_face.jpg" = "the clinic\'s logo on the wall"}',
+     'allow_text = {"P07_baseline_face.jpg" = ""}', "pixels.allow_text.'P07_baseline_face.jpg'"),
+    ('# allow_text = {"P07_baseline_face.jpg" = "the clinic\'s logo on the wall"}',
+     'allow_text = ["P07_baseline_face.jpg"]', "pixels.allow_text"),
+    ('text = "refuse"', 'text = "refuse"\nallow = {}', "pixels.allow"),
+])
+def test_a_bad_pixels_setting_is_refused_naming_the_field(old, new, field):
+    assert old in TEMPLATE
+    with pytest.raises(StudyError, match=rf"study\.toml: {re.escape(field)}: "):
+        parse_study(TEMPLATE.replace(old, new, 1))
