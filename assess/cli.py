@@ -190,6 +190,8 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None, fingerprint: str | 
         click.echo(format_auc_table(report.worst_aucs()))
     for note in report.notes:
         click.echo(f"note: {note}")
+    for line in _visible_lines(report.visible):
+        click.echo(line)
     if report.findings:
         for kind in dict.fromkeys(f.kind for f in report.findings):
             if kind in ADVICE and kind not in ("timepoint-property", "uniform-property", "duplicate"):
@@ -203,14 +205,30 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None, fingerprint: str | 
     click.echo(f"clean: {report.files_checked} files checked")
 
 
+def _visible_lines(table) -> list[str]:
+    """The visible differences between visits, for the terminal (:mod:`assess.audit_visible`)."""
+    from .audit_visible import summary
+
+    lines = summary(table)
+    if any(t.threat for t in table):
+        lines.append("  (reported, not a finding: set normalize = true under [pixels] in study.toml "
+                     "to match white balance and exposure; docs/pixels.md)")
+    return lines
+
+
 def format_auc_table(rows) -> str:
     """The AUC table of ``assess audit-set --key``: one line per property, its worst region."""
+    from .audit_visible import VISIBLE_LIMIT
+
     lines = ["property                              kind         AUC   p-value        n  region      timepoints",
              "------------------------------------  ----------  -----  -------  -------  ----------  ----------"]
     for row in rows:
         mark = "  <- finding" if row.finding else ""
+        if row.kind == "visible" and row.auc > VISIBLE_LIMIT:
+            mark = "  <- visible"
         n = f"{row.n1}+{row.n2}"
-        lines.append(f"{row.property[:36]:<36}  {row.kind:<10}  {row.auc:5.2f}  {row.p_value:7.2g}  "
+        p = "      -" if row.p_value != row.p_value else f"{row.p_value:7.2g}"
+        lines.append(f"{row.property[:36]:<36}  {row.kind:<10}  {row.auc:5.2f}  {p}  "
                      f"{n:>7}  {row.region[:10]:<10}  {row.comparison}{mark}")
     return "\n".join(lines)
 
@@ -301,6 +319,11 @@ def randomize(study_file: Path, images_dir: Path, out_dir: Path, set_id: str | N
     for warning in made.warnings[len(shown):]:
         click.echo(f"Warning: {warning}")
     click.echo(_set_summary(made))
+    for line in _visible_lines(made.visible):
+        click.echo(line)
+    if made.visible:
+        click.echo(f"  The table of every property, with the photos behind each: "
+                   f"{made.key_dir / 'visible.csv'}")
     click.echo(_seal_line(made))
 
 
