@@ -3,8 +3,10 @@
 Every display copy of a set is measured (:func:`assess.pixels.visible.measure`, decoded by
 :func:`assess.deid.read_pixels`) and each property is compared between the timepoints of each
 region as an AUC (``U / (n1·n2)`` folded to 0.5..1, as for every property of the leak audit). A
-property with AUC above :data:`VISIBLE_LIMIT` is a *threat*: a rater who noticed it could guess the
-visit better than chance. Threats are reported — in ``assess audit-set --key`` (kind ``visible``),
+property with AUC above :data:`VISIBLE_LIMIT` whose medians at the two visits differ by at least a
+just-noticeable difference (:data:`assess.pixels.visible.JND`) is a *threat*: a rater who noticed
+it could guess the visit better than chance. (The AUC alone cannot judge: once a difference is
+corrected, what is left of it can be a hundredth of what an eye sees and still order the photos.) Threats are reported — in ``assess audit-set --key`` (kind ``visible``),
 in ``key/visible.csv`` and in ``assess randomize``'s output — but never refuse a set: what the rater
 must see (the skin) and what gives the visit away (the light on it) share the same pixels, and only
 the coordinator can judge whether a difference is the camera's or the treatment's. ``[pixels]
@@ -30,14 +32,15 @@ __all__ = ["VISIBLE_LIMIT", "TOP_PHOTOS", "Threat", "measure_set", "threats", "w
            "summary", "TABLE_FILE", "TABLE_COLUMNS"]
 
 VISIBLE_LIMIT = 0.6
-"""AUC above which a visible property is reported as a threat (the target of ``[pixels]
-normalize``: every property at or below it)."""
+"""AUC above which a visible property is reported as a threat, if the typical photos of the two
+visits also differ by a noticeable amount (:data:`assess.pixels.visible.JND`); the target of
+``[pixels] normalize`` is every property at or below it."""
 TOP_PHOTOS = 3
 """How many contributing photos each row names."""
 TABLE_FILE = "visible.csv"
 """The coordinator's threat table, in the key folder (sealed with it)."""
-TABLE_COLUMNS = ("region", "property", "comparison", "auc", "n1", "n2", "higher_in", "threat",
-                 "top_photos")
+TABLE_COLUMNS = ("region", "property", "comparison", "auc", "n1", "n2", "median_1", "median_2",
+                 "higher_in", "threat", "top_photos")
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,20 @@ class Threat:
     n2: int
     higher_in: str  # the group whose photos have the higher values
     top: tuple[str, ...]  # codes of the photos contributing most
+    median_1: float = float("nan")  # the property's median in the first group
+    median_2: float = float("nan")  # and in the second
+
+    @property
+    def noticeable(self) -> bool:
+        """Whether the groups' medians differ by at least the property's JND."""
+        from .pixels.visible import noticeable
+
+        return noticeable(self.property, self.median_1, self.median_2)
 
     @property
     def threat(self) -> bool:
-        return self.auc > VISIBLE_LIMIT
+        """AUC above :data:`VISIBLE_LIMIT` and a noticeable difference."""
+        return self.auc > VISIBLE_LIMIT and self.noticeable
 
 
 def _look_of(path: Path):
@@ -97,7 +110,8 @@ def _row(region: str, name: str, label: str, names: tuple[str, str], a: dict[str
     top = tuple(c for c, p in sorted(pull.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_PHOTOS]
                 if p > 0)
     return Threat(region, name, label, round(float(auc), 4), len(a), len(b),
-                  names[0] if sign > 0 else names[1], top)
+                  names[0] if sign > 0 else names[1], top, float(np.median(va)),
+                  float(np.median(vb)))
 
 
 def threats(rows: Sequence[Mapping[str, str]], looks: Mapping[str, object]) -> list[Threat]:
@@ -140,7 +154,8 @@ def write_table(path: Path, table: Sequence[Threat]) -> None:
         writer.writerow(TABLE_COLUMNS)
         for t in table:
             writer.writerow([t.region, t.property, t.comparison, f"{t.auc:.3f}", t.n1, t.n2,
-                             t.higher_in, "yes" if t.threat else "no", " ".join(t.top)])
+                             f"{t.median_1:.4g}", f"{t.median_2:.4g}", t.higher_in,
+                             "yes" if t.threat else "no", " ".join(t.top)])
 
 
 def summary(table: Sequence[Threat], where: str = "") -> list[str]:
@@ -149,13 +164,15 @@ def summary(table: Sequence[Threat], where: str = "") -> list[str]:
     if not table:
         return []
     if not found:
-        return [f"Visible differences between visits: no property above AUC {VISIBLE_LIMIT:g} "
-                f"({len(table)} compared{where})."]
+        return [f"Visible differences between visits: no threat ({len(table)} compared{where}; "
+                f"a threat is AUC above {VISIBLE_LIMIT:g} with a noticeable difference)."]
     lines = [f"Visible differences between visits: {len(found)} of {len(table)} properties above "
-             f"AUC {VISIBLE_LIMIT:g}{where} (a rater could tell the visit by them):"]
+             f"AUC {VISIBLE_LIMIT:g} with a noticeable difference{where} (a rater could tell the "
+             "visit by them):"]
     for t in found[:12]:
-        lines.append(f"  {t.region}: {t.property} AUC {t.auc:.2f} (n={t.n1}+{t.n2}), higher in "
-                     f"{t.higher_in}; most: {', '.join(t.top)}")
+        lines.append(f"  {t.region}: {t.property} AUC {t.auc:.2f} (n={t.n1}+{t.n2}; median "
+                     f"{t.median_1:.4g} vs {t.median_2:.4g}), higher in {t.higher_in}; most: "
+                     f"{', '.join(t.top)}")
     if len(found) > 12:
         lines.append(f"  … and {len(found) - 12} more")
     return lines

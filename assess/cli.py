@@ -187,7 +187,7 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None, fingerprint: str | 
     for finding in report.findings:
         click.echo(f"{finding.file}: {finding.kind}: {finding.message}")
     if report.aucs:
-        click.echo(format_auc_table(report.worst_aucs()))
+        click.echo(format_auc_table(report.worst_aucs(), report.visible))
     for note in report.notes:
         click.echo(f"note: {note}")
     for line in _visible_lines(report.visible):
@@ -216,16 +216,18 @@ def _visible_lines(table) -> list[str]:
     return lines
 
 
-def format_auc_table(rows) -> str:
-    """The AUC table of ``assess audit-set --key``: one line per property, its worst region."""
+def format_auc_table(rows, visible=()) -> str:
+    """The AUC table of ``assess audit-set --key``: one line per property, its worst region;
+    ``visible``: the visible-difference rows (:mod:`assess.audit_visible`), whose threats are marked."""
     from .audit_visible import VISIBLE_LIMIT
 
+    threats = {(t.property, t.region, t.comparison) for t in visible if t.threat}
     lines = ["property                              kind         AUC   p-value        n  region      timepoints",
              "------------------------------------  ----------  -----  -------  -------  ----------  ----------"]
     for row in rows:
         mark = "  <- finding" if row.finding else ""
         if row.kind == "visible" and row.auc > VISIBLE_LIMIT:
-            mark = "  <- visible"
+            mark = "  <- visible" if (row.property, row.region, row.comparison) in threats else ""
         n = f"{row.n1}+{row.n2}"
         p = "      -" if row.p_value != row.p_value else f"{row.p_value:7.2g}"
         lines.append(f"{row.property[:36]:<36}  {row.kind:<10}  {row.auc:5.2f}  {p}  "

@@ -1486,7 +1486,7 @@ def read_pixels(path: Path, max_edge: int = LOOK_EDGE):
 def look_file(src: Path, spec: Spec, frame: int | None = None):
     """Measure a source photo's look (:func:`assess.pixels.visible.measure`) as randomize would show
     it, cheaply: decoded for a canvas of at most 512 pixels (a JPEG at its smallest DCT scale),
-    oriented, converted to sRGB and fitted as its copies will be. ``None`` when it cannot be
+    oriented, converted to sRGB, fitted and JPEG-coded as its copies will be. ``None`` when it cannot be
     decoded (the pixel pipeline then reports why)."""
     import numpy as np
 
@@ -1500,7 +1500,10 @@ def look_file(src: Path, spec: Spec, frame: int | None = None):
         return None
     try:
         left, top, right, bottom = fitted.box
-        return measure(np.asarray(fitted.image), (top, bottom, left, right))
+        # through the study's JPEG encoder, as the copies it is compared with will be
+        with Image.open(io.BytesIO(encode_jpeg(fitted.image, spec.quality))) as coded:
+            pixels = np.asarray(coded.convert("RGB"))
+        return measure(pixels, (top, bottom, left, right))
     finally:
         fitted.image.close()
 

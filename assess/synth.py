@@ -92,6 +92,7 @@ class Camera:
     rotates: bool = False  # stores portrait shots as landscape pixels + EXIF orientation
     heic: bool = False  # writes some photos as HEIC
     skin_warmth: float = 0.03  # how much warmer than baseline's it renders skin (0 = the same)
+    sensor_noise: float = 0.0  # standard deviation (8-bit levels) of noise over the whole frame
 
 
 # Visit i uses CAMERAS[i % len(CAMERAS)]: a DSLR at baseline, phones at the follow-ups.
@@ -523,7 +524,8 @@ def _write_photo(job: _Job) -> None:
     dw, dh = max(32, int(round(w / shrink))), max(32, int(round(h / shrink)))
     pixels = draw_skin(dh, dw, job.kind, job.severity, tone=job.tone,
                        geometry_seed=job.geometry_seed, visit_seed=job.visit_seed,
-                       warmth=cam.skin_warmth, gains=_look_gains(job.look))
+                       warmth=cam.skin_warmth, gains=_look_gains(job.look),
+                       sensor_noise=cam.sensor_noise)
     image = Image.fromarray(pixels)
     if (dw, dh) != (w, h):
         image = image.resize((w, h), Image.Resampling.BICUBIC)
@@ -601,8 +603,8 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: int) -> np.nda
 
 def draw_skin(h: int, w: int, kind: str, severity: float, *, tone: int = 2,
               geometry_seed: Sequence[int] = (0,), visit_seed: Sequence[int] = (0,),
-              warmth: float = 0.0, gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
-              ) -> np.ndarray:
+              warmth: float = 0.0, gains: tuple[float, float, float] = (1.0, 1.0, 1.0),
+              sensor_noise: float = 0.0) -> np.ndarray:
     """Draw one photo of skin as an ``(h, w, 3)`` uint8 array.
 
     ``kind`` is ``face`` (wrinkle arcs), ``neck`` (transverse lines) or ``hands`` (veins and
@@ -610,7 +612,8 @@ def draw_skin(h: int, w: int, kind: str, severity: float, *, tone: int = 2,
     how dark they are. ``geometry_seed`` fixes where the lines are (the same for every visit of a
     participant), ``visit_seed`` the framing, lighting and noise of one visit. ``gains`` scale
     the linear light of red, green and blue over the whole frame, as a camera's white balance and
-    exposure do (before the values are rounded to 8 bits; clipped at white).
+    exposure do (before the values are rounded to 8 bits; clipped at white). ``sensor_noise``:
+    the standard deviation (8-bit levels) of white noise added to every pixel before those gains.
 
     >>> draw_skin(60, 80, "face", 0.5).shape
     (60, 80, 3)
@@ -676,6 +679,8 @@ def draw_skin(h: int, w: int, kind: str, severity: float, *, tone: int = 2,
     if tint is not None:
         tint *= soft
         base += tint[..., None] * np.array([-30, -10, 25], dtype=np.float32)
+    if sensor_noise > 0:
+        base += vis.normal(0.0, sensor_noise, base.shape).astype(np.float32)
     if tuple(gains) != (1.0, 1.0, 1.0):
         from .pixels.visible import linear_to_srgb
 

@@ -64,11 +64,12 @@ def main() -> None:
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     root = Path(tempfile.mkdtemp(prefix="assess-visible-"))
-    follow = replace(CAMERAS[0], make="Apple", model="iPhone 13 Pro", serial="F17GK2XQ0D8M",
+    base = replace(CAMERAS[0], sensor_noise=2.0)
+    follow = replace(base, make="Apple", model="iPhone 13 Pro", serial="F17GK2XQ0D8M",
                      extension=".jpg")
     synth = make_study(root / "images", participants=args.participants, size=(w, h),
                        regions={"face": "wsrs"}, follow_up_look=(0.1, 0.2),
-                       cameras=(CAMERAS[0], follow), skin_tones=(3, 4, 5), rotated_fraction=0,
+                       cameras=(base, follow), skin_tones=(3, 4, 5), rotated_fraction=0,
                        heic_fraction=0, repeat_fraction=0.05, workers=args.workers)
     pairs = [[f"{p}_baseline_face.JPG", f"{p}_month12_face.jpg"]
              for p in sorted({p.participant for p in synth.photos})]
@@ -87,12 +88,14 @@ def main() -> None:
     after = {t.property: t for t in normalized.visible}
     print(f"{args.participants} participants, {len(synth.photos)} photos of {w}x{h}; "
           f"load average {os.getloadavg()[0]:.1f}\n")
-    print("| property | AUC without | higher in | AUC with normalize | higher in |")
+    print("| property | without: AUC | medians baseline / month12 | with normalize: AUC "
+          "| medians baseline / month12 |")
     print("|---|---:|---|---:|---|")
     for t in plain.visible:
         a = after[t.property]
         mark = lambda x: f"**{x.auc:.2f}**" if x.threat else f"{x.auc:.2f}"  # noqa: E731
-        print(f"| {t.property} | {mark(t)} | {t.higher_in} | {mark(a)} | {a.higher_in} |")
+        print(f"| {t.property} | {mark(t)} | {t.median_1:.4g} / {t.median_2:.4g} | {mark(a)} "
+              f"| {a.median_1:.4g} / {a.median_2:.4g} |")
     truth = synth.truth
     print(f"\nscripted rater, Spearman with the truth: without {spearman(plain, truth):.3f}, "
           f"with normalize {spearman(normalized, truth):.3f}")

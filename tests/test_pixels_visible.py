@@ -15,7 +15,7 @@ from assess import audit_visible
 from assess.audit import audit_report
 from assess.blind import randomize
 from assess.deid import read_pixels
-from assess.pixels.visible import (PROPERTIES, content_box, gain_tables, lab, measure, srgb_to_linear,
+from assess.pixels.visible import (JND, PROPERTIES, content_box, gain_tables, lab, measure, srgb_to_linear,
                                    subject_mask)
 from assess.seal import SealError, verify
 from assess.synth import CAMERAS, make_study
@@ -120,7 +120,12 @@ def test_the_contributing_photos_are_those_farthest_on_the_side_of_the_differenc
     table = audit_visible.threats(rows, looks)
     row = next(t for t in table if t.property == "luminance")
     assert row.higher_in == "month12" and row.top[:2] == ("F0", "F1")
-    assert row.threat and row.auc == pytest.approx((2 * 1 + 4 * 0.5) / 6, abs=1e-4)
+    assert row.auc == pytest.approx((2 * 1 + 4 * 0.5) / 6, abs=1e-4)
+    assert not row.threat  # two outlying photos, the typical follow-up as bright as baseline
+    for code in ("F2", "F3", "F4"):
+        looks[code] = replace(base, luminance=base.luminance + 5)
+    row = next(t for t in audit_visible.threats(rows, looks) if t.property == "luminance")
+    assert row.threat and row.median_2 - row.median_1 == pytest.approx(5, abs=1e-3)
 
 
 # --------------------------------------------------------------------------- the synthetic trial
@@ -155,10 +160,11 @@ def trial(tmp_path_factory):
     """A face-only trial whose follow-up camera is warmer and brighter and otherwise the same,
     built without and with ``[pixels] normalize``."""
     root = tmp_path_factory.mktemp("visible")
-    follow = replace(CAMERAS[0], make="Apple", model="iPhone 13 Pro", serial="F17GK2XQ0D8M",
+    base = replace(CAMERAS[0], sensor_noise=2.0)
+    follow = replace(base, make="Apple", model="iPhone 13 Pro", serial="F17GK2XQ0D8M",
                      extension=".jpg")
     synth = make_study(root / "images", participants=100, size=(200, 150), regions={"face": "wsrs"},
-                       follow_up_look=(0.1, 0.2), cameras=(CAMERAS[0], follow), skin_tones=(3, 4, 5),
+                       follow_up_look=(0.1, 0.2), cameras=(base, follow), skin_tones=(3, 4, 5),
                        rotated_fraction=0, heic_fraction=0, repeat_fraction=0.05)
     pairs = [[f"{p}_baseline_face.JPG", f"{p}_month12_face.jpg"]
              for p in sorted({p.participant for p in synth.photos})]
@@ -220,13 +226,18 @@ def test_audit_set_reports_the_same_visible_aucs_as_randomize(trial):
 
 
 @TRIAL
-def test_normalization_brings_white_balance_and_exposure_to_at_most_0_6(trial):
+def test_normalization_leaves_no_threat_and_brings_exposure_and_colour_to_at_most_0_6(trial):
     _, plain, normalized = trial
     before, after = aucs(plain), aucs(normalized)
-    for name in ("luminance", "temperature", "background L*", "background a*", "background b*"):
-        assert before[name].auc > 0.8 >= 0.6 >= after[name].auc, (name, before[name], after[name])
-    for name in ("subject area", "subject x", "subject y", "contrast"):
+    assert {n for n, t in before.items() if t.threat} >= {"luminance", "temperature",
+                                                          "background L*", "background b*"}
+    assert not [t for t in after.values() if t.threat], after
+    for name in ("luminance", "temperature", "saturation", "background L*"):
+        assert before[name].auc > 0.8 and after[name].auc <= 0.6, (name, before[name], after[name])
+    for name in ("contrast", "sharpness", "noise", "subject area", "subject x", "subject y"):
         assert after[name].auc <= 0.6, (name, after[name])
+    for name in ("background a*", "background b*", "tint"):  # what is left is not noticeable
+        assert abs(after[name].median_1 - after[name].median_2) < 0.5 * JND[name], after[name]
 
 
 @TRIAL

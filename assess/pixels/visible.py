@@ -63,6 +63,8 @@ __all__ = [
     "gains",
     "gain_tables",
     "PAD_COLOUR",
+    "JND",
+    "noticeable",
     "BORDER_AGREE",
     "SUBJECT_DELTA_E",
 ]
@@ -91,6 +93,32 @@ PROPERTIES = ("luminance", "contrast", "temperature", "tint", "saturation", "sha
               "background L*", "background a*", "background b*", "subject area", "subject x",
               "subject y")
 """The properties of a :class:`Look`, by the names the threat table gives them."""
+
+JND = {
+    "luminance": 1.0, "contrast": 1.0, "temperature": 100.0, "tint": 0.002, "saturation": 1.0,
+    "sharpness": 0.10, "noise": 0.10, "background L*": 1.0, "background a*": 1.0,
+    "background b*": 1.0, "subject area": 0.02, "subject x": 0.02, "subject y": 0.02,
+}
+"""The smallest difference between the typical photos of two visits that a rater could notice,
+per property: ΔE*ab 1 for L*, a*, b*, chroma and L* contrast (about half the just-noticeable
+difference of 2.3 usually quoted, Mahy et al. 1994); 100 K in colour temperature (about 4 mired
+near 5000 K); a Duv of 0.002; 2 % of the frame for the subject's size and place; and, as shares of
+their value (:data:`RELATIVE`), 10 % for sharpness and noise."""
+RELATIVE = frozenset({"sharpness", "noise"})
+"""Properties whose :data:`JND` is a share of their value, not a difference in their unit."""
+
+
+def noticeable(name: str, a: float, b: float) -> bool:
+    """Whether typical values ``a`` and ``b`` of property ``name`` differ by at least its
+    :data:`JND`.
+
+    >>> noticeable("temperature", 5000, 5050), noticeable("sharpness", 10.0, 12.0)
+    (False, True)
+    """
+    if name in RELATIVE:
+        scale = max(abs(a), abs(b), 1e-9)
+        return abs(a - b) / scale >= JND[name]
+    return abs(a - b) >= JND[name]
 
 
 @dataclass(frozen=True)
@@ -300,7 +328,7 @@ def _outline(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     k = max(1, int(round(0.02 * min(mask.shape))))
     grown = ndimage.binary_dilation(mask, iterations=k)
-    shrunk = ndimage.binary_erosion(mask, iterations=k)
+    shrunk = ndimage.binary_erosion(mask, iterations=max(1, k // 2))
     return grown & ~shrunk, ~ndimage.binary_dilation(mask, iterations=2 * k)
 
 
