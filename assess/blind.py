@@ -1040,9 +1040,10 @@ def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool) -> list[tu
     """``[pixels] normalize``: each trial photo's job with the gains that match its white balance
     and exposure to its region's reference (:mod:`assess.pixels.visible`).
 
-    A first, cheap pass measures every photo as it will be shown, decoded for a 512-pixel canvas
-    (:func:`assess.deid.look_files`); the region's reference is the median of its photos; the
-    pixel pipeline then applies each photo's gains before encoding. A photo that cannot be decoded
+    A first, cheap pass measures every photo as it will be shown, decoded for a canvas of
+    :data:`assess.deid.GAINS_EDGE` pixels (:func:`assess.deid.look_files`); the region's reference
+    is the median of its photos; the pixel pipeline then applies each photo's gains before
+    encoding. A photo that cannot be decoded
     gets no gains (the pipeline refuses it).
     """
     from . import deid

@@ -1456,15 +1456,20 @@ def padding_fraction(path: Path, tolerance: int = 10) -> float:
     return round(1.0 - inner / (small.width * small.height), 3)
 
 
-LOOK_EDGE = 1024
-"""Long edge (at most) at which a written display copy is decoded to measure its look."""
+LOOK_EDGE = 512
+"""Long edge (at most) at which a photo's look is measured (:mod:`assess.pixels.visible`): about
+0.1 s a photo (at 1280 it would be 0.5 s)."""
+GAINS_EDGE = 320
+"""Long edge of the canvas a source photo is decoded for to compute its ``[pixels] normalize``
+gains (:func:`look_file`): means of colour need few pixels, and the pass costs a sixth of what the
+pixel pipeline does for a 2 MP photo."""
 
 
 def read_pixels(path: Path, max_edge: int = LOOK_EDGE):
     """The pixels of a written JPEG (a display copy) as an ``(h, w, 3)`` uint8 array.
 
-    Decoded at the smallest DCT scale whose long edge still reaches ``max_edge`` (so a 2048-pixel
-    display copy is decoded at 1024), the same scale for every copy of a region's canvas.
+    Decoded at the smallest DCT scale whose long edge still reaches ``max_edge``, then reduced
+    to at most ``max_edge`` by averaging (the same for every copy of a region's canvas).
 
     Raises
     ------
@@ -1475,9 +1480,12 @@ def read_pixels(path: Path, max_edge: int = LOOK_EDGE):
 
     try:
         with Image.open(path, formats=("JPEG",)) as img:
-            k = max(1, max(img.size) // max_edge)
-            img.draft("RGB", (-(-img.width // k), -(-img.height // k)))
-            return np.asarray(img.convert("RGB"))
+            s = min(1.0, max_edge / max(img.size))
+            img.draft("RGB", (max(1, round(img.width * s)), max(1, round(img.height * s))))
+            rgb = img.convert("RGB")
+        if max(rgb.size) > max_edge:
+            rgb.thumbnail((max_edge, max_edge), Image.Resampling.BOX)
+        return np.asarray(rgb)
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
         raise DeidError(f"{path}: cannot read the copy to measure it ({exc}); build the set again "
                         "with assess randomize") from None
@@ -1485,14 +1493,15 @@ def read_pixels(path: Path, max_edge: int = LOOK_EDGE):
 
 def look_file(src: Path, spec: Spec, frame: int | None = None):
     """Measure a source photo's look (:func:`assess.pixels.visible.measure`) as randomize would show
-    it, cheaply: decoded for a canvas of at most 512 pixels (a JPEG at its smallest DCT scale),
+    it, cheaply: decoded for a canvas of at most :data:`GAINS_EDGE` pixels (a JPEG at its smallest
+    DCT scale),
     oriented, converted to sRGB, fitted and JPEG-coded as its copies will be. ``None`` when it cannot be
     decoded (the pixel pipeline then reports why)."""
     import numpy as np
 
     from .pixels.visible import measure
 
-    edge = min(512, spec.display_long_edge)
+    edge = min(GAINS_EDGE, spec.display_long_edge)
     small = Spec(edge, edge, spec.quality, spec.aspect, spec.fit, spec.portrait)
     try:
         fitted = _fitted(src, small, frame)

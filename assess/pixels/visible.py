@@ -304,8 +304,10 @@ def subject_mask(lab_pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     agree = [int((np.linalg.norm(ring - c, axis=1) <= BORDER_AGREE).sum()) for c in candidates]
     colour = candidates[int(np.argmax(agree))]
     far = np.linalg.norm(lab_pixels - colour, axis=2) > SUBJECT_DELTA_E
-    size = max(1, min(h, w) // 100)
-    far = ndimage.binary_opening(far, structure=np.ones((3, 3), bool), iterations=size)
+    size = max(1, min(h, w) // 100)  # opened by a square of 2·size + 1 pixels
+    kept = ndimage.distance_transform_cdt(far, metric="chessboard") > size if far.any() else far
+    far = (ndimage.distance_transform_cdt(~kept, metric="chessboard") <= size if kept.any()
+           else kept)
     far = ndimage.binary_fill_holes(far)
     labels, n = ndimage.label(far)
     if n > 1:
@@ -327,9 +329,9 @@ def _outline(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from scipy import ndimage
 
     k = max(1, int(round(0.02 * min(mask.shape))))
-    grown = ndimage.binary_dilation(mask, iterations=k)
-    shrunk = ndimage.binary_erosion(mask, iterations=max(1, k // 2))
-    return grown & ~shrunk, ~ndimage.binary_dilation(mask, iterations=2 * k)
+    outside = ndimage.distance_transform_cdt(~mask, metric="chessboard")  # 0 on the subject
+    inside = ndimage.distance_transform_cdt(mask, metric="chessboard")  # 0 off the subject
+    return (outside <= k) & (inside <= max(1, k // 2)), outside > 2 * k
 
 
 def measure(rgb: np.ndarray, box: tuple[int, int, int, int] | None = None) -> Look:
