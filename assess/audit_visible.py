@@ -14,7 +14,8 @@ normalize = true`` removes the white balance and exposure part (docs/pixels.md).
 
 For each threat the photos that contribute most are named: each photo's own AUC against all
 photos of the other group, the farther from 0.5 in the direction of the difference the more it
-contributes (the photos to look at first on the contact sheet).
+contributes; among photos beyond the whole other group, the one farthest from that group's median
+first (the photos to look at first on the contact sheet).
 """
 
 from __future__ import annotations
@@ -105,13 +106,15 @@ def _row(region: str, name: str, label: str, names: tuple[str, str], a: dict[str
     raw = float(_own_auc(va, vb).mean())  # U / (n1·n2), unfolded: above 0.5 when a is higher
     auc = max(raw, 1.0 - raw)
     sign = 1.0 if raw >= 0.5 else -1.0
-    pull = {**{c: sign * (x - 0.5) for c, x in zip(a, _own_auc(va, vb))},
-            **{c: sign * (0.5 - x) for c, x in zip(b, _own_auc(vb, va))}}
-    top = tuple(c for c, p in sorted(pull.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_PHOTOS]
-                if p > 0)
+    ma, mb = float(np.median(va)), float(np.median(vb))
+    # how far each photo lies on its group's side: its own AUC against the other group, then
+    # (among photos beyond every photo of the other group) its distance from that group's median
+    pull = {**{c: (sign * (x - 0.5), sign * (v - mb)) for c, x, v in zip(a, _own_auc(va, vb), va)},
+            **{c: (sign * (0.5 - x), sign * (ma - v)) for c, x, v in zip(b, _own_auc(vb, va), vb)}}
+    top = tuple(c for c, p in sorted(pull.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
+                [:TOP_PHOTOS] if p[0] > 0)
     return Threat(region, name, label, round(float(auc), 4), len(a), len(b),
-                  names[0] if sign > 0 else names[1], top, float(np.median(va)),
-                  float(np.median(vb)))
+                  names[0] if sign > 0 else names[1], top, ma, mb)
 
 
 def threats(rows: Sequence[Mapping[str, str]], looks: Mapping[str, object]) -> list[Threat]:
@@ -169,10 +172,13 @@ def summary(table: Sequence[Threat], where: str = "") -> list[str]:
     lines = [f"Visible differences between visits: {len(found)} of {len(table)} properties above "
              f"AUC {VISIBLE_LIMIT:g} with a noticeable difference{where} (a rater could tell the "
              "visit by them):"]
+    from .audit import small_sample
+
     for t in found[:12]:
+        few = "; few photos, chance alone gives such AUCs" if small_sample(t.n1, t.n2) else ""
         lines.append(f"  {t.region}: {t.property} AUC {t.auc:.2f} (n={t.n1}+{t.n2}; median "
-                     f"{t.median_1:.4g} vs {t.median_2:.4g}), higher in {t.higher_in}; most: "
-                     f"{', '.join(t.top)}")
+                     f"{t.median_1:.4g} vs {t.median_2:.4g}{few}), higher in {t.higher_in}; "
+                     f"most: {', '.join(t.top)}")
     if len(found) > 12:
         lines.append(f"  … and {len(found) - 12} more")
     return lines

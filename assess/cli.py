@@ -188,10 +188,10 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None, fingerprint: str | 
         click.echo(f"{finding.file}: {finding.kind}: {finding.message}")
     if report.aucs:
         click.echo(format_auc_table(report.worst_aucs(), report.visible))
-    for note in report.notes:
-        click.echo(f"note: {note}")
     for line in _visible_lines(report.visible):
         click.echo(line)
+    for note in report.notes:
+        click.echo(f"note: {note}")
     if report.findings:
         for kind in dict.fromkeys(f.kind for f in report.findings):
             if kind in ADVICE and kind not in ("timepoint-property", "uniform-property", "duplicate"):
@@ -211,8 +211,8 @@ def _visible_lines(table) -> list[str]:
 
     lines = summary(table)
     if any(t.threat for t in table):
-        lines.append("  (reported, not a finding: set normalize = true under [pixels] in study.toml "
-                     "to match white balance and exposure; docs/pixels.md)")
+        lines.append("  (reported, not a finding; normalize = true under [pixels] in study.toml "
+                     "matches white balance and exposure: docs/pixels.md)")
     return lines
 
 
