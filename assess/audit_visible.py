@@ -161,24 +161,27 @@ def write_table(path: Path, table: Sequence[Threat]) -> None:
                              "yes" if t.threat else "no", " ".join(t.top)])
 
 
-def summary(table: Sequence[Threat], where: str = "") -> list[str]:
-    """A few lines for the terminal: the threats, worst first, or that there are none."""
-    found = sorted((t for t in table if t.threat), key=lambda t: (-t.auc, t.region, t.property))
-    if not table:
-        return []
-    if not found:
-        return [f"Visible differences between visits: no threat ({len(table)} compared{where}; "
-                f"a threat is AUC above {VISIBLE_LIMIT:g} with a noticeable difference)."]
-    lines = [f"Visible differences between visits: {len(found)} of {len(table)} properties above "
-             f"AUC {VISIBLE_LIMIT:g} with a noticeable difference{where} (a rater could tell the "
-             "visit by them):"]
+def summary(table: Sequence[Threat], where: str = "", limit: int = 12) -> list[str]:
+    """A few lines for the terminal: the threats, worst first (at most ``limit``), or that there
+    are none; ``where`` names the table's file."""
     from .audit import small_sample
 
-    for t in found[:12]:
-        few = "; few photos, chance alone gives such AUCs" if small_sample(t.n1, t.n2) else ""
+    if not table:
+        return []
+    found = sorted((t for t in table if t.threat), key=lambda t: (-t.auc, t.region, t.property))
+    if not found:
+        return [f"Visible differences between visits: no threat among {len(table)} properties "
+                f"compared{where} (a threat: AUC above {VISIBLE_LIMIT:g} and a noticeable "
+                "difference)."]
+    lines = [f"Visible differences between visits: {len(found)} threat(s) among {len(table)} "
+             f"properties compared{where} (AUC above {VISIBLE_LIMIT:g} and a noticeable "
+             "difference: a rater could tell the visit by them):"]
+    for t in found[:limit]:
         lines.append(f"  {t.region}: {t.property} AUC {t.auc:.2f} (n={t.n1}+{t.n2}; median "
-                     f"{t.median_1:.4g} vs {t.median_2:.4g}{few}), higher in {t.higher_in}; "
-                     f"most: {', '.join(t.top)}")
-    if len(found) > 12:
-        lines.append(f"  … and {len(found) - 12} more")
+                     f"{t.median_1:.4g} vs {t.median_2:.4g}), higher in {t.higher_in}; most: "
+                     f"{', '.join(t.top)}")
+    if len(found) > limit:
+        lines.append(f"  … and {len(found) - limit} more")
+    if all(small_sample(t.n1, t.n2) for t in found):
+        lines.append("  (with so few photos a visit chance alone gives AUCs like these)")
     return lines

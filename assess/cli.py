@@ -205,11 +205,11 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None, fingerprint: str | 
     click.echo(f"clean: {report.files_checked} files checked")
 
 
-def _visible_lines(table) -> list[str]:
+def _visible_lines(table, where: str = "", limit: int = 12) -> list[str]:
     """The visible differences between visits, for the terminal (:mod:`assess.audit_visible`)."""
     from .audit_visible import summary
 
-    lines = summary(table)
+    lines = summary(table, where, limit)
     if any(t.threat for t in table):
         lines.append("  (reported, not a finding; normalize = true under [pixels] in study.toml "
                      "matches white balance and exposure: docs/pixels.md)")
@@ -321,11 +321,8 @@ def randomize(study_file: Path, images_dir: Path, out_dir: Path, set_id: str | N
     for warning in made.warnings[len(shown):]:
         click.echo(f"Warning: {warning}")
     click.echo(_set_summary(made))
-    for line in _visible_lines(made.visible):
+    for line in _visible_lines(made.visible, f" ({made.key_dir / 'visible.csv'})", limit=5):
         click.echo(line)
-    if made.visible:
-        click.echo(f"  The table of every property, with the photos behind each: "
-                   f"{made.key_dir / 'visible.csv'}")
     click.echo(_seal_line(made))
 
 
