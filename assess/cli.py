@@ -287,10 +287,13 @@ def randomize(study_file: Path, images_dir: Path, out_dir: Path, set_id: str | N
     Checks every photo first (counts per region and timepoint, then one error naming every
     file that cannot be used), writes OUT/<set-id>/rater (photos with nothing but pixels under
     random codes, one shuffled worklist per rater, set.json) and OUT/<set-id>/key (key.csv,
-    seed.txt, access.csv, study.toml, and seal.json: the sha256 of every file of both folders,
-    signed with --signing-key), audits the rater folder for leaks and only then moves the set into
-    place: on any error nothing is left behind. Photos are named
+    seed.txt, access.csv, study.toml, visible.csv, and seal.json: the sha256 of every file of
+    both folders, signed with --signing-key), audits the rater folder for leaks and only then
+    moves the set into place: on any error nothing is left behind. Photos are named
     <participant>_<timepoint>_<region>[_<view>].<ext>, or listed in --manifest.
+    visible.csv and the summary printed at the end say which visible properties (white balance,
+    exposure, sharpness, framing, ...) tell baseline from follow-up; [pixels] normalize = true
+    in the study file matches white balance and exposure (docs/pixels.md).
 
     Example:
 

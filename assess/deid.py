@@ -1505,7 +1505,7 @@ def look_file(src: Path, spec: Spec, frame: int | None = None):
     small = Spec(edge, edge, spec.quality, spec.aspect, spec.fit, spec.portrait)
     try:
         fitted = _fitted(src, small, frame)
-    except (DeidError, OSError, ValueError, MemoryError):
+    except Exception:  # the pixel pipeline tries the photo again and says what is wrong
         return None
     try:
         left, top, right, bottom = fitted.box
@@ -1525,7 +1525,11 @@ def look_files(jobs: Sequence[tuple], pool: "Workers | None" = None) -> list:
     """:func:`look_file` over ``(src, spec, frame)`` jobs on ``pool``'s workers (or here)."""
     if pool is None or pool.executor is None:
         return [_look_job(job) for job in jobs]
-    return list(pool.executor.map(_look_job, jobs, chunksize=4))
+    try:
+        return list(pool.executor.map(_look_job, jobs, chunksize=4))
+    except Exception as exc:  # a worker died (e.g. killed for memory)
+        raise DeidError(f"a worker measuring the photos for [pixels] normalize stopped ({exc}); "
+                        "retry, or set normalize = false") from None
 
 
 def render_contact_sheet(tiles: list[tuple[str, Path]], out: Path, columns: int = 8, tile: int = 240,
