@@ -12,7 +12,7 @@ The measures (CIE colorimetry with the sRGB primaries and a D65 white)
 -------------------------------------------------------------------
 * **luminance**, **contrast**: mean and standard deviation of CIE L* over the photo.
 * **temperature**: correlated colour temperature (kelvin) of the photo's mean colour (the mean of
-  its linear-light RGB, as a light meter would add it up), by McCamy's formula from CIE 1931 x, y
+  its sRGB values, in linear light), by McCamy's formula from CIE 1931 x, y
   (McCamy 1992, *Color Res. Appl.* 17:142); lower is warmer.
 * **tint**: Duv of the same colour, its distance from the Planckian locus in CIE 1960 u, v
   (Ohno 2014, *LEUKOS* 10:47, eq. 4 and Table 1); positive is greenish, negative magenta.
@@ -62,6 +62,7 @@ __all__ = [
     "reference",
     "gains",
     "gain_tables",
+
     "PAD_COLOUR",
     "JND",
     "noticeable",
@@ -125,8 +126,11 @@ def noticeable(name: str, a: float, b: float) -> bool:
 class Look:
     """What :func:`measure` found in one photo (see the module docstring for each number).
 
-    ``frame_linear`` and ``background_linear`` are the mean linear-light RGB of the whole photo
-    and of its background: what a correction matches (:func:`gains`).
+    ``frame_linear`` and ``background_linear`` are the linear-light RGB of the mean (8-bit sRGB)
+    colour of the whole photo and of its background: what a correction matches (:func:`gains`).
+    The mean is taken of the encoded values, which resizing and JPEG coding keep (both work on
+    them); a mean of linear light would fall with every averaging of a noisy photo, more for a
+    brighter one.
     """
 
     luminance: float
@@ -161,6 +165,12 @@ class Look:
 def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
     """Linear-light values (0..1, float32) of 8-bit sRGB values (IEC 61966-2-1)."""
     return _LINEAR[np.asarray(rgb, dtype=np.uint8)]
+
+
+def _decoded(mean_rgb: np.ndarray) -> np.ndarray:
+    """Linear light of mean 8-bit sRGB values (floats 0..255)."""
+    v = np.clip(np.asarray(mean_rgb, dtype=np.float64) / 255.0, 0.0, 1.0)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 
 def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
@@ -355,15 +365,15 @@ def measure(rgb: np.ndarray, box: tuple[int, int, int, int] | None = None) -> Lo
         top, bottom, left, right = 0, rgb.shape[0], 0, rgb.shape[1]
     pixels = rgb[top:bottom, left:right]
     L = lab(pixels)
-    lin = srgb_to_linear(pixels)
-    frame_linear = lin.reshape(-1, 3).mean(axis=0)
+    frame_linear = _decoded(pixels.reshape(-1, 3).mean(axis=0))
     x, y = xy_of_linear(frame_linear)
     mask, _, reliable = subject_mask(L)
+    edge, plain = _outline(mask) if reliable else (None, None)
     background = ~mask
     if not background.any():
         background = np.ones_like(mask)
     bg_lab = np.median(L[background], axis=0)
-    bg_linear = lin[background].mean(axis=0)
+    bg_linear = _decoded(pixels[background].mean(axis=0))
     h, w = mask.shape
     if mask.any():
         ys, xs = np.nonzero(mask)
@@ -371,7 +381,6 @@ def measure(rgb: np.ndarray, box: tuple[int, int, int, int] | None = None) -> Lo
     else:
         cy = cx = 0.5
     lightness = L[..., 0]
-    edge, plain = _outline(mask) if reliable else (None, None)
     return Look(
         luminance=float(lightness.mean()), contrast=float(lightness.std()),
         temperature=cct_mccamy(x, y), tint=duv_ohno(x, y),
@@ -430,3 +439,4 @@ def gain_tables(channel_gains: tuple[float, float, float]) -> list[int]:
         encoded = linear_to_srgb(_LINEAR.astype(np.float64) * g)
         out.extend(int(v) for v in np.round(encoded * 255.0))
     return out
+
