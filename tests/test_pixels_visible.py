@@ -249,3 +249,51 @@ def test_normalization_keeps_the_clinical_signal_for_a_rater_answering_from_the_
     rho_before, rho_after = rater_spearman(plain, synth), rater_spearman(normalized, synth)
     assert rho_before > 0.5
     assert rho_after >= rho_before - 0.01, (rho_before, rho_after)
+
+
+# --------------------------------------------------------------------------- the pipeline's side
+
+
+def test_gains_change_the_photo_but_not_its_pixel_hash_and_leave_the_padding_grey(tmp_path):
+    from PIL import Image
+
+    from assess.deid import BACKGROUND, Spec, prepare_file
+
+    src = tmp_path / "square.jpg"
+    Image.fromarray(scene(h=120, w=120, box=(30, 90, 30, 90))).save(src, quality=95)
+    spec = Spec(long_edge=160, display_long_edge=160, quality=90, aspect=(4, 3), fit="pad")
+    plain = prepare_file(src, tmp_path / "a.full.jpg", tmp_path / "a.display.jpg", spec)
+    warm = prepare_file(src, tmp_path / "b.full.jpg", tmp_path / "b.display.jpg", spec,
+                        gains=(1.2, 1.0, 0.8))
+    assert warm.pixel_sha256 == plain.pixel_sha256 and warm.fingerprint == plain.fingerprint
+    a, b = read_pixels(tmp_path / "a.display.jpg"), read_pixels(tmp_path / "b.display.jpg")
+    assert np.abs(b[:, :15].astype(int) - BACKGROUND).max() <= 2  # the border is still grey
+    assert measure(b).temperature < measure(a).temperature - 300
+    ratio = measure(b).background_linear[0] / measure(a).background_linear[0]
+    assert ratio == pytest.approx(1.2, rel=0.03)
+
+
+def test_the_synthetic_camera_look_is_checked():
+    from assess.synth import SynthError
+
+    with pytest.raises(SynthError, match="follow_up_look"):
+        make_study("/nonexistent/never-made", follow_up_look=(0.9, 0.0))
+    with pytest.raises(SynthError, match="skin_tones"):
+        make_study("/nonexistent/never-made", skin_tones=(9,))
+
+
+@TRIAL
+def test_audit_set_prints_the_visible_threats_and_still_exits_0(trial):
+    from click.testing import CliRunner
+
+    from assess.cli import cli
+
+    _, plain, _ = trial
+    result = CliRunner().invoke(cli, ["audit-set", str(plain.rater_dir), "--key", str(plain.key_dir)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("temperature ") and " visible " in line and line.endswith("<- visible")
+               for line in lines)
+    assert any(line.startswith("Visible differences between visits: ") and "threat(s)" in line
+               for line in lines)
+    assert any(line.startswith("  face: temperature AUC ") for line in lines)
