@@ -1043,8 +1043,8 @@ def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool) -> list[tu
     A first, cheap pass measures every photo as it will be shown, decoded for a canvas of
     :data:`assess.deid.GAINS_EDGE` pixels (:func:`assess.deid.look_files`); the region's reference
     is the median of its photos; the pixel pipeline then applies each photo's gains before
-    encoding. A photo that cannot be decoded
-    gets no gains (the pipeline refuses it).
+    encoding. A photo that cannot be decoded gets no gains (the pipeline refuses it). Reference
+    and calibration photos are left as they are.
     """
     from . import deid
     from .pixels import visible

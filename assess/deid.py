@@ -1322,7 +1322,8 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
     """Run :func:`prepare_file` over many photos on all cores; results in job order.
 
     Each job is the arguments of :func:`prepare_file`: ``(src, full_out, display_out, spec)``,
-    with a fifth, ``variants``, for a photo that is shown under more than one code.
+    with a fifth, ``variants``, for a photo that is shown under more than one code, then
+    ``frame`` and ``gains`` (``[pixels] normalize``) when given.
 
     Workers are fresh processes (``spawn``) that hold one photo at a time, so memory stays flat
     whatever the batch size; only one worker at a time decodes an image at full size (HEIC, PNG,
@@ -1461,8 +1462,8 @@ LOOK_EDGE = 512
 0.1 s a photo (at 1280 it would be 0.5 s)."""
 GAINS_EDGE = 320
 """Long edge of the canvas a source photo is decoded for to compute its ``[pixels] normalize``
-gains (:func:`look_file`): means of colour need few pixels, and the pass costs a sixth of what the
-pixel pipeline does for a 2 MP photo."""
+gains (:func:`look_file`): means of colour need few pixels, and the pass costs about a fifth of
+what the pixel pipeline does for a 2 MP photo."""
 
 
 def read_pixels(path: Path, max_edge: int = LOOK_EDGE):
@@ -1492,11 +1493,10 @@ def read_pixels(path: Path, max_edge: int = LOOK_EDGE):
 
 
 def look_file(src: Path, spec: Spec, frame: int | None = None):
-    """Measure a source photo's look (:func:`assess.pixels.visible.measure`) as randomize would show
-    it, cheaply: decoded for a canvas of at most :data:`GAINS_EDGE` pixels (a JPEG at its smallest
-    DCT scale),
-    oriented, converted to sRGB, fitted and JPEG-coded as its copies will be. ``None`` when it cannot be
-    decoded (the pixel pipeline then reports why)."""
+    """Measure a source photo's look (:func:`assess.pixels.visible.measure`) as randomize would
+    show it, cheaply: decoded for a canvas of at most :data:`GAINS_EDGE` pixels (a JPEG at its
+    smallest DCT scale), oriented, converted to sRGB, fitted and JPEG-coded as its copies will be.
+    ``None`` when it cannot be decoded (the pixel pipeline then reports why)."""
     import numpy as np
 
     from .pixels.visible import measure
