@@ -59,6 +59,11 @@ the category that separates best. Four kinds of property:
 * **content** (length of the entropy-coded image data, padding excluded): it follows from the
   detail and noise in the pixels, which the rater sees as they are; reported, never a finding.
   The files' sizes do not show it; only a program that parses the JPEG does.
+* **visible** (luminance, white balance, sharpness, noise, background, subject size and place,
+  measured on the display copies by :mod:`assess.pixels.visible`): what a rater sees without
+  judging the skin. Above :data:`assess.audit_visible.VISIBLE_LIMIT` (0.6) a property is reported
+  as a threat with the photos that contribute most, never as a finding (:mod:`assess.audit_visible`
+  says why); ``[pixels] normalize = true`` matches white balance and exposure.
 
 Every finding's advice is something the coordinator can do in ``study.toml`` or on the command
 line (:data:`ADVICE`).
@@ -181,7 +186,7 @@ class PropertyAUC:
     """How well one property separates one timepoint from the others within one region."""
 
     property: str
-    kind: str  # "fixed" | "randomized" | "pixels" | "content"
+    kind: str  # "fixed" | "randomized" | "pixels" | "content" | "visible"
     region: str
     comparison: str  # e.g. "baseline vs month12"
     auc: float
@@ -199,6 +204,8 @@ class AuditReport:
     aucs: list[PropertyAUC] = field(default_factory=list)
     exiftool: bool = False
     notes: list[str] = field(default_factory=list)
+    #: visible differences between visits (:class:`assess.audit_visible.Threat`), with the key
+    visible: list = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -775,7 +782,8 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def audit_report(rater_dir: Path, key_dir: Path | None = None, *, p_values: bool = True) -> AuditReport:
+def audit_report(rater_dir: Path, key_dir: Path | None = None, *, p_values: bool = True,
+                 looks: dict | None = None) -> AuditReport:
     """Audit every file of a rater folder; with ``key_dir`` also search identifiers and compare
     file properties between timepoints. See the module docstring for the rules.
 
@@ -783,6 +791,11 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None, *, p_values: bool
     matter, for an AUC above the limit of its kind (every finding states it); the other rows of
     ``aucs`` have ``p_value`` NaN. The findings are the same either way, and SciPy is not loaded
     for a clean set.
+
+    With the key, the visible differences between visits are measured too (``looks``: the
+    display copies' looks by code when the caller measured them already) and added as rows of
+    kind ``"visible"``, never findings; ``report.visible`` holds their table with the photos that
+    contribute most (:mod:`assess.audit_visible`).
     """
     rater_dir = Path(rater_dir)
     if not rater_dir.is_dir():
@@ -886,6 +899,8 @@ def audit_report(rater_dir: Path, key_dir: Path | None = None, *, p_values: bool
 
         padding = {rel: fut.result() for rel, fut in paddings.items()}
         findings.extend(_property_checks(report, key, info, padding, p_values))
+        if key is not None:
+            _visible_checks(report, key, looks)
     finally:
         early.close()
         if measuring is not None:
@@ -910,6 +925,17 @@ def _property_checks(report: AuditReport, key: _Key | None, info: dict[str, dict
         findings += auc_findings
         report.notes.extend(auc_notes)
     return findings
+
+
+def _visible_checks(report: AuditReport, key: _Key, looks: dict | None) -> None:
+    """The visible differences between visits: ``report.visible`` and their AUC rows."""
+    from .audit_visible import measure_set, threats
+
+    if looks is None:
+        looks = measure_set(report.rater_dir, [row["code"] for row in key.rows])
+    report.visible = threats(key.rows, looks)
+    report.aucs.extend(PropertyAUC(t.property, "visible", t.region, t.comparison, t.auc,
+                                   float("nan"), t.n1, t.n2, False) for t in report.visible)
 
 
 def _cores() -> int:

@@ -194,6 +194,9 @@ class BlindedSet:
     seed: int
     warnings: list[str] = field(default_factory=list)
     fingerprint: str | None = None  # of the coordinator key that signed the seal; None: unsigned
+    #: the visible differences between visits (:func:`assess.audit_visible.threats`), also in
+    #: ``key/visible.csv``
+    visible: list = field(default_factory=list)
 
     @property
     def rater_dir(self) -> Path:
@@ -1033,6 +1036,44 @@ def _place_images(the_plan: Plan, shown_as: dict[int, list[str]], staged: dict[i
             for r in the_plan.rows]
 
 
+def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool) -> list[tuple]:
+    """``[pixels] normalize``: each trial photo's job with the gains that match its white balance
+    and exposure to its region's reference (:mod:`assess.pixels.visible`).
+
+    A first, cheap pass measures every photo as it will be shown, decoded for a canvas of
+    :data:`assess.deid.GAINS_EDGE` pixels (:func:`assess.deid.look_files`); the region's reference
+    is the median of its photos; the pixel pipeline then applies each photo's gains before
+    encoding. A photo that cannot be decoded gets no gains (the pipeline refuses it). Reference
+    and calibration photos are left as they are.
+    """
+    from . import deid
+    from .pixels import visible
+
+    looks = deid.look_files([(job[0], job[3], job[5]) for job in jobs], pool)
+    by_region: dict[str, list] = defaultdict(list)
+    for region, look in zip(regions, looks):
+        if look is not None:
+            by_region[region].append(look)
+    refs = {r: visible.reference(ls) for r, ls in by_region.items()}
+    out = []
+    for job, region, look in zip(jobs, regions, looks):
+        g = None if look is None else visible.gains(look, *refs[region])
+        out.append((*job[:6], g))
+    return out
+
+
+def _visible_table(rater: Path, key: Path, rows: Sequence[KeyRow]) -> tuple[dict, list]:
+    """Measure every display copy, write the threat table ``key/visible.csv`` (sealed with the
+    key) and return the looks by code and the table."""
+    from . import audit_visible
+
+    looks = audit_visible.measure_set(rater, [r.code for r in rows])
+    table = audit_visible.threats([{"code": r.code, "timepoint": r.timepoint, "region": r.region,
+                                    "repeat_of": r.repeat_of} for r in rows], looks)
+    audit_visible.write_table(key / audit_visible.TABLE_FILE, table)
+    return looks, table
+
+
 def _seal_rater_folder(rater_dir: Path) -> None:
     """Fixed permissions and the fixed mtime on every file and folder (deepest first)."""
     for dirpath, dirnames, filenames in os.walk(rater_dir, topdown=False):
@@ -1223,6 +1264,8 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         #    each further code, with other bytes and no visible change
         shown_as = _showings(the_plan)
         jobs = _deid_jobs(inventory, used, specs, shown_as, work, seed_value)
+        if study.pixels.normalize:
+            jobs = _normalized_jobs(jobs, [inventory.photos[i].region for i in used], pool)
         ref_photo_jobs, ref_moves = reference_jobs(refs, all_rows, all_sources, specs, study, work,
                                                    seed_value)
         jobs_trial = len(jobs)
@@ -1297,6 +1340,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         if placement.items:  # which code is a calibration photo where in whose worklist
             _write_csv(key / cal_.KEY_FILE, cal_.KEY_COLUMNS, placement.key_rows())
         key_sha256 = hashlib.sha256((key / "key.csv").read_bytes()).hexdigest()
+        looks, visible = _visible_table(rater, key, rows)
 
         # 4. worklists and the sealed manifest
         for rater_id, order in the_plan.orders.items():
@@ -1345,7 +1389,7 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         seal.write_seal(rater, key, set_id, signing_key)  # last: it covers every file above
 
         # 5. audit, then move into place
-        audit = audit_report(rater, key, p_values=False)
+        audit = audit_report(rater, key, p_values=False, looks=looks)
         findings = audit.findings
         if audit.notes:
             warnings.append(f"leak audit: {len(audit.notes)} note(s) on codes or worklist places "
@@ -1375,4 +1419,5 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         raise
     return BlindedSet(set_id, target, placement.coordinator_counts(the_plan.counts),
                       tuple(study.blinding.raters), access,
-                      seed_value, warnings, signing_key.fingerprint if signing_key else None)
+                      seed_value, warnings, signing_key.fingerprint if signing_key else None,
+                      visible)

@@ -187,7 +187,9 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None, fingerprint: str | 
     for finding in report.findings:
         click.echo(f"{finding.file}: {finding.kind}: {finding.message}")
     if report.aucs:
-        click.echo(format_auc_table(report.worst_aucs()))
+        click.echo(format_auc_table(report.worst_aucs(), report.visible))
+    for line in _visible_lines(report.visible):
+        click.echo(line)
     for note in report.notes:
         click.echo(f"note: {note}")
     if report.findings:
@@ -203,14 +205,32 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None, fingerprint: str | 
     click.echo(f"clean: {report.files_checked} files checked")
 
 
-def format_auc_table(rows) -> str:
-    """The AUC table of ``assess audit-set --key``: one line per property, its worst region."""
+def _visible_lines(table, where: str = "", limit: int = 12) -> list[str]:
+    """The visible differences between visits, for the terminal (:mod:`assess.audit_visible`)."""
+    from .audit_visible import summary
+
+    lines = summary(table, where, limit)
+    if any(t.threat for t in table):
+        lines.append("  (reported, not a finding; normalize = true under [pixels] in study.toml "
+                     "matches white balance and exposure: docs/pixels.md)")
+    return lines
+
+
+def format_auc_table(rows, visible=()) -> str:
+    """The AUC table of ``assess audit-set --key``: one line per property, its worst region;
+    ``visible``: the visible-difference rows (:mod:`assess.audit_visible`), whose threats are marked."""
+    from .audit_visible import VISIBLE_LIMIT
+
+    threats = {(t.property, t.region, t.comparison) for t in visible if t.threat}
     lines = ["property                              kind         AUC   p-value        n  region      timepoints",
              "------------------------------------  ----------  -----  -------  -------  ----------  ----------"]
     for row in rows:
         mark = "  <- finding" if row.finding else ""
+        if row.kind == "visible" and row.auc > VISIBLE_LIMIT:
+            mark = "  <- visible" if (row.property, row.region, row.comparison) in threats else ""
         n = f"{row.n1}+{row.n2}"
-        lines.append(f"{row.property[:36]:<36}  {row.kind:<10}  {row.auc:5.2f}  {row.p_value:7.2g}  "
+        p = "      -" if row.p_value != row.p_value else f"{row.p_value:7.2g}"
+        lines.append(f"{row.property[:36]:<36}  {row.kind:<10}  {row.auc:5.2f}  {p}  "
                      f"{n:>7}  {row.region[:10]:<10}  {row.comparison}{mark}")
     return "\n".join(lines)
 
@@ -267,10 +287,13 @@ def randomize(study_file: Path, images_dir: Path, out_dir: Path, set_id: str | N
     Checks every photo first (counts per region and timepoint, then one error naming every
     file that cannot be used), writes OUT/<set-id>/rater (photos with nothing but pixels under
     random codes, one shuffled worklist per rater, set.json) and OUT/<set-id>/key (key.csv,
-    seed.txt, access.csv, study.toml, and seal.json: the sha256 of every file of both folders,
-    signed with --signing-key), audits the rater folder for leaks and only then moves the set into
-    place: on any error nothing is left behind. Photos are named
+    seed.txt, access.csv, study.toml, visible.csv, and seal.json: the sha256 of every file of
+    both folders, signed with --signing-key), audits the rater folder for leaks and only then
+    moves the set into place: on any error nothing is left behind. Photos are named
     <participant>_<timepoint>_<region>[_<view>].<ext>, or listed in --manifest.
+    visible.csv and the summary printed at the end say which visible properties (white balance,
+    exposure, sharpness, framing, ...) tell baseline from follow-up; [pixels] normalize = true
+    in the study file matches white balance and exposure (docs/pixels.md).
 
     Example:
 
@@ -301,6 +324,8 @@ def randomize(study_file: Path, images_dir: Path, out_dir: Path, set_id: str | N
     for warning in made.warnings[len(shown):]:
         click.echo(f"Warning: {warning}")
     click.echo(_set_summary(made))
+    for line in _visible_lines(made.visible, f" ({made.key_dir / 'visible.csv'})", limit=5):
+        click.echo(line)
     click.echo(_seal_line(made))
 
 

@@ -770,7 +770,8 @@ def _display_copy(full: _Fitted, spec: Spec) -> Image.Image:
 
 
 def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
-                 variants: Sequence[tuple[Path, Path, int]] = (), frame: int | None = None) -> Result:
+                 variants: Sequence[tuple[Path, Path, int]] = (), frame: int | None = None,
+                 gains: tuple[float, float, float] | None = None) -> Result:
     """De-identify one photo: write its full copy and display copy, return their hashes.
 
     Steps: full decode (JPEG at the smallest DCT scale that still covers the canvas) → EXIF/XMP
@@ -790,6 +791,11 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
     (a disguised repeat): a :func:`disguise` copy of the same canvas pixels, with bytes unlike
     those of every other copy of the photo (the display copy's drawn with ``seed`` + 2**32).
 
+    ``gains``: linear-light factors for red, green and blue (``[pixels] normalize``, from
+    :func:`assess.pixels.visible.gains`), applied to the photo once it is in sRGB, before it is
+    pasted on the canvas (a padding border stays neutral grey); ``pixel_sha256`` and the
+    fingerprint are of the source pixels, before them.
+
     Raises
     ------
     DeidError
@@ -798,7 +804,7 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
     """
     src, full_out, display_out = Path(src), Path(full_out), Path(display_out)
     variants = [(Path(f), Path(d), int(seed)) for f, d, seed in variants]
-    full = _fitted(src, spec, frame)
+    full = _fitted(src, spec, frame, gains)
     try:
         full_data = encode_jpeg(full.image, spec.quality)
         full_sha = _write(full_out, full_data)
@@ -834,7 +840,8 @@ class _Fitted:
     fingerprint: Fingerprint | None = None
 
 
-def _fitted(src: Path, spec: Spec, frame: int | None = None) -> _Fitted:
+def _fitted(src: Path, spec: Spec, frame: int | None = None,
+            gains: tuple[float, float, float] | None = None) -> _Fitted:
     """Decode, orient, hash, fit and colour-convert one photo into a fresh canvas image.
 
     Holds at most two full-size images at a time (the decoded one and its transposed or resized
@@ -856,7 +863,7 @@ def _fitted(src: Path, spec: Spec, frame: int | None = None) -> _Fitted:
             reduced = _heif_reduced(src, _draft_target(stored, upright, spec))
             if reduced is not None:
                 img.close()
-                return _finish(reduced[0], reduced[1], icc, spec)
+                return _finish(reduced[0], reduced[1], icc, spec, gains)
         if _WORKER_GATE is not None and img.width * img.height > _GATE_PIXELS:
             # a HEIC, PNG or TIFF (or a JPEG that DCT scaling cannot shrink) decodes at full
             # size, holding two copies of the image for a moment (libheif's and Pillow's): one
@@ -883,7 +890,7 @@ def _fitted(src: Path, spec: Spec, frame: int | None = None) -> _Fitted:
     finally:
         if base is not img:  # else _finish uses the decoded image itself, then closes it
             img.close()
-    return _finish(base, pixel_sha256, icc, spec)
+    return _finish(base, pixel_sha256, icc, spec, gains)
 
 
 def _seek_frame(img: Image.Image, src: Path, frame: int | None) -> None:
@@ -920,8 +927,10 @@ def _fingerprint(img: Image.Image) -> Fingerprint:
     return Fingerprint(size[0], size[1], grey.tobytes())
 
 
-def _finish(base: Image.Image, pixel_sha256: str, icc: bytes | None, spec: Spec) -> _Fitted:
-    """Fit the upright pixels to the canvas, convert to sRGB and paste into a fresh image."""
+def _finish(base: Image.Image, pixel_sha256: str, icc: bytes | None, spec: Spec,
+            gains: tuple[float, float, float] | None = None) -> _Fitted:
+    """Fit the upright pixels to the canvas, convert to sRGB, apply ``gains`` (white balance and
+    exposure, as a lookup table per channel) and paste into a fresh image."""
     fingerprint = _fingerprint(base)
     resized, offset = _fit(base, spec.canvas, spec.fit)
     if resized is not base:
@@ -929,6 +938,12 @@ def _finish(base: Image.Image, pixel_sha256: str, icc: bytes | None, spec: Spec)
     colour = _to_srgb(resized, icc)
     if colour is not resized:
         resized.close()
+    if gains is not None and tuple(gains) != (1.0, 1.0, 1.0):
+        from .pixels.visible import gain_tables
+
+        corrected = colour.point(gain_tables(tuple(gains)))
+        colour.close()
+        colour = corrected
     canvas = Image.new("RGB", spec.canvas, BACKGROUND)  # fresh: carries nothing of the source
     canvas.paste(colour, offset)
     box = (offset[0], offset[1], offset[0] + colour.width, offset[1] + colour.height)
@@ -1307,7 +1322,8 @@ def prepare_files(jobs: list[tuple[Path, Path, Path, Spec]], workers: int | None
     """Run :func:`prepare_file` over many photos on all cores; results in job order.
 
     Each job is the arguments of :func:`prepare_file`: ``(src, full_out, display_out, spec)``,
-    with a fifth, ``variants``, for a photo that is shown under more than one code.
+    with a fifth, ``variants``, for a photo that is shown under more than one code, then
+    ``frame`` and ``gains`` (``[pixels] normalize``) when given.
 
     Workers are fresh processes (``spawn``) that hold one photo at a time, so memory stays flat
     whatever the batch size; only one worker at a time decodes an image at full size (HEIC, PNG,
@@ -1439,6 +1455,81 @@ def padding_fraction(path: Path, tolerance: int = 10) -> float:
         return 1.0
     inner = (box[2] - box[0]) * (box[3] - box[1])
     return round(1.0 - inner / (small.width * small.height), 3)
+
+
+LOOK_EDGE = 512
+"""Long edge (at most) at which a photo's look is measured (:mod:`assess.pixels.visible`): about
+0.1 s a photo (at 1280 it would be 0.5 s)."""
+GAINS_EDGE = 320
+"""Long edge of the canvas a source photo is decoded for to compute its ``[pixels] normalize``
+gains (:func:`look_file`): means of colour need few pixels, and the pass costs about a fifth of
+what the pixel pipeline does for a 2 MP photo."""
+
+
+def read_pixels(path: Path, max_edge: int = LOOK_EDGE):
+    """The pixels of a written JPEG (a display copy) as an ``(h, w, 3)`` uint8 array.
+
+    Decoded at the smallest DCT scale whose long edge still reaches ``max_edge``, then reduced
+    to at most ``max_edge`` by averaging (the same for every copy of a region's canvas).
+
+    Raises
+    ------
+    DeidError
+        naming the file when it cannot be read as a JPEG.
+    """
+    import numpy as np
+
+    try:
+        with Image.open(path, formats=("JPEG",)) as img:
+            s = min(1.0, max_edge / max(img.size))
+            img.draft("RGB", (max(1, round(img.width * s)), max(1, round(img.height * s))))
+            rgb = img.convert("RGB")
+        if max(rgb.size) > max_edge:
+            rgb.thumbnail((max_edge, max_edge), Image.Resampling.BOX)
+        return np.asarray(rgb)
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
+        raise DeidError(f"{path}: cannot read the copy to measure it ({exc}); build the set again "
+                        "with assess randomize") from None
+
+
+def look_file(src: Path, spec: Spec, frame: int | None = None):
+    """Measure a source photo's look (:func:`assess.pixels.visible.measure`) as randomize would
+    show it, cheaply: decoded for a canvas of at most :data:`GAINS_EDGE` pixels (a JPEG at its
+    smallest DCT scale), oriented, converted to sRGB, fitted and JPEG-coded as its copies will be.
+    ``None`` when it cannot be decoded (the pixel pipeline then reports why)."""
+    import numpy as np
+
+    from .pixels.visible import measure
+
+    edge = min(GAINS_EDGE, spec.display_long_edge)
+    small = Spec(edge, edge, spec.quality, spec.aspect, spec.fit, spec.portrait)
+    try:
+        fitted = _fitted(src, small, frame)
+    except Exception:  # the pixel pipeline tries the photo again and says what is wrong
+        return None
+    try:
+        left, top, right, bottom = fitted.box
+        # through the study's JPEG encoder, as the copies it is compared with will be
+        with Image.open(io.BytesIO(encode_jpeg(fitted.image, spec.quality))) as coded:
+            pixels = np.asarray(coded.convert("RGB"))
+        return measure(pixels, (top, bottom, left, right))
+    finally:
+        fitted.image.close()
+
+
+def _look_job(job: tuple) -> object:
+    return look_file(*job)
+
+
+def look_files(jobs: Sequence[tuple], pool: "Workers | None" = None) -> list:
+    """:func:`look_file` over ``(src, spec, frame)`` jobs on ``pool``'s workers (or here)."""
+    if pool is None or pool.executor is None:
+        return [_look_job(job) for job in jobs]
+    try:
+        return list(pool.executor.map(_look_job, jobs, chunksize=4))
+    except Exception as exc:  # a worker died (e.g. killed for memory)
+        raise DeidError(f"a worker measuring the photos for [pixels] normalize stopped ({exc}); "
+                        "retry, or set normalize = false") from None
 
 
 def render_contact_sheet(tiles: list[tuple[str, Path]], out: Path, columns: int = 8, tile: int = 240,

@@ -91,12 +91,14 @@ class Camera:
     trailer: bool = False  # bytes after the JPEG end marker, as some phones write
     rotates: bool = False  # stores portrait shots as landscape pixels + EXIF orientation
     heic: bool = False  # writes some photos as HEIC
+    skin_warmth: float = 0.03  # how much warmer than baseline's it renders skin (0 = the same)
+    sensor_noise: float = 0.0  # standard deviation (8-bit levels) of noise over the whole frame
 
 
 # Visit i uses CAMERAS[i % len(CAMERAS)]: a DSLR at baseline, phones at the follow-ups.
 CAMERAS = (
     Camera("Canon", "Canon EOS 5D Mark IV", "032021004711", "Firmware Version 1.2.0", (4, 3), 1.0,
-           95, 0, ".JPG", (48.13743, 11.57549)),
+           95, 0, ".JPG", (48.13743, 11.57549), skin_warmth=0.0),
     Camera("Apple", "iPhone 13 Pro", "F17GK2XQ0D8M", "16.1.2", (16, 9), 1.4, 82, 2, ".jpg",
            (48.15121, 11.56044), comment="Apple iPhone", trailer=True, rotates=True, heic=True),
     Camera("samsung", "SM-G991B", "R58R31ABCDE", "G991BXXU5CVLL", (3, 2), 1.2, 88, 1, ".jpg",
@@ -170,6 +172,9 @@ def make_study(
     normalize: Mapping[str, object] | None = None,
     workers: int | None = 1,
     guide: bool = False,
+    follow_up_look: tuple[float, float] = (0.0, 0.0),
+    cameras: Sequence[Camera] | None = None,
+    skin_tones: Sequence[int] | None = None,
 ) -> SynthStudy:
     """Write a synthetic study with a known truth into ``out_dir`` (created; must be empty).
 
@@ -202,6 +207,18 @@ def make_study(
         ``[normalize]`` table of the study file; by default the long edge of the photos.
     workers
         Processes drawing photos (``None``: one per core). Small studies are fastest with 1.
+    follow_up_look
+        ``(warmth, brightness)`` of the follow-up visits' camera against baseline's, as its white
+        balance and exposure would give them: every pixel of a follow-up photo (skin and backdrop)
+        has its linear light scaled by ``1 + warmth`` in red, ``1 - warmth`` in blue and by
+        ``1 + brightness`` in all three (e.g. ``(0.12, 0.25)``: clearly warmer and brighter).
+        ``(0, 0)`` (the default): no such change.
+    cameras
+        The camera of each visit (visit ``i`` uses ``cameras[i % len(cameras)]``); by default
+        :data:`CAMERAS`: a DSLR at baseline, phones at the follow-ups.
+    skin_tones
+        Indices into :data:`SKIN_TONES` (0 = lightest … 7 = darkest) the participants' skin is
+        drawn from; by default all eight.
     guide
         Also draw a photonumeric guide: one drawing per level of each scale, in
         ``guide/<scale>/<value>.png``, named as the regions' ``references`` in ``study.toml``.
@@ -230,6 +247,14 @@ def make_study(
     width, height = int(size[0]), int(size[1])
     if min(width, height) < 32:
         raise SynthError(f"size: {size} is too small; give at least 32 x 32 pixels")
+    visit_cameras = tuple(cameras) if cameras else CAMERAS
+    warmth, brightness = (float(v) for v in follow_up_look)
+    if skin_tones is not None and (not len(skin_tones) or not all(
+            isinstance(t, (int, np.integer)) and 0 <= t < len(SKIN_TONES) for t in skin_tones)):
+        raise SynthError(f"skin_tones: give indices 0 to {len(SKIN_TONES) - 1}, not {skin_tones!r}")
+    if not (-0.5 < warmth < 0.5 and -0.5 < brightness < 1.0):
+        raise SynthError(f"follow_up_look: give (warmth, brightness) with warmth between -0.5 and "
+                         f"0.5 and brightness between -0.5 and 1, not {tuple(follow_up_look)}")
     probs = np.asarray(improvement, dtype=float)
     if probs.ndim != 1 or len(probs) == 0 or (probs < 0).any() or not np.isclose(probs.sum(), 1):
         raise SynthError(f"improvement: give probabilities of improving by 0, 1, 2, … levels "
@@ -242,6 +267,8 @@ def make_study(
     rng.shuffle(allocation)
     arm_of = {pid: arm_list[int(a)] for pid, a in zip(ids, allocation)}
     tones = rng.integers(0, len(SKIN_TONES), size=n_total)
+    if skin_tones is not None:
+        tones = np.asarray(skin_tones, dtype=int)[tones % len(skin_tones)]
     enrolled = [start + timedelta(days=int(d)) for d in rng.integers(0, 120, size=n_total)]
 
     jobs: list[_Job] = []
@@ -258,7 +285,7 @@ def make_study(
             best = values[0] if scale.better == "lower" else values[-1]
             region_views = views.get(region, ("",))
             for t_index, timepoint in enumerate(timepoints):
-                camera = CAMERAS[t_index % len(CAMERAS)]
+                camera = visit_cameras[t_index % len(visit_cameras)]
                 visit = enrolled[p_index] + timedelta(days=_visit_offset(timepoint, t_index))
                 for v_index, view in enumerate(region_views):
                     stem = "_".join(x for x in (pid, timepoint, region, view) if x)
@@ -272,6 +299,7 @@ def make_study(
                         geometry_seed=(seed, 1, p_index, r_index, v_index),
                         visit_seed=(seed, 2, p_index, r_index, t_index, v_index),
                         taken=taken, description=f"{pid} {timepoint} {region}",
+                        look=(warmth, brightness) if t_index else (0.0, 0.0),
                     ))
                     photos.append(SynthPhoto(pid, timepoint, region, view, levels[t_index],
                                              arm.name if arms is not None else "",
@@ -482,6 +510,7 @@ class _Job:
     visit_seed: tuple[int, ...]
     taken: datetime
     description: str
+    look: tuple[float, float] = (0.0, 0.0)  # (warmth, brightness) of this visit's camera
 
 
 def _write_photo(job: _Job) -> None:
@@ -495,7 +524,8 @@ def _write_photo(job: _Job) -> None:
     dw, dh = max(32, int(round(w / shrink))), max(32, int(round(h / shrink)))
     pixels = draw_skin(dh, dw, job.kind, job.severity, tone=job.tone,
                        geometry_seed=job.geometry_seed, visit_seed=job.visit_seed,
-                       warmth=0.03 if cam.make != "Canon" else 0.0)
+                       warmth=cam.skin_warmth, gains=_look_gains(job.look),
+                       sensor_noise=cam.sensor_noise)
     image = Image.fromarray(pixels)
     if (dw, dh) != (w, h):
         image = image.resize((w, h), Image.Resampling.BICUBIC)
@@ -523,6 +553,12 @@ def _write_photo(job: _Job) -> None:
     if cam.trailer:
         data += b"\x00\x00SEFH" + f"ImageUniqueID={job.description};{cam.serial}".encode() + b"\x00"
     job.path.write_bytes(data)
+
+
+def _look_gains(look: tuple[float, float]) -> tuple[float, float, float]:
+    """Linear-light gains (R, G, B) of a camera ``(warmth, brightness)`` (:func:`make_study`)."""
+    warmth, brightness = look
+    return ((1 + warmth) * (1 + brightness), 1 + brightness, (1 - warmth) * (1 + brightness))
 
 
 def _exif(job: _Job) -> Image.Exif:
@@ -567,13 +603,17 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: int) -> np.nda
 
 def draw_skin(h: int, w: int, kind: str, severity: float, *, tone: int = 2,
               geometry_seed: Sequence[int] = (0,), visit_seed: Sequence[int] = (0,),
-              warmth: float = 0.0) -> np.ndarray:
+              warmth: float = 0.0, gains: tuple[float, float, float] = (1.0, 1.0, 1.0),
+              sensor_noise: float = 0.0) -> np.ndarray:
     """Draw one photo of skin as an ``(h, w, 3)`` uint8 array.
 
     ``kind`` is ``face`` (wrinkle arcs), ``neck`` (transverse lines) or ``hands`` (veins and
     tendons); ``severity`` from 0 (best level) to 1 (worst) sets how many lines show, how deep and
     how dark they are. ``geometry_seed`` fixes where the lines are (the same for every visit of a
-    participant), ``visit_seed`` the framing, lighting and noise of one visit.
+    participant), ``visit_seed`` the framing, lighting and noise of one visit. ``gains`` scale
+    the linear light of red, green and blue over the whole frame, as a camera's white balance and
+    exposure do (before the values are rounded to 8 bits; clipped at white). ``sensor_noise``:
+    the standard deviation (8-bit levels) of white noise added to every pixel before those gains.
 
     >>> draw_skin(60, 80, "face", 0.5).shape
     (60, 80, 3)
@@ -639,6 +679,14 @@ def draw_skin(h: int, w: int, kind: str, severity: float, *, tone: int = 2,
     if tint is not None:
         tint *= soft
         base += tint[..., None] * np.array([-30, -10, 25], dtype=np.float32)
+    if sensor_noise > 0:
+        base += vis.normal(0.0, sensor_noise, base.shape).astype(np.float32)
+    if tuple(gains) != (1.0, 1.0, 1.0):
+        from .pixels.visible import linear_to_srgb
+
+        v = np.clip(base * np.float32(1 / 255), 0.0, 1.0)
+        lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+        base = (linear_to_srgb(lin * np.asarray(gains, np.float32)) * 255.0).astype(np.float32)
     base += 0.5
     np.clip(base, 0.0, 255.0, out=base)
     return base.astype(np.uint8)

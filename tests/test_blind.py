@@ -206,7 +206,8 @@ def test_default_set_id_is_the_study_id_and_date_and_never_an_existing_set(tmp_p
 def test_a_set_has_the_documented_layout(built):
     assert sorted(p.name for p in built.path.iterdir()) == ["key", "rater"]
     assert sorted(p.name for p in built.key_dir.iterdir()) == ["access.csv", "key.csv", "seal.json",
-                                                               "seed.txt", "study.toml"]
+                                                               "seed.txt", "study.toml",
+                                                               "visible.csv"]
     assert sorted(p.name for p in built.rater_dir.iterdir()) == ["images", "set.json", "worklists"]
     assert sorted(p.name for p in (built.rater_dir / "worklists").iterdir()) == ["derm1.json", "derm2.json"]
     rows = read_key(built.key_dir)

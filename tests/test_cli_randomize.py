@@ -31,7 +31,17 @@ def test_randomize_prints_the_counts_then_where_the_rater_folder_and_the_key_wen
     result = run("randomize", "--study", synth.study_path, "--images", synth.root, "--out", out,
                  "--set-id", "trial-a", "--seed", 10**13)
     assert result.exit_code == 0, result.output
-    assert result.stdout == (
+    lines = result.stdout.splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith("Visible differences"))
+    last = next(i for i in range(first + 1, len(lines)) if not lines[i].startswith("  "))
+    visible, rest = lines[first:last], "".join(lines[:first] + lines[last:])
+    # the coordinator's summary of visible differences: where the table is, at most 5 rows, and
+    # that 3 photos a visit are too few to judge
+    assert f"({out / 'trial-a' / 'key' / 'visible.csv'})" in visible[0]
+    assert 1 <= sum(line.startswith("  face: ") or line.startswith("  neck: ")
+                    or line.startswith("  hands: ") for line in visible) <= 5
+    assert "chance alone" in visible[-2] and "normalize = true" in visible[-1]
+    assert rest == (
         f"Photos in {synth.root}:\n"
         "region  baseline  month12\n"
         "face           3        3\n"

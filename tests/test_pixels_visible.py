@@ -1,0 +1,299 @@
+"""Visible differences between visits: each measure, the threat table, and normalization."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy.ndimage import binary_erosion, gaussian_filter
+from scipy.stats import spearmanr
+
+from assess import audit_visible
+from assess.audit import audit_report
+from assess.blind import randomize
+from assess.deid import read_pixels
+from assess.pixels.visible import (JND, PROPERTIES, content_box, gain_tables, lab, measure, srgb_to_linear,
+                                   subject_mask)
+from assess.seal import SealError, verify
+from assess.synth import CAMERAS, make_study
+
+
+def scene(h=120, w=160, backdrop=(110, 125, 140), skin=(190, 140, 115), box=(30, 90, 40, 120),
+          seed=0, noise=0.0):
+    """A skin-coloured box with fine texture on a plain backdrop."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = backdrop
+    t, b, l, r = box
+    img[t:b, l:r] = skin
+    img[t:b, l:r] += rng.normal(0, 6, (b - t, r - l, 1))  # texture of the skin
+    if noise:
+        img += rng.normal(0, noise, img.shape)
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+def with_gains(rgb, gains):
+    lin = srgb_to_linear(rgb) * np.asarray(gains, np.float32)
+    from assess.pixels.visible import linear_to_srgb
+
+    return np.clip(linear_to_srgb(lin) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- measures
+
+
+def test_a_warmer_white_balance_lowers_the_colour_temperature_and_a_bluer_one_raises_it():
+    base = measure(scene())
+    warm = measure(with_gains(scene(), (1.15, 1.0, 0.85)))
+    cool = measure(with_gains(scene(), (0.85, 1.0, 1.15)))
+    assert warm.temperature < base.temperature - 500 < cool.temperature - 1000
+    assert warm.background_b > base.background_b + 3  # yellower backdrop
+    assert abs(warm.luminance - base.luminance) < 3
+
+
+def test_more_exposure_raises_luminance_and_the_backdrops_lightness():
+    base = measure(scene())
+    bright = measure(with_gains(scene(), (1.3, 1.3, 1.3)))
+    assert bright.luminance > base.luminance + 4
+    assert bright.background_l > base.background_l + 4
+    assert abs(bright.temperature - base.temperature) < 100
+
+
+def test_blur_lowers_the_sharpness_at_the_subjects_outline():
+    sharp = scene()
+    blurred = gaussian_filter(sharp.astype(np.float32), sigma=(1.5, 1.5, 0)).astype(np.uint8)
+    assert measure(blurred).sharpness < 0.5 * measure(sharp).sharpness
+
+
+def test_the_noise_estimate_follows_added_noise_in_the_backdrop():
+    clean, grainy = measure(scene()), measure(scene(noise=4.0))
+    assert clean.noise < 0.3
+    lab_sigma = 4.0 * 100 / 255 * 0.75  # about 0.75 L* per 8-bit level at this lightness
+    assert 0.5 * lab_sigma < grainy.noise < 2.0 * lab_sigma
+    assert measure(scene(noise=8.0)).noise > 1.6 * grainy.noise
+
+
+def test_the_subject_mask_finds_a_known_box_its_area_and_centre():
+    look = measure(scene(box=(20, 80, 20, 80)))
+    assert look.reliable
+    assert look.subject_area == pytest.approx(60 * 60 / (120 * 160), abs=0.02)
+    assert look.subject_x == pytest.approx(50 / 160, abs=0.02)
+    assert look.subject_y == pytest.approx(50 / 120, abs=0.02)
+
+
+def test_a_photo_without_a_subject_has_no_reliable_mask():
+    plain = np.full((90, 120, 3), 120, np.uint8)
+    mask, _, reliable = subject_mask(lab(plain))
+    assert not reliable and not mask.any()
+
+
+def test_a_padding_border_counts_neither_as_content_nor_as_background():
+    photo = scene(h=120, w=120, box=(30, 90, 30, 90))
+    padded = np.full((120, 160, 3), 128, np.uint8)
+    padded[:, 20:140] = photo
+    assert content_box(padded) == (0, 120, 20, 140)
+    a, b = measure(photo), measure(padded)
+    for name in ("luminance", "temperature", "background L*", "subject area", "subject x"):
+        assert a.values()[name] == pytest.approx(b.values()[name], rel=1e-6, abs=1e-6), name
+
+
+def test_gain_tables_apply_linear_gains_to_8_bit_values():
+    table = gain_tables((2.0, 1.0, 0.5))
+    assert table[256:512] == list(range(256))  # green unchanged
+    lin = srgb_to_linear(np.arange(256, dtype=np.uint8))
+    red = srgb_to_linear(np.array(table[:256], np.uint8))
+    ok = lin < 0.45
+    assert np.allclose(red[ok], np.minimum(1, 2 * lin[ok]), atol=0.01)
+    assert table[255] == 255
+
+
+def test_the_contributing_photos_are_those_farthest_on_the_side_of_the_difference():
+    rows = [{"code": f"B{i}", "timepoint": "baseline", "region": "face"} for i in range(6)]
+    rows += [{"code": f"F{i}", "timepoint": "month12", "region": "face"} for i in range(6)]
+    base = measure(scene())
+    looks = {r["code"]: base for r in rows}
+    looks["F0"] = replace(base, luminance=base.luminance + 20)  # the one photo that stands out
+    looks["F1"] = replace(base, luminance=base.luminance + 10)
+    table = audit_visible.threats(rows, looks)
+    row = next(t for t in table if t.property == "luminance")
+    assert row.higher_in == "month12" and row.top[:2] == ("F0", "F1")
+    assert row.auc == pytest.approx((2 * 1 + 4 * 0.5) / 6, abs=1e-4)
+    assert not row.threat  # two outlying photos, the typical follow-up as bright as baseline
+    for code in ("F2", "F3", "F4"):
+        looks[code] = replace(base, luminance=base.luminance + 5)
+    row = next(t for t in audit_visible.threats(rows, looks) if t.property == "luminance")
+    assert row.threat and row.median_2 - row.median_1 == pytest.approx(5, abs=1e-3)
+
+
+# --------------------------------------------------------------------------- the synthetic trial
+
+
+def texture(rgb):
+    """A scripted rater's wrinkle score: fine L* detail inside the subject."""
+    L = lab(rgb)[..., 0]
+    mask, _, _ = subject_mask(lab(rgb))
+    inner = binary_erosion(mask, iterations=4)
+    detail = np.abs(L - gaussian_filter(L, 2.0))
+    return float(detail[inner].mean()) if inner.any() else float(detail.mean())
+
+
+def rater_spearman(made, synth):
+    truth = synth.truth
+    rows = list(csv.DictReader(open(made.key_dir / "key.csv", newline="")))
+    levels, scores = [], []
+    for r in rows:
+        if r["repeat_of"]:
+            continue
+        levels.append(truth[(r["participant"], r["timepoint"], r["region"], r["view"])])
+        scores.append(texture(read_pixels(made.rater_dir / "images" / "display" / f"{r['code']}.jpg")))
+    return spearmanr(levels, scores)[0]
+
+
+TRIAL = pytest.mark.xdist_group("visible-trial")  # one worker builds the trial once
+
+
+@pytest.fixture(scope="module")
+def trial(tmp_path_factory):
+    """A face-only trial whose follow-up camera is warmer and brighter and otherwise the same,
+    built without and with ``[pixels] normalize``."""
+    root = tmp_path_factory.mktemp("visible")
+    base = replace(CAMERAS[0], sensor_noise=2.0)
+    follow = replace(base, make="Apple", model="iPhone 13 Pro", serial="F17GK2XQ0D8M",
+                     extension=".jpg")
+    synth = make_study(root / "images", participants=100, size=(200, 150), regions={"face": "wsrs"},
+                       follow_up_look=(0.1, 0.2), cameras=(base, follow), skin_tones=(3, 4, 5),
+                       rotated_fraction=0, heic_fraction=0, repeat_fraction=0.05)
+    pairs = [[f"{p}_baseline_face.JPG", f"{p}_month12_face.jpg"]
+             for p in sorted({p.participant for p in synth.photos})]
+    with open(synth.study_path, "a", encoding="utf-8") as fh:  # one pose: genuine, alike photos
+        fh.write(f"\n[photos]\ndistinct = {json.dumps(pairs)}\n")
+    plain = randomize(synth.study_path, synth.images_dir, root / "sets", set_id="plain", seed=5,
+                      workers=2)
+    with open(synth.study_path, "a", encoding="utf-8") as fh:
+        fh.write("\n[pixels]\nnormalize = true\n")
+    normalized = randomize(synth.study_path, synth.images_dir, root / "sets", set_id="normalized",
+                           seed=5, workers=2)
+    return synth, plain, normalized
+
+
+def aucs(made):
+    return {t.property: t for t in made.visible}
+
+
+@TRIAL
+def test_a_warmer_brighter_follow_up_camera_is_reported_as_a_threat(trial):
+    _, plain, _ = trial
+    table = aucs(plain)
+    assert set(table) == set(PROPERTIES)
+    for name in ("temperature", "luminance", "background L*", "background b*"):
+        assert table[name].auc > 0.8 and table[name].threat, (name, table[name])
+    assert table["temperature"].higher_in == "baseline"  # the follow-ups are warmer
+    assert table["luminance"].higher_in == "month12"
+    assert len(table["luminance"].top) == audit_visible.TOP_PHOTOS
+
+
+@TRIAL
+def test_the_threat_table_is_in_the_key_folder_sealed_and_never_in_the_rater_folder(trial):
+    _, plain, _ = trial
+    path = plain.key_dir / audit_visible.TABLE_FILE
+    rows = list(csv.DictReader(open(path, newline="")))
+    assert {r["property"] for r in rows} == set(aucs(plain))
+    temp = next(r for r in rows if r["property"] == "temperature")
+    assert temp["threat"] == "yes" and len(temp["top_photos"].split()) == 3
+    assert not list(plain.rater_dir.rglob("visible*"))
+    verify(plain.rater_dir, plain.key_dir)
+    original = path.read_bytes()
+    path.write_bytes(original.replace(b"yes", b"no"))
+    try:
+        with pytest.raises(SealError, match="visible.csv"):
+            verify(plain.rater_dir, plain.key_dir)
+    finally:
+        path.write_bytes(original)
+
+
+@TRIAL
+def test_audit_set_reports_the_same_visible_aucs_as_randomize(trial):
+    _, plain, _ = trial
+    report = audit_report(plain.rater_dir, plain.key_dir)
+    rows = {r.property: r for r in report.aucs if r.kind == "visible"}
+    assert {n: round(r.auc, 4) for n, r in rows.items()} == {
+        n: round(t.auc, 4) for n, t in aucs(plain).items()}
+    assert not any(f.kind == "timepoint-property" and "temperature" in f.message
+                   for f in report.findings)  # a threat, never a finding
+
+
+@TRIAL
+def test_normalization_leaves_no_threat_and_brings_exposure_and_colour_to_at_most_0_6(trial):
+    _, plain, normalized = trial
+    before, after = aucs(plain), aucs(normalized)
+    assert {n for n, t in before.items() if t.threat} >= {"luminance", "temperature",
+                                                          "background L*", "background b*"}
+    assert not [t for t in after.values() if t.threat], after
+    for name in ("luminance", "temperature", "saturation", "background L*"):
+        assert before[name].auc > 0.8 and after[name].auc <= 0.6, (name, before[name], after[name])
+    for name in ("contrast", "noise", "subject area", "subject x", "subject y"):
+        assert after[name].auc <= 0.6, (name, after[name])
+    for name in ("background a*", "background b*", "tint"):  # what is left is not noticeable
+        assert abs(after[name].median_1 - after[name].median_2) < 0.5 * JND[name], after[name]
+    # sharpness follows the skin's texture near its outline, which the treatment changes
+    sharp = after["sharpness"]
+    assert abs(sharp.median_1 - sharp.median_2) < 0.5 * JND["sharpness"] * sharp.median_1
+
+
+@TRIAL
+def test_normalization_keeps_the_clinical_signal_for_a_rater_answering_from_the_pixels(trial):
+    synth, plain, normalized = trial
+    rho_before, rho_after = rater_spearman(plain, synth), rater_spearman(normalized, synth)
+    assert rho_before > 0.5
+    assert rho_after >= rho_before - 0.01, (rho_before, rho_after)
+
+
+# --------------------------------------------------------------------------- the pipeline's side
+
+
+def test_gains_change_the_photo_but_not_its_pixel_hash_and_leave_the_padding_grey(tmp_path):
+    from PIL import Image
+
+    from assess.deid import BACKGROUND, Spec, prepare_file
+
+    src = tmp_path / "square.jpg"
+    Image.fromarray(scene(h=120, w=120, box=(30, 90, 30, 90))).save(src, quality=95)
+    spec = Spec(long_edge=160, display_long_edge=160, quality=90, aspect=(4, 3), fit="pad")
+    plain = prepare_file(src, tmp_path / "a.full.jpg", tmp_path / "a.display.jpg", spec)
+    warm = prepare_file(src, tmp_path / "b.full.jpg", tmp_path / "b.display.jpg", spec,
+                        gains=(1.2, 1.0, 0.8))
+    assert warm.pixel_sha256 == plain.pixel_sha256 and warm.fingerprint == plain.fingerprint
+    a, b = read_pixels(tmp_path / "a.display.jpg"), read_pixels(tmp_path / "b.display.jpg")
+    assert np.abs(b[:, :15].astype(int) - BACKGROUND).max() <= 2  # the border is still grey
+    assert measure(b).temperature < measure(a).temperature - 300
+    ratio = measure(b).background_linear[0] / measure(a).background_linear[0]
+    assert ratio == pytest.approx(1.2, rel=0.03)
+
+
+def test_the_synthetic_camera_look_is_checked():
+    from assess.synth import SynthError
+
+    with pytest.raises(SynthError, match="follow_up_look"):
+        make_study("/nonexistent/never-made", follow_up_look=(0.9, 0.0))
+    with pytest.raises(SynthError, match="skin_tones"):
+        make_study("/nonexistent/never-made", skin_tones=(9,))
+
+
+@TRIAL
+def test_audit_set_prints_the_visible_threats_and_still_exits_0(trial):
+    from click.testing import CliRunner
+
+    from assess.cli import cli
+
+    _, plain, _ = trial
+    result = CliRunner().invoke(cli, ["audit-set", str(plain.rater_dir), "--key", str(plain.key_dir)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("temperature ") and " visible " in line and line.endswith("<- visible")
+               for line in lines)
+    assert any(line.startswith("Visible differences between visits: ") and "threat(s)" in line
+               for line in lines)
+    assert any(line.startswith("  face: temperature AUC ") for line in lines)
