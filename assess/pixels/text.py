@@ -1,0 +1,441 @@
+"""Text in the frame: find it, say what it reads, and cover it.
+
+A camera's date imprint, a label card held in the frame with the participant and the visit, a
+ruler with a date: the picture itself unblinds, whatever the metadata. :func:`find_text` looks for
+text in an RGB array in two steps, because Tesseract run on a whole photo misses most of it:
+
+1. a cheap candidate search: the white and black morphological top-hats of the luminance (each
+   pixel minus the opening, or the closing minus the pixel, over a window wider than any stroke),
+   which flatten the background and keep thin bright or dark marks; a threshold; connected
+   components of character size; and components of like height side by side grouped into boxes
+   shaped like a line of text;
+2. Tesseract (through ``tesserocr``, one engine per process, reused) reads each candidate crop in
+   a few rounds — as is, with the other polarity, turned by a few degrees for a card held askew —
+   with the crop scaled so that its text is about :data:`READ_HEIGHT` pixels tall.
+
+A word counts as text read (:func:`counts`) with a confidence of at least :data:`MIN_CONFIDENCE`
+and at least two letters or digits; a short number alone (``"29.0"``, ``"1009"``: what a wrinkle
+or a shadow can look like) also needs a companion word on its line or the shape of a date or
+time. These are pure functions of arrays; :mod:`assess.deid` calls :func:`find_text` on each
+decoded photo and :func:`mask` on the blinded copy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from ..errors import AssessError
+
+__all__ = ["Found", "TextEngineError", "find_text", "mask", "counts", "check_engine",
+           "SEARCH_EDGE", "MIN_CONFIDENCE", "MASK_MARGIN"]
+
+SEARCH_EDGE = 1600
+"""Long edge (pixels) of the copy searched at most: a larger photo is reduced by a whole factor
+(3000 pixels to 1500) and the boxes are given in its own pixels."""
+
+WINDOW = 20
+"""Top-hat window (pixels of the searched copy): wider than the strokes of any text sought."""
+
+GRID = 4
+"""The top-hat's background is computed on blocks of GRID × GRID pixels (:func:`background`)."""
+
+MIN_CONTRAST = 18
+"""Grey levels a mark must stand out of its flattened background to be a candidate stroke."""
+
+CHAR_HEIGHT = (7, 110)
+"""Height range (pixels of the searched copy) of a character component."""
+
+MAX_CANDIDATES = 14
+"""Candidate lines read per polarity at most (the most text-like first)."""
+
+READ_HEIGHT = 36
+"""Height (pixels) a candidate line is scaled to before Tesseract reads it."""
+
+MIN_CONFIDENCE = 55.0
+"""Tesseract's word confidence (0-100) from which a word counts as text read."""
+
+COMPANION_CONFIDENCE = 70.0
+"""Confidence a short number needs when another word on its line counts too."""
+
+MASK_MARGIN = 0.25
+"""Margin around a found box that :func:`mask` covers too, as a share of the box height."""
+
+ROTATIONS = (4.0, -4.0)
+"""Degrees a candidate is turned by when reading it as it is finds nothing (cards held askew)."""
+
+TESSDATA = Path("/usr/share/tesseract-ocr/5/tessdata")
+"""Where Debian's ``tesseract-ocr-eng`` puts the English model (``$TESSDATA_PREFIX`` overrides)."""
+
+_DATE = re.compile(r"^'?(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}(:\d{2})?|\d{4}[./-]\d{1,2})$")
+
+
+class TextEngineError(AssessError):
+    """The OCR engine or its English model is missing; the message says what to install."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """One line of text found in a photo: ``box`` (left, top, right, bottom) in the pixels of the
+    array searched, the words read (space-separated) and their lowest confidence (0-100)."""
+
+    box: tuple[int, int, int, int]
+    text: str
+    confidence: float
+
+
+# --------------------------------------------------------------------------- the engine
+
+_ENGINE = None
+_ENGINE_LOCK = threading.Lock()
+
+
+def _tessdata() -> Path:
+    prefix = os.environ.get("TESSDATA_PREFIX")
+    return Path(prefix) if prefix else TESSDATA
+
+
+def check_engine() -> None:
+    """Make sure the OCR engine and its English model can be loaded.
+
+    Raises
+    ------
+    TextEngineError
+        naming what to install: the ``tesserocr`` Python package, or Debian's
+        ``tesseract-ocr-eng`` (the model, ``eng.traineddata``).
+    """
+    _engine()
+
+
+def _engine():
+    """The process's Tesseract engine (loaded once, reused for every read)."""
+    global _ENGINE
+    if _ENGINE is not None:
+        return _ENGINE
+    with _ENGINE_LOCK:
+        if _ENGINE is None:
+            try:
+                import tesserocr
+            except ImportError:
+                raise TextEngineError(
+                    "the text search needs the OCR engine tesserocr: pip install tesserocr==2.13.0 "
+                    "(or set [pixels] text = \"off\" in study.toml)") from None
+            data = _tessdata()
+            if not (data / "eng.traineddata").is_file():
+                raise TextEngineError(
+                    f"the text search needs Tesseract's English model, {data / 'eng.traineddata'} "
+                    "is missing: apt-get install tesseract-ocr tesseract-ocr-eng (or set "
+                    "TESSDATA_PREFIX to the folder holding eng.traineddata)")
+            try:
+                api = tesserocr.PyTessBaseAPI(path=str(data), lang="eng",
+                                              psm=tesserocr.PSM.SINGLE_LINE,
+                                              oem=tesserocr.OEM.LSTM_ONLY)
+            except RuntimeError as exc:
+                raise TextEngineError(f"Tesseract cannot load its English model from {data} "
+                                      f"({exc}): apt-get install --reinstall tesseract-ocr-eng") from None
+            _ENGINE = (tesserocr, api)
+    return _ENGINE
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma of an ``(h, w, 3)`` uint8 array as float32 (a 2-D array is taken as is)."""
+    if rgb.ndim == 2:
+        return rgb.astype(np.float32)
+    return rgb[..., 0] * np.float32(0.299) + rgb[..., 1] * np.float32(0.587) + \
+        rgb[..., 2] * np.float32(0.114)
+
+
+def background(grey: np.ndarray, bright: bool) -> np.ndarray:
+    """The grey opening (``bright``: what bright marks stand on) or closing of ``grey``, cheaply.
+
+    The morphological opening over a :data:`WINDOW`-wide square (erosion, then dilation) is
+    approximated on a grid :data:`GRID` times coarser: block minima (maxima), an erosion and a
+    dilation of :data:`WINDOW` // :data:`GRID` cells with ``scipy.ndimage``, and each cell's value
+    spread back over its block. Marks narrower than the window vanish from it; wider regions (a
+    card, the skin) stay, so ``grey - background`` (the top-hat) keeps the strokes of text.
+    """
+    coarse = _coarse(grey, bright)
+    return np.repeat(np.repeat(coarse, GRID, axis=0), GRID, axis=1)[:grey.shape[0], :grey.shape[1]]
+
+
+def _coarse(grey: np.ndarray, bright: bool) -> np.ndarray:
+    """:func:`background` on the coarse grid (one value per GRID × GRID block, edges padded)."""
+    H, W = grey.shape
+    f = GRID
+    ph, pw = -H % f, -W % f
+    padded = np.pad(grey, ((0, ph), (0, pw)), mode="edge") if ph or pw else grey
+    pick = np.minimum if bright else np.maximum
+    rows = padded[0::f]
+    for k in range(1, f):
+        rows = pick(rows, padded[k::f])
+    cells = rows[:, 0::f]
+    for k in range(1, f):
+        cells = pick(cells, rows[:, k::f])
+    # the second filter is two cells wider than the first, so that the blocks straddling the edge
+    # of a wide region (a card, a ruler) do not spread its level a block further
+    k = max(2, WINDOW // f)
+    if bright:
+        return ndimage.maximum_filter(ndimage.minimum_filter(cells, k), k + 2)
+    return ndimage.minimum_filter(ndimage.maximum_filter(cells, k), k + 2)
+
+
+def candidates(grey: np.ndarray, bright: bool) -> list[tuple[int, int, int, int]]:
+    """Boxes shaped like a line of text, bright on dark (``bright``) or dark on bright.
+
+    The top-hat (``grey`` against its :func:`background`) keeps marks narrower than
+    :data:`WINDOW` standing out by :data:`MIN_CONTRAST`; connected components of character height
+    (:data:`CHAR_HEIGHT`) that lie side by side with like heights are joined into lines; a line of
+    at least two characters, wider than tall, is a candidate. At most :data:`MAX_CANDIDATES`, the
+    most characters first.
+    """
+    coarse = _coarse(grey, bright).astype(np.int16)
+    H, W = grey.shape
+    f = GRID
+    ph, pw = -H % f, -W % f
+    padded = np.pad(grey, ((0, ph), (0, pw)), mode="edge") if ph or pw else grey
+    blocks = padded.reshape(padded.shape[0] // f, f, padded.shape[1] // f, f)
+    if bright:
+        marks = blocks > (coarse + MIN_CONTRAST)[:, None, :, None]
+    else:
+        marks = blocks < (coarse - MIN_CONTRAST)[:, None, :, None]
+    marks = marks.reshape(padded.shape)[:H, :W]
+    labels, n = ndimage.label(marks)
+    if n == 0:
+        return []
+    slices = ndimage.find_objects(labels)
+    boxes = np.array([(s[1].start, s[0].start, s[1].stop, s[0].stop) for s in slices], dtype=np.int32)
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    keep = (h >= CHAR_HEIGHT[0]) & (h <= CHAR_HEIGHT[1]) & (w <= 3 * h + 4)
+    boxes = boxes[keep]
+    if len(boxes) < 2:
+        return []
+    if len(boxes) > 3000:  # a busy texture, not text: the tallest are looked at
+        boxes = boxes[np.argsort(boxes[:, 1] - boxes[:, 3])[:3000]]
+    return _lines(boxes)
+
+
+def _lines(boxes: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Join character boxes side by side with like heights into lines (union-find on pairs)."""
+    x0, y0, x1, y1 = (boxes[:, k].astype(np.float32) for k in range(4))
+    h = y1 - y0
+    cy = (y0 + y1) / 2
+    hmax = np.maximum(h[:, None], h[None, :])
+    gap = np.maximum(x0[None, :] - x1[:, None], x0[:, None] - x1[None, :])
+    near = (gap < 0.9 * hmax) & (np.abs(cy[:, None] - cy[None, :]) < 0.35 * hmax) & \
+        (np.minimum(h[:, None], h[None, :]) > 0.45 * hmax)
+    np.fill_diagonal(near, False)
+    n_groups, group = _components(near)
+    out = []
+    for g in range(n_groups):
+        members = np.flatnonzero(group == g)
+        if len(members) < 2:
+            continue
+        box = (int(x0[members].min()), int(y0[members].min()), int(x1[members].max()),
+               int(y1[members].max()))
+        bw, bh = box[2] - box[0], box[3] - box[1]
+        if bw < 1.3 * bh or bh > 1.6 * np.median(h[members]) + 4:
+            continue
+        out.append((len(members), box))
+    out.sort(key=lambda item: -item[0])
+    return [box for _, box in out[:MAX_CANDIDATES]]
+
+
+def _components(adjacent: np.ndarray) -> tuple[int, np.ndarray]:
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    return connected_components(csr_matrix(adjacent), directed=False)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def counts(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The words of one photo that count as text read, from ``(word, confidence)`` pairs.
+
+    A word needs :data:`MIN_CONFIDENCE` and two letters or digits. A short number (four letters or
+    digits at most, no letter: ``"29.0"``, ``"1009"``) needs more: the shape of a date or a time,
+    or :data:`COMPANION_CONFIDENCE` and another word in the photo (the numbers of a ruler).
+
+    >>> counts([("29.0", 80.0)])
+    []
+    >>> counts([("07.01.24", 60.0)])
+    [('07.01.24', 60.0)]
+    >>> counts([("10", 90.0), ("11", 88.0), ("x", 99.0)])
+    [('10', 90.0), ('11', 88.0)]
+    """
+    strong, weak = [], []
+    for word, conf in words:
+        word = word.strip()
+        alnum = sum(c.isalnum() for c in word)
+        if conf < MIN_CONFIDENCE or alnum < 2:
+            continue
+        short_number = alnum <= 4 and not any(c.isalpha() for c in word)
+        (weak if short_number and not _DATE.match(word) else strong).append((word, conf))
+    if len(strong) + len(weak) >= 2:
+        strong += [(w, c) for w, c in weak if c >= COMPANION_CONFIDENCE]
+    order = {w: k for k, (w, _) in enumerate(words)}
+    return sorted(strong, key=lambda wc: order.get(wc[0], 0))
+
+
+def _read(crop: np.ndarray) -> list[tuple[str, float]]:
+    """``(word, confidence)`` of each word Tesseract reads in a grey crop (dark text on light)."""
+    tesserocr, api = _engine()
+    api.SetImage(Image.fromarray(crop))
+    api.Recognize()
+    words = []
+    it = api.GetIterator()
+    level = tesserocr.RIL.WORD
+    if it is None:
+        return words
+    for word in tesserocr.iterate_level(it, level):
+        try:
+            text = word.GetUTF8Text(level)
+        except RuntimeError:  # an empty page
+            break
+        if text:
+            words.append((text, float(word.Confidence(level))))
+    return words
+
+
+def _crop(channel: np.ndarray, box: tuple[int, int, int, int], bright: bool) -> np.ndarray:
+    """The candidate with a margin, flattened (its top-hat: the background's steps and shading
+    gone), contrast stretched, as dark text on light, scaled so its text is ~READ_HEIGHT tall."""
+    x0, y0, x1, y1 = box
+    m = max(4, (y1 - y0) // 2)
+    H, W = channel.shape
+    top, left = max(0, y0 - m - WINDOW), max(0, x0 - m - WINDOW)
+    around = channel[top:min(H, y1 + m + WINDOW), left:min(W, x1 + m + WINDOW)]
+    base = background(around, bright).astype(np.float32)
+    hat = (around - base) if bright else (base - around)
+    part = hat[max(0, y0 - m) - top:min(H, y1 + m) - top, max(0, x0 - m) - left:min(W, x1 + m) - left]
+    hi = max(float(np.percentile(part, 99)), float(MIN_CONTRAST))
+    part = 255.0 - np.clip(part * (255.0 / hi), 0, 255)
+    img = Image.fromarray(part.astype(np.uint8))
+    s = READ_HEIGHT / max(1, y1 - y0)
+    if abs(s - 1) > 0.15:
+        img = img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))),
+                         Image.Resampling.BICUBIC)
+    return np.asarray(img)
+
+
+def _read_line(channel: np.ndarray, box, bright: bool) -> list[tuple[str, float]]:
+    """The words worth weighing in one candidate (:func:`_legible`): read flattened, then from
+    the plain crop of the other polarity, then turned a few degrees each way."""
+    crop = _crop(channel, box, bright)
+    words = _legible(_read(crop))
+    if words:
+        return words
+    for angle in ROTATIONS:
+        turned = Image.fromarray(crop).rotate(angle, Image.Resampling.BILINEAR, expand=True,
+                                              fillcolor=255)
+        words = _legible(_read(np.asarray(turned)))
+        if words:
+            return words
+    return []
+
+
+def _legible(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Words with :data:`MIN_CONFIDENCE` and two letters or digits (before :func:`counts`)."""
+    return [(w.strip(), c) for w, c in words
+            if c >= MIN_CONFIDENCE and sum(ch.isalnum() for ch in w) >= 2]
+
+
+def find_text(rgb: np.ndarray, search_edge: int = SEARCH_EDGE) -> list[Found]:
+    """Lines of text found in a photo, boxes in the array's own pixels.
+
+    Parameters
+    ----------
+    rgb
+        ``(h, w, 3)`` uint8 (or a 2-D grey) array of the upright photo.
+    search_edge
+        The photo is searched on a copy whose long edge is at most this.
+
+    Returns
+    -------
+    list of Found
+        One per candidate line in which a word counts (:func:`counts`); empty for a photo
+        without text.
+
+    Raises
+    ------
+    TextEngineError
+        when the OCR engine or its model is missing.
+    """
+    _engine()
+    h, w = rgb.shape[:2]
+    img = Image.fromarray(rgb)
+    k = -(-max(h, w) // search_edge)
+    if k > 1:
+        img = img.reduce(k)
+    scale = img.width / w
+    grey = np.asarray(img.convert("L") if img.mode != "L" else img)
+    lines: list[tuple[tuple[int, int, int, int], list[tuple[str, float]]]] = []
+    for channel, bright in ((grey, True), (grey, False), (_saturation(img), True)):
+        if channel is None:
+            continue
+        for box in candidates(channel, bright):
+            if any(_overlap(box, other) for other, _ in lines):
+                continue
+            words = _read_line(channel, box, bright)
+            if words:
+                lines.append((box, words))
+    kept = set(counts([wc for _, words in lines for wc in words]))
+    found = []
+    for box, words in lines:
+        words = [wc for wc in words if wc in kept]
+        if words:
+            full = tuple(int(round(v / scale)) for v in box)
+            found.append(Found(full, " ".join(w for w, _ in words),  # type: ignore[arg-type]
+                               round(min(c for _, c in words), 1)))
+    return found
+
+
+def _saturation(img: Image.Image) -> np.ndarray | None:
+    """Max minus min of R, G, B: where coloured text (a red or orange imprint) stands out of a
+    background of like brightness. ``None`` for a grey image."""
+    if img.mode != "RGB":
+        return None
+    r, g, b = (np.asarray(c) for c in img.split())
+    return np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
+
+
+def _overlap(a, b) -> bool:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    return ix * iy > 0.5 * (a[2] - a[0]) * (a[3] - a[1])
+
+
+# --------------------------------------------------------------------------- masking
+
+
+def mask(rgb: np.ndarray, boxes, margin: float = MASK_MARGIN) -> np.ndarray:
+    """A copy of ``rgb`` with each box (and a margin of ``margin`` × its height) filled with the
+    median colour of the band around it, so nothing of the text's shapes remains.
+
+    >>> a = np.zeros((40, 60, 3), np.uint8); a[10:20, 10:40] = 255
+    >>> int(mask(a, [(10, 10, 40, 20)])[10:20, 10:40].max())
+    0
+    """
+    out = np.array(rgb, copy=True)
+    H, W = out.shape[:2]
+    for x0, y0, x1, y1 in boxes:
+        m = max(2, int(round(margin * (y1 - y0))))
+        a0, b0, a1, b1 = max(0, x0 - m), max(0, y0 - m), min(W, x1 + m), min(H, y1 + m)
+        r0, s0, r1, s1 = max(0, a0 - m), max(0, b0 - m), min(W, a1 + m), min(H, b1 + m)
+        ring = np.ones((s1 - s0, r1 - r0), bool)
+        ring[b0 - s0:b1 - s0, a0 - r0:a1 - r0] = False
+        around = out[s0:s1, r0:r1][ring]
+        fill = np.median(around, axis=0) if len(around) else 128
+        out[b0:b1, a0:a1] = np.asarray(fill).astype(out.dtype)
+    return out
