@@ -13,10 +13,9 @@ text in an RGB array in two steps, because Tesseract run on a whole photo misses
    a few rounds — as is, with the other polarity, turned by a few degrees for a card held askew —
    with the crop scaled so that its text is about :data:`READ_HEIGHT` pixels tall.
 
-A word counts as text read (:func:`counts`) with a confidence of at least :data:`MIN_CONFIDENCE`
-and at least two letters or digits; a short number alone (``"29.0"``, ``"1009"``: what a wrinkle
-or a shadow can look like) also needs a companion word on its line or the shape of a date or
-time. These are pure functions of arrays; :mod:`assess.deid` calls :func:`find_text` on each
+A word counts as text read (:func:`counts`) when it is long and read with confidence, or has the
+shape of a date or time; a short word or number (``"cm"``, ``"29.0"``, ``"1009"``: what foliage or a
+shadow can look like) counts only beside such a word, or numbers three together (a ruler). These are pure functions of arrays; :mod:`assess.deid` calls :func:`find_text` on each
 decoded photo and :func:`mask` on the blinded copy.
 """
 
@@ -63,7 +62,10 @@ MIN_CONFIDENCE = 55.0
 """Tesseract's word confidence (0-100) from which a word counts as text read."""
 
 COMPANION_CONFIDENCE = 70.0
-"""Confidence a short number needs when another word on its line counts too."""
+"""Confidence a short word needs to count beside another (:func:`counts`)."""
+
+SURE_CONFIDENCE = 75.0
+"""Confidence from which a word of three letters or digits counts alone (:func:`counts`)."""
 
 MASK_MARGIN = 0.25
 """Margin around a found box that :func:`mask` covers too, as a share of the box height."""
@@ -263,29 +265,37 @@ def _components(adjacent: np.ndarray) -> tuple[int, np.ndarray]:
 def counts(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
     """The words of one photo that count as text read, from ``(word, confidence)`` pairs.
 
-    A word needs :data:`MIN_CONFIDENCE` and two letters or digits. A short number (four letters or
-    digits at most, no letter: ``"29.0"``, ``"1009"``) needs more: the shape of a date or a time,
-    or :data:`COMPANION_CONFIDENCE` and another word in the photo (the numbers of a ruler).
+    Natural texture (foliage, hair, fabric) reads as short garbage words at middling
+    confidence, so a word counts alone only when it is long and sure: three letters or digits at
+    :data:`SURE_CONFIDENCE`, five at :data:`MIN_CONFIDENCE` + 5, or a date or time at
+    :data:`MIN_CONFIDENCE`. Shorter words (``"cm"``, ``"12"``, ``"29.0"``) count only beside a word
+    that counts, or, for numbers, three or more together at :data:`SURE_CONFIDENCE` (a ruler's).
 
     >>> counts([("29.0", 80.0)])
     []
     >>> counts([("07.01.24", 60.0)])
     [('07.01.24', 60.0)]
-    >>> counts([("10", 90.0), ("11", 88.0), ("x", 99.0)])
-    [('10', 90.0), ('11', 88.0)]
+    >>> counts([("10", 90.0), ("11", 88.0), ("12", 91.0), ("ae", 85.0)])
+    [('10', 90.0), ('11', 88.0), ('12', 91.0)]
     """
-    strong, weak = [], []
+    strong, short, numbers = [], [], []
     for word, conf in words:
         word = word.strip()
         alnum = sum(c.isalnum() for c in word)
         if conf < MIN_CONFIDENCE or alnum < 2:
             continue
-        short_number = alnum <= 4 and not any(c.isalpha() for c in word)
-        (weak if short_number and not _DATE.match(word) else strong).append((word, conf))
-    if len(strong) + len(weak) >= 2:
-        strong += [(w, c) for w, c in weak if c >= COMPANION_CONFIDENCE]
+        if _DATE.match(word) or (alnum >= 5 and conf >= MIN_CONFIDENCE + 5) or \
+                (alnum >= 3 and conf >= SURE_CONFIDENCE and not word.isdigit()):
+            strong.append((word, conf))
+        elif conf >= COMPANION_CONFIDENCE:
+            short.append((word, conf))
+            if not any(c.isalpha() for c in word) and conf >= SURE_CONFIDENCE:
+                numbers.append((word, conf))
+    if not strong and len(numbers) < 3:
+        return []
+    kept = strong + (short if strong else numbers)
     order = {w: k for k, (w, _) in enumerate(words)}
-    return sorted(strong, key=lambda wc: order.get(wc[0], 0))
+    return sorted(kept, key=lambda wc: order.get(wc[0], 0))
 
 
 def _read(crop: np.ndarray) -> list[tuple[str, float]]:
@@ -357,7 +367,8 @@ def find_text(rgb: np.ndarray, search_edge: int = SEARCH_EDGE) -> list[Found]:
     Parameters
     ----------
     rgb
-        ``(h, w, 3)`` uint8 (or a 2-D grey) array of the upright photo.
+        ``(h, w, 3)`` uint8 (or a 2-D grey) array of the upright photo, or a Pillow image of it
+        (RGB or L), which saves a copy.
     search_edge
         The photo is searched on a copy whose long edge is at most this.
 
@@ -373,8 +384,8 @@ def find_text(rgb: np.ndarray, search_edge: int = SEARCH_EDGE) -> list[Found]:
         when the OCR engine or its model is missing.
     """
     _engine()
-    h, w = rgb.shape[:2]
-    img = Image.fromarray(rgb)
+    img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(np.asarray(rgb))
+    w, h = img.size
     k = -(-max(h, w) // search_edge)
     if k > 1:
         img = img.reduce(k)
