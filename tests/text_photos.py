@@ -105,18 +105,18 @@ def _ruler(img: Image.Image, rng) -> list[str]:
     length = int(rng.integers(14, 22))
     size = int(rng.integers(20, 30))
     font = _font(rng, size)
-    body = (int(mm * 10 * length + 40 + 2.5 * size), int(size * 2.6))
+    body = (int(mm * 10 * length + 40 + 2.5 * size), int(size * 2.8))
     ruler = Image.new("RGB", body, tuple(int(v) for v in rng.integers(200, 250, 3)))
     draw = ImageDraw.Draw(ruler)
     numbers = []
     for k in range(10 * length + 1):
         x = 20 + k * mm
-        tick = body[1] * (0.38 if k % 10 == 0 else 0.28 if k % 5 == 0 else 0.18)
+        tick = body[1] * (0.34 if k % 10 == 0 else 0.28 if k % 5 == 0 else 0.18)
         draw.line((x, 0, x, tick), fill=(30, 30, 30), width=2)
         if k % 10 == 0 and k:
-            draw.text((x, body[1] * 0.56), str(k // 10), fill=(30, 30, 30), font=font, anchor="mt")
+            draw.text((x, body[1] * 0.6), str(k // 10), fill=(30, 30, 30), font=font, anchor="mt")
             numbers.append(str(k // 10))
-    draw.text((body[0] - 8, body[1] * 0.56), "cm", fill=(30, 30, 30), font=font, anchor="rt")
+    draw.text((body[0] - 8, body[1] * 0.6), "cm", fill=(30, 30, 30), font=font, anchor="rt")
     ruler = ruler.convert("RGBA").rotate(float(rng.uniform(-3, 3)), resample=Image.Resampling.BICUBIC,
                                          expand=True)
     x = int(rng.integers(20, max(21, w - ruler.width - 20)))

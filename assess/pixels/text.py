@@ -64,6 +64,12 @@ MIN_CONFIDENCE = 55.0
 COMPANION_CONFIDENCE = 70.0
 """Confidence a short word needs to count beside another (:func:`counts`)."""
 
+UNITS = ("cm", "mm", "in")
+"""Units of a ruler, read like its numbers (:func:`counts`)."""
+
+RULER_CONFIDENCE = 90.0
+"""Confidence from which two whole numbers or units together count (a ruler; :func:`counts`)."""
+
 SURE_CONFIDENCE = 75.0
 """Confidence from which a word of three letters or digits counts alone (:func:`counts`)."""
 
@@ -76,7 +82,14 @@ ROTATIONS = (4.0, -4.0)
 TESSDATA = Path("/usr/share/tesseract-ocr/5/tessdata")
 """Where Debian's ``tesseract-ocr-eng`` puts the English model (``$TESSDATA_PREFIX`` overrides)."""
 
+_PUNCTUATION = "'\"‘’“”.,;:!|()[]{}_-—~"
+
 _DATE = re.compile(r"^'?(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}(:\d{2})?|\d{4}[./-]\d{1,2})$")
+
+
+BESIDE = "(beside the text read)"
+"""What :class:`Found` says for a line next to text read that was not read itself; it is
+masked with the rest."""
 
 
 class TextEngineError(AssessError):
@@ -217,7 +230,7 @@ def candidates(grey: np.ndarray, bright: bool) -> list[tuple[int, int, int, int]
     slices = ndimage.find_objects(labels)
     boxes = np.array([(s[1].start, s[0].start, s[1].stop, s[0].stop) for s in slices], dtype=np.int32)
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    keep = (h >= CHAR_HEIGHT[0]) & (h <= CHAR_HEIGHT[1]) & (w <= 3 * h + 4)
+    keep = (h >= CHAR_HEIGHT[0]) & (h <= CHAR_HEIGHT[1]) & (w <= 3 * h + 4) & (3 * w >= h)
     boxes = boxes[keep]
     if len(boxes) < 2:
         return []
@@ -227,29 +240,54 @@ def candidates(grey: np.ndarray, bright: bool) -> list[tuple[int, int, int, int]
 
 
 def _lines(boxes: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Join character boxes side by side with like heights into lines (union-find on pairs)."""
+    """Join character boxes into lines: first those side by side with like heights (closer than
+    0.9 heights), then the pieces that continue each other (closer than 1.5 heights: a date split
+    at its dashes, colons or dots, which are too small to be characters, or spaced digits)."""
+    count = np.ones(len(boxes), dtype=np.int64)
+    chars = (boxes[:, 3] - boxes[:, 1]).astype(np.int64)  # the tallest character of each piece
+    found: list[tuple[int, int, int, int]] = []
+    for shares in ((0.9, 0.45, 0.35), (1.5, 0.6, 0.25)):
+        group = _groups(boxes, *shares)
+        n = int(group.max()) + 1
+        merged = np.empty((n, 4), dtype=boxes.dtype)
+        merged[:, :2] = np.iinfo(boxes.dtype).max
+        merged[:, 2:] = np.iinfo(boxes.dtype).min
+        for k, pick in ((0, np.minimum), (1, np.minimum), (2, np.maximum), (3, np.maximum)):
+            pick.at(merged[:, k], group, boxes[:, k])
+        tallest = np.zeros(n, dtype=np.int64)
+        np.maximum.at(tallest, group, chars)
+        count = np.bincount(group, weights=count, minlength=n).astype(np.int64)
+        boxes, chars = merged, tallest
+        found += [box for box in _line_boxes(boxes, count, chars) if box not in found]
+    return found
+
+
+def _line_boxes(boxes: np.ndarray, count: np.ndarray, chars: np.ndarray
+                ) -> list[tuple[int, int, int, int]]:
+    """The pieces shaped like a line of text: two characters or more, wider than tall, not much
+    taller than their tallest character; at most :data:`MAX_CANDIDATES`, the longest first."""
+    out = []
+    for k, (x0, y0, x1, y1) in enumerate(boxes):
+        if count[k] < 2 or x1 - x0 < 1.3 * (y1 - y0) or (y1 - y0) > 1.6 * chars[k] + 4:
+            continue
+        out.append((int(count[k]), (int(x0), int(y0), int(x1), int(y1))))
+    out.sort(key=lambda item: -item[0])
+    return [box for _, box in out[:MAX_CANDIDATES]]
+
+
+def _groups(boxes: np.ndarray, gap_share: float, height_share: float, centre_share: float
+            ) -> np.ndarray:
+    """Group index of each box: boxes closer side by side than ``gap_share`` heights, the lower
+    at least ``height_share`` of the taller, centres within ``centre_share`` heights, chained."""
     x0, y0, x1, y1 = (boxes[:, k].astype(np.float32) for k in range(4))
     h = y1 - y0
     cy = (y0 + y1) / 2
     hmax = np.maximum(h[:, None], h[None, :])
     gap = np.maximum(x0[None, :] - x1[:, None], x0[:, None] - x1[None, :])
-    near = (gap < 0.9 * hmax) & (np.abs(cy[:, None] - cy[None, :]) < 0.35 * hmax) & \
-        (np.minimum(h[:, None], h[None, :]) > 0.45 * hmax)
+    near = (gap < gap_share * hmax) & (np.abs(cy[:, None] - cy[None, :]) < centre_share * hmax) & \
+        (np.minimum(h[:, None], h[None, :]) > height_share * hmax)
     np.fill_diagonal(near, False)
-    n_groups, group = _components(near)
-    out = []
-    for g in range(n_groups):
-        members = np.flatnonzero(group == g)
-        if len(members) < 2:
-            continue
-        box = (int(x0[members].min()), int(y0[members].min()), int(x1[members].max()),
-               int(y1[members].max()))
-        bw, bh = box[2] - box[0], box[3] - box[1]
-        if bw < 1.3 * bh or bh > 1.6 * np.median(h[members]) + 4:
-            continue
-        out.append((len(members), box))
-    out.sort(key=lambda item: -item[0])
-    return [box for _, box in out[:MAX_CANDIDATES]]
+    return _components(near)[1]
 
 
 def _components(adjacent: np.ndarray) -> tuple[int, np.ndarray]:
@@ -267,16 +305,17 @@ def counts(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
 
     Natural texture (foliage, hair, fabric) reads as short garbage words at middling
     confidence, so a word counts alone only when it is long and sure: three letters or digits at
-    :data:`SURE_CONFIDENCE`, five at :data:`MIN_CONFIDENCE` + 5, or a date or time at
-    :data:`MIN_CONFIDENCE`. Shorter words (``"cm"``, ``"12"``, ``"29.0"``) count only beside a word
-    that counts, or, for numbers, three or more together at :data:`SURE_CONFIDENCE` (a ruler's).
+    :data:`SURE_CONFIDENCE`, five, or a date or time, at :data:`MIN_CONFIDENCE`. Shorter words
+    (``"cm"``, ``"12"``, ``"29.0"``) count only beside a word that counts, or, for whole numbers and
+    units, three together at :data:`SURE_CONFIDENCE`, or two with one at :data:`RULER_CONFIDENCE`
+    (a ruler's).
 
     >>> counts([("29.0", 80.0)])
     []
     >>> counts([("07.01.24", 60.0)])
     [('07.01.24', 60.0)]
-    >>> counts([("10", 90.0), ("11", 88.0), ("12", 91.0), ("ae", 85.0)])
-    [('10', 90.0), ('11', 88.0), ('12', 91.0)]
+    >>> counts([("10", 94.0), ("cm", 96.0), ("ae", 85.0)])
+    [('10', 94.0), ('cm', 96.0)]
     """
     strong, short, numbers = [], [], []
     for word, conf in words:
@@ -284,14 +323,15 @@ def counts(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
         alnum = sum(c.isalnum() for c in word)
         if conf < MIN_CONFIDENCE or alnum < 2:
             continue
-        if _DATE.match(word) or (alnum >= 5 and conf >= MIN_CONFIDENCE + 5) or \
-                (alnum >= 3 and conf >= SURE_CONFIDENCE and not word.isdigit()):
+        if _DATE.match(word) or alnum >= 5 or \
+                (alnum >= 3 and conf >= SURE_CONFIDENCE and any(c.isalpha() for c in word)):
             strong.append((word, conf))
         elif conf >= COMPANION_CONFIDENCE:
             short.append((word, conf))
-            if not any(c.isalpha() for c in word) and conf >= SURE_CONFIDENCE:
+            if (word.isdigit() or word.lower() in UNITS) and conf >= SURE_CONFIDENCE:
                 numbers.append((word, conf))
-    if not strong and len(numbers) < 3:
+    if not strong and (len(numbers) < 2 or (len(numbers) < 3
+                                             and max(c for _, c in numbers) < RULER_CONFIDENCE)):
         return []
     kept = strong + (short if strong else numbers)
     order = {w: k for k, (w, _) in enumerate(words)}
@@ -322,7 +362,7 @@ def _crop(channel: np.ndarray, box: tuple[int, int, int, int], bright: bool) -> 
     """The candidate with a margin, flattened (its top-hat: the background's steps and shading
     gone), contrast stretched, as dark text on light, scaled so its text is ~READ_HEIGHT tall."""
     x0, y0, x1, y1 = box
-    m = max(4, (y1 - y0) // 2)
+    m = max(6, (y1 - y0) * 2 // 3)
     H, W = channel.shape
     top, left = max(0, y0 - m - WINDOW), max(0, x0 - m - WINDOW)
     around = channel[top:min(H, y1 + m + WINDOW), left:min(W, x1 + m + WINDOW)]
@@ -343,9 +383,10 @@ def _read_line(channel: np.ndarray, box, bright: bool) -> list[tuple[str, float]
     """The words worth weighing in one candidate (:func:`_legible`): read flattened, then from
     the plain crop of the other polarity, then turned a few degrees each way."""
     crop = _crop(channel, box, bright)
-    words = _legible(_read(crop))
-    if words:
-        return words
+    for attempt in (crop, _crop(channel, box, not bright)):
+        words = _legible(_read(attempt))
+        if words:
+            return words
     for angle in ROTATIONS:
         turned = Image.fromarray(crop).rotate(angle, Image.Resampling.BILINEAR, expand=True,
                                               fillcolor=255)
@@ -357,8 +398,8 @@ def _read_line(channel: np.ndarray, box, bright: bool) -> list[tuple[str, float]
 
 def _legible(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
     """Words with :data:`MIN_CONFIDENCE` and two letters or digits (before :func:`counts`)."""
-    return [(w.strip(), c) for w, c in words
-            if c >= MIN_CONFIDENCE and sum(ch.isalnum() for ch in w) >= 2]
+    words = [(w.strip().strip(_PUNCTUATION), c) for w, c in words]
+    return [(w, c) for w, c in words if c >= MIN_CONFIDENCE and sum(ch.isalnum() for ch in w) >= 2]
 
 
 def find_text(rgb: np.ndarray, search_edge: int = SEARCH_EDGE) -> list[Found]:
@@ -392,10 +433,12 @@ def find_text(rgb: np.ndarray, search_edge: int = SEARCH_EDGE) -> list[Found]:
     scale = img.width / w
     grey = np.asarray(img.convert("L") if img.mode != "L" else img)
     lines: list[tuple[tuple[int, int, int, int], list[tuple[str, float]]]] = []
+    seen: list[tuple[int, int, int, int]] = []
     for channel, bright in ((grey, True), (grey, False), (_saturation(img), True)):
         if channel is None:
             continue
         for box in candidates(channel, bright):
+            seen.append(box)
             if any(_overlap(box, other) for other, _ in lines):
                 continue
             words = _read_line(channel, box, bright)
@@ -409,7 +452,36 @@ def find_text(rgb: np.ndarray, search_edge: int = SEARCH_EDGE) -> list[Found]:
             full = tuple(int(round(v / scale)) for v in box)
             found.append(Found(full, " ".join(w for w, _ in words),  # type: ignore[arg-type]
                                round(min(c for _, c in words), 1)))
+    for box in _beside([f.box for f in found], [tuple(int(round(v / scale)) for v in b) for b in seen]):
+        found.append(Found(box, BESIDE, 0.0))
     return found
+
+
+def _beside(found: list, seen: list) -> list:
+    """Candidate lines next to found text (the other lines of a card or a label) that were not
+    read themselves: above or below a found line within one and a half of its heights and
+    overlapping it across, or continuing it on the same line. Found again and again until none is
+    added, so a whole card's lines join."""
+    out: list = []
+    block = list(found)
+    added = True
+    while added:
+        added = False
+        for box in seen:
+            if box in block or any(_overlap(box, b) for b in block):
+                continue
+            for b in block:
+                h = max(b[3] - b[1], box[3] - box[1])
+                across = min(b[2], box[2]) - max(b[0], box[0]) > 0
+                vertical = max(b[1] - box[3], box[1] - b[3])
+                along = max(b[0] - box[2], box[0] - b[2])
+                same_line = abs((b[1] + b[3]) - (box[1] + box[3])) / 2 < 0.5 * h
+                if (across and vertical < 1.5 * h) or (same_line and along < 2 * h):
+                    block.append(box)
+                    out.append(box)
+                    added = True
+                    break
+    return out
 
 
 def _saturation(img: Image.Image) -> np.ndarray | None:
