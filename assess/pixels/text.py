@@ -70,7 +70,7 @@ UNITS = ("cm", "mm", "in")
 RULER_CONFIDENCE = 90.0
 """Confidence from which two whole numbers or units together count (a ruler; :func:`counts`)."""
 
-SURE_CONFIDENCE = 75.0
+SURE_CONFIDENCE = 80.0
 """Confidence from which a word of three letters or digits counts alone (:func:`counts`)."""
 
 MASK_MARGIN = 0.25
@@ -439,8 +439,8 @@ def find_text(rgb: np.ndarray, search_edge: int = SEARCH_EDGE) -> list[Found]:
             continue
         for box in candidates(channel, bright):
             seen.append(box)
-            if any(_overlap(box, other) for other, _ in lines):
-                continue
+            if any(_overlap(box, other) and counts(words) for other, words in lines):
+                continue  # read already (a line's gaps are bright marks between dark strokes)
             words = _read_line(channel, box, bright)
             if words:
                 lines.append((box, words))
@@ -459,9 +459,9 @@ def find_text(rgb: np.ndarray, search_edge: int = SEARCH_EDGE) -> list[Found]:
 
 def _beside(found: list, seen: list) -> list:
     """Candidate lines next to found text (the other lines of a card or a label) that were not
-    read themselves: above or below a found line within one and a half of its heights and
-    overlapping it across, or continuing it on the same line. Found again and again until none is
-    added, so a whole card's lines join."""
+    read themselves: of like height (within 1.6 times), above or below a found line within one
+    height and overlapping a third of it across, or continuing it on its line within one and a
+    half heights. Repeated until none is added, so a whole card's lines join."""
     out: list = []
     block = list(found)
     added = True
@@ -471,12 +471,16 @@ def _beside(found: list, seen: list) -> list:
             if box in block or any(_overlap(box, b) for b in block):
                 continue
             for b in block:
-                h = max(b[3] - b[1], box[3] - box[1])
-                across = min(b[2], box[2]) - max(b[0], box[0]) > 0
+                hb, hx = b[3] - b[1], box[3] - box[1]
+                h = max(hb, hx)
+                if min(hb, hx) < h / 1.6:
+                    continue  # another size of text, or no text
+                across = min(b[2], box[2]) - max(b[0], box[0]) > \
+                    0.3 * min(b[2] - b[0], box[2] - box[0])
                 vertical = max(b[1] - box[3], box[1] - b[3])
                 along = max(b[0] - box[2], box[0] - b[2])
-                same_line = abs((b[1] + b[3]) - (box[1] + box[3])) / 2 < 0.5 * h
-                if (across and vertical < 1.5 * h) or (same_line and along < 2 * h):
+                same_line = abs((b[1] + b[3]) - (box[1] + box[3])) / 2 < 0.3 * h
+                if (across and vertical < h) or (same_line and along < 1.5 * h):
                     block.append(box)
                     out.append(box)
                     added = True
