@@ -445,16 +445,32 @@ def find_text(rgb: np.ndarray, search_edge: int = SEARCH_EDGE) -> list[Found]:
             if words:
                 lines.append((box, words))
     kept = set(counts([wc for _, words in lines for wc in words]))
-    found = []
-    for box, words in lines:
-        words = [wc for wc in words if wc in kept]
-        if words:
-            full = tuple(int(round(v / scale)) for v in box)
-            found.append(Found(full, " ".join(w for w, _ in words),  # type: ignore[arg-type]
-                               round(min(c for _, c in words), 1)))
+    found: list[Found] = []
+    for box, words in _merged([(box, [wc for wc in words if wc in kept]) for box, words in lines]):
+        full = tuple(int(round(v / scale)) for v in box)
+        found.append(Found(full, " ".join(w for w, _ in words),  # type: ignore[arg-type]
+                           round(min(c for _, c in words), 1)))
     for box in _beside([f.box for f in found], [tuple(int(round(v / scale)) for v in b) for b in seen]):
         found.append(Found(box, BESIDE, 0.0))
     return found
+
+
+def _merged(lines: list) -> list:
+    """Lines read more than once (in both polarities, or whole and in pieces) as one: the boxes
+    joined, each word once; lines without a word that counts dropped."""
+    out: list = []
+    for box, words in sorted(lines, key=lambda bw: -(bw[0][2] - bw[0][0]) * (bw[0][3] - bw[0][1])):
+        if not words:
+            continue
+        for k, (other, known) in enumerate(out):
+            if _overlap(box, other):
+                seen = {w for w, _ in known}
+                out[k] = ((min(box[0], other[0]), min(box[1], other[1]), max(box[2], other[2]),
+                           max(box[3], other[3])), known + [wc for wc in words if wc[0] not in seen])
+                break
+        else:
+            out.append((box, list(words)))
+    return out
 
 
 def _beside(found: list, seen: list) -> list:
