@@ -1099,11 +1099,13 @@ def text_records(study: Study, photos: Sequence[tuple[str, Sequence[str], object
 
 def text_refusal(images_dir: Path, refused: Sequence[tuple[str, object]]) -> BlindError:
     """The one error that names every photo showing text, where, what was read and what to do."""
+    from .pixels.text import BESIDE
+
     lines = []
     for name, result in refused:
         where = "; ".join(f"{f.text!r} at {_where(f.box, result.size)} (box {' '.join(map(str, f.box))} "
                           f"of the {result.size[0]}x{result.size[1]} copy, confidence "
-                          f"{f.confidence:.0f})" for f in result.text)
+                          f"{f.confidence:.0f})" for f in result.text if f.text != BESIDE)
         lines.append(f"\n  {Path(images_dir) / name}: {where}")
     return BlindError(
         f"{len(refused)} photo(s) show text in the frame, which can unblind a rater; nothing was "

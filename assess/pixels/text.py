@@ -118,7 +118,7 @@ def _tessdata() -> Path:
 
 
 def check_engine() -> None:
-    """Make sure the OCR engine and its English model can be loaded.
+    """Make sure the OCR engine and its English model are installed, without loading them.
 
     Raises
     ------
@@ -126,28 +126,31 @@ def check_engine() -> None:
         naming what to install: the ``tesserocr`` Python package, or Debian's
         ``tesseract-ocr-eng`` (the model, ``eng.traineddata``).
     """
-    _engine()
+    try:
+        import tesserocr  # noqa: F401
+    except ImportError:
+        raise TextEngineError(
+            "the text search needs the OCR engine tesserocr: pip install tesserocr==2.13.0 "
+            "(or set [pixels] text = \"off\" in study.toml)") from None
+    data = _tessdata()
+    if not (data / "eng.traineddata").is_file():
+        raise TextEngineError(
+            f"the text search needs Tesseract's English model, {data / 'eng.traineddata'} "
+            "is missing: apt-get install tesseract-ocr tesseract-ocr-eng (or set "
+            "TESSDATA_PREFIX to the folder holding eng.traineddata)")
 
 
 def _engine():
-    """The process's Tesseract engine (loaded once, reused for every read)."""
+    """The process's Tesseract engine, loaded at the first read and reused for every other."""
     global _ENGINE
     if _ENGINE is not None:
         return _ENGINE
     with _ENGINE_LOCK:
         if _ENGINE is None:
-            try:
-                import tesserocr
-            except ImportError:
-                raise TextEngineError(
-                    "the text search needs the OCR engine tesserocr: pip install tesserocr==2.13.0 "
-                    "(or set [pixels] text = \"off\" in study.toml)") from None
+            check_engine()
+            import tesserocr
+
             data = _tessdata()
-            if not (data / "eng.traineddata").is_file():
-                raise TextEngineError(
-                    f"the text search needs Tesseract's English model, {data / 'eng.traineddata'} "
-                    "is missing: apt-get install tesseract-ocr tesseract-ocr-eng (or set "
-                    "TESSDATA_PREFIX to the folder holding eng.traineddata)")
             try:
                 api = tesserocr.PyTessBaseAPI(path=str(data), lang="eng",
                                               psm=tesserocr.PSM.SINGLE_LINE,
@@ -424,7 +427,8 @@ def find_text(rgb: np.ndarray, search_edge: int = SEARCH_EDGE) -> list[Found]:
     TextEngineError
         when the OCR engine or its model is missing.
     """
-    _engine()
+    if _ENGINE is None:
+        check_engine()
     img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(np.asarray(rgb))
     w, h = img.size
     k = -(-max(h, w) // search_edge)
