@@ -270,6 +270,15 @@ def run_randomize(batch: str, out: str, workers: int | None, long_edge: int | No
 
     study = load_study(Path(batch) / "study.toml")
     study = replace(study, normalize=_normalize(long_edge, display))
+    # the batch fills many slots from one corpus photo (each copy marked): its visits are
+    # "distinct" photos for the near-duplicate check, as a study would list them
+    names: dict[tuple[str, str], list[str]] = {}
+    for p in photos_of(Path(batch)):
+        participant, _, region, _ = parse_name(p.name)
+        names.setdefault((participant, region), []).append(p.name)
+    pairs = tuple((a, b) for group in names.values() for i, a in enumerate(group)
+                  for b in group[i + 1:])
+    study = replace(study, photos=replace(study.photos, distinct=study.photos.distinct + pairs))
     if text:  # "on": searched and masked; "off": not searched
         study = replace(study, pixels=replace(study.pixels, text="mask" if text == "on" else "off"))
     manifest = None

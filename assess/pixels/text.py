@@ -53,10 +53,19 @@ CHAR_HEIGHT = (7, 110)
 """Height range (pixels of the searched copy) of a character component."""
 
 MAX_CANDIDATES = 14
-"""Candidate lines read per polarity at most (the most text-like first)."""
+"""Candidate lines kept per channel, polarity and joining pass at most (the best first)."""
+
+MAX_READS = 16
+"""Tesseract readings per photo at most (about 8 ms each), given to the best candidates first."""
+
+GLIMPSE = 30.0
+"""Confidence of a half-read word that makes a candidate worth reading turned (:data:`ROTATIONS`)."""
 
 READ_HEIGHT = 36
 """Height (pixels) a candidate line is scaled to before Tesseract reads it."""
+
+READ_LENGTH = 20
+"""Of a longer line, the first READ_LENGTH heights are read (its whole box is still reported)."""
 
 MIN_CONFIDENCE = 55.0
 """Tesseract's word confidence (0-100) from which a word counts as text read."""
@@ -207,14 +216,14 @@ def _coarse(grey: np.ndarray, bright: bool) -> np.ndarray:
     return ndimage.minimum_filter(ndimage.maximum_filter(cells, k), k + 2)
 
 
-def candidates(grey: np.ndarray, bright: bool) -> list[tuple[int, int, int, int]]:
+def candidates(grey: np.ndarray, bright: bool) -> list[tuple[float, tuple[int, int, int, int]]]:
     """Boxes shaped like a line of text, bright on dark (``bright``) or dark on bright.
 
     The top-hat (``grey`` against its :func:`background`) keeps marks narrower than
     :data:`WINDOW` standing out by :data:`MIN_CONTRAST`; connected components of character height
     (:data:`CHAR_HEIGHT`) that lie side by side with like heights are joined into lines; a line of
-    at least two characters, wider than tall, is a candidate. At most :data:`MAX_CANDIDATES`, the
-    most characters first.
+    at least two characters, wider than tall, is a candidate, scored by :func:`_lines`; at most
+    :data:`MAX_CANDIDATES` ``(score, box)`` per pass, the best first.
     """
     coarse = _coarse(grey, bright).astype(np.int16)
     H, W = grey.shape
@@ -242,13 +251,20 @@ def candidates(grey: np.ndarray, bright: bool) -> list[tuple[int, int, int, int]
     return _lines(boxes)
 
 
-def _lines(boxes: np.ndarray) -> list[tuple[int, int, int, int]]:
+def _lines(boxes: np.ndarray) -> list[tuple[float, tuple[int, int, int, int]]]:
     """Join character boxes into lines: first those side by side with like heights (closer than
     0.9 heights), then the pieces that continue each other (closer than 1.5 heights: a date split
-    at its dashes, colons or dots, which are too small to be characters, or spaced digits)."""
+    at its dashes, colons or dots, which are too small to be characters, or spaced digits).
+
+    Each line comes with a score: its number of characters (up to ten), lowered when their heights
+    vary, their bottoms do not line up or they are thin bars (texture, not type)."""
+    heights = (boxes[:, 3] - boxes[:, 1]).astype(np.float64)
+    widths = (boxes[:, 2] - boxes[:, 0]).astype(np.float64)
+    bottoms = boxes[:, 3].astype(np.float64)
+    member = np.arange(len(boxes))  # the piece each character is in
     count = np.ones(len(boxes), dtype=np.int64)
-    chars = (boxes[:, 3] - boxes[:, 1]).astype(np.int64)  # the tallest character of each piece
-    found: list[tuple[int, int, int, int]] = []
+    chars = heights.astype(np.int64)  # the tallest character of each piece
+    found: list[tuple[float, tuple[int, int, int, int]]] = []
     for shares in ((0.9, 0.45, 0.35), (1.5, 0.6, 0.25)):
         group = _groups(boxes, *shares)
         n = int(group.max()) + 1
@@ -260,22 +276,39 @@ def _lines(boxes: np.ndarray) -> list[tuple[int, int, int, int]]:
         tallest = np.zeros(n, dtype=np.int64)
         np.maximum.at(tallest, group, chars)
         count = np.bincount(group, weights=count, minlength=n).astype(np.int64)
-        boxes, chars = merged, tallest
-        found += [box for box in _line_boxes(boxes, count, chars) if box not in found]
+        boxes, chars, member = merged, tallest, group[member]
+        score = np.minimum(count, 10) * _regularity(member, heights, widths, bottoms, n)
+        known = {box for _, box in found}
+        found += [(sc, box) for sc, box in _line_boxes(boxes, count, chars, score)
+                  if box not in known]
     return found
 
 
-def _line_boxes(boxes: np.ndarray, count: np.ndarray, chars: np.ndarray
-                ) -> list[tuple[int, int, int, int]]:
+def _regularity(member: np.ndarray, heights: np.ndarray, widths: np.ndarray, bottoms: np.ndarray,
+                n: int) -> np.ndarray:
+    """Per piece, 1 for characters of one height on one baseline and about half as wide as tall,
+    down to 0.1 for scattered marks or a comb of thin bars (the gaps between a ruler's ticks)."""
+    size = np.maximum(np.bincount(member, minlength=n), 1)
+    shape = np.clip(np.bincount(member, widths / np.maximum(heights, 1), n) / size / 0.5, 0.2, 1)
+    mean_h = np.bincount(member, heights, n) / size
+    var_h = np.maximum(np.bincount(member, heights ** 2, n) / size - mean_h ** 2, 0)
+    mean_b = np.bincount(member, bottoms, n) / size
+    var_b = np.maximum(np.bincount(member, bottoms ** 2, n) / size - mean_b ** 2, 0)
+    spread = (np.sqrt(var_h) + np.sqrt(var_b)) / np.maximum(mean_h, 1)
+    return np.clip(1 - spread, 0.1, 1) * shape
+
+
+def _line_boxes(boxes: np.ndarray, count: np.ndarray, chars: np.ndarray, score: np.ndarray
+                ) -> list[tuple[float, tuple[int, int, int, int]]]:
     """The pieces shaped like a line of text: two characters or more, wider than tall, not much
-    taller than their tallest character; at most :data:`MAX_CANDIDATES`, the longest first."""
+    taller than their tallest character; at most :data:`MAX_CANDIDATES`, the best first."""
     out = []
     for k, (x0, y0, x1, y1) in enumerate(boxes):
         if count[k] < 2 or x1 - x0 < 1.3 * (y1 - y0) or (y1 - y0) > 1.6 * chars[k] + 4:
             continue
-        out.append((int(count[k]), (int(x0), int(y0), int(x1), int(y1))))
+        out.append((float(score[k]), (int(x0), int(y0), int(x1), int(y1))))
     out.sort(key=lambda item: -item[0])
-    return [box for _, box in out[:MAX_CANDIDATES]]
+    return out[:MAX_CANDIDATES]
 
 
 def _groups(boxes: np.ndarray, gap_share: float, height_share: float, centre_share: float
@@ -372,6 +405,7 @@ def _crop(channel: np.ndarray, box: tuple[int, int, int, int], bright: bool) -> 
     base = background(around, bright).astype(np.float32)
     hat = (around - base) if bright else (base - around)
     part = hat[max(0, y0 - m) - top:min(H, y1 + m) - top, max(0, x0 - m) - left:min(W, x1 + m) - left]
+    part = part[:, :READ_LENGTH * (y1 - y0)]  # enough of a long line to tell text (reading is per pixel)
     hi = max(float(np.percentile(part, 99)), float(MIN_CONTRAST))
     part = 255.0 - np.clip(part * (255.0 / hi), 0, 255)
     img = Image.fromarray(part.astype(np.uint8))
@@ -382,15 +416,22 @@ def _crop(channel: np.ndarray, box: tuple[int, int, int, int], bright: bool) -> 
     return np.asarray(img)
 
 
-def _read_line(channel: np.ndarray, box, bright: bool) -> list[tuple[str, float]]:
-    """The words worth weighing in one candidate (:func:`_legible`): read flattened, then from
-    the plain crop of the other polarity, then turned a few degrees each way."""
+def _read_line(channel: np.ndarray, box, bright: bool, budget: list[int]) -> list[tuple[str, float]]:
+    """The words worth weighing in one candidate (:func:`_legible`): read flattened (the other
+    polarity is a candidate of its own), then, if something was half read, turned a few degrees
+    each way. Each reading takes one from ``budget[0]``."""
     crop = _crop(channel, box, bright)
-    for attempt in (crop, _crop(channel, box, not bright)):
-        words = _legible(_read(attempt))
-        if words:
-            return words
+    budget[0] -= 1
+    read = _read(crop)
+    words = _legible(read)
+    if words:
+        return words
+    if not any(c >= GLIMPSE and sum(ch.isalnum() for ch in w) >= 2 for w, c in read):
+        return []
     for angle in ROTATIONS:
+        if budget[0] <= 0:
+            return []
+        budget[0] -= 1
         turned = Image.fromarray(crop).rotate(angle, Image.Resampling.BILINEAR, expand=True,
                                               fillcolor=255)
         words = _legible(_read(np.asarray(turned)))
@@ -437,17 +478,22 @@ def find_text(rgb: np.ndarray, search_edge: int = SEARCH_EDGE) -> list[Found]:
     scale = img.width / w
     grey = np.asarray(img.convert("L") if img.mode != "L" else img)
     lines: list[tuple[tuple[int, int, int, int], list[tuple[str, float]]]] = []
-    seen: list[tuple[int, int, int, int]] = []
+    ranked = []
     for channel, bright in ((grey, True), (grey, False), (_saturation(img), True)):
-        if channel is None:
-            continue
-        for box in candidates(channel, bright):
-            seen.append(box)
-            if any(_overlap(box, other) and counts(words) for other, words in lines):
-                continue  # read already (a line's gaps are bright marks between dark strokes)
-            words = _read_line(channel, box, bright)
-            if words:
-                lines.append((box, words))
+        if channel is not None:
+            ranked += [(score, k, channel, bright, box)
+                       for k, (score, box) in enumerate(candidates(channel, bright))]
+    ranked.sort(key=lambda item: (item[1], -item[0]))  # each channel's best first, in turn
+    seen = [box for *_, box in ranked]
+    budget = [MAX_READS]
+    for _, _, channel, bright, box in ranked:
+        if budget[0] <= 0:
+            break
+        if any(_overlap(box, other) and counts(words) for other, words in lines):
+            continue  # read already (a line's gaps are bright marks between dark strokes)
+        words = _read_line(channel, box, bright, budget)
+        if words:
+            lines.append((box, words))
     kept = set(counts([wc for _, words in lines for wc in words]))
     found: list[Found] = []
     for box, words in _merged([(box, [wc for wc in words if wc in kept]) for box, words in lines]):
