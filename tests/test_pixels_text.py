@@ -185,3 +185,22 @@ def test_the_command_line_refuses_with_the_message_and_no_traceback(study_with_a
     assert result.exit_code != 0
     assert "show text in the frame" in result.output and name in result.output
     assert "Traceback" not in result.output
+
+
+def test_reference_photos_for_raters_are_searched_too(study_with_a_card, tmp_path):
+    synth, name, _ = study_with_a_card
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    for value in (1, 2):
+        img = background(70_000 + value)
+        if value == 2:
+            img, _, _ = photo_with_text(4, "imprint")
+        img.save(refs / f"{value}.jpg", quality=92)
+    study = _with_pixels(synth, tmp_path, f'allow_text = {{"{name}" = "the clinic\'s card, no id"}}')
+    study.write_text(study.read_text().replace(
+        '[regions.hands]\nscale = "merz-hand"',
+        f'[regions.hands]\nscale = "merz-hand"\nreferences = "{refs}"'))
+    with pytest.raises(BlindError) as err:
+        randomize(study, synth.root, tmp_path / "out", set_id="r", seed=10**13, workers=1)
+    message = str(err.value)
+    assert "1 photo(s) show text" in message and str(refs / "2.jpg") in message
