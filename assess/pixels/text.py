@@ -9,13 +9,16 @@ text in an RGB array in two steps, because Tesseract run on a whole photo misses
    which flatten the background and keep thin bright or dark marks; a threshold; connected
    components of character size; and components of like height side by side grouped into boxes
    shaped like a line of text;
-2. Tesseract (through ``tesserocr``, one engine per process, reused) reads each candidate crop in
-   a few rounds — as is, with the other polarity, turned by a few degrees for a card held askew —
-   with the crop scaled so that its text is about :data:`READ_HEIGHT` pixels tall.
+2. Tesseract (through ``tesserocr``, one engine per process, reused) reads the candidates that
+   look most like type, each channel's best in turn, at most :data:`MAX_READS` readings a photo:
+   each from its flattened crop scaled so that its text is about :data:`READ_HEIGHT` pixels tall,
+   and turned by a few degrees (a card held askew) when something was half read.
 
 A word counts as text read (:func:`counts`) when it is long and read with confidence, or has the
-shape of a date or time; a short word or number (``"cm"``, ``"29.0"``, ``"1009"``: what foliage or a
-shadow can look like) counts only beside such a word, or numbers three together (a ruler). These are pure functions of arrays; :mod:`assess.deid` calls :func:`find_text` on each
+shape of a date or time; a short word or number (``"cm"``, ``"29.0"``, ``"1009"``: what foliage or
+a shadow can look like) counts only beside such a word, or numbers together (a ruler). Lines beside
+text read (a card's other lines) are reported too, to be masked with it. These are pure functions
+of arrays; :mod:`assess.deid` calls :func:`find_text` on each
 decoded photo and :func:`mask` on the blinded copy.
 """
 
@@ -172,14 +175,6 @@ def _engine():
 
 
 # --------------------------------------------------------------------------- candidates
-
-
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    """Rec. 601 luma of an ``(h, w, 3)`` uint8 array as float32 (a 2-D array is taken as is)."""
-    if rgb.ndim == 2:
-        return rgb.astype(np.float32)
-    return rgb[..., 0] * np.float32(0.299) + rgb[..., 1] * np.float32(0.587) + \
-        rgb[..., 2] * np.float32(0.114)
 
 
 def background(grey: np.ndarray, bright: bool) -> np.ndarray:
