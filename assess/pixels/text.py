@@ -55,6 +55,9 @@ MIN_CONTRAST = 18
 CHAR_HEIGHT = (7, 110)
 """Height range (pixels of the searched copy) of a character component."""
 
+MAX_MARKS = 1200
+"""Character-sized marks joined into lines at most (the largest, in a busy texture)."""
+
 MAX_CANDIDATES = 14
 """Candidate lines kept per channel, polarity and joining pass at most (the best first)."""
 
@@ -170,6 +173,9 @@ def _engine():
             except RuntimeError as exc:
                 raise TextEngineError(f"Tesseract cannot load its English model from {data} "
                                       f"({exc}): apt-get install --reinstall tesseract-ocr-eng") from None
+            # every crop is given as dark text on light: Tesseract's own second try with the
+            # image inverted would only double the time spent on what is not text
+            api.SetVariable("tessedit_do_invert", "0")
             _ENGINE = (tesserocr, api)
     return _ENGINE
 
@@ -241,8 +247,9 @@ def candidates(grey: np.ndarray, bright: bool) -> list[tuple[float, tuple[int, i
     boxes = boxes[keep]
     if len(boxes) < 2:
         return []
-    if len(boxes) > 3000:  # a busy texture, not text: the tallest are looked at
-        boxes = boxes[np.argsort(boxes[:, 1] - boxes[:, 3])[:3000]]
+    if len(boxes) > MAX_MARKS:  # a busy texture: the most compact are looked at
+        fill = (w * h)[keep]
+        boxes = boxes[np.argsort(-fill)[:MAX_MARKS]]
     return _lines(boxes)
 
 
