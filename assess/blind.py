@@ -1115,6 +1115,24 @@ def text_refusal(images_dir: Path, refused: Sequence[tuple[str, object]]) -> Bli
         "allow_text = {\"<file>\" = \"<reason>\"}")
 
 
+def _text_found(names: Sequence[str], trial_codes: Sequence[Sequence[str]],
+                ref_moves: Sequence[tuple[str, str, str]], scale_names: Sequence[str],
+                scale_paths: Sequence[str], results: Sequence, n_trial: int, n_photos: int
+                ) -> list[tuple[str, Sequence[str], object]]:
+    """``(file name, codes, deid Result)`` of every photo sent to raters, for :func:`text_records`:
+    the trial photos (``names[:n_trial]``), the reference photos (``names[n_trial:]``, their codes
+    from ``ref_moves``) and each scale's level references (named by their source, shown under their
+    path in the rater folder), in the order of ``results``."""
+    ref_codes: dict[int, list[str]] = defaultdict(list)
+    for code, _, stem in ref_moves:
+        ref_codes[int(stem[3:].split("-")[0])].append(code)
+    return ([(names[n], trial_codes[n], r) for n, r in enumerate(results[:n_trial])]
+            + [(names[n_trial + n], ref_codes[n], r)
+               for n, r in enumerate(results[n_trial:n_photos])]
+            + [(name, [rel], r) for name, rel, r in zip(scale_names, scale_paths,
+                                                        results[n_photos:])])
+
+
 def _text_sheet(key: Path, rater: Path, found: Sequence[tuple[str, object]]) -> None:
     """Write ``key/`` :data:`TEXT_SHEET`: each code's rater copy with what was found outlined."""
     from .deid import render_contact_sheet
@@ -1384,15 +1402,9 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
                                       zip(first_use, results[jobs_trial:len(jobs)])},
                                trial_pixels, study.reference)
 
-        ref_codes = defaultdict(list)
-        for code, _, stem in ref_moves:
-            ref_codes[int(stem[3:].split("-")[0])].append(code)
-        text_found = ([(names[n], shown_as[i], r) for n, (i, r) in enumerate(zip(used, photo_results))]
-                      + [(names[jobs_trial + n], ref_codes[n], r)
-                         for n, r in enumerate(results[jobs_trial:len(jobs)])]
-                      + [(name, [rel], r) for name, rel, r in
-                         zip(ref_names, [p for paths in ref_paths.values() for p in paths.values()],
-                             results[len(jobs):])])
+        text_found = _text_found(names, [shown_as[i] for i in used], ref_moves, ref_names,
+                                 [p for paths in ref_paths.values() for p in paths.values()],
+                                 results, jobs_trial, len(jobs))
         text_rows, refused = text_records(study, text_found)
         if refused:
             raise text_refusal(inventory.images_dir, refused)

@@ -805,8 +805,8 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
     src, full_out, display_out = Path(src), Path(full_out), Path(display_out)
     variants = [(Path(f), Path(d), int(seed)) for f, d, seed in variants]
     full = _fitted(src, spec, frame)
-    found = search_text(full, text)
     try:
+        found = search_text(full, text)  # and masked in the canvas, before any copy is encoded
         full_data = encode_jpeg(full.image, spec.quality)
         full_sha = _write(full_out, full_data)
         del full_data
