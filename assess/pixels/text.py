@@ -379,7 +379,8 @@ def counts(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
 def _read(crop: np.ndarray) -> list[tuple[str, float]]:
     """``(word, confidence)`` of each word Tesseract reads in a grey crop (dark text on light)."""
     tesserocr, api = _engine()
-    api.SetImage(Image.fromarray(crop))
+    crop = np.ascontiguousarray(crop, dtype=np.uint8)
+    api.SetImageBytes(crop.tobytes(), crop.shape[1], crop.shape[0], 1, crop.shape[1])
     api.Recognize()
     words = []
     it = api.GetIterator()
