@@ -1036,6 +1036,128 @@ def _place_images(the_plan: Plan, shown_as: dict[int, list[str]], staged: dict[i
             for r in the_plan.rows]
 
 
+TEXT_FILE = "text.csv"
+"""``key/text.csv``: the text found in the photos of a set, what was done about it and why."""
+
+TEXT_COLUMNS = ("file", "code", "box", "text", "confidence", "action", "reason")
+"""``box`` is ``left top right bottom`` in the full copy's pixels; ``action`` is ``masked`` or
+``allowed`` (with the study's ``reason``)."""
+
+TEXT_SHEET = "text-found.jpg"
+"""``key/text-found.jpg``: the rater copies of the photos in which text was found, outlined."""
+
+
+def _text_action(study: Study, name: str) -> str:
+    """What deid does about text in photo ``name``: ``off``, ``find`` (refused or allowed) or ``mask``."""
+    mode = study.pixels.text
+    if mode == "off":
+        return "off"
+    if study.pixels.text_allowed(name) is not None:
+        return "find"
+    return "mask" if mode == "mask" else "find"
+
+
+def _with_text(jobs: Sequence[tuple], names: Sequence[str], study: Study) -> list[tuple]:
+    """Each :func:`assess.deid.prepare_file` job with its text action (:func:`_text_action`).
+
+    A job of :func:`_normalized_jobs` keeps its gains: ``(src, full, display, spec, variants,
+    frame, gains)`` becomes ``(src, full, display, spec, variants, frame, text, gains)``.
+    """
+    out = []
+    for job, name in zip(jobs, names):
+        job = tuple(job)
+        rest = (job[4] if len(job) > 4 else (), job[5] if len(job) > 5 else None)
+        gains = job[6] if len(job) > 6 else None
+        out.append(job[:4] + rest + (_text_action(study, name), gains))
+    return out
+
+
+def _where(box: Sequence[int], size: tuple[int, int]) -> str:
+    """``"lower right"``-style words for where a box lies on a canvas of ``size``."""
+    cx, cy = (box[0] + box[2]) / 2 / size[0], (box[1] + box[3]) / 2 / size[1]
+    row = "upper" if cy < 1 / 3 else "lower" if cy > 2 / 3 else "middle"
+    col = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else "centre"
+    return "centre" if (row, col) == ("middle", "centre") else f"{row} {col}"
+
+
+def text_records(study: Study, photos: Sequence[tuple[str, Sequence[str], object]]
+                 ) -> tuple[list[list[str]], list[tuple[str, object]]]:
+    """Split what the text search found into rows of ``key/text.csv`` and refusals.
+
+    ``photos``: ``(file name, codes, deid Result)`` of every photo sent to raters. A photo whose
+    file is in ``[pixels] allow_text`` is recorded as ``allowed`` with its reason; under
+    ``text = "mask"`` the others are recorded as ``masked``; under ``"refuse"`` they are returned
+    as refusals ``(file name, Result)``.
+    """
+    rows, refused = [], []
+    for name, codes, result in photos:
+        if not result.text:
+            continue
+        reason = study.pixels.text_allowed(name)
+        if reason is None and study.pixels.text != "mask":
+            refused.append((name, result))
+            continue
+        action = "allowed" if reason is not None else "masked"
+        for code in codes:
+            for f in result.text:
+                rows.append([name, code, " ".join(str(v) for v in f.box), f.text,
+                             f"{f.confidence:.0f}", action, reason or ""])
+    return rows, refused
+
+
+def text_refusal(images_dir: Path, refused: Sequence[tuple[str, object]]) -> BlindError:
+    """The one error that names every photo showing text, where, what was read and what to do."""
+    from .pixels.text import BESIDE
+
+    lines = []
+    for name, result in refused:
+        where = "; ".join(f"{f.text!r} at {_where(f.box, result.size)} (box {' '.join(map(str, f.box))} "
+                          f"of the {result.size[0]}x{result.size[1]} copy, confidence "
+                          f"{f.confidence:.0f})" for f in result.text if f.text != BESIDE)
+        lines.append(f"\n  {Path(images_dir) / name}: {where}")
+    return BlindError(
+        f"{len(refused)} photo(s) show text in the frame, which can unblind a rater; nothing was "
+        f"written:{''.join(lines)}\nFor each photo: retake or crop it without the text; or set "
+        "[pixels] text = \"mask\" in study.toml to cover the text in the blinded copies (recorded "
+        "in key/text.csv); or, if the text is harmless, name the file with the reason under [pixels] "
+        "allow_text = {\"<file>\" = \"<reason>\"}")
+
+
+def _text_found(names: Sequence[str], trial_codes: Sequence[Sequence[str]],
+                ref_moves: Sequence[tuple[str, str, str]], scale_names: Sequence[str],
+                scale_paths: Sequence[str], results: Sequence, n_trial: int, n_photos: int
+                ) -> list[tuple[str, Sequence[str], object]]:
+    """``(file name, codes, deid Result)`` of every photo sent to raters, for :func:`text_records`:
+    the trial photos (``names[:n_trial]``), the reference photos (``names[n_trial:]``, their codes
+    from ``ref_moves``) and each scale's level references (named by their source, shown under their
+    path in the rater folder), in the order of ``results``."""
+    ref_codes: dict[int, list[str]] = defaultdict(list)
+    for code, _, stem in ref_moves:
+        ref_codes[int(stem[3:].split("-")[0])].append(code)
+    return ([(names[n], trial_codes[n], r) for n, r in enumerate(results[:n_trial])]
+            + [(names[n_trial + n], ref_codes[n], r)
+               for n, r in enumerate(results[n_trial:n_photos])]
+            + [(name, [rel], r) for name, rel, r in zip(scale_names, scale_paths,
+                                                        results[n_photos:])])
+
+
+def _text_sheet(key: Path, rater: Path, found: Sequence[tuple[str, object]]) -> None:
+    """Write ``key/`` :data:`TEXT_SHEET`: each code's rater copy with what was found outlined."""
+    from .deid import render_contact_sheet
+
+    tiles, outlines = [], {}
+    for code, result in sorted(found, key=lambda cr: cr[0]):
+        w, h = result.size
+        path = rater / "images" / "display" / f"{code}.jpg"
+        if not path.is_file():
+            path = rater / code  # a scale's reference photo: its path in the rater folder
+        tiles.append((code, path))
+        outlines[code] = [(f.box[0] / w, f.box[1] / h, f.box[2] / w, f.box[3] / h)
+                          for f in result.text]
+    if tiles:
+        render_contact_sheet(tiles, key / TEXT_SHEET, columns=4, tile=360, outlines=outlines)
+
+
 def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool) -> list[tuple]:
     """``[pixels] normalize``: each trial photo's job with the gains that match its white balance
     and exposure to its region's reference (:mod:`assess.pixels.visible`).
@@ -1270,6 +1392,9 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
                                                    seed_value)
         jobs_trial = len(jobs)
         jobs = jobs + ref_photo_jobs
+        names = ([inventory.photos[i].path.as_posix() for i in used]
+                 + [refs[i].file for i in sorted(dict.fromkeys(all_sources))])
+        jobs = _with_text(jobs, names, study)
         ref_jobs = []
         ref_paths: dict[str, dict[str, str]] = {}
         for scale_id, (region, files) in sorted(references.items()):
@@ -1286,6 +1411,15 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
             if progress is not None:
                 progress(done[0], total)
 
+        ref_names = [str(job[0]) for job in ref_jobs]
+        ref_jobs = _with_text(ref_jobs, ref_names, study)
+        if study.pixels.text != "off":
+            from .pixels.text import TextEngineError, check_engine
+
+            try:
+                check_engine()
+            except TextEngineError as exc:
+                raise BlindError(str(exc)) from None
         if progress is not None:
             progress(0, total)
         try:
@@ -1316,6 +1450,13 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
                                       zip(first_use, results[jobs_trial:len(jobs)])},
                                trial_pixels, study.reference)
 
+        text_found = _text_found(names, [shown_as[i] for i in used], ref_moves, ref_names,
+                                 [p for paths in ref_paths.values() for p in paths.values()],
+                                 results, jobs_trial, len(jobs))
+        text_rows, refused = text_records(study, text_found)
+        if refused:
+            raise text_refusal(inventory.images_dir, refused)
+
         # 2. one file per code, moved in code order (a folder's entry order says nothing), then
         #    every file of a kind in a region padded to one size
         ref_sha: dict[str, str] = {}
@@ -1337,6 +1478,10 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
             _write_csv(key / "reference.csv", REFERENCE_COLUMNS,
                        [[getattr(r, c) for c in REFERENCE_COLUMNS]
                         for r in sorted(all_rows, key=lambda r: (r.use, r.rater, r.attempt, r.code))])
+        if text_rows:  # what text was found where, and what was done about it
+            _write_csv(key / TEXT_FILE, TEXT_COLUMNS, text_rows)
+            _text_sheet(key, rater, [(code, r) for _, codes, r in text_found if r.text
+                                     for code in codes])
         if placement.items:  # which code is a calibration photo where in whose worklist
             _write_csv(key / cal_.KEY_FILE, cal_.KEY_COLUMNS, placement.key_rows())
         key_sha256 = hashlib.sha256((key / "key.csv").read_bytes()).hexdigest()

@@ -245,6 +245,8 @@ class Result:
     display_size: tuple[int, int] = (0, 0)
     variants: tuple[tuple[str, str], ...] = ()
     fingerprint: "Fingerprint | None" = None  # for the near-duplicate check (:func:`similarity`)
+    #: text found in the photo (``assess.pixels.text.Found``, boxes in the full copy's pixels)
+    text: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -771,7 +773,7 @@ def _display_copy(full: _Fitted, spec: Spec) -> Image.Image:
 
 def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
                  variants: Sequence[tuple[Path, Path, int]] = (), frame: int | None = None,
-                 gains: tuple[float, float, float] | None = None) -> Result:
+                 text: str = "off", gains: tuple[float, float, float] | None = None) -> Result:
     """De-identify one photo: write its full copy and display copy, return their hashes.
 
     Steps: full decode (JPEG at the smallest DCT scale that still covers the canvas) → EXIF/XMP
@@ -791,6 +793,10 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
     (a disguised repeat): a :func:`disguise` copy of the same canvas pixels, with bytes unlike
     those of every other copy of the photo (the display copy's drawn with ``seed`` + 2**32).
 
+    ``text``: ``"off"``, ``"find"`` (the canvas is searched for text, :func:`search_text`, and what
+    was found returned in ``Result.text``) or ``"mask"`` (found and covered in every copy), after
+    ``gains`` are applied.
+
     ``gains``: linear-light factors for red, green and blue (``[pixels] normalize``, from
     :func:`assess.pixels.visible.gains`), applied to the photo once it is in sRGB, before it is
     pasted on the canvas (a padding border stays neutral grey); ``pixel_sha256`` and the
@@ -806,6 +812,7 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
     variants = [(Path(f), Path(d), int(seed)) for f, d, seed in variants]
     full = _fitted(src, spec, frame, gains)
     try:
+        found = search_text(full, text)  # and masked in the canvas, before any copy is encoded
         full_data = encode_jpeg(full.image, spec.quality)
         full_sha = _write(full_out, full_data)
         del full_data
@@ -829,7 +836,34 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
         full.image.close()
     return Result(source=src, full_sha256=full_sha, display_sha256=display_sha,
                   pixel_sha256=full.pixel_sha256, size=spec.canvas, display_size=spec.display_canvas,
-                  variants=tuple(zip(variant_full, variant_display)), fingerprint=full.fingerprint)
+                  variants=tuple(zip(variant_full, variant_display)), fingerprint=full.fingerprint,
+                  text=found)
+
+
+TEXT_ACTIONS = ("off", "find", "mask")
+
+
+def search_text(full: "_Fitted", action: str) -> tuple:
+    """Search the fitted canvas for text (``action`` ``"find"`` or ``"mask"``) on the pixels
+    already decoded; with ``"mask"`` the boxes are covered in ``full.image`` itself, before any copy
+    is encoded. Returns the :class:`assess.pixels.text.Found` lines (``()`` for ``"off"``)."""
+    if action not in TEXT_ACTIONS:
+        raise ValueError(f"text must be one of {TEXT_ACTIONS}, not {action!r}")
+    if action == "off":
+        return ()
+    import numpy as np
+
+    from .pixels import text as text_
+
+    left, top, right, bottom = full.box
+    photo = full.image.crop(full.box) if full.box != (0, 0, *full.image.size) else full.image
+    found = tuple(text_.Found((x0 + left, y0 + top, x1 + left, y1 + top), f.text, f.confidence)
+                  for f in text_.find_text(photo) for x0, y0, x1, y1 in [f.box])
+    if action == "mask" and found:
+        masked = Image.fromarray(text_.mask(np.asarray(full.image), [f.box for f in found]))
+        full.image.close()
+        full.image = masked
+    return found
 
 
 @dataclass
@@ -1533,11 +1567,15 @@ def look_files(jobs: Sequence[tuple], pool: "Workers | None" = None) -> list:
 
 
 def render_contact_sheet(tiles: list[tuple[str, Path]], out: Path, columns: int = 8, tile: int = 240,
-                         rows_per_page: int = 12) -> list[Path]:
+                         rows_per_page: int = 12,
+                         outlines: dict[str, list[tuple[float, float, float, float]]] | None = None
+                         ) -> list[Path]:
     """Draw labelled thumbnails of ``(label, path)`` into one or more JPEG pages.
 
     Pages hold ``columns × rows_per_page`` photos so memory stays small for any set size; the first
-    page is ``out``, the next ``<stem>-2<suffix>``, … Returns the pages written.
+    page is ``out``, the next ``<stem>-2<suffix>``, … Returns the pages written. ``outlines``:
+    boxes to draw in red on a label's thumbnail (left, top, right, bottom as fractions of the
+    photo's width and height), e.g. the text found in it.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -1573,7 +1611,12 @@ def render_contact_sheet(tiles: list[tuple[str, Path]], out: Path, columns: int 
                 draw.rectangle((x, y, x + tile - 1, y + pic_h - 1), outline=(200, 0, 0), width=3)
                 draw.text((x + 8, y + pic_h // 2), "cannot read", fill=(200, 0, 0), font=font)
             else:
-                sheet.paste(thumb, (x + (tile - thumb.width) // 2, y + (pic_h - thumb.height) // 2))
+                px, py = x + (tile - thumb.width) // 2, y + (pic_h - thumb.height) // 2
+                sheet.paste(thumb, (px, py))
+                for a, b, c, d in (outlines or {}).get(label, ()):
+                    draw.rectangle((px + a * thumb.width - 3, py + b * thumb.height - 3,
+                                    px + c * thumb.width + 3, py + d * thumb.height + 3),
+                                   outline=(230, 0, 0), width=3)
             draw.text((x + tile // 2, y + pic_h + 3), label, fill=(0, 0, 0), font=font, anchor="mt")
         del thumbs
         target = out if page_no == 1 else out.with_name(f"{out.stem}-{page_no}{out.suffix}")

@@ -1,8 +1,9 @@
 """What is sealed and signed in a blinded set, and how it is verified: the one place for both folders.
 
 At randomize time :func:`write_seal` writes ``key/seal.json``: the sha256 of every file of ``key/``
-(``key.csv``, ``study.toml``, ``access.csv``, ``seed.txt``, ``visible.csv``, …) and of every file of ``rater/``
-(``set.json``, worklists, images, references), optionally signed with the coordinator's Ed25519
+(``key.csv``, ``study.toml``, ``access.csv``, ``seed.txt``, ``visible.csv``, what was found of text in the frame:
+``text.csv`` and ``text-found.jpg``, …) and of every file of ``rater/`` (``set.json``, worklists,
+images, references), optionally signed with the coordinator's Ed25519
 key (:func:`generate_key`, :func:`load_signing_key`). ``rater/set.json`` names only the seal's
 format and the signing key's fingerprint (:func:`set_json_entry`), nothing of the key.
 

@@ -7,7 +7,9 @@ own pixels, and each keeping its camera's real metadata (the original APP segmen
 orientation, GPS, trailer; EXIF/XMP/ICC for HEIC). Then times, on that batch:
 
 * ``assess randomize`` end to end (ingest, de-identification, blinding, leak audit), on the whole
-  batch and on its first half (through a manifest);
+  batch and on its first half (through a manifest); with ``--text on,off`` once with the search
+  for text in the frame (``[pixels] text = "mask"``: searched and masked, since some corpus photos
+  show text) and once without (``"off"``), to time what the search costs;
 * ``assess.deid.prepare_files`` alone with the study defaults (the pixel pipeline);
 * ``exiftool -all=`` on a copy of the batch;
 * ``mogrify -auto-orient -strip -format jpg`` (ImageMagick);
@@ -21,6 +23,7 @@ that memory does not grow with the batch.
 Usage::
 
     python bench/deid.py --n 200
+    python bench/deid.py --n 60 --text on,off --skip exiftool,mogrify,pillow,half
 """
 
 from __future__ import annotations
@@ -256,7 +259,7 @@ def run_prepare(batch: str, out: str, n: int, workers: int | None, long_edge: in
 
 
 def run_randomize(batch: str, out: str, workers: int | None, long_edge: int | None,
-                  display: int | None, n: int | None = None) -> None:
+                  display: int | None, n: int | None = None, text: str | None = None) -> None:
     """Child process: the whole ``assess randomize`` (ingest, deid, blind, audit); on the first
     ``n`` photos only (listed in a manifest) when ``n`` is given."""
     from dataclasses import replace
@@ -267,6 +270,17 @@ def run_randomize(batch: str, out: str, workers: int | None, long_edge: int | No
 
     study = load_study(Path(batch) / "study.toml")
     study = replace(study, normalize=_normalize(long_edge, display))
+    # the batch fills many slots from one corpus photo (each copy marked): its visits are
+    # "distinct" photos for the near-duplicate check, as a study would list them
+    names: dict[tuple[str, str], list[str]] = {}
+    for p in photos_of(Path(batch)):
+        participant, _, region, _ = parse_name(p.name)
+        names.setdefault((participant, region), []).append(p.name)
+    pairs = tuple((a, b) for group in names.values() for i, a in enumerate(group)
+                  for b in group[i + 1:])
+    study = replace(study, photos=replace(study.photos, distinct=study.photos.distinct + pairs))
+    if text:  # "on": searched and masked; "off": not searched
+        study = replace(study, pixels=replace(study.pixels, text="mask" if text == "on" else "off"))
     manifest = None
     if n is not None:
         manifest = Path(out) / "manifest.csv"
@@ -298,6 +312,10 @@ def main() -> None:
     ap.add_argument("--display", type=int, default=None, help="override the study default display long edge")
     ap.add_argument("--skip", default="", help="comma-separated contenders to skip: "
                     "randomize,exiftool,mogrify,pillow,half")
+    ap.add_argument("--text", default="", help="comma-separated text search settings to time "
+                    "randomize with, e.g. on,off (on: [pixels] text = \"mask\"; default: the "
+                    "batch study's own)")
+    ap.add_argument("--text-mode", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -306,7 +324,7 @@ def main() -> None:
             run_prepare(rest[0], rest[1], int(rest[2]), args.workers, args.long_edge, args.display)
         elif kind == "randomize":
             run_randomize(rest[0], rest[1], args.workers, args.long_edge, args.display,
-                          int(rest[2]) if len(rest) > 2 else None)
+                          int(rest[2]) if len(rest) > 2 else None, args.text_mode)
         elif kind == "pillow":
             run_pillow(rest[0], rest[1], int(rest[2]))
         return
@@ -349,10 +367,14 @@ def main() -> None:
             return path
 
         rand_half = None
+        texts = [t for t in args.text.split(",") if t] or [None]
         if "randomize" not in skip:
-            rows.append(measure("assess randomize (end to end)",
-                                me + wflag + ["--child", "randomize", str(batch), str(fresh("rand"))],
-                                len(photos)))
+            for text in texts:
+                label = "assess randomize (end to end)" if text is None else \
+                    f"assess randomize (text {text})"
+                flag = [] if text is None else ["--text-mode", text]
+                rows.append(measure(label, me + wflag + flag + ["--child", "randomize", str(batch),
+                                                                str(fresh("rand"))], len(photos)))
             if "half" not in skip:
                 rand_half = measure("assess randomize (half batch)",
                                     me + wflag + ["--child", "randomize", str(batch), str(fresh("rand")),
@@ -403,6 +425,12 @@ def main() -> None:
     if pil:
         print(f"assess / Pillow loop = {ours['ips'] / pil['ips']:.2f}x by wall time, "
               f"{pil['cpu'] / ours['cpu']:.2f}x by CPU time  (target >= 1.7)")
+    by_text = {r["name"]: r for r in rows if r["name"].startswith("assess randomize (text")}
+    if "assess randomize (text on)" in by_text and "assess randomize (text off)" in by_text:
+        on, off = by_text["assess randomize (text on)"], by_text["assess randomize (text off)"]
+        print(f"text search: randomize CPU {on['cpu']:.3f} s/img with it, {off['cpu']:.3f} without "
+              f"= +{100 * (on['cpu'] / off['cpu'] - 1):.0f}% (target <= +30%); wall "
+              f"+{100 * (off['ips'] / on['ips'] - 1):.0f}%")
     rand = next((r for r in rows if r["name"].startswith("assess randomize")), None)
     if rand and mog and pil:
         print(f"randomize end to end / mogrify = {rand['ips'] / mog['ips']:.2f}x, "
