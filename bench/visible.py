@@ -5,7 +5,7 @@ The example is the synthetic trial of ``tests/test_pixels_visible.py``: face pho
 ``--participants`` participants, whose follow-up camera is warmer and brighter
 (``follow_up_look=(0.1, 0.2)``) and otherwise the baseline camera. It is randomized twice (without
 and with normalization); the script prints the threat table of both as Markdown (for
-docs/pixels-visible.md), the Spearman correlation of a rater answering from the pixels (fine L*
+docs/pixels.md, "Visible differences between visits"), the Spearman correlation of a rater answering from the pixels (fine L*
 detail inside the subject) with the true level, and the time of each randomize.
 
 Usage::
