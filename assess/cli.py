@@ -291,6 +291,10 @@ def randomize(study_file: Path, images_dir: Path, out_dir: Path, set_id: str | N
     both folders, signed with --signing-key), audits the rater folder for leaks and only then
     moves the set into place: on any error nothing is left behind. Photos are named
     <participant>_<timepoint>_<region>[_<view>].<ext>, or listed in --manifest.
+    Every photo is searched for text in the frame (a date imprint, a label card, a ruler):
+    by default a photo showing text is refused, naming where; [pixels] text = "mask" covers it
+    in the blinded copies and records it in key/text.csv and key/text-found.jpg, allow_text
+    lets a harmless one pass with its reason, text = "off" skips the search.
     visible.csv and the summary printed at the end say which visible properties (white balance,
     exposure, sharpness, framing, ...) tell baseline from follow-up; [pixels] normalize = true
     in the study file matches white balance and exposure (docs/pixels.md).
