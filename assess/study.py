@@ -292,6 +292,11 @@ class Rating:
     session_hours: float = 12.0
 
 
+def _file_name(name: object) -> str:
+    """A file of the images folder as the study file names it: with forward slashes."""
+    return str(name).replace("\\", "/")
+
+
 @dataclass(frozen=True)
 class Photos:
     """``[photos]``: settings for single files of the images folder, named as in it.
@@ -306,11 +311,11 @@ class Photos:
 
     def frame_of(self, name: str) -> int | None:
         """The frame (from 1) chosen for file ``name`` (its path in the images folder), if any."""
-        return self.frames.get(str(name).replace("\\", "/"))
+        return self.frames.get(_file_name(name))
 
     def is_distinct(self, a: str, b: str) -> bool:
         """Whether files ``a`` and ``b`` are confirmed as different photos."""
-        a, b = str(a).replace("\\", "/"), str(b).replace("\\", "/")
+        a, b = _file_name(a), _file_name(b)
         return (a, b) in self.distinct or (b, a) in self.distinct
 
 
@@ -335,7 +340,7 @@ class Pixels:
 
     def text_allowed(self, name: str) -> str | None:
         """The recorded reason why file ``name``'s text may pass, if one was given."""
-        return self.allow_text.get(str(name).replace("\\", "/"))
+        return self.allow_text.get(_file_name(name))
 
 
 @dataclass(frozen=True)
@@ -668,6 +673,12 @@ def _parse_normalize(nm: dict[str, Any], where: str) -> Normalize:
     return Normalize(long_edge, display, quality, (int(m.group(1)), int(m.group(2))), fit)
 
 
+def _check_file_name(name: str, where: str, field_path: str) -> None:
+    """Refuse a key naming a file of the images folder that is empty or has spaces around it."""
+    if not name.strip() or name != name.strip():
+        raise _fail(where, field_path, "give the file name exactly, without spaces around it")
+
+
 def _parse_photos(ph: dict[str, Any], where: str) -> Photos:
     """``[photos]``: the frame of each multi-frame file, and pairs confirmed as distinct photos."""
     check_keys(ph, "photos", f"{where}: photos")
@@ -680,9 +691,7 @@ def _parse_photos(ph: dict[str, Any], where: str) -> Photos:
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 10000:
             raise _fail(where, f"photos.frames.{name!r}",
                         f"must be a frame number from 1 (the first), not {number!r}")
-        if not name.strip() or name != name.strip():
-            raise _fail(where, f"photos.frames.{name!r}",
-                        "give the file name exactly, without spaces around it")
+        _check_file_name(name, where, f"photos.frames.{name!r}")
         frames[name] = number
     distinct_raw = ph.get("distinct", [])
     if not isinstance(distinct_raw, list):
@@ -710,9 +719,7 @@ def _parse_pixels(px: dict[str, Any], where: str) -> Pixels:
                     "allow_text = {\"P07_baseline_face.jpg\" = \"the clinic's logo on the wall\"}")
     allow = {}
     for name, reason in allow_raw.items():
-        if not name.strip() or name != name.strip():
-            raise _fail(where, f"pixels.allow_text.{name!r}",
-                        "give the file name exactly, without spaces around it")
+        _check_file_name(name, where, f"pixels.allow_text.{name!r}")
         if not isinstance(reason, str) or not reason.strip():
             raise _fail(where, f"pixels.allow_text.{name!r}",
                         "give the reason the text is harmless, in quotes (it is recorded)")
