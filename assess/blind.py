@@ -1552,6 +1552,9 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         os.chmod(tmp, DIR_MODE)
         os.rename(tmp, target)
     except BaseException as exc:
+        # the workers finish the photo in hand first: one still writing into the folder after it
+        # is removed would leave it (and so the output folder) behind
+        pool.close(cancel=True)
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         if out_created:

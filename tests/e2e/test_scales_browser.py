@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from assess import rate, store
 from assess.cli import cli
@@ -49,12 +50,24 @@ def vas_value(page) -> int:
 
 def move_vas(page, presses: list[str]) -> int:
     """Press arrow keys on the VAS (wherever the focus is); returns the value the slider shows."""
-    for key in presses:
+    def press(key: str) -> None:
         before = vas_value(page)
         page.keyboard.press(key)
         page.wait_for_function("([sel, b]) => Number(document.querySelector(sel).value) !== b",
                                arg=[SLIDER, before])
-    page.locator(".st-key-vas-moved").wait_for(state="attached")
+
+    for key in presses:
+        press(key)
+    # A press that lands while the page is still being drawn can be drawn over (the slider shows
+    # its start again and stays unmoved, as a rater would see); press once more then, as they would.
+    for attempt in range(3):
+        try:
+            page.locator(".st-key-vas-moved").wait_for(state="attached", timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            press("ArrowRight")
     page.locator(".st-key-level-vas button:not([disabled])").wait_for()
     return vas_value(page)
 
