@@ -11,12 +11,16 @@ text in an RGB array in two steps, because Tesseract run on a whole photo misses
    shaped like a line of text;
 2. Tesseract (through ``tesserocr``, one engine per process, reused) reads the candidates that
    look most like type, each channel's best in turn, at most :data:`MAX_READS` readings a photo:
-   each from its flattened crop scaled so that its text is about :data:`READ_HEIGHT` pixels tall,
-   and turned by a few degrees (a card held askew) when something was half read.
+   each cut from the photo at its own resolution (the search runs on a copy of at most
+   :data:`SEARCH_EDGE` pixels), flattened and scaled so that its text is about
+   :data:`READ_HEIGHT` pixels tall; turned by a few degrees (a card held askew) when something was
+   half read; and, when it reads as figures that do not count, group by group (a camera's spaced
+   date, ``'23  9  7``), as figures only.
 
 A word counts as text read (:func:`counts`) when it is long and read with confidence, or has the
 shape of a date or time; a short word or number (``"cm"``, ``"29.0"``, ``"1009"``: what foliage or
-a shadow can look like) counts only beside such a word, or numbers together (a ruler). Lines beside
+a shadow can look like) counts only beside such a word, or numbers together (a ruler); groups of
+figures read on one line count together (:func:`figures`). Lines beside
 text read (a card's other lines) are reported too, to be masked with it. These are pure functions
 of arrays; :mod:`assess.deid` calls :func:`find_text` on each
 decoded photo and :func:`mask` on the blinded copy.
@@ -39,9 +43,10 @@ from ..errors import AssessError
 __all__ = ["Found", "TextEngineError", "find_text", "mask", "counts", "check_engine",
            "SEARCH_EDGE", "MIN_CONFIDENCE", "MASK_MARGIN"]
 
-SEARCH_EDGE = 1600
-"""Long edge (pixels) of the copy searched at most: a larger photo is reduced by a whole factor
-(3000 pixels to 1500) and the boxes are given in its own pixels."""
+SEARCH_EDGE = 1000
+"""Long edge (pixels) of the copy searched for candidates at most: a larger photo is reduced by a
+whole factor (2000 pixels to 1000, 1600 to 800). The candidates are read from the photo itself,
+at its own resolution, and the boxes are given in its pixels."""
 
 WINDOW = 20
 """Top-hat window (pixels of the searched copy): wider than the strokes of any text sought."""
@@ -76,6 +81,10 @@ READ_LENGTH = 20
 MIN_CONFIDENCE = 55.0
 """Tesseract's word confidence (0-100) from which a word counts as text read."""
 
+DATE_CONFIDENCE = 40.0
+"""Confidence from which a word shaped like a date or a time (``11:49``, ``2017-10-27``) counts:
+Tesseract is least sure of figures spaced as a camera prints them."""
+
 COMPANION_CONFIDENCE = 70.0
 """Confidence a short word needs to count beside another (:func:`counts`)."""
 
@@ -101,6 +110,13 @@ _PUNCTUATION = "'\"‘’“”.,;:!|()[]{}_-—~"
 
 _DATE = re.compile(r"^'?(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}(:\d{2})?|\d{4}[./-]\d{1,2})$")
 
+
+FIGURES = "0123456789'-./:"
+"""The characters of dates, times and rulers: a reading of figures is tried again with these."""
+
+
+MAX_GROUPS = 5
+"""Groups of spaced figures read one by one at most (a date and a time)."""
 
 BESIDE = "(beside the text read)"
 """What :class:`Found` says for a line next to text read that was not read itself; it is
@@ -253,10 +269,18 @@ def candidates(grey: np.ndarray, bright: bool) -> list[tuple[float, tuple[int, i
     return _lines(boxes)
 
 
+JOINS = ((0.9, 0.45, 0.35), (1.5, 0.6, 0.25), (4.0, 0.7, 0.15))
+"""The passes that join marks into lines, each on the pieces of the one before: ``(gap, height,
+centre)`` shares of the taller height (:func:`_groups`). First characters side by side, then
+pieces that continue each other (a date split at its dashes or dots), then pieces of one height
+on one baseline far apart (a camera's spaced date ``'23  9  7``, a ruler's numbers)."""
+
+
 def _lines(boxes: np.ndarray) -> list[tuple[float, tuple[int, int, int, int]]]:
-    """Join character boxes into lines: first those side by side with like heights (closer than
-    0.9 heights), then the pieces that continue each other (closer than 1.5 heights: a date split
-    at its dashes, colons or dots, which are too small to be characters, or spaced digits).
+    """Join character boxes into lines in the passes of :data:`JOINS`: first those side by side
+    with like heights (closer than 0.9 heights), then the pieces that continue each other (closer
+    than 1.5 heights: a date split at its dashes, colons or dots, which are too small to be
+    characters), then pieces on one baseline up to four heights apart (spaced figures).
 
     Each line comes with a score: its number of characters (up to ten), lowered when their heights
     vary, their bottoms do not line up or they are thin bars (texture, not type)."""
@@ -267,7 +291,7 @@ def _lines(boxes: np.ndarray) -> list[tuple[float, tuple[int, int, int, int]]]:
     count = np.ones(len(boxes), dtype=np.int64)
     chars = heights.astype(np.int64)  # the tallest character of each piece
     found: list[tuple[float, tuple[int, int, int, int]]] = []
-    for shares in ((0.9, 0.45, 0.35), (1.5, 0.6, 0.25)):
+    for shares in JOINS:
         group = _groups(boxes, *shares)
         n = int(group.max()) + 1
         merged = np.empty((n, 4), dtype=boxes.dtype)
@@ -304,35 +328,44 @@ def _line_boxes(boxes: np.ndarray, count: np.ndarray, chars: np.ndarray, score: 
                 ) -> list[tuple[float, tuple[int, int, int, int]]]:
     """The pieces shaped like a line of text: two characters or more, wider than tall, not much
     taller than their tallest character; at most :data:`MAX_CANDIDATES`, the best first."""
-    out = []
-    for k, (x0, y0, x1, y1) in enumerate(boxes):
-        if count[k] < 2 or x1 - x0 < 1.3 * (y1 - y0) or (y1 - y0) > 1.6 * chars[k] + 4:
-            continue
-        out.append((float(score[k]), (int(x0), int(y0), int(x1), int(y1))))
-    out.sort(key=lambda item: -item[0])
-    return out[:MAX_CANDIDATES]
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    ok = np.flatnonzero((count >= 2) & (w >= 1.3 * h) & (h <= 1.6 * chars + 4))
+    best = ok[np.argsort(-score[ok], kind="stable")[:MAX_CANDIDATES]]
+    return [(float(score[k]), tuple(int(v) for v in boxes[k])) for k in best]
 
 
 def _groups(boxes: np.ndarray, gap_share: float, height_share: float, centre_share: float
             ) -> np.ndarray:
     """Group index of each box: boxes closer side by side than ``gap_share`` heights, the lower
-    at least ``height_share`` of the taller, centres within ``centre_share`` heights, chained."""
+    at least ``height_share`` of the taller, centres within ``centre_share`` heights, chained.
+
+    Only pairs whose centres lie within ``centre_share`` of the tallest box of each other are
+    weighed (boxes sorted by their centre's height, each against those just below it), so a busy
+    texture's marks cost pairs along a band, not all pairs."""
     x0, y0, x1, y1 = (boxes[:, k].astype(np.float32) for k in range(4))
     h = y1 - y0
     cy = (y0 + y1) / 2
-    hmax = np.maximum(h[:, None], h[None, :])
-    gap = np.maximum(x0[None, :] - x1[:, None], x0[:, None] - x1[None, :])
-    near = (gap < gap_share * hmax) & (np.abs(cy[:, None] - cy[None, :]) < centre_share * hmax) & \
-        (np.minimum(h[:, None], h[None, :]) > height_share * hmax)
-    np.fill_diagonal(near, False)
-    return _components(near)[1]
+    order = np.argsort(cy, kind="stable")
+    band = centre_share * float(h.max())
+    ends = np.searchsorted(cy[order], cy[order] + band, side="right")
+    reach = ends - np.arange(len(order)) - 1  # the boxes after each (in that order) in its band
+    a = np.repeat(np.arange(len(order)), reach)
+    b = a + 1 + (np.arange(len(a)) - np.repeat(np.cumsum(reach) - reach, reach))
+    i, j = order[a], order[b]
+    hmax = np.maximum(h[i], h[j])
+    gap = np.maximum(x0[j] - x1[i], x0[i] - x1[j])
+    near = (gap < gap_share * hmax) & (np.abs(cy[i] - cy[j]) < centre_share * hmax) & \
+        (np.minimum(h[i], h[j]) > height_share * hmax)
+    return _components(i[near], j[near], len(boxes))[1]
 
 
-def _components(adjacent: np.ndarray) -> tuple[int, np.ndarray]:
-    from scipy.sparse import csr_matrix
+def _components(i: np.ndarray, j: np.ndarray, n: int) -> tuple[int, np.ndarray]:
+    """Connected components of ``n`` nodes joined by the edges ``i[k]``-``j[k]``."""
+    from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    return connected_components(csr_matrix(adjacent), directed=False)
+    edges = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n)).tocsr()
+    return connected_components(edges, directed=False)
 
 
 # --------------------------------------------------------------------------- reading
@@ -359,7 +392,7 @@ def counts(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
     for word, conf in words:
         word = word.strip()
         alnum = sum(c.isalnum() for c in word)
-        if conf < MIN_CONFIDENCE or alnum < 2:
+        if conf < (DATE_CONFIDENCE if _DATE.match(word) else MIN_CONFIDENCE) or alnum < 2:
             continue
         if _DATE.match(word) or alnum >= 5 or \
                 (alnum >= 3 and conf >= SURE_CONFIDENCE and any(c.isalpha() for c in word)):
@@ -376,12 +409,17 @@ def counts(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
     return sorted(kept, key=lambda wc: order.get(wc[0], 0))
 
 
-def _read(crop: np.ndarray) -> list[tuple[str, float]]:
-    """``(word, confidence)`` of each word Tesseract reads in a grey crop (dark text on light)."""
+def _read(crop: np.ndarray, only: str = "") -> list[tuple[str, float]]:
+    """``(word, confidence)`` of each word Tesseract reads in a grey crop (dark text on light);
+    with ``only``, read as made of those characters alone (:data:`FIGURES`)."""
     tesserocr, api = _engine()
     crop = np.ascontiguousarray(crop, dtype=np.uint8)
     api.SetImageBytes(crop.tobytes(), crop.shape[1], crop.shape[0], 1, crop.shape[1])
-    api.Recognize()
+    api.SetVariable("tessedit_char_whitelist", only)
+    try:
+        api.Recognize()
+    finally:
+        api.SetVariable("tessedit_char_whitelist", "")
     words = []
     it = api.GetIterator()
     level = tesserocr.RIL.WORD
@@ -397,36 +435,66 @@ def _read(crop: np.ndarray) -> list[tuple[str, float]]:
     return words
 
 
-def _crop(channel: np.ndarray, box: tuple[int, int, int, int], bright: bool) -> np.ndarray:
-    """The candidate with a margin, flattened (its top-hat: the background's steps and shading
-    gone), contrast stretched, as dark text on light, scaled so its text is ~READ_HEIGHT tall."""
+def _crop(photo: Image.Image, saturated: bool, box: tuple[int, int, int, int], bright: bool
+          ) -> np.ndarray:
+    """The candidate ``box`` (pixels of ``photo``) with a margin, cut from the photo at its own
+    resolution and scaled so that its text is about :data:`READ_HEIGHT` pixels tall, then
+    flattened (its top-hat in the channel searched: the background's steps and shading gone),
+    contrast stretched, as dark text on light."""
     x0, y0, x1, y1 = box
-    m = max(6, (y1 - y0) * 2 // 3)
-    H, W = channel.shape
-    top, left = max(0, y0 - m - WINDOW), max(0, x0 - m - WINDOW)
-    around = channel[top:min(H, y1 + m + WINDOW), left:min(W, x1 + m + WINDOW)]
-    base = background(around, bright).astype(np.float32)
-    hat = (around - base) if bright else (base - around)
-    part = hat[max(0, y0 - m) - top:min(H, y1 + m) - top, max(0, x0 - m) - left:min(W, x1 + m) - left]
-    part = part[:, :READ_LENGTH * (y1 - y0)]  # enough of a long line to tell text (reading is per pixel)
-    hi = max(float(np.percentile(part, 99)), float(MIN_CONTRAST))
-    part = 255.0 - np.clip(part * (255.0 / hi), 0, 255)
-    img = Image.fromarray(part.astype(np.uint8))
     s = READ_HEIGHT / max(1, y1 - y0)
+    m = max(6, READ_HEIGHT * 2 // 3) / s  # margin, and the background's context beyond it
+    c = WINDOW / s
+    W, H = photo.size
+    x1 = min(x1, x0 + int(READ_LENGTH * (y1 - y0)))  # enough of a long line to tell text
+    around = (max(0, int(x0 - m - c)), max(0, int(y0 - m - c)), min(W, int(x1 + m + c) + 1),
+              min(H, int(y1 + m + c) + 1))
+    region = photo.crop(around)
     if abs(s - 1) > 0.15:
-        img = img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))),
-                         Image.Resampling.BICUBIC)
-    return np.asarray(img)
+        region = region.resize((max(1, round(region.width * s)), max(1, round(region.height * s))),
+                               Image.Resampling.BICUBIC)
+    else:
+        s = 1.0
+    if saturated:
+        channel = _saturation(region)
+    else:
+        channel = np.asarray(region.convert("L") if region.mode != "L" else region)
+    base = background(channel, bright).astype(np.float32)
+    hat = (channel - base) if bright else (base - channel)
+    # a narrow margin above and below (the next line of a card stays out), then white around
+    v = 0.25 * (y1 - y0)
+    top, left = round((y0 - v - around[1]) * s), round((x0 - m - around[0]) * s)
+    bottom, right = round((y1 + v - around[1]) * s), round((x1 + m - around[0]) * s)
+    part = hat[max(0, top):max(1, bottom), max(0, left):max(1, right)]
+    hi = max(float(np.percentile(part, 99)), float(MIN_CONTRAST))
+    out = (255.0 - np.clip(part * (255.0 / hi), 0, 255)).astype(np.uint8)
+    return np.pad(out, ((READ_HEIGHT // 3,) * 2, (0, 0)), constant_values=255)
 
 
-def _read_line(channel: np.ndarray, box, bright: bool, budget: list[int]) -> list[tuple[str, float]]:
+def _read_line(photo: Image.Image, saturated: bool, box, bright: bool, budget: list[int],
+               search: tuple[Image.Image, float] | None = None) -> list[tuple[str, float]]:
     """The words worth weighing in one candidate (:func:`_legible`): read flattened (the other
     polarity is a candidate of its own), then, if something was half read, turned a few degrees
-    each way. Each reading takes one from ``budget[0]``."""
-    crop = _crop(channel, box, bright)
+    each way; figures read as letters are read again as figures. Each reading takes one from
+    ``budget[0]``. The crop is cut from ``photo`` (``box`` in its pixels), or from the searched
+    copy ``search`` (the copy and its scale) where the text is :data:`READ_HEIGHT` tall there."""
+    if search is not None and (box[3] - box[1]) * search[1] >= READ_HEIGHT:
+        photo, box = search[0], _scaled(box, search[1])  # tall enough there: cut from the copy
+    crop = _crop(photo, saturated, box, bright)
     budget[0] -= 1
     read = _read(crop)
     words = _legible(read)
+    if read and not counts(words) and not figures(words) and _figure_like(read):
+        # spaced figures (a camera's ``'23  9  7``) that Tesseract ran together or half read:
+        # each group read on its own, as figures
+        again = []
+        for part in _spaced_groups(crop):
+            if budget[0] <= 0:
+                break
+            budget[0] -= 1
+            again += _legible(_read(part, FIGURES))
+        if counts(again) or figures(again):
+            return again
     if words:
         return words
     if not any(c >= GLIMPSE and sum(ch.isalnum() for ch in w) >= 2 for w, c in read):
@@ -443,10 +511,62 @@ def _read_line(channel: np.ndarray, box, bright: bool, budget: list[int]) -> lis
     return []
 
 
+def _spaced_groups(crop: np.ndarray) -> list[np.ndarray]:
+    """The groups of a crop (dark on light) parted by gaps wider than half the text's height,
+    each with a margin; ``[]`` when there are fewer than two, or more than :data:`MAX_GROUPS`."""
+    ink = (crop < 128).any(axis=0)
+    cols = np.flatnonzero(ink)
+    if len(cols) == 0:
+        return []
+    gaps = np.flatnonzero(np.diff(cols) > READ_HEIGHT // 2)
+    starts, ends = np.r_[cols[0], cols[gaps + 1]], np.r_[cols[gaps], cols[-1]]
+    if not 2 <= len(starts) <= MAX_GROUPS:
+        return []
+    m = READ_HEIGHT // 3
+    return [np.pad(crop[:, a:b + 1], ((0, 0), (m, m)), constant_values=255)
+            for a, b in zip(starts, ends)]
+
+
+def _figure_like(words: list[tuple[str, float]]) -> bool:
+    """Whether most of the letters and digits read are digits (a date, a time, a ruler)."""
+    chars = "".join(w for w, _ in words)
+    digits = sum(ch.isdigit() for ch in chars)
+    return digits >= 2 and digits >= 0.6 * sum(ch.isalnum() for ch in chars)
+
+
 def _legible(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
-    """Words with :data:`MIN_CONFIDENCE` and two letters or digits (before :func:`counts`)."""
+    """Words with :data:`MIN_CONFIDENCE` and two letters or digits, or one digit (a spaced date's
+    month), before :func:`counts` and :func:`figures`."""
     words = [(w.strip().strip(_PUNCTUATION), c) for w, c in words]
-    return [(w, c) for w, c in words if c >= MIN_CONFIDENCE and sum(ch.isalnum() for ch in w) >= 2]
+    return [(w, c) for w, c in words
+            if c >= (DATE_CONFIDENCE if _DATE.match(w) else MIN_CONFIDENCE)
+            and (sum(ch.isalnum() for ch in w) >= 2 or w.isdigit())]
+
+
+def figures(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The words of one line (read whole or in pieces) when they are groups of figures that
+    count: a spaced date (``'23  9  7``) or a ruler's numbers. Three groups or more with four
+    digits or more in all, or two groups with five, each at :data:`COMPANION_CONFIDENCE` and on
+    average at :data:`SURE_CONFIDENCE`; ``[]`` otherwise.
+
+    >>> figures([("23", 88.8), ("9", 81.0), ("7", 84.0)])
+    [('23', 88.8), ('9', 81.0), ('7', 84.0)]
+    >>> figures([("23", 88.8), ("9", 81.0)])
+    []
+    >>> figures([("17", 89.1), ("1027", 79.5)])
+    [('17', 89.1), ('1027', 79.5)]
+    >>> figures([("1009", 80.0), ("a1", 90.0)])
+    []
+    """
+    groups = [(w, c) for w, c in words if w.isdigit()]
+    digits = sum(len(w) for w, _ in groups)
+    if len(groups) < len(words) or not (len(groups) >= 3 and digits >= 4
+                                         or len(groups) == 2 and digits >= 5):
+        return []
+    if min(c for _, c in groups) < COMPANION_CONFIDENCE or \
+            sum(c for _, c in groups) / len(groups) < SURE_CONFIDENCE:
+        return []
+    return groups
 
 
 def find_text(rgb: np.ndarray, search_edge: int = SEARCH_EDGE) -> list[Found]:
@@ -473,39 +593,49 @@ def find_text(rgb: np.ndarray, search_edge: int = SEARCH_EDGE) -> list[Found]:
     """
     if _ENGINE is None:
         check_engine()
-    img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(np.asarray(rgb))
-    w, h = img.size
+    photo = rgb if isinstance(rgb, Image.Image) else Image.fromarray(np.asarray(rgb))
+    w, h = photo.size
     k = -(-max(h, w) // search_edge)
-    if k > 1:
-        img = img.reduce(k)
+    # reduced by a whole factor, averaging blocks of pixels (the sensor's noise with them)
+    img = photo.reduce(k) if k > 1 else photo
     scale = img.width / w
     grey = np.asarray(img.convert("L") if img.mode != "L" else img)
     lines: list[tuple[tuple[int, int, int, int], list[tuple[str, float]]]] = []
     ranked = []
-    for channel, bright in ((grey, True), (grey, False), (_saturation(img), True)):
+    sat = _saturation(img)
+    if sat is not None:  # a sensor's chroma is noisy: averaged over 3 x 3 pixels
+        sat = ndimage.uniform_filter(sat, 3)
+    for channel, saturated, bright in ((grey, False, True), (grey, False, False),
+                                       (sat, True, True)):
         if channel is not None:
-            ranked += [(score, k, channel, bright, box)
+            ranked += [(score, k, saturated, bright, _scaled(box, 1 / scale))
                        for k, (score, box) in enumerate(candidates(channel, bright))]
     ranked.sort(key=lambda item: (item[1], -item[0]))  # each channel's best first, in turn
     seen = [box for *_, box in ranked]
     budget = [MAX_READS]
-    for _, _, channel, bright, box in ranked:
+    for _, _, saturated, bright, box in ranked:
         if budget[0] <= 0:
             break
-        if any(_overlap(box, other) and counts(words) for other, words in lines):
+        if any(_overlap(box, other) and (counts(words) or figures(words)) for other, words in lines):
             continue  # read already (a line's gaps are bright marks between dark strokes)
-        words = _read_line(channel, box, bright, budget)
+        words = _read_line(photo, saturated, box, bright, budget,
+                           (img, scale) if img is not photo else None)
         if words:
             lines.append((box, words))
     kept = set(counts([wc for _, words in lines for wc in words]))
+    # figures count by line: each line read, and each read whole and in pieces taken as one
+    kept.update(wc for _, words in lines + _merged(lines) for wc in figures(words))
     found: list[Found] = []
     for box, words in _merged([(box, [wc for wc in words if wc in kept]) for box, words in lines]):
-        full = tuple(int(round(v / scale)) for v in box)
-        found.append(Found(full, " ".join(w for w, _ in words),  # type: ignore[arg-type]
-                           round(min(c for _, c in words), 1)))
-    for box in _beside([f.box for f in found], [tuple(int(round(v / scale)) for v in b) for b in seen]):
+        found.append(Found(box, " ".join(w for w, _ in words), round(min(c for _, c in words), 1)))
+    for box in _beside([f.box for f in found], seen):
         found.append(Found(box, BESIDE, 0.0))
     return found
+
+
+def _scaled(box: tuple[int, int, int, int], k: float) -> tuple[int, int, int, int]:
+    """``box`` in the pixels of a copy ``k`` times larger."""
+    return tuple(int(round(v * k)) for v in box)  # type: ignore[return-value]
 
 
 def _merged(lines: list) -> list:
