@@ -1309,7 +1309,7 @@ def randomize(
     deid.share_one_heap()
     restore = _raise_on_sigterm()
     try:
-        with deid.Workers(workers) as pool:
+        with deid.Workers(workers, text=study.pixels.text != "off") as pool:
             if inventory is None:
                 inventory = discover(images_dir, study, manifest, decode=False)
             if announce is not None:

@@ -1201,13 +1201,17 @@ def share_one_heap() -> None:
         mallopt(-8, 1)  # M_ARENA_MAX
 
 
-def _init_worker(gate, parent: int | None = None) -> None:
+def _init_worker(gate, parent: int | None = None, text: bool = False) -> None:
     global _WORKER_GATE, _TRIM_HEAP
     if parent is not None:
         end_with_parent(parent)
     _WORKER_GATE = gate
     _TRIM_HEAP = _heap_trimmer()
     share_one_heap()  # libheif's decoding threads: the worker's memory stays flat
+    if text:  # while the caller still reads the photos' headers, not when the first photo waits
+        from .pixels import text as text_
+
+        text_.preload()
 
 
 def _heap_trimmer() -> Callable[[], object] | None:
@@ -1317,12 +1321,13 @@ class Workers:
     stops them at the end, dropping photos not started yet if the block fails.
 
     With one worker (``workers=1`` or a one-core machine) no process is started and
-    :func:`prepare_files` works in the calling process. The workers end with this process even
+    :func:`prepare_files` works in the calling process. With ``text``, each worker loads the text
+    search (:func:`assess.pixels.text.preload`) as it starts. The workers end with this process even
     when it is killed outright (:func:`end_with_parent`); on Linux also with the thread that made
     the pool, so make it in a thread that outlives it.
     """
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, text: bool = False) -> None:
         self.size = max(1, workers or _default_workers())
         self.executor: ProcessPoolExecutor | None = None
         if self.size > 1:
@@ -1332,7 +1337,7 @@ class Workers:
             gate = ctx.BoundedSemaphore(1)
             self.executor = ProcessPoolExecutor(max_workers=self.size, mp_context=ctx,
                                                 initializer=_init_worker,
-                                                initargs=(gate, os.getpid()))
+                                                initargs=(gate, os.getpid(), text))
             for _ in range(self.size):  # workers are started on demand: one per job submitted
                 self.executor.submit(_ready)
 

@@ -23,7 +23,7 @@ that memory does not grow with the batch.
 Usage::
 
     python bench/deid.py --n 200
-    python bench/deid.py --n 60 --text on,off --skip exiftool,mogrify,pillow,half
+    python bench/deid.py --n 60 --text on,off --repeat 3 --skip exiftool,mogrify,pillow,half
 """
 
 from __future__ import annotations
@@ -304,6 +304,18 @@ def run_pillow(batch: str, out: str, n: int) -> None:
             upright.convert("RGB").save(Path(out) / f"{p.stem}.jpg", "JPEG", quality=90)
 
 
+def _median(runs: list[dict]) -> dict:
+    """One row for the runs of one setting: the median CPU time and wall time, the highest
+    memory."""
+    import statistics
+
+    row = dict(max(runs, key=lambda r: r["pss"]))
+    row["cpu"] = statistics.median(r["cpu"] for r in runs)
+    row["seconds"] = statistics.median(r["seconds"] for r in runs)
+    row["ips"] = row["n"] / row["seconds"]
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200, help="photos in the batch (default 200)")
@@ -315,6 +327,8 @@ def main() -> None:
     ap.add_argument("--text", default="", help="comma-separated text search settings to time "
                     "randomize with, e.g. on,off (on: [pixels] text = \"mask\"; default: the "
                     "batch study's own)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each randomize setting, taken "
+                    "in turn; the table shows each setting's median (default 1)")
     ap.add_argument("--text-mode", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -368,13 +382,19 @@ def main() -> None:
 
         rand_half = None
         texts = [t for t in args.text.split(",") if t] or [None]
+        pairs: list[tuple[dict, ...]] = []
         if "randomize" not in skip:
-            for text in texts:
-                label = "assess randomize (end to end)" if text is None else \
-                    f"assess randomize (text {text})"
-                flag = [] if text is None else ["--text-mode", text]
-                rows.append(measure(label, me + wflag + flag + ["--child", "randomize", str(batch),
-                                                                str(fresh("rand"))], len(photos)))
+            runs: dict[str, list[dict]] = {}
+            for _ in range(args.repeat):  # the settings in turn, so a busy spell hits them alike
+                for text in texts:
+                    label = "assess randomize (end to end)" if text is None else \
+                        f"assess randomize (text {text})"
+                    flag = [] if text is None else ["--text-mode", text]
+                    runs.setdefault(label, []).append(
+                        measure(label, me + wflag + flag + ["--child", "randomize", str(batch),
+                                                            str(fresh("rand"))], len(photos)))
+            rows += [_median(rs) for rs in runs.values()]
+            pairs = list(zip(*runs.values()))
             if "half" not in skip:
                 rand_half = measure("assess randomize (half batch)",
                                     me + wflag + ["--child", "randomize", str(batch), str(fresh("rand")),
@@ -430,7 +450,15 @@ def main() -> None:
         on, off = by_text["assess randomize (text on)"], by_text["assess randomize (text off)"]
         print(f"text search: randomize CPU {on['cpu']:.3f} s/img with it, {off['cpu']:.3f} without "
               f"= +{100 * (on['cpu'] / off['cpu'] - 1):.0f}% (target <= +30%); wall "
-              f"+{100 * (off['ips'] / on['ips'] - 1):.0f}%")
+              f"+{100 * (off['ips'] / on['ips'] - 1):.0f}%"
+              + (f" (medians of {args.repeat} runs each)" if args.repeat > 1 else ""))
+        if args.repeat > 1:
+            names = [r["name"] for r in pairs[0]]
+            i_on, i_off = names.index(on["name"]), names.index(off["name"])
+            print("  run by run, CPU: " + ", ".join(
+                f"+{100 * (p[i_on]['cpu'] / p[i_off]['cpu'] - 1):.0f}%" for p in pairs)
+                  + "; wall: " + ", ".join(
+                f"+{100 * (p[i_on]['seconds'] / p[i_off]['seconds'] - 1):.0f}%" for p in pairs))
     rand = next((r for r in rows if r["name"].startswith("assess randomize")), None)
     if rand and mog and pil:
         print(f"randomize end to end / mogrify = {rand['ips'] / mog['ips']:.2f}x, "

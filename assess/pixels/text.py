@@ -40,7 +40,7 @@ from scipy import ndimage
 
 from ..errors import AssessError
 
-__all__ = ["Found", "TextEngineError", "find_text", "mask", "counts", "check_engine",
+__all__ = ["Found", "TextEngineError", "find_text", "mask", "counts", "figures", "check_engine", "preload",
            "SEARCH_EDGE", "MIN_CONFIDENCE", "MASK_MARGIN"]
 
 SEARCH_EDGE = 1000
@@ -169,6 +169,18 @@ def check_engine() -> None:
             f"the text search needs Tesseract's English model, {data / 'eng.traineddata'} "
             "is missing: apt-get install tesseract-ocr tesseract-ocr-eng (or set "
             "TESSDATA_PREFIX to the folder holding eng.traineddata)")
+
+
+def preload() -> None:
+    """Load what the search needs (SciPy's image and graph functions, the engine and its model)
+    ahead of the first photo, e.g. in a worker as it starts; a missing engine is left for
+    :func:`find_text` to report."""
+    from scipy.sparse.csgraph import connected_components  # noqa: F401
+
+    try:
+        _engine()
+    except TextEngineError:
+        pass
 
 
 def _engine():
