@@ -1060,15 +1060,17 @@ def _text_action(study: Study, name: str) -> str:
 def _with_text(jobs: Sequence[tuple], names: Sequence[str], study: Study) -> list[tuple]:
     """Each :func:`assess.deid.prepare_file` job with its text action (:func:`_text_action`).
 
-    A job of :func:`_normalized_jobs` keeps its gains: ``(src, full, display, spec, variants,
-    frame, gains)`` becomes ``(src, full, display, spec, variants, frame, text, gains)``.
+    A job of :func:`_normalized_jobs` keeps its gains and backdrop colour: ``(src, full, display,
+    spec, variants, frame, gains, backdrop)`` becomes ``(src, full, display, spec, variants, frame,
+    text, gains, backdrop)``.
     """
     out = []
     for job, name in zip(jobs, names):
         job = tuple(job)
         rest = (job[4] if len(job) > 4 else (), job[5] if len(job) > 5 else None)
         gains = job[6] if len(job) > 6 else None
-        out.append(job[:4] + rest + (_text_action(study, name), gains))
+        backdrop = job[7] if len(job) > 7 else None
+        out.append(job[:4] + rest + (_text_action(study, name), gains, backdrop))
     return out
 
 
@@ -1177,10 +1179,12 @@ def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool) -> list[tu
         if look is not None:
             by_region[region].append(look)
     refs = {r: visible.reference(ls) for r, ls in by_region.items()}
+    backdrops = {r: visible.backdrop_colour(ls) for r, ls in by_region.items()}
     out = []
     for job, region, look in zip(jobs, regions, looks):
         g = None if look is None else visible.gains(look, *refs[region])
-        out.append((*job[:6], g))
+        paint = backdrops[region] if look is not None and look.reliable else None
+        out.append((*job[:6], g, paint))
     return out
 
 

@@ -62,7 +62,9 @@ __all__ = [
     "reference",
     "gains",
     "gain_tables",
-
+    "backdrop_colour",
+    "backdrop_weight",
+    "neutralize",
     "PAD_COLOUR",
     "JND",
     "noticeable",
@@ -82,6 +84,14 @@ STRIP = 0.05
 """Width of the outer strip (share of the shorter side) the background colour is read from."""
 MAX_GAIN = 2.0
 """Largest factor (and smallest, its inverse) by which a correction scales a channel."""
+KEEP_DELTA_E = 10.0
+"""ΔE*ab from the backdrop colour beyond which a pixel is kept by :func:`backdrop_weight` (lower
+than :data:`SUBJECT_DELTA_E`: what might be skin is kept, not painted)."""
+MARGIN = 0.03
+"""Width (share of the shorter side) of the band around everything kept that keeps its own pixels."""
+FEATHER = 0.03
+"""Width (share of the shorter side) beyond :data:`MARGIN` over which the photo fades into the
+neutral backdrop."""
 
 _M = np.array([[0.4124, 0.3576, 0.1805],
                [0.2126, 0.7152, 0.0722],
@@ -440,3 +450,84 @@ def gain_tables(channel_gains: tuple[float, float, float]) -> list[int]:
         out.extend(int(v) for v in np.round(encoded * 255.0))
     return out
 
+
+
+# --------------------------------------------------------------------------- the backdrop
+
+
+def backdrop_colour(looks: list[Look]) -> tuple[int, int, int] | None:
+    """The 8-bit sRGB colour a region's backdrops are painted with: the median over its photos of
+    the backdrop's mean colour (linear light, encoded again).
+
+    ``None`` when the subject mask is reliable in fewer than 80 % of the photos (the rule of
+    :func:`reference`): such a region's backdrops are left as they are.
+
+    >>> grey = np.full((60, 80, 3), 118, np.uint8)
+    >>> grey[15:45, 20:60] = (200, 150, 120)
+    >>> backdrop_colour([measure(grey)])
+    (118, 118, 118)
+    """
+    if not looks or sum(look.reliable for look in looks) < 0.8 * len(looks):
+        return None
+    ref = np.median([look.background_linear for look in looks], axis=0)
+    return tuple(int(v) for v in np.round(linear_to_srgb(ref) * 255.0))
+
+
+def backdrop_weight(rgb: np.ndarray) -> np.ndarray | None:
+    """How much of each pixel of an ``(h, w, 3)`` uint8 sRGB photo to keep when its backdrop is
+    neutralized: 1 on everything that may be the subject and a margin around it, fading to 0 over
+    the backdrop; ``None`` when the subject mask (:func:`subject_mask`) is not reliable.
+
+    Kept are the pixels farther than :data:`KEEP_DELTA_E` from the backdrop colour (not only the
+    subject mask's largest part: a second hand, an ear, a strand of hair stay too) bar specks
+    smaller than the mask's opening, their holes filled, then every pixel within :data:`MARGIN` of
+    the shorter side of them; over the next :data:`FEATHER` the weight falls linearly to 0. Returns
+    float32 ``(h, w)``.
+    """
+    from scipy import ndimage
+
+    rgb = np.asarray(rgb)
+    L = lab(rgb)
+    mask, colour, reliable = subject_mask(L)
+    if not reliable:
+        return None
+    h, w = mask.shape
+    keep = np.linalg.norm(L - colour, axis=2) > KEEP_DELTA_E
+    labels, n = ndimage.label(keep)
+    if n > 1:
+        size = max(1, min(h, w) // 100)
+        counts = np.bincount(labels.ravel())
+        small = counts < (2 * size + 1) ** 2
+        small[0] = False
+        keep[small[labels]] = False
+    keep = ndimage.binary_fill_holes(keep | mask)
+    distance = ndimage.distance_transform_edt(~keep)
+    short = min(h, w)
+    margin, feather = MARGIN * short, max(1.0, FEATHER * short)
+    return np.clip((margin + feather - distance) / feather, 0.0, 1.0).astype(np.float32)
+
+
+def neutralize(rgb: np.ndarray, colour: tuple[int, int, int],
+               weight: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """The photo with its backdrop painted ``colour``, and whether it was.
+
+    ``weight`` (:func:`backdrop_weight`, found from ``rgb`` by default) says how much of each pixel
+    to keep; the rest is the flat colour: ``out = weight · photo + (1 − weight) · colour`` in 8-bit
+    sRGB values, so every pixel of weight 1 (the subject and its margin) is the photo's own. A
+    photo whose subject mask is not reliable is returned as it is.
+
+    >>> grey = np.full((60, 80, 3), 118, np.uint8)
+    >>> grey[15:45, 20:60] = (200, 150, 120)
+    >>> grey[2, 2] = (130, 110, 118)  # a speck in the backdrop
+    >>> out, done = neutralize(grey, (120, 120, 120))
+    >>> done, out[2, 2].tolist(), out[30, 40].tolist(), bool((out[15:45, 20:60] == grey[15:45, 20:60]).all())
+    (True, [120, 120, 120], [200, 150, 120], True)
+    """
+    rgb = np.asarray(rgb)
+    if weight is None:
+        weight = backdrop_weight(rgb)
+    if weight is None:
+        return rgb, False
+    flat = np.asarray(colour, np.float32)
+    out = flat + weight[..., None] * (rgb.astype(np.float32) - flat)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8), True
