@@ -1180,10 +1180,12 @@ def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool) -> list[tu
             by_region[region].append(look)
     refs = {r: visible.reference(ls) for r, ls in by_region.items()}
     backdrops = {r: visible.backdrop_colour(ls) for r, ls in by_region.items()}
+    subjects = {r: visible.subject_reference(ls) for r, ls in by_region.items()}
     out = []
     for job, region, look in zip(jobs, regions, looks):
-        g = None if look is None else visible.gains(look, *refs[region])
         paint = backdrops[region] if look is not None and look.reliable else None
+        g = None if look is None else visible.gains(look, *refs[region],
+                                                    subjects[region] if paint else None)
         out.append((*job[:6], g, paint))
     return out
 

@@ -10,7 +10,7 @@ detail inside the subject) with the true level, and the time of each randomize.
 
 Usage::
 
-    python bench/visible.py --participants 100 --size 200x150
+    python bench/visible.py --participants 100 --size 200x150 [--seed 1]
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--participants", type=int, default=100)
     parser.add_argument("--size", default="200x150", help="baseline photo size WxH")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic trial")
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     root = Path(tempfile.mkdtemp(prefix="assess-visible-"))
@@ -70,7 +71,7 @@ def main() -> None:
     synth = make_study(root / "images", participants=args.participants, size=(w, h),
                        regions={"face": "wsrs"}, follow_up_look=(0.1, 0.2),
                        cameras=(base, follow), skin_tones=(3, 4, 5), rotated_fraction=0,
-                       heic_fraction=0, repeat_fraction=0.05, workers=args.workers)
+                       heic_fraction=0, repeat_fraction=0.05, seed=args.seed, workers=args.workers)
     pairs = [[f"{p}_baseline_face.JPG", f"{p}_month12_face.jpg"]
              for p in sorted({p.participant for p in synth.photos})]
     with open(synth.study_path, "a", encoding="utf-8") as fh:
@@ -86,14 +87,14 @@ def main() -> None:
         runs[name] = (made, time.perf_counter() - start)
     plain, normalized = runs["plain"][0], runs["normalized"][0]
     after = {t.property: t for t in normalized.visible}
-    print(f"{args.participants} participants, {len(synth.photos)} photos of {w}x{h}; "
+    print(f"{args.participants} participants, {len(synth.photos)} photos of {w}x{h}, seed {args.seed}; "
           f"load average {os.getloadavg()[0]:.1f}\n")
     print("| property | without: AUC | medians baseline / month12 | with normalize: AUC "
           "| medians baseline / month12 |")
     print("|---|---:|---|---:|---|")
     for t in plain.visible:
         a = after[t.property]
-        mark = lambda x: f"**{x.auc:.2f}**" if x.threat else f"{x.auc:.2f}"  # noqa: E731
+        mark = lambda x: f"**{x.auc:.3f}**" if x.threat else f"{x.auc:.3f}"  # noqa: E731
         print(f"| {t.property} | {mark(t)} | {t.median_1:.4g} / {t.median_2:.4g} | {mark(a)} "
               f"| {a.median_1:.4g} / {a.median_2:.4g} |")
     truth = synth.truth

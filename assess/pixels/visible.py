@@ -62,6 +62,7 @@ __all__ = [
     "reference",
     "gains",
     "gain_tables",
+    "subject_reference",
     "backdrop_colour",
     "backdrop_weight",
     "neutralize",
@@ -159,6 +160,7 @@ class Look:
     reliable: bool
     frame_linear: tuple[float, float, float]
     background_linear: tuple[float, float, float]
+    subject_linear: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def values(self) -> dict[str, float]:
         """The properties by their names in :data:`PROPERTIES`."""
@@ -354,6 +356,19 @@ def _outline(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (outside <= k) & (inside <= max(1, k // 2)), outside > 2 * k
 
 
+def _core(mask: np.ndarray) -> np.ndarray:
+    """The subject away from its outline (farther inside than the outline band of
+    :func:`_outline`): the skin itself, without the soft edge where it blends into the backdrop,
+    whose share of the mask changes with the exposure."""
+    from scipy import ndimage
+
+    if not mask.any():
+        return mask
+    k = max(1, int(round(0.02 * min(mask.shape))))
+    core = ndimage.distance_transform_cdt(mask, metric="chessboard") > k
+    return core if core.any() else mask
+
+
 def measure(rgb: np.ndarray, box: tuple[int, int, int, int] | None = None) -> Look:
     """Measure one photo: an ``(h, w, 3)`` uint8 sRGB array, its display copy.
 
@@ -384,6 +399,8 @@ def measure(rgb: np.ndarray, box: tuple[int, int, int, int] | None = None) -> Lo
         background = np.ones_like(mask)
     bg_lab = np.median(L[background], axis=0)
     bg_linear = _decoded(pixels[background].mean(axis=0))
+    core = _core(mask)
+    subject_linear = _decoded(pixels[core].mean(axis=0)) if core.any() else frame_linear
     h, w = mask.shape
     if mask.any():
         ys, xs = np.nonzero(mask)
@@ -400,7 +417,8 @@ def measure(rgb: np.ndarray, box: tuple[int, int, int, int] | None = None) -> Lo
         background_b=float(bg_lab[2]), subject_area=float(mask.mean()),
         subject_x=float(cx), subject_y=float(cy), reliable=bool(reliable),
         frame_linear=tuple(float(v) for v in frame_linear),
-        background_linear=tuple(float(v) for v in bg_linear))
+        background_linear=tuple(float(v) for v in bg_linear),
+        subject_linear=tuple(float(v) for v in subject_linear))
 
 
 # --------------------------------------------------------------------------- normalization
@@ -423,18 +441,35 @@ def reference(looks: list[Look]) -> tuple[tuple[float, float, float], bool]:
     return tuple(float(v) for v in ref), use_background
 
 
-def gains(look: Look, ref: tuple[float, float, float], use_background: bool
-          ) -> tuple[float, float, float]:
+def gains(look: Look, ref: tuple[float, float, float], use_background: bool,
+          subject: tuple[float, float, float] | None = None) -> tuple[float, float, float]:
     """Linear-light gains per channel (R, G, B) that bring ``look``'s anchor colour to ``ref``.
 
     One factor per channel matches white balance (the ratios between channels) and exposure (their
     level) at once; being a scaling of linear light, it leaves the relative contrast of every
     wrinkle, pore and line as it was (bar clipping in the brightest highlights). Each factor is
     kept within 1/:data:`MAX_GAIN` .. :data:`MAX_GAIN`.
+
+    ``subject``: the region's reference colour of the subject (:func:`subject_reference`), for a
+    photo whose backdrop is painted (:func:`neutralize`): the backdrop then no longer needs to
+    match, and the subject's own colour (``look.subject_linear``) is brought to it instead.
     """
-    own = np.maximum(_anchor(look, use_background), 1e-4)
-    g = np.clip(np.asarray(ref, float) / own, 1 / MAX_GAIN, MAX_GAIN)
+    if subject is not None and look.reliable:
+        own, target = np.asarray(look.subject_linear, float), np.asarray(subject, float)
+    else:
+        own, target = _anchor(look, use_background), np.asarray(ref, float)
+    g = np.clip(target / np.maximum(own, 1e-4), 1 / MAX_GAIN, MAX_GAIN)
     return tuple(float(v) for v in g)
+
+
+def subject_reference(looks: list[Look]) -> tuple[float, float, float] | None:
+    """A region's reference colour of the subject: the median of ``subject_linear`` over its
+    photos whose subject mask is reliable; ``None`` when its backdrops are not painted
+    (:func:`backdrop_colour` is ``None``)."""
+    if backdrop_colour(looks) is None:
+        return None
+    ref = np.median([look.subject_linear for look in looks if look.reliable], axis=0)
+    return tuple(float(v) for v in ref)
 
 
 def gain_tables(channel_gains: tuple[float, float, float]) -> list[int]:
