@@ -1190,6 +1190,18 @@ def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool) -> list[tu
     return out
 
 
+def _unpainted(names: Sequence[str], results: Sequence) -> list[str]:
+    """The warning for ``[pixels] normalize`` photos whose backdrop was left as it is (no reliable
+    subject mask, or too few in their region): they got white balance and exposure only."""
+    left = [name for name, r in zip(names, results) if not r.neutralized]
+    if not left:
+        return []
+    more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+    return [f"[pixels] normalize: the backdrop of {len(left)} of {len(names)} photo(s) was left as "
+            f"it is, their subject mask not reliable (e.g. {', '.join(left[:3])}{more}); they "
+            "got white balance and exposure only"]
+
+
 def _visible_table(rater: Path, key: Path, rows: Sequence[KeyRow]) -> tuple[dict, list]:
     """Measure every display copy, write the threat table ``key/visible.csv`` (sealed with the
     key) and return the looks by code and the table."""
@@ -1445,6 +1457,8 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         finally:
             pool.close()  # the workers' memory is free for the rest
         photo_results = results[:jobs_trial]
+        if study.pixels.normalize:
+            warnings += _unpainted(names[:jobs_trial], photo_results)
         warnings += check_decoded(inventory.images_dir, [inventory.photos[i] for i in used],
                                   [r.pixel_sha256 for r in photo_results],
                                   fingerprints=[r.fingerprint for r in photo_results], study=study)

@@ -1010,8 +1010,8 @@ def _neutralized(photo: Image.Image, colour: tuple[int, int, int]) -> Image.Imag
 
     The mask and the weights are found on a copy reduced by a whole factor to at most
     :data:`GAINS_EDGE` pixels (block means), scaled back up bilinearly and used to blend the photo
-    with the flat colour at full size, so the cost hardly grows with the photo (about 0.01 s for a
-    3000-pixel copy); pixels of weight 1 (the subject and its margin) are the photo's own.
+    with the flat colour at full size (about 0.03 s of CPU for 1600 × 1200 pixels, 0.07 s for
+    3000 × 2250); pixels of weight 1 (the subject and its margin) are the photo's own.
     """
     import numpy as np
 

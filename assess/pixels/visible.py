@@ -6,7 +6,9 @@ one photo (an ``(h, w, 3)`` uint8 sRGB array, the display copy) and returns a :c
 numbers a rater could tell visits apart by. ``assess audit-set --key`` and ``assess randomize``
 compare them between timepoints as AUCs (:mod:`assess.audit_visible`); with ``[pixels] normalize
 = true`` the white balance and exposure of every photo are matched to its region's reference
-(:func:`reference`, :func:`gains`, :func:`gain_tables`) before the photo is encoded.
+(:func:`reference`, :func:`gains`, :func:`gain_tables`) and, where the subject mask is reliable,
+the backdrop is painted in the region's backdrop colour (:func:`backdrop_colour`,
+:func:`backdrop_weight`, :func:`neutralize`) before the photo is encoded.
 
 The measures (CIE colorimetry with the sRGB primaries and a D65 white)
 -------------------------------------------------------------------
@@ -33,7 +35,7 @@ agrees with (the median of each side, the one most border pixels lie within a Δ
 the subject is the pixels farther than ΔE*ab 15 from it, cleaned with :mod:`scipy.ndimage` (opened,
 holes filled, the largest connected part kept). It is *reliable* when that part covers 5 to 90 %
 of the photo and at least 60 % of the outer strip is background. An unreliable mask still gives
-its numbers, but the correction then uses the whole photo's colour.
+its numbers, but the correction then uses the whole photo's colour and leaves the backdrop as it is.
 
 The neutral padding border that ``fit = "pad"`` draws (:data:`assess.deid.BACKGROUND`) is neither
 background nor content: :func:`content_box` finds it and every measure leaves it out.
@@ -137,8 +139,9 @@ def noticeable(name: str, a: float, b: float) -> bool:
 class Look:
     """What :func:`measure` found in one photo (see the module docstring for each number).
 
-    ``frame_linear`` and ``background_linear`` are the linear-light RGB of the mean (8-bit sRGB)
-    colour of the whole photo and of its background: what a correction matches (:func:`gains`).
+    ``frame_linear``, ``background_linear`` and ``subject_linear`` are the linear-light RGB of the
+    mean (8-bit sRGB) colour of the whole photo, of its background and of the subject away from its
+    outline: what a correction matches (:func:`gains`).
     The mean is taken of the encoded values, which resizing and JPEG coding keep (both work on
     them); a mean of linear light would fall with every averaging of a noisy photo, more for a
     brighter one.
