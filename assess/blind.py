@@ -1160,15 +1160,21 @@ def _text_sheet(key: Path, rater: Path, found: Sequence[tuple[str, object]]) -> 
         render_contact_sheet(tiles, key / TEXT_SHEET, columns=4, tile=360, outlines=outlines)
 
 
-def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool) -> list[tuple]:
+def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool,
+                     to: str = "subject") -> list[tuple]:
     """``[pixels] normalize``: each trial photo's job with the gains that match its white balance
     and exposure to its region's reference (:mod:`assess.pixels.visible`).
 
     A first, cheap pass measures every photo as it will be shown, decoded for a canvas of
     :data:`assess.deid.GAINS_EDGE` pixels (:func:`assess.deid.look_files`); the region's reference
-    is the median of its photos; the pixel pipeline then applies each photo's gains before
-    encoding. A photo that cannot be decoded gets no gains (the pipeline refuses it). Reference
-    and calibration photos are left as they are.
+    is the median of its photos. A photo whose subject mask is reliable (in a region where most
+    are) gets its backdrop painted in the region's backdrop colour
+    (:func:`assess.pixels.visible.backdrop_colour`), and gains that match its skin to the region's
+    (``to = "subject"``, :func:`assess.pixels.visible.subject_reference`) or its backdrop
+    (``"backdrop"``); any other photo gets the gains that match its backdrop or whole frame and
+    keeps its backdrop. The pixel pipeline applies both before encoding. A photo that cannot be
+    decoded gets neither (the pipeline refuses it). Reference and calibration photos are left as
+    they are.
     """
     from . import deid
     from .pixels import visible
@@ -1180,7 +1186,8 @@ def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool) -> list[tu
             by_region[region].append(look)
     refs = {r: visible.reference(ls) for r, ls in by_region.items()}
     backdrops = {r: visible.backdrop_colour(ls) for r, ls in by_region.items()}
-    subjects = {r: visible.subject_reference(ls) for r, ls in by_region.items()}
+    subjects = {r: visible.subject_reference(ls) if to == "subject" else None
+                for r, ls in by_region.items()}
     out = []
     for job, region, look in zip(jobs, regions, looks):
         paint = backdrops[region] if look is not None and look.reliable else None
@@ -1405,7 +1412,8 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         shown_as = _showings(the_plan)
         jobs = _deid_jobs(inventory, used, specs, shown_as, work, seed_value)
         if study.pixels.normalize:
-            jobs = _normalized_jobs(jobs, [inventory.photos[i].region for i in used], pool)
+            jobs = _normalized_jobs(jobs, [inventory.photos[i].region for i in used], pool,
+                                    study.pixels.normalize_to)
         ref_photo_jobs, ref_moves = reference_jobs(refs, all_rows, all_sources, specs, study, work,
                                                    seed_value)
         jobs_trial = len(jobs)

@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--size", default="200x150", help="baseline photo size WxH")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic trial")
+    parser.add_argument("--normalize-to", default="subject", choices=("subject", "backdrop"),
+                        help="[pixels] normalize_to")
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     root = Path(tempfile.mkdtemp(prefix="assess-visible-"))
@@ -80,14 +82,15 @@ def main() -> None:
     for name in ("plain", "normalized"):
         if name == "normalized":
             with open(synth.study_path, "a", encoding="utf-8") as fh:
-                fh.write("\n[pixels]\nnormalize = true\n")
+                fh.write(f"\n[pixels]\nnormalize = true\nnormalize_to = \"{args.normalize_to}\"\n")
         start = time.perf_counter()
         made = randomize(synth.study_path, synth.images_dir, root / "sets", set_id=name, seed=5,
                          workers=args.workers)
         runs[name] = (made, time.perf_counter() - start)
     plain, normalized = runs["plain"][0], runs["normalized"][0]
     after = {t.property: t for t in normalized.visible}
-    print(f"{args.participants} participants, {len(synth.photos)} photos of {w}x{h}, seed {args.seed}; "
+    print(f"{args.participants} participants, {len(synth.photos)} photos of {w}x{h}, seed {args.seed}, "
+          f"normalize_to {args.normalize_to}; "
           f"load average {os.getloadavg()[0]:.1f}\n")
     print("| property | without: AUC | medians baseline / month12 | with normalize: AUC "
           "| medians baseline / month12 |")

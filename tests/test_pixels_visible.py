@@ -110,6 +110,21 @@ def test_gain_tables_apply_linear_gains_to_8_bit_values():
     assert table[255] == 255
 
 
+def test_gains_match_the_skin_where_the_backdrop_is_painted_and_the_backdrop_elsewhere():
+    from assess.pixels.visible import gains, subject_reference
+
+    look = measure(scene())
+    assert look.reliable and look.subject_linear[0] > look.background_linear[0]
+    ref = tuple(1.2 * v for v in look.background_linear)
+    assert gains(look, ref, True) == pytest.approx((1.2, 1.2, 1.2))
+    skin = tuple(0.9 * v for v in look.subject_linear)
+    assert gains(look, ref, True, skin) == pytest.approx((0.9, 0.9, 0.9))
+    assert subject_reference([look]) == pytest.approx(look.subject_linear)
+    flat = measure(np.full((90, 120, 3), 120, np.uint8))  # no reliable mask: never the skin
+    assert gains(flat, flat.frame_linear, False, skin) == pytest.approx((1.0, 1.0, 1.0))
+    assert subject_reference([flat]) is None
+
+
 def test_the_contributing_photos_are_those_farthest_on_the_side_of_the_difference():
     rows = [{"code": f"B{i}", "timepoint": "baseline", "region": "face"} for i in range(6)]
     rows += [{"code": f"F{i}", "timepoint": "month12", "region": "face"} for i in range(6)]
@@ -235,6 +250,7 @@ def test_normalization_brings_every_visible_auc_to_at_most_0_6(trial):
     for name in ("luminance", "temperature", "saturation", "background L*", "background b*"):
         assert before[name].auc > 0.8, (name, before[name])
     assert {n: t.auc for n, t in after.items() if t.auc > 0.6} == {}
+    assert not [w for w in normalized.warnings if "normalize" in w]  # every backdrop painted
 
 
 @TRIAL
