@@ -807,7 +807,7 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
 
     ``backdrop``: an 8-bit sRGB colour (``[pixels] normalize``, from
     :func:`assess.pixels.visible.backdrop_colour`) to paint the photo's backdrop with, after the
-    gains, where its subject mask is reliable (:func:`_neutralized`); every copy (full, display,
+    gains, where its subject mask is reliable (:func:`_neutralize`); every copy (full, display,
     disguised repeats) shows the painted backdrop, the padding border stays grey.
     ``Result.neutralized`` says whether it was painted.
 
@@ -977,7 +977,7 @@ def _finish(base: Image.Image, pixel_sha256: str, icc: bytes | None, spec: Spec,
             backdrop: tuple[int, int, int] | None = None) -> _Fitted:
     """Fit the upright pixels to the canvas, convert to sRGB, apply ``gains`` (white balance and
     exposure, as a lookup table per channel), paint the backdrop ``backdrop`` where the subject
-    mask is reliable (:func:`_neutralized`) and paste into a fresh image."""
+    mask is reliable (:func:`_neutralize`) and paste into a fresh image."""
     fingerprint = _fingerprint(base)
     resized, offset = _fit(base, spec.canvas, spec.fit)
     if resized is not base:
@@ -991,12 +991,7 @@ def _finish(base: Image.Image, pixel_sha256: str, icc: bytes | None, spec: Spec,
         corrected = colour.point(gain_tables(tuple(gains)))
         colour.close()
         colour = corrected
-    neutralized = False
-    if backdrop is not None:
-        painted = _neutralized(colour, backdrop)
-        if painted is not None:
-            colour.close()
-            colour, neutralized = painted, True
+    neutralized = backdrop is not None and _neutralize(colour, backdrop)
     canvas = Image.new("RGB", spec.canvas, BACKGROUND)  # fresh: carries nothing of the source
     canvas.paste(colour, offset)
     box = (offset[0], offset[1], offset[0] + colour.width, offset[1] + colour.height)
@@ -1004,14 +999,15 @@ def _finish(base: Image.Image, pixel_sha256: str, icc: bytes | None, spec: Spec,
     return _Fitted(canvas, pixel_sha256, box, fingerprint, neutralized)
 
 
-def _neutralized(photo: Image.Image, colour: tuple[int, int, int]) -> Image.Image | None:
-    """The fitted sRGB photo with its backdrop painted ``colour``, or ``None`` when its subject
-    mask is not reliable (:func:`assess.pixels.visible.backdrop_weight`).
+def _neutralize(photo: Image.Image, colour: tuple[int, int, int]) -> bool:
+    """Paint the backdrop of the fitted sRGB photo (in place) in ``colour``; ``False``, leaving it
+    as it is, when its subject mask is not reliable (:func:`assess.pixels.visible.backdrop_weight`).
 
     The mask and the weights are found on a copy reduced by a whole factor to at most
-    :data:`GAINS_EDGE` pixels (block means), scaled back up bilinearly and used to blend the photo
-    with the flat colour at full size (about 0.03 s of CPU for 1600 × 1200 pixels, 0.07 s for
-    3000 × 2250); pixels of weight 1 (the subject and its margin) are the photo's own.
+    :data:`GAINS_EDGE` pixels (block means); the weights are scaled back up bilinearly and the
+    flat colour pasted through their complement, so a pixel of weight 1 (the subject and its
+    margin) stays the photo's own. About 0.03 s of CPU for 1600 × 1200 pixels, 0.06 s for
+    3000 × 2250 (0.016 s of it the mask and the weights).
     """
     import numpy as np
 
@@ -1023,15 +1019,13 @@ def _neutralized(photo: Image.Image, colour: tuple[int, int, int]) -> Image.Imag
     if small is not photo:
         small.close()
     if weight is None:
-        return None
-    alpha = Image.fromarray(np.round(weight * 255.0).astype(np.uint8), "L")
-    if alpha.size != photo.size:
-        alpha = alpha.resize(photo.size, Image.Resampling.BILINEAR)
-    flat = Image.new("RGB", photo.size, tuple(int(v) for v in colour))
-    painted = Image.composite(photo, flat, alpha)
-    flat.close()
-    alpha.close()
-    return painted
+        return False
+    cover = Image.fromarray(np.round((1.0 - weight) * 255.0).astype(np.uint8), "L")
+    if cover.size != photo.size:
+        cover = cover.resize(photo.size, Image.Resampling.BILINEAR)
+    photo.paste(tuple(int(v) for v in colour), (0, 0, *photo.size), cover)
+    cover.close()
+    return True
 
 
 def _heif_reduced(src: Path, target: tuple[int, int]) -> tuple[Image.Image, str] | None:
