@@ -4,13 +4,14 @@
 The example is the synthetic trial of ``tests/test_pixels_visible.py``: face photos of
 ``--participants`` participants, whose follow-up camera is warmer and brighter
 (``follow_up_look=(0.1, 0.2)``) and otherwise the baseline camera. It is randomized twice (without
-and with normalization); the script prints the threat table of both as Markdown (for
-docs/pixels.md, "Visible differences between visits"), the Spearman correlation of a rater answering from the pixels (fine L*
-detail inside the subject) with the true level, and the time of each randomize.
+and with normalization, ``[pixels] normalize_to`` as ``--normalize-to`` says); the script prints
+the threat table of both as Markdown (for docs/pixels.md, "Visible differences between visits"),
+the Spearman correlation of a rater answering from the pixels (fine L* detail inside the subject)
+with the true level, and the time of each randomize. ``--seed`` draws another trial.
 
 Usage::
 
-    python bench/visible.py --participants 100 --size 200x150 [--seed 1]
+    python bench/visible.py --participants 100 --size 200x150 [--seed 1] [--normalize-to backdrop]
 """
 
 from __future__ import annotations
