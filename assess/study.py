@@ -736,7 +736,8 @@ def _parse_pixels(px: dict[str, Any], where: str) -> Pixels:
         raise _fail(where, "pixels.normalize", f"must be true or false, not {normalize!r}")
     to = px.get("normalize_to", Pixels.normalize_to)
     if to not in NORMALIZE_TO:
-        raise _fail(where, "pixels.normalize_to", f"must be \"subject\" or \"backdrop\", not {to!r}")
+        raise _fail(where, "pixels.normalize_to",
+                    f"must be \"subject\" or \"backdrop\", not {to!r}")
     return Pixels(text=mode, allow_text=allow, normalize=normalize, normalize_to=to)
 
 
@@ -852,7 +853,7 @@ text = "refuse"             # text in a photo (date imprint, label card, ruler):
 #                           #   photo and where; "mask" covers it in the blinded copies; "off"
 # allow_text = {"P07_baseline_face.jpg" = "the clinic's logo on the wall"}   # harmless text, recorded
 normalize = false           # true: white balance and exposure matched to each region's reference,
-#                           #   the backdrop painted in the region's colour where the subject is found
+#                           #   the backdrop painted in the region's colour where the subject shows
 # normalize_to = "subject"  # what the gains match: "subject" (the skin, shown at the region's
 #                           #   typical colour) or "backdrop" (the camera alone: the skin's colour
 #                           #   and its change between visits kept, for colour endpoints)

@@ -15,8 +15,8 @@ from assess import audit_visible
 from assess.audit import audit_report
 from assess.blind import randomize
 from assess.deid import read_pixels
-from assess.pixels.visible import (PROPERTIES, backdrop_weight, content_box, gain_tables, lab, measure,
-                                   neutralize, srgb_to_linear, subject_mask)
+from assess.pixels.visible import (PROPERTIES, backdrop_weight, content_box, gain_tables, lab,
+                                   measure, neutralize, srgb_to_linear, subject_mask)
 from assess.seal import SealError, verify
 from assess.synth import CAMERAS, make_study
 
@@ -286,7 +286,8 @@ def test_gains_change_the_photo_but_not_its_pixel_hash_and_leave_the_padding_gre
 def skin_and_backdrop(h=120, w=160, seed=0):
     """:func:`scene` with a grainy, shaded backdrop and a second, small patch of skin (a second
     hand) beside the main one."""
-    img = scene(h=h, w=w, backdrop=(95, 115, 135), box=(30, 90, 40, 110), seed=seed).astype(np.float32)
+    img = scene(h=h, w=w, backdrop=(95, 115, 135), box=(30, 90, 40, 110), seed=seed)
+    img = img.astype(np.float32)
     rng = np.random.default_rng(seed + 1)
     shade = np.linspace(1.06, 0.94, h, dtype=np.float32)[:, None, None]
     back = np.ones((h, w), bool)
@@ -315,7 +316,7 @@ def test_neutralize_paints_the_backdrop_and_keeps_every_skin_pixel():
         assert not done and same is photo and backdrop_weight(photo) is None
 
 
-def test_the_pipeline_paints_the_backdrop_in_every_copy_and_keeps_the_skin_and_the_padding(tmp_path):
+def test_the_pipeline_paints_the_backdrop_in_every_copy_keeping_the_skin_and_padding(tmp_path):
     from PIL import Image
 
     from assess.deid import BACKGROUND, Spec, prepare_file
@@ -324,7 +325,8 @@ def test_the_pipeline_paints_the_backdrop_in_every_copy_and_keeps_the_skin_and_t
     Image.fromarray(skin_and_backdrop()[:, 20:140]).save(src)  # square: padded left and right
     spec = Spec(long_edge=160, display_long_edge=160, quality=90, aspect=(4, 3), fit="pad")
     gains, paint = (1.1, 1.0, 0.9), (100, 120, 140)
-    plain = prepare_file(src, tmp_path / "a.full.jpg", tmp_path / "a.display.jpg", spec, gains=gains)
+    plain = prepare_file(src, tmp_path / "a.full.jpg", tmp_path / "a.display.jpg", spec,
+                         gains=gains)
     painted = prepare_file(src, tmp_path / "b.full.jpg", tmp_path / "b.display.jpg", spec,
                            variants=[(tmp_path / "v.full.jpg", tmp_path / "v.display.jpg", 7)],
                            gains=gains, backdrop=paint)

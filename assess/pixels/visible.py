@@ -91,7 +91,8 @@ KEEP_DELTA_E = 10.0
 """ΔE*ab from the backdrop colour beyond which a pixel is kept by :func:`backdrop_weight` (lower
 than :data:`SUBJECT_DELTA_E`: what might be skin is kept, not painted)."""
 MARGIN = 0.03
-"""Width (share of the shorter side) of the band around everything kept that keeps its own pixels."""
+"""Width (share of the shorter side) of the band around everything kept that keeps its own
+pixels."""
 FEATHER = 0.03
 """Width (share of the shorter side) beyond :data:`MARGIN` over which the photo fades into the
 neutral backdrop."""
@@ -550,16 +551,18 @@ def neutralize(rgb: np.ndarray, colour: tuple[int, int, int],
     """The photo with its backdrop painted ``colour``, and whether it was.
 
     ``weight`` (:func:`backdrop_weight`, found from ``rgb`` by default) says how much of each pixel
-    to keep; the rest is the flat colour: ``out = weight · photo + (1 − weight) · colour`` in 8-bit
-    sRGB values, so every pixel of weight 1 (the subject and its margin) is the photo's own. A
+    to keep; the rest is the flat colour: ``out = weight · photo + (1 − weight) · colour`` in
+    8-bit sRGB values, so every pixel of weight 1 (the subject and its margin) is the photo's own. A
     photo whose subject mask is not reliable is returned as it is.
 
     >>> grey = np.full((60, 80, 3), 118, np.uint8)
     >>> grey[15:45, 20:60] = (200, 150, 120)
     >>> grey[2, 2] = (130, 110, 118)  # a speck in the backdrop
     >>> out, done = neutralize(grey, (120, 120, 120))
-    >>> done, out[2, 2].tolist(), out[30, 40].tolist(), bool((out[15:45, 20:60] == grey[15:45, 20:60]).all())
-    (True, [120, 120, 120], [200, 150, 120], True)
+    >>> done, out[2, 2].tolist(), out[30, 40].tolist()
+    (True, [120, 120, 120], [200, 150, 120])
+    >>> bool((out[15:45, 20:60] == grey[15:45, 20:60]).all())  # the subject, every pixel its own
+    True
     """
     rgb = np.asarray(rgb)
     if weight is None:
