@@ -1060,15 +1060,17 @@ def _text_action(study: Study, name: str) -> str:
 def _with_text(jobs: Sequence[tuple], names: Sequence[str], study: Study) -> list[tuple]:
     """Each :func:`assess.deid.prepare_file` job with its text action (:func:`_text_action`).
 
-    A job of :func:`_normalized_jobs` keeps its gains: ``(src, full, display, spec, variants,
-    frame, gains)`` becomes ``(src, full, display, spec, variants, frame, text, gains)``.
+    A job of :func:`_normalized_jobs` keeps its gains and backdrop colour: ``(src, full, display,
+    spec, variants, frame, gains, backdrop)`` becomes ``(src, full, display, spec, variants, frame,
+    text, gains, backdrop)``.
     """
     out = []
     for job, name in zip(jobs, names):
         job = tuple(job)
         rest = (job[4] if len(job) > 4 else (), job[5] if len(job) > 5 else None)
         gains = job[6] if len(job) > 6 else None
-        out.append(job[:4] + rest + (_text_action(study, name), gains))
+        backdrop = job[7] if len(job) > 7 else None
+        out.append(job[:4] + rest + (_text_action(study, name), gains, backdrop))
     return out
 
 
@@ -1158,15 +1160,21 @@ def _text_sheet(key: Path, rater: Path, found: Sequence[tuple[str, object]]) -> 
         render_contact_sheet(tiles, key / TEXT_SHEET, columns=4, tile=360, outlines=outlines)
 
 
-def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool) -> list[tuple]:
+def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool,
+                     to: str = "subject") -> list[tuple]:
     """``[pixels] normalize``: each trial photo's job with the gains that match its white balance
     and exposure to its region's reference (:mod:`assess.pixels.visible`).
 
     A first, cheap pass measures every photo as it will be shown, decoded for a canvas of
     :data:`assess.deid.GAINS_EDGE` pixels (:func:`assess.deid.look_files`); the region's reference
-    is the median of its photos; the pixel pipeline then applies each photo's gains before
-    encoding. A photo that cannot be decoded gets no gains (the pipeline refuses it). Reference
-    and calibration photos are left as they are.
+    is the median of its photos. A photo whose subject mask is reliable (in a region where most
+    are) gets its backdrop painted in the region's backdrop colour
+    (:func:`assess.pixels.visible.backdrop_colour`), and gains that match its skin to the region's
+    (``to = "subject"``, :func:`assess.pixels.visible.subject_reference`) or its backdrop
+    (``"backdrop"``); any other photo gets the gains that match its backdrop or whole frame and
+    keeps its backdrop. The pixel pipeline applies both before encoding. A photo that cannot be
+    decoded gets neither (the pipeline refuses it). Reference and calibration photos are left as
+    they are.
     """
     from . import deid
     from .pixels import visible
@@ -1177,11 +1185,28 @@ def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool) -> list[tu
         if look is not None:
             by_region[region].append(look)
     refs = {r: visible.reference(ls) for r, ls in by_region.items()}
+    backdrops = {r: visible.backdrop_colour(ls) for r, ls in by_region.items()}
+    subjects = {r: visible.subject_reference(ls) if to == "subject" else None
+                for r, ls in by_region.items()}
     out = []
     for job, region, look in zip(jobs, regions, looks):
-        g = None if look is None else visible.gains(look, *refs[region])
-        out.append((*job[:6], g))
+        paint = backdrops[region] if look is not None and look.reliable else None
+        g = None if look is None else visible.gains(look, *refs[region],
+                                                    subjects[region] if paint else None)
+        out.append((*job[:6], g, paint))
     return out
+
+
+def _unpainted(names: Sequence[str], results: Sequence) -> list[str]:
+    """The warning for ``[pixels] normalize`` photos whose backdrop was left as it is (no reliable
+    subject mask, or too few in their region): they got white balance and exposure only."""
+    left = [name for name, r in zip(names, results) if not r.neutralized]
+    if not left:
+        return []
+    more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+    return [f"[pixels] normalize: the backdrop of {len(left)} of {len(names)} photo(s) was left as "
+            f"it is, their subject mask not reliable (e.g. {', '.join(left[:3])}{more}); they "
+            "got white balance and exposure only"]
 
 
 def _visible_table(rater: Path, key: Path, rows: Sequence[KeyRow]) -> tuple[dict, list]:
@@ -1387,7 +1412,8 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         shown_as = _showings(the_plan)
         jobs = _deid_jobs(inventory, used, specs, shown_as, work, seed_value)
         if study.pixels.normalize:
-            jobs = _normalized_jobs(jobs, [inventory.photos[i].region for i in used], pool)
+            jobs = _normalized_jobs(jobs, [inventory.photos[i].region for i in used], pool,
+                                    study.pixels.normalize_to)
         ref_photo_jobs, ref_moves = reference_jobs(refs, all_rows, all_sources, specs, study, work,
                                                    seed_value)
         jobs_trial = len(jobs)
@@ -1439,6 +1465,8 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         finally:
             pool.close()  # the workers' memory is free for the rest
         photo_results = results[:jobs_trial]
+        if study.pixels.normalize:
+            warnings += _unpainted(names[:jobs_trial], photo_results)
         warnings += check_decoded(inventory.images_dir, [inventory.photos[i] for i in used],
                                   [r.pixel_sha256 for r in photo_results],
                                   fingerprints=[r.fingerprint for r in photo_results], study=study)

@@ -247,6 +247,8 @@ class Result:
     fingerprint: "Fingerprint | None" = None  # for the near-duplicate check (:func:`similarity`)
     #: text found in the photo (``assess.pixels.text.Found``, boxes in the full copy's pixels)
     text: tuple = ()
+    #: the backdrop painted in the region's colour (``[pixels] normalize``, a reliable mask)
+    neutralized: bool = False
 
 
 @dataclass(frozen=True)
@@ -773,7 +775,8 @@ def _display_copy(full: _Fitted, spec: Spec) -> Image.Image:
 
 def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
                  variants: Sequence[tuple[Path, Path, int]] = (), frame: int | None = None,
-                 text: str = "off", gains: tuple[float, float, float] | None = None) -> Result:
+                 text: str = "off", gains: tuple[float, float, float] | None = None,
+                 backdrop: tuple[int, int, int] | None = None) -> Result:
     """De-identify one photo: write its full copy and display copy, return their hashes.
 
     Steps: full decode (JPEG at the smallest DCT scale that still covers the canvas) → EXIF/XMP
@@ -802,6 +805,12 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
     pasted on the canvas (a padding border stays neutral grey); ``pixel_sha256`` and the
     fingerprint are of the source pixels, before them.
 
+    ``backdrop``: an 8-bit sRGB colour (``[pixels] normalize``, from
+    :func:`assess.pixels.visible.backdrop_colour`) to paint the photo's backdrop with, after the
+    gains, where its subject mask is reliable (:func:`_neutralize`); every copy (full, display,
+    disguised repeats) shows the painted backdrop, the padding border stays grey.
+    ``Result.neutralized`` says whether it was painted.
+
     Raises
     ------
     DeidError
@@ -810,7 +819,7 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
     """
     src, full_out, display_out = Path(src), Path(full_out), Path(display_out)
     variants = [(Path(f), Path(d), int(seed)) for f, d, seed in variants]
-    full = _fitted(src, spec, frame, gains)
+    full = _fitted(src, spec, frame, gains, backdrop)
     try:
         found = search_text(full, text)  # and masked in the canvas, before any copy is encoded
         full_data = encode_jpeg(full.image, spec.quality)
@@ -837,7 +846,7 @@ def prepare_file(src: Path, full_out: Path, display_out: Path, spec: Spec,
     return Result(source=src, full_sha256=full_sha, display_sha256=display_sha,
                   pixel_sha256=full.pixel_sha256, size=spec.canvas, display_size=spec.display_canvas,
                   variants=tuple(zip(variant_full, variant_display)), fingerprint=full.fingerprint,
-                  text=found)
+                  text=found, neutralized=full.neutralized)
 
 
 TEXT_ACTIONS = ("off", "find", "mask")
@@ -872,10 +881,12 @@ class _Fitted:
     pixel_sha256: str
     box: tuple[int, int, int, int] = (0, 0, 0, 0)  # where the photo lies on the canvas (the rest is border)
     fingerprint: Fingerprint | None = None
+    neutralized: bool = False  # the backdrop painted (``[pixels] normalize``)
 
 
 def _fitted(src: Path, spec: Spec, frame: int | None = None,
-            gains: tuple[float, float, float] | None = None) -> _Fitted:
+            gains: tuple[float, float, float] | None = None,
+            backdrop: tuple[int, int, int] | None = None) -> _Fitted:
     """Decode, orient, hash, fit and colour-convert one photo into a fresh canvas image.
 
     Holds at most two full-size images at a time (the decoded one and its transposed or resized
@@ -897,7 +908,7 @@ def _fitted(src: Path, spec: Spec, frame: int | None = None,
             reduced = _heif_reduced(src, _draft_target(stored, upright, spec))
             if reduced is not None:
                 img.close()
-                return _finish(reduced[0], reduced[1], icc, spec, gains)
+                return _finish(reduced[0], reduced[1], icc, spec, gains, backdrop)
         if _WORKER_GATE is not None and img.width * img.height > _GATE_PIXELS:
             # a HEIC, PNG or TIFF (or a JPEG that DCT scaling cannot shrink) decodes at full
             # size, holding two copies of the image for a moment (libheif's and Pillow's): one
@@ -924,7 +935,7 @@ def _fitted(src: Path, spec: Spec, frame: int | None = None,
     finally:
         if base is not img:  # else _finish uses the decoded image itself, then closes it
             img.close()
-    return _finish(base, pixel_sha256, icc, spec, gains)
+    return _finish(base, pixel_sha256, icc, spec, gains, backdrop)
 
 
 def _seek_frame(img: Image.Image, src: Path, frame: int | None) -> None:
@@ -962,9 +973,11 @@ def _fingerprint(img: Image.Image) -> Fingerprint:
 
 
 def _finish(base: Image.Image, pixel_sha256: str, icc: bytes | None, spec: Spec,
-            gains: tuple[float, float, float] | None = None) -> _Fitted:
+            gains: tuple[float, float, float] | None = None,
+            backdrop: tuple[int, int, int] | None = None) -> _Fitted:
     """Fit the upright pixels to the canvas, convert to sRGB, apply ``gains`` (white balance and
-    exposure, as a lookup table per channel) and paste into a fresh image."""
+    exposure, as a lookup table per channel), paint the backdrop ``backdrop`` where the subject
+    mask is reliable (:func:`_neutralize`) and paste into a fresh image."""
     fingerprint = _fingerprint(base)
     resized, offset = _fit(base, spec.canvas, spec.fit)
     if resized is not base:
@@ -978,11 +991,41 @@ def _finish(base: Image.Image, pixel_sha256: str, icc: bytes | None, spec: Spec,
         corrected = colour.point(gain_tables(tuple(gains)))
         colour.close()
         colour = corrected
+    neutralized = backdrop is not None and _neutralize(colour, backdrop)
     canvas = Image.new("RGB", spec.canvas, BACKGROUND)  # fresh: carries nothing of the source
     canvas.paste(colour, offset)
     box = (offset[0], offset[1], offset[0] + colour.width, offset[1] + colour.height)
     colour.close()
-    return _Fitted(canvas, pixel_sha256, box, fingerprint)
+    return _Fitted(canvas, pixel_sha256, box, fingerprint, neutralized)
+
+
+def _neutralize(photo: Image.Image, colour: tuple[int, int, int]) -> bool:
+    """Paint the backdrop of the fitted sRGB photo (in place) in ``colour``; ``False``, leaving it
+    as it is, when its subject mask is not reliable (:func:`assess.pixels.visible.backdrop_weight`).
+
+    The mask and the weights are found on a copy reduced by a whole factor to at most
+    :data:`GAINS_EDGE` pixels (block means); the weights are scaled back up bilinearly and the
+    flat colour pasted through their complement, so a pixel of weight 1 (the subject and its
+    margin) stays the photo's own. About 0.03 s of CPU for 1600 × 1200 pixels, 0.06 s for
+    3000 × 2250 (0.016 s of it the mask and the weights).
+    """
+    import numpy as np
+
+    from .pixels.visible import backdrop_weight
+
+    factor = max(1, -(-max(photo.size) // GAINS_EDGE))
+    small = photo.reduce(factor) if factor > 1 else photo
+    weight = backdrop_weight(np.asarray(small))
+    if small is not photo:
+        small.close()
+    if weight is None:
+        return False
+    cover = Image.fromarray(np.round((1.0 - weight) * 255.0).astype(np.uint8), "L")
+    if cover.size != photo.size:
+        cover = cover.resize(photo.size, Image.Resampling.BILINEAR)
+    photo.paste(tuple(int(v) for v in colour), (0, 0, *photo.size), cover)
+    cover.close()
+    return True
 
 
 def _heif_reduced(src: Path, target: tuple[int, int]) -> tuple[Image.Image, str] | None:

@@ -50,6 +50,8 @@ a trailing newline does not pass, as it would with ``$``). Use with :data:`MAX_N
 MAX_NAME = 64
 """Longest id accepted (timepoints, regions, raters, scales, study and set ids)."""
 PRESENTATIONS = ("single", "pairs")
+NORMALIZE_TO = ("subject", "backdrop")
+"""What ``[pixels] normalize`` matches to the region's reference (:class:`Pixels`)."""
 SCALE_KINDS = ("ordinal", "categorical", "vas")
 
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
@@ -59,7 +61,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "normalize": ("long_edge", "display_long_edge", "quality", "aspect", "fit"),
     "rating": ("min_view_ms", "session_hours"),
     "photos": ("frames", "distinct"),
-    "pixels": ("text", "allow_text", "normalize"),
+    "pixels": ("text", "allow_text", "normalize", "normalize_to"),
     "reference": ("photos",),
     "scales.*": ("id", "name", "source", "kind", "better", "levels", "min", "max", "step",
                  "anchors", "test"),
@@ -331,12 +333,17 @@ class Pixels:
     (what was found is recorded on the coordinator's side), or is not searched for (``"off"``).
     ``allow_text`` maps a file of the images folder (named as in it) to the reason its text is
     harmless: that photo passes as it is, and the reason is recorded. ``normalize``: match each
-    photo's white balance and exposure to its region's reference.
+    photo's white balance and exposure to its region's reference and paint its backdrop in the
+    region's backdrop colour where the subject mask is reliable. ``normalize_to``: what the gains
+    of a photo with a painted backdrop match, ``"subject"`` (the skin's mean colour: every photo's
+    skin is shown at the region's typical colour) or ``"backdrop"`` (the camera alone: the skin's
+    own colour, and any change of it between visits, kept).
     """
 
     text: str = "refuse"
     allow_text: dict[str, str] = field(default_factory=dict)
     normalize: bool = False
+    normalize_to: str = "subject"
 
     def text_allowed(self, name: str) -> str | None:
         """The recorded reason why file ``name``'s text may pass, if one was given."""
@@ -727,7 +734,11 @@ def _parse_pixels(px: dict[str, Any], where: str) -> Pixels:
     normalize = px.get("normalize", Pixels.normalize)
     if not isinstance(normalize, bool):
         raise _fail(where, "pixels.normalize", f"must be true or false, not {normalize!r}")
-    return Pixels(text=mode, allow_text=allow, normalize=normalize)
+    to = px.get("normalize_to", Pixels.normalize_to)
+    if to not in NORMALIZE_TO:
+        raise _fail(where, "pixels.normalize_to",
+                    f"must be \"subject\" or \"backdrop\", not {to!r}")
+    return Pixels(text=mode, allow_text=allow, normalize=normalize, normalize_to=to)
 
 
 MIN_VIEW_MS_RANGE = (0, 10_000)
@@ -841,7 +852,11 @@ session_hours = 12          # a sign-in holds this long across reloads and resta
 text = "refuse"             # text in a photo (date imprint, label card, ruler): "refuse" names each
 #                           #   photo and where; "mask" covers it in the blinded copies; "off"
 # allow_text = {"P07_baseline_face.jpg" = "the clinic's logo on the wall"}   # harmless text, recorded
-normalize = false           # true: white balance and exposure matched to each region's reference
+normalize = false           # true: white balance and exposure matched to each region's reference,
+#                           #   the backdrop painted in the region's colour where the subject shows
+# normalize_to = "subject"  # what the gains match: "subject" (the skin, shown at the region's
+#                           #   typical colour) or "backdrop" (the camera alone: the skin's colour
+#                           #   and its change between visits kept, for colour endpoints)
 
 # A panel of raters (all optional; leave a section out to switch it off; docs/panel.md).
 # [reference]               # photos with expert reference scores, kept on the coordinator's side

@@ -4,13 +4,14 @@
 The example is the synthetic trial of ``tests/test_pixels_visible.py``: face photos of
 ``--participants`` participants, whose follow-up camera is warmer and brighter
 (``follow_up_look=(0.1, 0.2)``) and otherwise the baseline camera. It is randomized twice (without
-and with normalization); the script prints the threat table of both as Markdown (for
-docs/pixels.md, "Visible differences between visits"), the Spearman correlation of a rater answering from the pixels (fine L*
-detail inside the subject) with the true level, and the time of each randomize.
+and with normalization, ``[pixels] normalize_to`` as ``--normalize-to`` says); the script prints
+the threat table of both as Markdown (for docs/pixels.md, "Visible differences between visits"),
+the Spearman correlation of a rater answering from the pixels (fine L* detail inside the subject)
+with the true level, and the time of each randomize. ``--seed`` draws another trial.
 
 Usage::
 
-    python bench/visible.py --participants 100 --size 200x150
+    python bench/visible.py --participants 100 --size 200x150 [--seed 1] [--normalize-to backdrop]
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def main() -> None:
     parser.add_argument("--participants", type=int, default=100)
     parser.add_argument("--size", default="200x150", help="baseline photo size WxH")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic trial")
+    parser.add_argument("--normalize-to", default="subject", choices=("subject", "backdrop"),
+                        help="[pixels] normalize_to")
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     root = Path(tempfile.mkdtemp(prefix="assess-visible-"))
@@ -70,7 +74,7 @@ def main() -> None:
     synth = make_study(root / "images", participants=args.participants, size=(w, h),
                        regions={"face": "wsrs"}, follow_up_look=(0.1, 0.2),
                        cameras=(base, follow), skin_tones=(3, 4, 5), rotated_fraction=0,
-                       heic_fraction=0, repeat_fraction=0.05, workers=args.workers)
+                       heic_fraction=0, repeat_fraction=0.05, seed=args.seed, workers=args.workers)
     pairs = [[f"{p}_baseline_face.JPG", f"{p}_month12_face.jpg"]
              for p in sorted({p.participant for p in synth.photos})]
     with open(synth.study_path, "a", encoding="utf-8") as fh:
@@ -79,21 +83,22 @@ def main() -> None:
     for name in ("plain", "normalized"):
         if name == "normalized":
             with open(synth.study_path, "a", encoding="utf-8") as fh:
-                fh.write("\n[pixels]\nnormalize = true\n")
+                fh.write(f"\n[pixels]\nnormalize = true\nnormalize_to = \"{args.normalize_to}\"\n")
         start = time.perf_counter()
         made = randomize(synth.study_path, synth.images_dir, root / "sets", set_id=name, seed=5,
                          workers=args.workers)
         runs[name] = (made, time.perf_counter() - start)
     plain, normalized = runs["plain"][0], runs["normalized"][0]
     after = {t.property: t for t in normalized.visible}
-    print(f"{args.participants} participants, {len(synth.photos)} photos of {w}x{h}; "
+    print(f"{args.participants} participants, {len(synth.photos)} photos of {w}x{h}, seed {args.seed}, "
+          f"normalize_to {args.normalize_to}; "
           f"load average {os.getloadavg()[0]:.1f}\n")
     print("| property | without: AUC | medians baseline / month12 | with normalize: AUC "
           "| medians baseline / month12 |")
     print("|---|---:|---|---:|---|")
     for t in plain.visible:
         a = after[t.property]
-        mark = lambda x: f"**{x.auc:.2f}**" if x.threat else f"{x.auc:.2f}"  # noqa: E731
+        mark = lambda x: f"**{x.auc:.3f}**" if x.threat else f"{x.auc:.3f}"  # noqa: E731
         print(f"| {t.property} | {mark(t)} | {t.median_1:.4g} / {t.median_2:.4g} | {mark(a)} "
               f"| {a.median_1:.4g} / {a.median_2:.4g} |")
     truth = synth.truth

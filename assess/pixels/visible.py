@@ -6,7 +6,9 @@ one photo (an ``(h, w, 3)`` uint8 sRGB array, the display copy) and returns a :c
 numbers a rater could tell visits apart by. ``assess audit-set --key`` and ``assess randomize``
 compare them between timepoints as AUCs (:mod:`assess.audit_visible`); with ``[pixels] normalize
 = true`` the white balance and exposure of every photo are matched to its region's reference
-(:func:`reference`, :func:`gains`, :func:`gain_tables`) before the photo is encoded.
+(:func:`reference`, :func:`gains`, :func:`gain_tables`) and, where the subject mask is reliable,
+the backdrop is painted in the region's backdrop colour (:func:`backdrop_colour`,
+:func:`backdrop_weight`, :func:`neutralize`) before the photo is encoded.
 
 The measures (CIE colorimetry with the sRGB primaries and a D65 white)
 -------------------------------------------------------------------
@@ -33,7 +35,7 @@ agrees with (the median of each side, the one most border pixels lie within a Δ
 the subject is the pixels farther than ΔE*ab 15 from it, cleaned with :mod:`scipy.ndimage` (opened,
 holes filled, the largest connected part kept). It is *reliable* when that part covers 5 to 90 %
 of the photo and at least 60 % of the outer strip is background. An unreliable mask still gives
-its numbers, but the correction then uses the whole photo's colour.
+its numbers, but the correction then uses the whole photo's colour and leaves the backdrop as it is.
 
 The neutral padding border that ``fit = "pad"`` draws (:data:`assess.deid.BACKGROUND`) is neither
 background nor content: :func:`content_box` finds it and every measure leaves it out.
@@ -62,7 +64,10 @@ __all__ = [
     "reference",
     "gains",
     "gain_tables",
-
+    "subject_reference",
+    "backdrop_colour",
+    "backdrop_weight",
+    "neutralize",
     "PAD_COLOUR",
     "JND",
     "noticeable",
@@ -82,6 +87,15 @@ STRIP = 0.05
 """Width of the outer strip (share of the shorter side) the background colour is read from."""
 MAX_GAIN = 2.0
 """Largest factor (and smallest, its inverse) by which a correction scales a channel."""
+KEEP_DELTA_E = 10.0
+"""ΔE*ab from the backdrop colour beyond which a pixel is kept by :func:`backdrop_weight` (lower
+than :data:`SUBJECT_DELTA_E`: what might be skin is kept, not painted)."""
+MARGIN = 0.03
+"""Width (share of the shorter side) of the band around everything kept that keeps its own
+pixels."""
+FEATHER = 0.03
+"""Width (share of the shorter side) beyond :data:`MARGIN` over which the photo fades into the
+neutral backdrop."""
 
 _M = np.array([[0.4124, 0.3576, 0.1805],
                [0.2126, 0.7152, 0.0722],
@@ -126,8 +140,9 @@ def noticeable(name: str, a: float, b: float) -> bool:
 class Look:
     """What :func:`measure` found in one photo (see the module docstring for each number).
 
-    ``frame_linear`` and ``background_linear`` are the linear-light RGB of the mean (8-bit sRGB)
-    colour of the whole photo and of its background: what a correction matches (:func:`gains`).
+    ``frame_linear``, ``background_linear`` and ``subject_linear`` are the linear-light RGB of the
+    mean (8-bit sRGB) colour of the whole photo, of its background and of the subject away from its
+    outline: what a correction matches (:func:`gains`).
     The mean is taken of the encoded values, which resizing and JPEG coding keep (both work on
     them); a mean of linear light would fall with every averaging of a noisy photo, more for a
     brighter one.
@@ -149,6 +164,7 @@ class Look:
     reliable: bool
     frame_linear: tuple[float, float, float]
     background_linear: tuple[float, float, float]
+    subject_linear: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def values(self) -> dict[str, float]:
         """The properties by their names in :data:`PROPERTIES`."""
@@ -344,6 +360,19 @@ def _outline(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (outside <= k) & (inside <= max(1, k // 2)), outside > 2 * k
 
 
+def _core(mask: np.ndarray) -> np.ndarray:
+    """The subject away from its outline (farther inside than the outline band of
+    :func:`_outline`): the skin itself, without the soft edge where it blends into the backdrop,
+    whose share of the mask changes with the exposure."""
+    from scipy import ndimage
+
+    if not mask.any():
+        return mask
+    k = max(1, int(round(0.02 * min(mask.shape))))
+    core = ndimage.distance_transform_cdt(mask, metric="chessboard") > k
+    return core if core.any() else mask
+
+
 def measure(rgb: np.ndarray, box: tuple[int, int, int, int] | None = None) -> Look:
     """Measure one photo: an ``(h, w, 3)`` uint8 sRGB array, its display copy.
 
@@ -374,6 +403,8 @@ def measure(rgb: np.ndarray, box: tuple[int, int, int, int] | None = None) -> Lo
         background = np.ones_like(mask)
     bg_lab = np.median(L[background], axis=0)
     bg_linear = _decoded(pixels[background].mean(axis=0))
+    core = _core(mask)
+    subject_linear = _decoded(pixels[core].mean(axis=0)) if core.any() else frame_linear
     h, w = mask.shape
     if mask.any():
         ys, xs = np.nonzero(mask)
@@ -390,7 +421,8 @@ def measure(rgb: np.ndarray, box: tuple[int, int, int, int] | None = None) -> Lo
         background_b=float(bg_lab[2]), subject_area=float(mask.mean()),
         subject_x=float(cx), subject_y=float(cy), reliable=bool(reliable),
         frame_linear=tuple(float(v) for v in frame_linear),
-        background_linear=tuple(float(v) for v in bg_linear))
+        background_linear=tuple(float(v) for v in bg_linear),
+        subject_linear=tuple(float(v) for v in subject_linear))
 
 
 # --------------------------------------------------------------------------- normalization
@@ -413,18 +445,35 @@ def reference(looks: list[Look]) -> tuple[tuple[float, float, float], bool]:
     return tuple(float(v) for v in ref), use_background
 
 
-def gains(look: Look, ref: tuple[float, float, float], use_background: bool
-          ) -> tuple[float, float, float]:
+def gains(look: Look, ref: tuple[float, float, float], use_background: bool,
+          subject: tuple[float, float, float] | None = None) -> tuple[float, float, float]:
     """Linear-light gains per channel (R, G, B) that bring ``look``'s anchor colour to ``ref``.
 
     One factor per channel matches white balance (the ratios between channels) and exposure (their
     level) at once; being a scaling of linear light, it leaves the relative contrast of every
     wrinkle, pore and line as it was (bar clipping in the brightest highlights). Each factor is
     kept within 1/:data:`MAX_GAIN` .. :data:`MAX_GAIN`.
+
+    ``subject``: the region's reference colour of the subject (:func:`subject_reference`), for a
+    photo whose backdrop is painted (:func:`neutralize`): the backdrop then no longer needs to
+    match, and the subject's own colour (``look.subject_linear``) is brought to it instead.
     """
-    own = np.maximum(_anchor(look, use_background), 1e-4)
-    g = np.clip(np.asarray(ref, float) / own, 1 / MAX_GAIN, MAX_GAIN)
+    if subject is not None and look.reliable:
+        own, target = np.asarray(look.subject_linear, float), np.asarray(subject, float)
+    else:
+        own, target = _anchor(look, use_background), np.asarray(ref, float)
+    g = np.clip(target / np.maximum(own, 1e-4), 1 / MAX_GAIN, MAX_GAIN)
     return tuple(float(v) for v in g)
+
+
+def subject_reference(looks: list[Look]) -> tuple[float, float, float] | None:
+    """A region's reference colour of the subject: the median of ``subject_linear`` over its
+    photos whose subject mask is reliable; ``None`` when its backdrops are not painted
+    (:func:`backdrop_colour` is ``None``)."""
+    if backdrop_colour(looks) is None:
+        return None
+    ref = np.median([look.subject_linear for look in looks if look.reliable], axis=0)
+    return tuple(float(v) for v in ref)
 
 
 def gain_tables(channel_gains: tuple[float, float, float]) -> list[int]:
@@ -440,3 +489,86 @@ def gain_tables(channel_gains: tuple[float, float, float]) -> list[int]:
         out.extend(int(v) for v in np.round(encoded * 255.0))
     return out
 
+
+
+# --------------------------------------------------------------------------- the backdrop
+
+
+def backdrop_colour(looks: list[Look]) -> tuple[int, int, int] | None:
+    """The 8-bit sRGB colour a region's backdrops are painted with: the median over its photos of
+    the backdrop's mean colour (linear light, encoded again).
+
+    ``None`` when the subject mask is reliable in fewer than 80 % of the photos (the rule of
+    :func:`reference`): such a region's backdrops are left as they are.
+
+    >>> grey = np.full((60, 80, 3), 118, np.uint8)
+    >>> grey[15:45, 20:60] = (200, 150, 120)
+    >>> backdrop_colour([measure(grey)])
+    (118, 118, 118)
+    """
+    if not looks or sum(look.reliable for look in looks) < 0.8 * len(looks):
+        return None
+    ref = np.median([look.background_linear for look in looks], axis=0)
+    return tuple(int(v) for v in np.round(linear_to_srgb(ref) * 255.0))
+
+
+def backdrop_weight(rgb: np.ndarray) -> np.ndarray | None:
+    """How much of each pixel of an ``(h, w, 3)`` uint8 sRGB photo to keep when its backdrop is
+    neutralized: 1 on everything that may be the subject and a margin around it, fading to 0 over
+    the backdrop; ``None`` when the subject mask (:func:`subject_mask`) is not reliable.
+
+    Kept are the pixels farther than :data:`KEEP_DELTA_E` from the backdrop colour (not only the
+    subject mask's largest part: a second hand, an ear, a strand of hair stay too) bar specks
+    smaller than the mask's opening, their holes filled, then every pixel within :data:`MARGIN` of
+    the shorter side of them; over the next :data:`FEATHER` the weight falls linearly to 0. Returns
+    float32 ``(h, w)``.
+    """
+    from scipy import ndimage
+
+    rgb = np.asarray(rgb)
+    L = lab(rgb)
+    mask, colour, reliable = subject_mask(L)
+    if not reliable:
+        return None
+    h, w = mask.shape
+    keep = np.linalg.norm(L - colour, axis=2) > KEEP_DELTA_E
+    labels, n = ndimage.label(keep)
+    if n > 1:
+        size = max(1, min(h, w) // 100)
+        counts = np.bincount(labels.ravel())
+        small = counts < (2 * size + 1) ** 2
+        small[0] = False
+        keep[small[labels]] = False
+    keep = ndimage.binary_fill_holes(keep | mask)
+    distance = ndimage.distance_transform_edt(~keep)
+    short = min(h, w)
+    margin, feather = MARGIN * short, max(1.0, FEATHER * short)
+    return np.clip((margin + feather - distance) / feather, 0.0, 1.0).astype(np.float32)
+
+
+def neutralize(rgb: np.ndarray, colour: tuple[int, int, int],
+               weight: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """The photo with its backdrop painted ``colour``, and whether it was.
+
+    ``weight`` (:func:`backdrop_weight`, found from ``rgb`` by default) says how much of each pixel
+    to keep; the rest is the flat colour: ``out = weight · photo + (1 − weight) · colour`` in
+    8-bit sRGB values, so every pixel of weight 1 (the subject and its margin) is the photo's own. A
+    photo whose subject mask is not reliable is returned as it is.
+
+    >>> grey = np.full((60, 80, 3), 118, np.uint8)
+    >>> grey[15:45, 20:60] = (200, 150, 120)
+    >>> grey[2, 2] = (130, 110, 118)  # a speck in the backdrop
+    >>> out, done = neutralize(grey, (120, 120, 120))
+    >>> done, out[2, 2].tolist(), out[30, 40].tolist()
+    (True, [120, 120, 120], [200, 150, 120])
+    >>> bool((out[15:45, 20:60] == grey[15:45, 20:60]).all())  # the subject, every pixel its own
+    True
+    """
+    rgb = np.asarray(rgb)
+    if weight is None:
+        weight = backdrop_weight(rgb)
+    if weight is None:
+        return rgb, False
+    flat = np.asarray(colour, np.float32)
+    out = flat + weight[..., None] * (rgb.astype(np.float32) - flat)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8), True
