@@ -1160,8 +1160,8 @@ def _text_sheet(key: Path, rater: Path, found: Sequence[tuple[str, object]]) -> 
         render_contact_sheet(tiles, key / TEXT_SHEET, columns=4, tile=360, outlines=outlines)
 
 
-def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool,
-                     to: str = "subject") -> list[tuple]:
+def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool, to: str = "backdrop",
+                     participants: Sequence[str] | None = None) -> list[tuple]:
     """``[pixels] normalize``: each trial photo's job with the gains that match its white balance
     and exposure to its region's reference (:mod:`assess.pixels.visible`).
 
@@ -1170,8 +1170,10 @@ def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool,
     is the median of its photos. A photo whose subject mask is reliable (in a region where most
     are) gets its backdrop painted in the region's backdrop colour
     (:func:`assess.pixels.visible.backdrop_colour`), and gains that match its skin to the region's
-    (``to = "subject"``, :func:`assess.pixels.visible.subject_reference`) or its backdrop
-    (``"backdrop"``); any other photo gets the gains that match its backdrop or whole frame and
+    (``to = "subject"``, :func:`assess.pixels.visible.subject_reference`) or its backdrop's,
+    moved towards the participant's own skin colour over their visits by at most
+    :data:`assess.pixels.visible.TRIM` (``"backdrop"``: the skin's colour kept); any other photo
+    gets the gains that match its backdrop or whole frame and
     keeps its backdrop. The pixel pipeline applies both before encoding. A photo that cannot be
     decoded gets neither (the pipeline refuses it). Reference and calibration photos are left as
     they are.
@@ -1186,13 +1188,23 @@ def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool,
             by_region[region].append(look)
     refs = {r: visible.reference(ls) for r, ls in by_region.items()}
     backdrops = {r: visible.backdrop_colour(ls) for r, ls in by_region.items()}
-    subjects = {r: visible.subject_reference(ls) if to == "subject" else None
-                for r, ls in by_region.items()}
+    if to == "subject":
+        subjects = {r: visible.subject_reference(ls) for r, ls in by_region.items()}
+        skin = [subjects[r] for r in regions]
+    else:  # each participant's own skin in the region, over their visits
+        own: dict[tuple, list] = defaultdict(list)
+        for key, look in zip(zip(regions, participants or regions), looks):
+            if look is not None:
+                own[key].append(look)
+        mine = {key: visible.subject_reference(ls, painted=backdrops[key[0]] is not None)
+                for key, ls in own.items()}
+        skin = [mine.get(key) for key in zip(regions, participants or regions)]
+    trim = None if to == "subject" else visible.TRIM
     out = []
-    for job, region, look in zip(jobs, regions, looks):
+    for job, region, look, target in zip(jobs, regions, looks, skin):
         paint = backdrops[region] if look is not None and look.reliable else None
         g = None if look is None else visible.gains(look, *refs[region],
-                                                    subjects[region] if paint else None)
+                                                    target if paint else None, trim)
         out.append((*job[:6], g, paint))
     return out
 
@@ -1413,7 +1425,8 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         jobs = _deid_jobs(inventory, used, specs, shown_as, work, seed_value)
         if study.pixels.normalize:
             jobs = _normalized_jobs(jobs, [inventory.photos[i].region for i in used], pool,
-                                    study.pixels.normalize_to)
+                                    study.pixels.normalize_to,
+                                    [inventory.photos[i].participant for i in used])
         ref_photo_jobs, ref_moves = reference_jobs(refs, all_rows, all_sources, specs, study, work,
                                                    seed_value)
         jobs_trial = len(jobs)

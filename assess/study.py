@@ -335,15 +335,16 @@ class Pixels:
     harmless: that photo passes as it is, and the reason is recorded. ``normalize``: match each
     photo's white balance and exposure to its region's reference and paint its backdrop in the
     region's backdrop colour where the subject mask is reliable. ``normalize_to``: what the gains
-    of a photo with a painted backdrop match, ``"subject"`` (the skin's mean colour: every photo's
-    skin is shown at the region's typical colour) or ``"backdrop"`` (the camera alone: the skin's
-    own colour, and any change of it between visits, kept).
+    of a photo with a painted backdrop match, ``"backdrop"`` (the default: the camera, with a trim
+    towards the skin below what a rater could see; the skin's own colour, and any change of it
+    between visits, kept) or ``"subject"`` (the skin's mean colour: every photo's skin is shown at
+    the region's typical colour, for scales that judge shape alone).
     """
 
     text: str = "refuse"
     allow_text: dict[str, str] = field(default_factory=dict)
     normalize: bool = False
-    normalize_to: str = "subject"
+    normalize_to: str = "backdrop"
 
     def text_allowed(self, name: str) -> str | None:
         """The recorded reason why file ``name``'s text may pass, if one was given."""
@@ -854,9 +855,9 @@ text = "refuse"             # text in a photo (date imprint, label card, ruler):
 # allow_text = {"P07_baseline_face.jpg" = "the clinic's logo on the wall"}   # harmless text, recorded
 normalize = false           # true: white balance and exposure matched to each region's reference,
 #                           #   the backdrop painted in the region's colour where the subject shows
-# normalize_to = "subject"  # what the gains match: "subject" (the skin, shown at the region's
-#                           #   typical colour) or "backdrop" (the camera alone: the skin's colour
-#                           #   and its change between visits kept, for colour endpoints)
+# normalize_to = "backdrop" # what the gains match: "backdrop" (the camera; the skin's colour and
+#                           #   its change between visits kept) or "subject" (the skin, shown at
+#                           #   the region's typical colour: for scales that judge shape alone)
 
 # A panel of raters (all optional; leave a section out to switch it off; docs/panel.md).
 # [reference]               # photos with expert reference scores, kept on the coordinator's side

@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--size", default="200x150", help="baseline photo size WxH")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic trial")
-    parser.add_argument("--normalize-to", default="subject", choices=("subject", "backdrop"),
+    parser.add_argument("--normalize-to", default="backdrop", choices=("backdrop", "subject"),
                         help="[pixels] normalize_to")
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.split("x"))

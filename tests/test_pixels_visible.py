@@ -15,7 +15,7 @@ from assess import audit_visible
 from assess.audit import audit_report
 from assess.blind import randomize
 from assess.deid import read_pixels
-from assess.pixels.visible import (PROPERTIES, backdrop_weight, content_box, gain_tables, lab,
+from assess.pixels.visible import (PROPERTIES, TRIM, backdrop_weight, content_box, gain_tables, lab,
                                    measure, neutralize, srgb_to_linear, subject_mask)
 from assess.seal import SealError, verify
 from assess.synth import CAMERAS, make_study
@@ -119,6 +119,10 @@ def test_gains_match_the_skin_where_the_backdrop_is_painted_and_the_backdrop_els
     assert gains(look, ref, True) == pytest.approx((1.2, 1.2, 1.2))
     skin = tuple(0.9 * v for v in look.subject_linear)
     assert gains(look, ref, True, skin) == pytest.approx((0.9, 0.9, 0.9))
+    # trimmed: the backdrop's gains, moved towards the skin's by at most TRIM
+    assert gains(look, ref, True, skin, TRIM) == pytest.approx((1.2 / 1.03,) * 3)
+    near = tuple(1.01 * v for v in look.subject_linear)
+    assert gains(look, tuple(look.background_linear), True, near, TRIM) == pytest.approx((1.01,) * 3)
     assert subject_reference([look]) == pytest.approx(look.subject_linear)
     flat = measure(np.full((90, 120, 3), 120, np.uint8))  # no reliable mask: never the skin
     assert gains(flat, flat.frame_linear, False, skin) == pytest.approx((1.0, 1.0, 1.0))
@@ -187,11 +191,15 @@ def trial(tmp_path_factory):
         fh.write(f"\n[photos]\ndistinct = {json.dumps(pairs)}\n")
     plain = randomize(synth.study_path, synth.images_dir, root / "sets", set_id="plain", seed=5,
                       workers=2)
-    with open(synth.study_path, "a", encoding="utf-8") as fh:
-        fh.write("\n[pixels]\nnormalize = true\n")
+    text = synth.study_path.read_text(encoding="utf-8")
+    synth.study_path.write_text(text + "\n[pixels]\nnormalize = true\n", encoding="utf-8")
     normalized = randomize(synth.study_path, synth.images_dir, root / "sets", set_id="normalized",
                            seed=5, workers=2)
-    return synth, plain, normalized
+    synth.study_path.write_text(text + '\n[pixels]\nnormalize = true\nnormalize_to = "subject"\n',
+                                encoding="utf-8")
+    to_skin = randomize(synth.study_path, synth.images_dir, root / "sets", set_id="to-skin",
+                        seed=5, workers=2)
+    return synth, plain, normalized, to_skin
 
 
 def aucs(made):
@@ -200,7 +208,7 @@ def aucs(made):
 
 @TRIAL
 def test_a_warmer_brighter_follow_up_camera_is_reported_as_a_threat(trial):
-    _, plain, _ = trial
+    _, plain, _, _ = trial
     table = aucs(plain)
     assert set(table) == set(PROPERTIES)
     for name in ("temperature", "luminance", "background L*", "background b*"):
@@ -212,7 +220,7 @@ def test_a_warmer_brighter_follow_up_camera_is_reported_as_a_threat(trial):
 
 @TRIAL
 def test_the_threat_table_is_in_the_key_folder_sealed_and_never_in_the_rater_folder(trial):
-    _, plain, _ = trial
+    _, plain, _, _ = trial
     path = plain.key_dir / audit_visible.TABLE_FILE
     rows = list(csv.DictReader(open(path, newline="")))
     assert {r["property"] for r in rows} == set(aucs(plain))
@@ -231,7 +239,7 @@ def test_the_threat_table_is_in_the_key_folder_sealed_and_never_in_the_rater_fol
 
 @TRIAL
 def test_audit_set_reports_the_same_visible_aucs_as_randomize(trial):
-    _, plain, _ = trial
+    _, plain, _, _ = trial
     report = audit_report(plain.rater_dir, plain.key_dir)
     rows = {r.property: r for r in report.aucs if r.kind == "visible"}
     assert {n: round(r.auc, 4) for n, r in rows.items()} == {
@@ -240,25 +248,56 @@ def test_audit_set_reports_the_same_visible_aucs_as_randomize(trial):
                    for f in report.findings)  # a threat, never a finding
 
 
+LIGHT_AND_COLOUR = ("luminance", "contrast", "temperature", "tint", "saturation", "noise",
+                    "background L*", "background a*", "background b*")
+
+
 @TRIAL
-def test_normalization_brings_every_visible_auc_to_at_most_0_6(trial):
-    _, plain, normalized = trial
+def test_normalization_to_the_backdrop_brings_every_light_and_colour_auc_to_at_most_0_6(trial):
+    _, plain, normalized, _ = trial
     before, after = aucs(plain), aucs(normalized)
     assert {n for n, t in before.items() if t.threat} >= {"luminance", "temperature",
                                                           "background L*", "background b*"}
     assert not [t for t in after.values() if t.threat], after
     for name in ("luminance", "temperature", "saturation", "background L*", "background b*"):
         assert before[name].auc > 0.8, (name, before[name])
-    assert {n: t.auc for n, t in after.items() if t.auc > 0.6} == {}
+    assert {n: after[n].auc for n in LIGHT_AND_COLOUR if after[n].auc > 0.6} == {}
+    # the outline's sharpness is not corrected (no photo is sharpened or blurred): near chance
+    assert after["sharpness"].auc <= 0.65 and not after["sharpness"].threat
     assert not [w for w in normalized.warnings if "normalize" in w]  # every backdrop painted
 
 
 @TRIAL
+def test_normalization_to_the_subject_brings_every_visible_auc_to_at_most_0_6(trial):
+    _, plain, _, to_skin = trial
+    after = aucs(to_skin)
+    assert {n: t.auc for n, t in after.items() if t.auc > 0.6} == {}
+    assert not [t for t in after.values() if t.threat], after
+
+
+def skin_spread(made) -> float:
+    """Standard deviation over the photos of the skin's mean lightness (linear green)."""
+    rows = list(csv.DictReader(open(made.key_dir / "key.csv", newline="")))
+    looks = audit_visible.measure_set(made.rater_dir, [r["code"] for r in rows])
+    return float(np.std([look.subject_linear[1] for look in looks.values() if look.reliable]))
+
+
+@TRIAL
+def test_normalization_to_the_backdrop_keeps_each_skins_own_colour_and_to_the_subject_does_not(
+        trial):
+    _, plain, normalized, to_skin = trial
+    before = skin_spread(plain)
+    assert skin_spread(normalized) > 0.8 * before
+    assert skin_spread(to_skin) < 0.3 * before
+
+
+@TRIAL
 def test_normalization_keeps_the_clinical_signal_for_a_rater_answering_from_the_pixels(trial):
-    synth, plain, normalized = trial
+    synth, plain, normalized, to_skin = trial
     rho_before, rho_after = rater_spearman(plain, synth), rater_spearman(normalized, synth)
     assert rho_before > 0.5
     assert rho_after >= rho_before - 0.01, (rho_before, rho_after)
+    assert rater_spearman(to_skin, synth) >= rho_before - 0.01
 
 
 # --------------------------------------------------------------------------- the pipeline's side
@@ -366,7 +405,7 @@ def test_audit_set_prints_the_visible_threats_and_still_exits_0(trial):
 
     from assess.cli import cli
 
-    _, plain, _ = trial
+    _, plain, _, _ = trial
     result = CliRunner().invoke(cli, ["audit-set", str(plain.rater_dir), "--key", str(plain.key_dir)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()

@@ -281,9 +281,9 @@ def test_the_template_documents_every_known_key():
 def test_the_text_search_refuses_by_default_and_normalization_is_off():
     pixels = parse_study(TEMPLATE).pixels
     assert (pixels.text, pixels.normalize, pixels.allow_text) == ("refuse", False, {})
-    assert pixels.normalize_to == "subject"
-    to = TEMPLATE.replace('# normalize_to = "subject"', 'normalize_to = "backdrop"', 1)
-    assert parse_study(to).pixels.normalize_to == "backdrop"
+    assert pixels.normalize_to == "backdrop"
+    to = TEMPLATE.replace('# normalize_to = "backdrop"', 'normalize_to = "subject"', 1)
+    assert parse_study(to).pixels.normalize_to == "subject"
     without = re.sub(r"\[pixels\].*?(?=\n# A panel)", "", TEMPLATE, flags=re.S)
     assert "[pixels]" not in without
     assert parse_study(without).pixels.text == "refuse"
@@ -303,7 +303,7 @@ def test_harmless_text_is_allowed_per_file_with_its_reason():
     ('text = "refuse"', 'text = "blur"', "pixels.text"),
     ('text = "refuse"', "text = false", "pixels.text"),
     ("normalize = false ", 'normalize = "yes" ', "pixels.normalize"),
-    ('# normalize_to = "subject"', 'normalize_to = "skin"', "pixels.normalize_to"),
+    ('# normalize_to = "backdrop"', 'normalize_to = "skin"', "pixels.normalize_to"),
     ('# allow_text = {"P07_baseline_face.jpg" = "the clinic\'s logo on the wall"}',
      'allow_text = {"P07_baseline_face.jpg" = ""}', "pixels.allow_text.'P07_baseline_face.jpg'"),
     ('# allow_text = {"P07_baseline_face.jpg" = "the clinic\'s logo on the wall"}',

@@ -87,6 +87,12 @@ STRIP = 0.05
 """Width of the outer strip (share of the shorter side) the background colour is read from."""
 MAX_GAIN = 2.0
 """Largest factor (and smallest, its inverse) by which a correction scales a channel."""
+TRIM = 0.03
+"""``[pixels] normalize_to = "backdrop"``: how far (a share of linear light per channel) the
+gains matched to the backdrop may move towards the participant's own skin colour over their
+visits. 3 % changes a skin colour by about 1 ΔE*ab, below the 2.3 of a just noticeable difference
+(Sharma 2003), and takes out what the backdrop's colour cannot tell of the camera (its coding
+rounds one flat colour unlike the skin); a larger change of the skin between visits is kept."""
 KEEP_DELTA_E = 10.0
 """ΔE*ab from the backdrop colour beyond which a pixel is kept by :func:`backdrop_weight` (lower
 than :data:`SUBJECT_DELTA_E`: what might be skin is kept, not painted)."""
@@ -446,7 +452,8 @@ def reference(looks: list[Look]) -> tuple[tuple[float, float, float], bool]:
 
 
 def gains(look: Look, ref: tuple[float, float, float], use_background: bool,
-          subject: tuple[float, float, float] | None = None) -> tuple[float, float, float]:
+          subject: tuple[float, float, float] | None = None, trim: float | None = None
+          ) -> tuple[float, float, float]:
     """Linear-light gains per channel (R, G, B) that bring ``look``'s anchor colour to ``ref``.
 
     One factor per channel matches white balance (the ratios between channels) and exposure (their
@@ -456,23 +463,40 @@ def gains(look: Look, ref: tuple[float, float, float], use_background: bool,
 
     ``subject``: the region's reference colour of the subject (:func:`subject_reference`), for a
     photo whose backdrop is painted (:func:`neutralize`): the backdrop then no longer needs to
-    match, and the subject's own colour (``look.subject_linear``) is brought to it instead.
+    match, and the subject's own colour (``look.subject_linear``) is brought to it instead; with
+    ``trim`` (:data:`TRIM`), only so far: the gains that match the backdrop, moved towards the
+    subject's by at most that share per channel (the subject reference then being the
+    participant's own skin over their visits), so the skin's colour is kept but for a difference
+    no rater could see.
+
+    >>> look = measure(np.full((40, 40, 3), 120, np.uint8))
+    >>> [round(g, 3) for g in gains(look, look.background_linear, False)]
+    [1.0, 1.0, 1.0]
     """
+    base = np.asarray(ref, float) / np.maximum(_anchor(look, use_background), 1e-4)
     if subject is not None and look.reliable:
-        own, target = np.asarray(look.subject_linear, float), np.asarray(subject, float)
+        own = np.asarray(look.subject_linear, float)
+        g = np.asarray(subject, float) / np.maximum(own, 1e-4)
+        if trim is not None:
+            g = base * np.clip(g / base, 1 / (1 + trim), 1 + trim)
     else:
-        own, target = _anchor(look, use_background), np.asarray(ref, float)
-    g = np.clip(target / np.maximum(own, 1e-4), 1 / MAX_GAIN, MAX_GAIN)
+        g = base
+    g = np.clip(g, 1 / MAX_GAIN, MAX_GAIN)
     return tuple(float(v) for v in g)
 
 
-def subject_reference(looks: list[Look]) -> tuple[float, float, float] | None:
-    """A region's reference colour of the subject: the median of ``subject_linear`` over its
-    photos whose subject mask is reliable; ``None`` when its backdrops are not painted
-    (:func:`backdrop_colour` is ``None``)."""
-    if backdrop_colour(looks) is None:
+def subject_reference(looks: list[Look], painted: bool | None = None
+                      ) -> tuple[float, float, float] | None:
+    """A reference colour of the subject: the median of ``subject_linear`` over the photos whose
+    subject mask is reliable (a region's, or one participant's in a region); ``None`` when the
+    region's backdrops are not painted (``painted``; by default :func:`backdrop_colour` of these
+    photos) or none is reliable."""
+    if not (painted if painted is not None else backdrop_colour(looks) is not None):
         return None
-    ref = np.median([look.subject_linear for look in looks if look.reliable], axis=0)
+    reliable = [look.subject_linear for look in looks if look.reliable]
+    if not reliable:
+        return None
+    ref = np.median(reliable, axis=0)
     return tuple(float(v) for v in ref)
 
 
