@@ -16,7 +16,7 @@ from assess.audit import audit_report
 from assess.blind import randomize
 from assess.deid import read_pixels
 from assess.pixels.visible import (PROPERTIES, TRIM, backdrop_weight, content_box, gain_tables, lab,
-                                   measure, neutralize, srgb_to_linear, subject_mask)
+                                   measure, srgb_to_linear, subject_mask)
 from assess.seal import SealError, verify
 from assess.synth import CAMERAS, make_study
 
@@ -335,6 +335,17 @@ def skin_and_backdrop(h=120, w=160, seed=0):
     img[50:62, 122:134] = (185, 135, 110)
     img[back] = (img * shade)[back] + rng.normal(0, 3, (int(back.sum()), 3))
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+def neutralize(rgb: np.ndarray, colour: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
+    """The pipeline's painting of the backdrop (``assess.deid._neutralize``) on an array."""
+    from PIL import Image
+
+    from assess.deid import _neutralize
+
+    photo = Image.fromarray(rgb)
+    done = _neutralize(photo, colour)
+    return (np.asarray(photo) if done else rgb), done
 
 
 def test_neutralize_paints_the_backdrop_and_keeps_every_skin_pixel():

@@ -8,7 +8,7 @@ compare them between timepoints as AUCs (:mod:`assess.audit_visible`); with ``[p
 = true`` the white balance and exposure of every photo are matched to its region's reference
 (:func:`reference`, :func:`gains`, :func:`gain_tables`) and, where the subject mask is reliable,
 the backdrop is painted in the region's backdrop colour (:func:`backdrop_colour`,
-:func:`backdrop_weight`, :func:`neutralize`) before the photo is encoded.
+:func:`backdrop_weight`; :mod:`assess.deid` paints) before the photo is encoded.
 
 The measures (CIE colorimetry with the sRGB primaries and a D65 white)
 -------------------------------------------------------------------
@@ -67,7 +67,6 @@ __all__ = [
     "subject_reference",
     "backdrop_colour",
     "backdrop_weight",
-    "neutralize",
     "PAD_COLOUR",
     "JND",
     "noticeable",
@@ -462,7 +461,7 @@ def gains(look: Look, ref: tuple[float, float, float], use_background: bool,
     kept within 1/:data:`MAX_GAIN` .. :data:`MAX_GAIN`.
 
     ``subject``: the region's reference colour of the subject (:func:`subject_reference`), for a
-    photo whose backdrop is painted (:func:`neutralize`): the backdrop then no longer needs to
+    photo whose backdrop is painted (:func:`backdrop_weight`): the backdrop then no longer needs to
     match, and the subject's own colour (``look.subject_linear``) is brought to it instead; with
     ``trim`` (:data:`TRIM`), only so far: the gains that match the backdrop, moved towards the
     subject's by at most that share per channel (the subject reference then being the
@@ -545,7 +544,8 @@ def backdrop_weight(rgb: np.ndarray) -> np.ndarray | None:
     subject mask's largest part: a second hand, an ear, a strand of hair stay too) bar specks
     smaller than the mask's opening, their holes filled, then every pixel within :data:`MARGIN` of
     the shorter side of them; over the next :data:`FEATHER` the weight falls linearly to 0. Returns
-    float32 ``(h, w)``.
+    float32 ``(h, w)``; :mod:`assess.deid` paints the flat colour through its complement, so a
+    pixel of weight 1 stays the photo's own.
     """
     from scipy import ndimage
 
@@ -568,31 +568,3 @@ def backdrop_weight(rgb: np.ndarray) -> np.ndarray | None:
     short = min(h, w)
     margin, feather = MARGIN * short, max(1.0, FEATHER * short)
     return np.clip((margin + feather - distance) / feather, 0.0, 1.0).astype(np.float32)
-
-
-def neutralize(rgb: np.ndarray, colour: tuple[int, int, int],
-               weight: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
-    """The photo with its backdrop painted ``colour``, and whether it was.
-
-    ``weight`` (:func:`backdrop_weight`, found from ``rgb`` by default) says how much of each pixel
-    to keep; the rest is the flat colour: ``out = weight · photo + (1 − weight) · colour`` in
-    8-bit sRGB values, so every pixel of weight 1 (the subject and its margin) is the photo's own. A
-    photo whose subject mask is not reliable is returned as it is.
-
-    >>> grey = np.full((60, 80, 3), 118, np.uint8)
-    >>> grey[15:45, 20:60] = (200, 150, 120)
-    >>> grey[2, 2] = (130, 110, 118)  # a speck in the backdrop
-    >>> out, done = neutralize(grey, (120, 120, 120))
-    >>> done, out[2, 2].tolist(), out[30, 40].tolist()
-    (True, [120, 120, 120], [200, 150, 120])
-    >>> bool((out[15:45, 20:60] == grey[15:45, 20:60]).all())  # the subject, every pixel its own
-    True
-    """
-    rgb = np.asarray(rgb)
-    if weight is None:
-        weight = backdrop_weight(rgb)
-    if weight is None:
-        return rgb, False
-    flat = np.asarray(colour, np.float32)
-    out = flat + weight[..., None] * (rgb.astype(np.float32) - flat)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8), True
