@@ -40,8 +40,8 @@ from scipy import ndimage
 
 from ..errors import AssessError
 
-__all__ = ["Found", "TextEngineError", "find_text", "mask", "counts", "figures", "check_engine", "preload",
-           "SEARCH_EDGE", "MIN_CONFIDENCE", "MASK_MARGIN"]
+__all__ = ["Found", "TextEngineError", "find_text", "mask", "counts", "figures", "check_engine",
+           "preload", "SEARCH_EDGE", "MIN_CONFIDENCE", "MASK_MARGIN"]
 
 SEARCH_EDGE = 1000
 """Long edge (pixels) of the copy searched for candidates at most: a larger photo is reduced by a
@@ -113,7 +113,6 @@ _DATE = re.compile(r"^'?(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}(:\d{2})?|
 
 FIGURES = "0123456789'-./:"
 """The characters of dates, times and rulers: a reading of figures is tried again with these."""
-
 
 MAX_GROUPS = 5
 """Groups of spaced figures read one by one at most (a date and a time)."""
@@ -404,7 +403,7 @@ def counts(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
     for word, conf in words:
         word = word.strip()
         alnum = sum(c.isalnum() for c in word)
-        if conf < (DATE_CONFIDENCE if _DATE.match(word) else MIN_CONFIDENCE) or alnum < 2:
+        if conf < _least_confidence(word) or alnum < 2:
             continue
         if _DATE.match(word) or alnum >= 5 or \
                 (alnum >= 3 and conf >= SURE_CONFIDENCE and any(c.isalpha() for c in word)):
@@ -551,8 +550,13 @@ def _legible(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
     month), before :func:`counts` and :func:`figures`."""
     words = [(w.strip().strip(_PUNCTUATION), c) for w, c in words]
     return [(w, c) for w, c in words
-            if c >= (DATE_CONFIDENCE if _DATE.match(w) else MIN_CONFIDENCE)
-            and (sum(ch.isalnum() for ch in w) >= 2 or w.isdigit())]
+            if c >= _least_confidence(w) and (sum(ch.isalnum() for ch in w) >= 2 or w.isdigit())]
+
+
+def _least_confidence(word: str) -> float:
+    """The confidence a word needs to be weighed at all: :data:`DATE_CONFIDENCE` for one shaped
+    like a date or a time, :data:`MIN_CONFIDENCE` for any other."""
+    return DATE_CONFIDENCE if _DATE.match(word) else MIN_CONFIDENCE
 
 
 def figures(words: list[tuple[str, float]]) -> list[tuple[str, float]]:
