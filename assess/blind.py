@@ -1160,8 +1160,8 @@ def _text_sheet(key: Path, rater: Path, found: Sequence[tuple[str, object]]) -> 
         render_contact_sheet(tiles, key / TEXT_SHEET, columns=4, tile=360, outlines=outlines)
 
 
-def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool, to: str = "backdrop",
-                     participants: Sequence[str] | None = None) -> list[tuple]:
+def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], participants: Sequence[str],
+                     pool, to: str = "backdrop") -> list[tuple]:
     """``[pixels] normalize``: each trial photo's job with the gains that match its white balance
     and exposure to its region's reference (:mod:`assess.pixels.visible`).
 
@@ -1173,10 +1173,9 @@ def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool, to: str = 
     (``to = "subject"``, :func:`assess.pixels.visible.subject_reference`) or its backdrop's,
     moved towards the participant's own skin colour over their visits by at most
     :data:`assess.pixels.visible.TRIM` (``"backdrop"``: the skin's colour kept); any other photo
-    gets the gains that match its backdrop or whole frame and
-    keeps its backdrop. The pixel pipeline applies both before encoding. A photo that cannot be
-    decoded gets neither (the pipeline refuses it). Reference and calibration photos are left as
-    they are.
+    gets the gains that match its backdrop or whole frame and keeps its backdrop. The pixel
+    pipeline applies both before encoding. A photo that cannot be decoded gets neither (the
+    pipeline refuses it). Reference and calibration photos are left as they are.
     """
     from . import deid
     from .pixels import visible
@@ -1188,23 +1187,21 @@ def _normalized_jobs(jobs: list[tuple], regions: Sequence[str], pool, to: str = 
             by_region[region].append(look)
     refs = {r: visible.reference(ls) for r, ls in by_region.items()}
     backdrops = {r: visible.backdrop_colour(ls) for r, ls in by_region.items()}
-    if to == "subject":
-        subjects = {r: visible.subject_reference(ls) for r, ls in by_region.items()}
-        skin = [subjects[r] for r in regions]
-    else:  # each participant's own skin in the region, over their visits
-        own: dict[tuple, list] = defaultdict(list)
-        for key, look in zip(zip(regions, participants or regions), looks):
-            if look is not None:
-                own[key].append(look)
-        mine = {key: visible.subject_reference(ls, painted=backdrops[key[0]] is not None)
-                for key, ls in own.items()}
-        skin = [mine.get(key) for key in zip(regions, participants or regions)]
+    # the skin's reference: the region's ("subject"), or each participant's own in the region
+    # over their visits ("backdrop")
+    keys = [(r, None if to == "subject" else p) for r, p in zip(regions, participants)]
+    skins: dict[tuple, list] = defaultdict(list)
+    for key, look in zip(keys, looks):
+        if look is not None:
+            skins[key].append(look)
+    skin = {key: visible.subject_reference(ls, painted=backdrops[key[0]] is not None)
+            for key, ls in skins.items()}
     trim = None if to == "subject" else visible.TRIM
     out = []
-    for job, region, look, target in zip(jobs, regions, looks, skin):
+    for job, region, look, key in zip(jobs, regions, looks, keys):
         paint = backdrops[region] if look is not None and look.reliable else None
         g = None if look is None else visible.gains(look, *refs[region],
-                                                    target if paint else None, trim)
+                                                    skin.get(key) if paint else None, trim)
         out.append((*job[:6], g, paint))
     return out
 
@@ -1424,9 +1421,9 @@ def _build(study: Study, inventory: Inventory, out_dir: Path, set_id: str | None
         shown_as = _showings(the_plan)
         jobs = _deid_jobs(inventory, used, specs, shown_as, work, seed_value)
         if study.pixels.normalize:
-            jobs = _normalized_jobs(jobs, [inventory.photos[i].region for i in used], pool,
-                                    study.pixels.normalize_to,
-                                    [inventory.photos[i].participant for i in used])
+            jobs = _normalized_jobs(jobs, [inventory.photos[i].region for i in used],
+                                    [inventory.photos[i].participant for i in used], pool,
+                                    study.pixels.normalize_to)
         ref_photo_jobs, ref_moves = reference_jobs(refs, all_rows, all_sources, specs, study, work,
                                                    seed_value)
         jobs_trial = len(jobs)
