@@ -558,6 +558,26 @@ BETTER_KEYS = {-2: "1", -1: "2", 0: "3", 1: "4", 2: "5"}  # left much better …
 FIRST_KEYS = {"left": "j", "cannot_tell": "k", "right": "l"}
 
 
+def answer_first(page, key: str, rated: int) -> None:
+    """Press the "which was first" key and wait for the pair to be saved (``rated`` on screen).
+
+    A press that lands while the page is still drawing the other answer can be drawn over (the
+    pair stays on screen, its second question unanswered, as a rater would see); press again then,
+    as they would. Nothing is saved twice: the pair is saved once both questions are answered."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        page.keyboard.press(key)
+        try:
+            page.wait_for_selector(f'.assess-ready[data-rated="{rated}"]', state="attached",
+                                   timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2 or page.locator(
+                    "[class*='st-key-first-'] [data-testid='stBaseButton-primary']").count():
+                raise
+
+
 @pytest.fixture(scope="module")
 def pairs_trial(tmp_path_factory, browser, chromium) -> Run:
     """A few participants of the same design in ``pairs`` presentation, rated side by side."""
@@ -585,7 +605,7 @@ def pairs_trial(tmp_path_factory, browser, chromium) -> Run:
                 screenshot(page, run, "pair-screen")
             page.keyboard.press(BETTER_KEYS[towards_right])
             page.locator('[data-testid="stBaseButton-primary"]').first.wait_for()
-            page.keyboard.press(FIRST_KEYS[first].upper())
+            answer_first(page, FIRST_KEYS[first].upper(), i + 1)
             better = rate.BETTER_CHOICES[towards_right + 2][0]
             run.answers[it.item] = (better, first)
         lock(page, len(run.items), access["derm1"])
