@@ -1245,7 +1245,7 @@ def share_one_heap() -> None:
 
 
 def _init_worker(gate, parent: int | None = None, text: bool = False) -> None:
-    global _WORKER_GATE, _TRIM_HEAP
+    global _WORKER_GATE, _TRIM_HEAP, _READY_RESIDENT
     if parent is not None:
         end_with_parent(parent)
     _WORKER_GATE = gate
@@ -1255,6 +1255,7 @@ def _init_worker(gate, parent: int | None = None, text: bool = False) -> None:
         from .pixels import text as text_
 
         text_.preload()
+    _READY_RESIDENT = _resident() or 0
 
 
 def _heap_trimmer() -> Callable[[], object] | None:
@@ -1271,11 +1272,16 @@ def _heap_trimmer() -> Callable[[], object] | None:
 
 _TRIM_HEAP: Callable[[], object] | None = None
 
-KEEP_RESIDENT = 128 * 2**20
-"""Resident memory (bytes) a worker keeps between photos. The pages freed by one photo are reused
-by the next; returning them to the system after every photo and faulting them in again cost about
-6% of the pipeline's CPU time. A worker holds about 100 MB between ordinary photos; above this
-limit, after an unusually large photo, it trims its heap."""
+KEEP_RESIDENT = 96 * 2**20
+"""Resident memory (bytes) a worker keeps between photos beyond what it holds once ready
+(:data:`_READY_RESIDENT`: the libraries, and the text search's model when it is on). The pages
+freed by one photo are reused by the next; returning them to the system after every photo and
+faulting them in again cost about 6% of the pipeline's CPU time. A worker holds about 70 MB between
+ordinary photos beyond its libraries; above this limit, after an unusually large photo, it trims
+its heap."""
+
+_READY_RESIDENT = 0
+"""This worker's resident memory once it was ready for its first photo (0 outside a worker)."""
 
 
 def _resident() -> int | None:
@@ -1293,7 +1299,7 @@ def _job(job: tuple[Path, Path, Path, Spec]) -> tuple[bool, object]:
     finally:
         if _TRIM_HEAP is not None:
             resident = _resident()
-            if resident is None or resident > KEEP_RESIDENT:
+            if resident is None or resident > _READY_RESIDENT + KEEP_RESIDENT:
                 _TRIM_HEAP()
 
 
