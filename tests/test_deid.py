@@ -657,13 +657,13 @@ def test_spec_refuses_a_display_copy_larger_than_the_full_copy():
 @pytest.mark.parametrize("resident, trimmed", [(90 * 2**20, False), (400 * 2**20, True), (None, True)])
 def test_a_worker_trims_its_heap_only_above_the_memory_it_keeps_between_photos(
         resident, trimmed, tmp_path, monkeypatch):
-    import assess.deid as deid
+    from assess.deid import workers
 
     calls = []
-    monkeypatch.setattr(deid, "_TRIM_HEAP", lambda: calls.append(1))
-    monkeypatch.setattr(deid, "_resident", lambda: resident)
+    monkeypatch.setattr(workers, "_TRIM_HEAP", lambda: calls.append(1))
+    monkeypatch.setattr(workers, "_resident", lambda: resident)
     src = camera_a(tmp_path / "a.jpg")
-    ok, _ = deid._job((src, tmp_path / "f.jpg", tmp_path / "d.jpg", SMALL))
+    ok, _ = workers._job((src, tmp_path / "f.jpg", tmp_path / "d.jpg", SMALL))
     assert ok
     assert calls == ([1] if trimmed else [])
 
@@ -671,14 +671,14 @@ def test_a_worker_trims_its_heap_only_above_the_memory_it_keeps_between_photos(
 @pytest.mark.parametrize("resident, trimmed", [(150 * 2**20, False), (400 * 2**20, True)])
 def test_a_worker_counts_the_memory_it_keeps_from_what_it_held_once_ready(
         resident, trimmed, tmp_path, monkeypatch):
-    import assess.deid as deid
+    from assess.deid import workers
 
     calls = []
-    monkeypatch.setattr(deid, "_TRIM_HEAP", lambda: calls.append(1))
-    monkeypatch.setattr(deid, "_READY_RESIDENT", 95 * 2**20)  # e.g. with the text model loaded
-    monkeypatch.setattr(deid, "_resident", lambda: resident)
+    monkeypatch.setattr(workers, "_TRIM_HEAP", lambda: calls.append(1))
+    monkeypatch.setattr(workers, "_READY_RESIDENT", 95 * 2**20)  # e.g. with the text model loaded
+    monkeypatch.setattr(workers, "_resident", lambda: resident)
     src = camera_a(tmp_path / "a.jpg")
-    ok, _ = deid._job((src, tmp_path / "f.jpg", tmp_path / "d.jpg", SMALL))
+    ok, _ = workers._job((src, tmp_path / "f.jpg", tmp_path / "d.jpg", SMALL))
     assert ok
     assert calls == ([1] if trimmed else [])
 

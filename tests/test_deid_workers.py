@@ -90,9 +90,9 @@ def test_a_worker_ends_when_its_parent_is_killed_without_the_linux_only_signal(t
     # the portable check alone: the parent starts a child that watches it with prctl unavailable
     child_code = textwrap.dedent("""
         import os, sys, time
-        import assess.deid as deid
-        deid._glibc = lambda name: None
-        deid.end_with_parent(int(sys.argv[1]))
+        from assess.deid import process
+        process._glibc = lambda name: None
+        process.end_with_parent(int(sys.argv[1]))
         print("watching", flush=True)
         time.sleep(60)
     """)
