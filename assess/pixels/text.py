@@ -172,11 +172,8 @@ def check_engine() -> None:
 
 
 def preload() -> None:
-    """Load what the search needs (SciPy's image and graph functions, the engine and its model)
-    ahead of the first photo, e.g. in a worker as it starts; a missing engine is left for
-    :func:`find_text` to report."""
-    from scipy.sparse.csgraph import connected_components  # noqa: F401
-
+    """Load what the search needs (the engine and its model) ahead of the first photo, e.g. in a
+    worker as it starts; a missing engine is left for :func:`find_text` to report."""
     try:
         _engine()
     except TextEngineError:
@@ -373,12 +370,27 @@ def _groups(boxes: np.ndarray, gap_share: float, height_share: float, centre_sha
 
 
 def _components(i: np.ndarray, j: np.ndarray, n: int) -> tuple[int, np.ndarray]:
-    """Connected components of ``n`` nodes joined by the edges ``i[k]``-``j[k]``."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    """Connected components of ``n`` nodes joined by the edges ``i[k]``-``j[k]``: their number and
+    each node's component, numbered by their lowest node (as
+    ``scipy.sparse.csgraph.connected_components`` numbers them), found by carrying the lowest
+    node over every edge and jumping to its own lowest until nothing changes (a few rounds for
+    the short chains of a line's characters, without building a sparse graph for each).
 
-    edges = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n)).tocsr()
-    return connected_components(edges, directed=False)
+    >>> _components(np.array([3, 1]), np.array([4, 2]), 5)
+    (3, array([0, 1, 1, 2, 2]))
+    """
+    low = np.arange(n)
+    while len(i):
+        m = np.minimum(low[i], low[j])
+        new = low.copy()
+        np.minimum.at(new, i, m)
+        np.minimum.at(new, j, m)
+        new = new[new]
+        if np.array_equal(new, low):
+            break
+        low = new
+    roots, labels = np.unique(low, return_inverse=True)
+    return len(roots), labels
 
 
 # --------------------------------------------------------------------------- reading
