@@ -194,7 +194,7 @@ class BlindedSet:
     seed: int
     warnings: list[str] = field(default_factory=list)
     fingerprint: str | None = None  # of the coordinator key that signed the seal; None: unsigned
-    #: the visible differences between visits (:func:`assess.audit_visible.threats`), also in
+    #: the visible differences between visits (:func:`assess.audit.visible.threats`), also in
     #: ``key/visible.csv``
     visible: list = field(default_factory=list)
 
@@ -1221,12 +1221,12 @@ def _unpainted(names: Sequence[str], results: Sequence) -> list[str]:
 def _visible_table(rater: Path, key: Path, rows: Sequence[KeyRow]) -> tuple[dict, list]:
     """Measure every display copy, write the threat table ``key/visible.csv`` (sealed with the
     key) and return the looks by code and the table."""
-    from . import audit_visible
+    from .audit.visible import TABLE_FILE, measure_set, threats, write_table
 
-    looks = audit_visible.measure_set(rater, [r.code for r in rows])
-    table = audit_visible.threats([{"code": r.code, "timepoint": r.timepoint, "region": r.region,
-                                    "repeat_of": r.repeat_of} for r in rows], looks)
-    audit_visible.write_table(key / audit_visible.TABLE_FILE, table)
+    looks = measure_set(rater, [r.code for r in rows])
+    table = threats([{"code": r.code, "timepoint": r.timepoint, "region": r.region,
+                      "repeat_of": r.repeat_of} for r in rows], looks)
+    write_table(key / TABLE_FILE, table)
     return looks, table
 
 

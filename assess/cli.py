@@ -206,8 +206,8 @@ def audit_set_command(rater_dir: Path, key_dir: Path | None, fingerprint: str | 
 
 
 def _visible_lines(table, where: str = "", limit: int = 12) -> list[str]:
-    """The visible differences between visits, for the terminal (:mod:`assess.audit_visible`)."""
-    from .audit_visible import summary
+    """The visible differences between visits, for the terminal (:mod:`assess.audit.visible`)."""
+    from .audit.visible import summary
 
     lines = summary(table, where, limit)
     if any(t.threat for t in table):
@@ -218,8 +218,8 @@ def _visible_lines(table, where: str = "", limit: int = 12) -> list[str]:
 
 def format_auc_table(rows, visible=()) -> str:
     """The AUC table of ``assess audit-set --key``: one line per property, its worst region;
-    ``visible``: the visible-difference rows (:mod:`assess.audit_visible`), whose threats are marked."""
-    from .audit_visible import VISIBLE_LIMIT
+    ``visible``: the visible-difference rows (:mod:`assess.audit.visible`), whose threats are marked."""
+    from .audit.visible import VISIBLE_LIMIT
 
     threats = {(t.property, t.region, t.comparison) for t in visible if t.threat}
     lines = ["property                              kind         AUC   p-value        n  region      timepoints",

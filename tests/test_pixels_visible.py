@@ -11,8 +11,7 @@ import pytest
 from scipy.ndimage import binary_erosion, gaussian_filter
 from scipy.stats import spearmanr
 
-from assess import audit_visible
-from assess.audit import audit_report
+from assess.audit import audit_report, visible
 from assess.blind import randomize
 from assess.deid import read_pixels
 from assess.pixels.visible import (PROPERTIES, TRIM, backdrop_weight, content_box, gain_tables, lab,
@@ -136,14 +135,14 @@ def test_the_contributing_photos_are_those_farthest_on_the_side_of_the_differenc
     looks = {r["code"]: base for r in rows}
     looks["F0"] = replace(base, luminance=base.luminance + 20)  # the one photo that stands out
     looks["F1"] = replace(base, luminance=base.luminance + 10)
-    table = audit_visible.threats(rows, looks)
+    table = visible.threats(rows, looks)
     row = next(t for t in table if t.property == "luminance")
     assert row.higher_in == "month12" and row.top[:2] == ("F0", "F1")
     assert row.auc == pytest.approx((2 * 1 + 4 * 0.5) / 6, abs=1e-4)
     assert not row.threat  # two outlying photos, the typical follow-up as bright as baseline
     for code in ("F2", "F3", "F4"):
         looks[code] = replace(base, luminance=base.luminance + 5)
-    row = next(t for t in audit_visible.threats(rows, looks) if t.property == "luminance")
+    row = next(t for t in visible.threats(rows, looks) if t.property == "luminance")
     assert row.threat and row.median_2 - row.median_1 == pytest.approx(5, abs=1e-3)
 
 
@@ -215,13 +214,13 @@ def test_a_warmer_brighter_follow_up_camera_is_reported_as_a_threat(trial):
         assert table[name].auc > 0.8 and table[name].threat, (name, table[name])
     assert table["temperature"].higher_in == "baseline"  # the follow-ups are warmer
     assert table["luminance"].higher_in == "month12"
-    assert len(table["luminance"].top) == audit_visible.TOP_PHOTOS
+    assert len(table["luminance"].top) == visible.TOP_PHOTOS
 
 
 @TRIAL
 def test_the_threat_table_is_in_the_key_folder_sealed_and_never_in_the_rater_folder(trial):
     _, plain, _, _ = trial
-    path = plain.key_dir / audit_visible.TABLE_FILE
+    path = plain.key_dir / visible.TABLE_FILE
     rows = list(csv.DictReader(open(path, newline="")))
     assert {r["property"] for r in rows} == set(aucs(plain))
     temp = next(r for r in rows if r["property"] == "temperature")
@@ -278,7 +277,7 @@ def test_normalization_to_the_subject_brings_every_visible_auc_to_at_most_0_6(tr
 def skin_spread(made) -> float:
     """Standard deviation over the photos of the skin's mean lightness (linear green)."""
     rows = list(csv.DictReader(open(made.key_dir / "key.csv", newline="")))
-    looks = audit_visible.measure_set(made.rater_dir, [r["code"] for r in rows])
+    looks = visible.measure_set(made.rater_dir, [r["code"] for r in rows])
     return float(np.std([look.subject_linear[1] for look in looks.values() if look.reliable]))
 
 

@@ -4,7 +4,7 @@ Between visits the room, the camera, its white balance, exposure and framing cha
 learns that "the warmer, brighter photos are the follow-ups". :func:`measure` takes the pixels of
 one photo (an ``(h, w, 3)`` uint8 sRGB array, the display copy) and returns a :class:`Look`: the
 numbers a rater could tell visits apart by. ``assess audit-set --key`` and ``assess randomize``
-compare them between timepoints as AUCs (:mod:`assess.audit_visible`); with ``[pixels] normalize
+compare them between timepoints as AUCs (:mod:`assess.audit.visible`); with ``[pixels] normalize
 = true`` the white balance and exposure of every photo are matched to its region's reference
 (:func:`reference`, :func:`gains`, :func:`gain_tables`) and, where the subject mask is reliable,
 the backdrop is painted in the region's backdrop colour (:func:`backdrop_colour`,

@@ -29,6 +29,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .auc import small_sample
+from .findings import AuditReport, PropertyAUC
+from .identifiers import _Key
+
 __all__ = ["VISIBLE_LIMIT", "TOP_PHOTOS", "Threat", "measure_set", "threats", "write_table",
            "summary", "TABLE_FILE", "TABLE_COLUMNS"]
 
@@ -62,7 +66,7 @@ class Threat:
     @property
     def noticeable(self) -> bool:
         """Whether the groups' medians differ by at least the property's JND."""
-        from .pixels.visible import noticeable
+        from ..pixels.visible import noticeable
 
         return noticeable(self.property, self.median_1, self.median_2)
 
@@ -73,8 +77,8 @@ class Threat:
 
 
 def _look_of(path: Path):
-    from .deid import read_pixels
-    from .pixels.visible import measure
+    from ..deid import read_pixels
+    from ..pixels.visible import measure
 
     try:
         return measure(read_pixels(path))
@@ -124,7 +128,7 @@ def threats(rows: Sequence[Mapping[str, str]], looks: Mapping[str, object]) -> l
     compared with the second, with more each with the others together. A disguised repeat (a row
     with ``repeat_of``) shows a photo counted already and is left out. ``looks``: by code.
     """
-    from .pixels.visible import PROPERTIES
+    from ..pixels.visible import PROPERTIES
 
     rows = [r for r in rows if not r.get("repeat_of")]
     timepoints: list[str] = []
@@ -164,8 +168,6 @@ def write_table(path: Path, table: Sequence[Threat]) -> None:
 def summary(table: Sequence[Threat], where: str = "", limit: int = 12) -> list[str]:
     """A few lines for the terminal: the threats, worst first (at most ``limit``), or that there
     are none; ``where`` names the table's file."""
-    from .audit import small_sample
-
     if not table:
         return []
     found = sorted((t for t in table if t.threat), key=lambda t: (-t.auc, t.region, t.property))
@@ -185,3 +187,12 @@ def summary(table: Sequence[Threat], where: str = "", limit: int = 12) -> list[s
     if all(small_sample(t.n1, t.n2) for t in found):
         lines.append("  (with so few photos a visit chance alone gives AUCs like these)")
     return lines
+
+
+def _visible_checks(report: AuditReport, key: _Key, looks: dict | None) -> None:
+    """The visible differences between visits: ``report.visible`` and their AUC rows."""
+    if looks is None:
+        looks = measure_set(report.rater_dir, [row["code"] for row in key.rows])
+    report.visible = threats(key.rows, looks)
+    report.aucs.extend(PropertyAUC(t.property, "visible", t.region, t.comparison, t.auc,
+                                   float("nan"), t.n1, t.n2, False) for t in report.visible)
