@@ -477,7 +477,7 @@ def _crop(photo: Image.Image, saturated: bool, box: tuple[int, int, int, int], b
     region = photo.crop(around)
     if abs(s - 1) > 0.15:
         region = region.resize((max(1, round(region.width * s)), max(1, round(region.height * s))),
-                               Image.Resampling.BILINEAR)
+                               Image.Resampling.BICUBIC)
     else:
         s = 1.0
     if saturated:
