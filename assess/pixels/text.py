@@ -226,7 +226,7 @@ def _coarse(grey: np.ndarray, bright: bool) -> np.ndarray:
     H, W = grey.shape
     f = GRID
     ph, pw = -H % f, -W % f
-    padded = _edge_padded(grey, ph, pw)
+    padded = np.pad(grey, ((0, ph), (0, pw)), mode="edge") if ph or pw else grey
     pick = np.minimum if bright else np.maximum
     rows = padded[0::f]
     for k in range(1, f):
@@ -253,7 +253,8 @@ def candidates(grey: np.ndarray, bright: bool) -> list[tuple[float, tuple[int, i
     """
     H, W = grey.shape
     f = GRID
-    padded = _edge_padded(grey, -H % f, -W % f)
+    ph, pw = -H % f, -W % f
+    padded = np.pad(grey, ((0, ph), (0, pw)), mode="edge") if ph or pw else grey
     coarse = _coarse(padded, bright).astype(np.int16)
     blocks = padded.reshape(padded.shape[0] // f, f, padded.shape[1] // f, f)
     if bright:
@@ -491,44 +492,9 @@ def _crop(photo: Image.Image, saturated: bool, box: tuple[int, int, int, int], b
     top, left = round((y0 - v - around[1]) * s), round((x0 - m - around[0]) * s)
     bottom, right = round((y1 + v - around[1]) * s), round((x1 + m - around[0]) * s)
     part = hat[max(0, top):max(1, bottom), max(0, left):max(1, right)]
-    hi = max(_percentile_99(part), float(MIN_CONTRAST))
-    pad = READ_HEIGHT // 3
-    out = np.full((part.shape[0] + 2 * pad, part.shape[1]), 255, np.uint8)
-    out[pad:pad + part.shape[0]] = 255.0 - np.clip(part * (255.0 / hi), 0, 255)
-    return out
-
-
-def _percentile_99(a: np.ndarray) -> float:
-    """``np.percentile(a, 99)`` (linear interpolation), from a partial sort alone.
-
-    >>> a = np.arange(1000, dtype=np.float32)[::-1].reshape(20, 50)
-    >>> _percentile_99(a) == float(np.percentile(a, 99))
-    True
-    """
-    flat = a.ravel()
-    pos = 0.99 * (flat.size - 1)
-    lo = int(pos)
-    hi = min(lo + 1, flat.size - 1)
-    part = np.partition(flat, (lo, hi))
-    return float(part[lo] + (part[hi] - part[lo]) * (pos - lo))
-
-
-def _edge_padded(a: np.ndarray, ph: int, pw: int) -> np.ndarray:
-    """``a`` with its last row repeated ``ph`` times and its last column ``pw`` times
-    (``np.pad(a, ((0, ph), (0, pw)), mode="edge")``, without its overhead).
-
-    >>> a = np.arange(6).reshape(2, 3)
-    >>> bool((_edge_padded(a, 2, 1) == np.pad(a, ((0, 2), (0, 1)), mode="edge")).all())
-    True
-    """
-    if not ph and not pw:
-        return a
-    H, W = a.shape
-    out = np.empty((H + ph, W + pw), a.dtype)
-    out[:H, :W] = a
-    out[H:, :W] = a[-1]
-    out[:, W:] = out[:, W - 1:W]
-    return out
+    hi = max(float(np.percentile(part, 99)), float(MIN_CONTRAST))
+    out = (255.0 - np.clip(part * (255.0 / hi), 0, 255)).astype(np.uint8)
+    return np.pad(out, ((READ_HEIGHT // 3,) * 2, (0, 0)), constant_values=255)
 
 
 def _read_line(photo: Image.Image, saturated: bool, box, bright: bool, budget: list[int],
